@@ -1,0 +1,240 @@
+//! [GoShiip](https://goshiip.com): `X-Signature`, a hex HMAC-SHA256 of the raw body.
+//!
+//! GoShiip signs the body's exact bytes with the secret key from its API
+//! settings and sends the lowercase hex digest in `X-Signature`. This crate
+//! checks the bytes as received, so nothing in front of this layer may parse,
+//! re-encode or decompress the body.
+//!
+//! **What the signature does not cover:** freshness. The body has no time or
+//! event id, so a captured webhook can be replayed as is; treat a status as
+//! news only if it moves the shipment forward. GoShiip waits 30 seconds for an
+//! answer and resends every 30 minutes in production (5 in its sandbox).
+//!
+//! # Fields of [`ShipmentEvent`]
+//!
+//! `id` is `shipment.data.reference`, the handle GoShiip's API uses;
+//! `timestamp` and `event_id` are `None`: GoShiip sends neither.
+//!
+//! # Statuses
+//!
+//! | GoShiip | [`ShipmentStatus`] |
+//! |---|---|
+//! | `Pending` | `created` |
+//! | `In Progress` | `processing` |
+//! | `Picked Up` | `picked_up` |
+//! | `Delivered` | `delivered` |
+//! | any other word of the vocabulary (`Cancelled`...) | that status |
+//! | any other | `other` |
+//!
+//! Any case, and spaces, hyphens or underscores alike.
+//!
+//! # Example
+//!
+//! ```
+//! use axum::{Router, routing::post};
+//! use shipment_webhooks::{GoShiipEvent, GoShiipSignature, ShipmentEvent};
+//!
+//! async fn on_goshiip(event: ShipmentEvent, payload: GoShiipEvent) {
+//!     println!("{} via {:?} is {}", event.id, payload.shipment.carrier, event.status);
+//! }
+//!
+//! let app: Router = Router::new().route(
+//!     "/webhooks/goshiip",
+//!     post(on_goshiip).layer(GoShiipSignature::new("your_secret_key")),
+//! );
+//! ```
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::HeaderName;
+use http::request::Parts;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use tower_layer::Layer;
+
+use crate::extract::record;
+use crate::payload::{optional_id, parse_json};
+use crate::secrets::{HmacSha256, Secrets, TAG_LEN, hmac_key, no_secret_matched, proof_header};
+use crate::verify::{DEFAULT_BODY_LIMIT, Verify, VerifyWebhook};
+use crate::{Provider, ShipmentEvent, ShipmentStatus, WebhookRejection};
+
+/// The header GoShiip sends its signature in.
+pub const SIGNATURE_HEADER: HeaderName = HeaderName::from_static("x-signature");
+
+/// Layer that verifies GoShiip's signature.
+///
+/// See the [module docs](self) for what is signed and how statuses map.
+#[derive(Debug, Clone)]
+pub struct GoShiipSignature {
+    secrets: Secrets<HmacSha256>,
+    body_limit: usize,
+}
+
+impl GoShiipSignature {
+    /// Verifies with `secret`, GoShiip's secret key.
+    ///
+    /// # Panics
+    ///
+    /// If `secret` is empty.
+    pub fn new(secret: impl AsRef<[u8]>) -> Self {
+        Self {
+            secrets: Secrets::new(hmac_key(secret.as_ref())),
+            body_limit: DEFAULT_BODY_LIMIT,
+        }
+    }
+
+    /// Also accepts requests signed with `secret`, reported as `label` in
+    /// [`MatchedSecret`](crate::MatchedSecret): configure the old and the new
+    /// key while rotating.
+    ///
+    /// # Panics
+    ///
+    /// If `secret` is empty.
+    pub fn with_secret(mut self, label: impl Into<Arc<str>>, secret: impl AsRef<[u8]>) -> Self {
+        self.secrets.push(label, hmac_key(secret.as_ref()));
+        self
+    }
+
+    /// Refuses bodies larger than `bytes` with 413 (default 1 MiB).
+    pub fn body_limit(mut self, bytes: usize) -> Self {
+        self.body_limit = bytes;
+        self
+    }
+}
+
+impl<S> Layer<S> for GoShiipSignature {
+    type Service = VerifyWebhook<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        VerifyWebhook::new(inner, Arc::new(self.clone()))
+    }
+}
+
+impl Verify for GoShiipSignature {
+    fn body_limit(&self) -> usize {
+        self.body_limit
+    }
+
+    fn verify(&self, parts: &mut Parts, body: &Bytes) -> Result<(), WebhookRejection> {
+        let signature = proof_header(&parts.headers, &SIGNATURE_HEADER)?;
+        if signature.len() != 2 * TAG_LEN {
+            return Err(WebhookRejection::unauthorized(format!(
+                "the x-signature header is {} characters long; a hex HMAC-SHA256 is {}",
+                signature.len(),
+                2 * TAG_LEN
+            )));
+        }
+        let mut tag = [0; TAG_LEN];
+        hex::decode_to_slice(signature, &mut tag)
+            .map_err(|_| WebhookRejection::unauthorized("the x-signature header is not hex"))?;
+        let secret = self.secrets.verify_hmac(&[body], &tag).ok_or_else(|| {
+            no_secret_matched(
+                Provider::GoShiip,
+                parts,
+                body,
+                "the signature matches no configured secret",
+            )
+        })?;
+        let payload: GoShiipEvent = parse_json("the body", body)?;
+        let event = payload.to_event();
+        record(&mut parts.extensions, event, payload, secret);
+        Ok(())
+    }
+}
+
+/// A GoShiip webhook's body, as sent.
+///
+/// At each level, fields this crate does not model are kept in `other`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct GoShiipEvent {
+    /// The shipment.
+    pub shipment: GoShiipShipment,
+    /// Every other field.
+    #[serde(flatten)]
+    pub other: Map<String, Value>,
+}
+
+/// `shipment` in a [`GoShiipEvent`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct GoShiipShipment {
+    /// The shipment's details.
+    pub data: GoShiipShipmentData,
+    /// The carrier (`DHL`...).
+    #[serde(default)]
+    pub carrier: Option<String>,
+    /// Every other field.
+    #[serde(flatten)]
+    pub other: Map<String, Value>,
+}
+
+/// `shipment.data` in a [`GoShiipEvent`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct GoShiipShipmentData {
+    /// GoShiip's internal id, sent as a string or a number.
+    #[serde(default, deserialize_with = "optional_id")]
+    pub id: Option<String>,
+    /// The shipment's reference, the handle GoShiip's API uses.
+    pub reference: String,
+    /// The status (`Pending`, `In Progress`, `Picked Up`, `Delivered`).
+    pub status: String,
+    /// Where it is picked up.
+    #[serde(default)]
+    pub origin: Option<String>,
+    /// Where it is delivered.
+    #[serde(default)]
+    pub destination: Option<String>,
+    /// GoShiip's `extra` field (for example the status history).
+    #[serde(default)]
+    pub extra: Option<String>,
+    /// Every other field.
+    #[serde(flatten)]
+    pub other: Map<String, Value>,
+}
+
+impl GoShiipEvent {
+    fn to_event(&self) -> ShipmentEvent {
+        let data = &self.shipment.data;
+        ShipmentEvent {
+            provider: Provider::GoShiip,
+            id: data.reference.clone(),
+            status: status(&data.status),
+            raw_status: data.status.clone(),
+            timestamp: None,
+            event_id: None,
+        }
+    }
+}
+
+fn status(raw: &str) -> ShipmentStatus {
+    ShipmentStatus::normalize(raw, |key| match key {
+        "pending" => Some(ShipmentStatus::Created),
+        "in_progress" => Some(ShipmentStatus::Processing),
+        _ => None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn maps_every_documented_status() {
+        for (raw, expected) in [
+            ("Pending", ShipmentStatus::Created),
+            ("In Progress", ShipmentStatus::Processing),
+            ("in progress", ShipmentStatus::Processing),
+            ("Picked Up", ShipmentStatus::PickedUp),
+            ("picked up", ShipmentStatus::PickedUp),
+            ("Delivered", ShipmentStatus::Delivered),
+            ("DELIVERED", ShipmentStatus::Delivered),
+            ("Cancelled", ShipmentStatus::Cancelled),
+        ] {
+            assert_eq!(status(raw), expected, "{raw}");
+        }
+        assert_eq!(status("Lost"), ShipmentStatus::Other("Lost".into()));
+    }
+}

@@ -1,0 +1,230 @@
+//! [Kosmo](https://kosmo.delivery): a base64 HMAC-SHA256 over `eventId + orderId + timestamp`.
+//!
+//! Kosmo signs the concatenation of the body's `eventId`, `orderId` and
+//! `timestamp` (nothing between them) with the secret token from its develop
+//! page, used as the key byte for byte, `whk_` prefix included, and sends the
+//! base64 result. Kosmo's page does not name the header that carries it: this
+//! crate reads `X-Kosmo-Signature` unless told otherwise with
+//! [`KosmoSignature::signature_header`].
+//!
+//! **What the signature does not cover:** the `status`, the `stops` and every
+//! other field. A request whose signed fields were captured can be replayed
+//! with another status; the `timestamp` is signed, so record the newest one per
+//! order and ignore older ones, as Kosmo's page advises.
+//!
+//! Because the proof is made of body fields, a body that is not Kosmo's shape
+//! is refused with 400 before the signature is checked.
+//!
+//! # Fields of [`ShipmentEvent`]
+//!
+//! `id` is `orderId`, `event_id` is `eventId`, `timestamp` is `timestamp`.
+//!
+//! # Statuses
+//!
+//! Case, spaces, hyphens and underscores don't matter (`PICKED UP`, `picked_up`).
+//!
+//! | Kosmo | [`ShipmentStatus`] |
+//! |---|---|
+//! | `SUBMITTED`, `CREATED` | `created` |
+//! | `ASSIGNED`, `TO PICK UP` | `assigned` |
+//! | `PICKED UP` | `picked_up` |
+//! | `DELIVERED`, `COMPLETED` | `delivered` |
+//! | `FAILED` | `failed` |
+//! | `CANCELLED`, `CANCELED` | `cancelled` |
+//! | any other | `other` |
+//!
+//! # Example
+//!
+//! ```
+//! use axum::{Router, routing::post};
+//! use shipment_webhooks::{KosmoSignature, ShipmentEvent};
+//!
+//! async fn on_kosmo(event: ShipmentEvent) {
+//!     println!("order {} is {}", event.id, event.status);
+//! }
+//!
+//! let app: Router = Router::new().route(
+//!     "/webhooks/kosmo",
+//!     post(on_kosmo).layer(KosmoSignature::new("whk_UAzxUOOZOrtwVc9t4k8k5wbanrsGIbm")),
+//! );
+//! ```
+
+use std::sync::Arc;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use bytes::Bytes;
+use http::HeaderName;
+use http::request::Parts;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use tower_layer::Layer;
+
+use crate::extract::record;
+use crate::payload::{parse_json, parse_timestamp};
+use crate::secrets::{HmacSha256, Secrets, check_tag_len, hmac_key, no_secret_matched, proof_header};
+use crate::verify::{DEFAULT_BODY_LIMIT, Verify, VerifyWebhook};
+use crate::{Provider, ShipmentEvent, ShipmentStatus, WebhookRejection};
+
+/// The header this crate reads Kosmo's signature from unless told otherwise.
+pub const DEFAULT_SIGNATURE_HEADER: HeaderName = HeaderName::from_static("x-kosmo-signature");
+
+/// Layer that verifies Kosmo's signature.
+///
+/// See the [module docs](self) for what is signed and how statuses map.
+#[derive(Debug, Clone)]
+pub struct KosmoSignature {
+    secrets: Secrets<HmacSha256>,
+    header: HeaderName,
+    body_limit: usize,
+}
+
+impl KosmoSignature {
+    /// Verifies with `secret`, Kosmo's secret token as shown (`whk_...`).
+    ///
+    /// # Panics
+    ///
+    /// If `secret` is empty.
+    pub fn new(secret: impl AsRef<[u8]>) -> Self {
+        Self {
+            secrets: Secrets::new(hmac_key(secret.as_ref())),
+            header: DEFAULT_SIGNATURE_HEADER,
+            body_limit: DEFAULT_BODY_LIMIT,
+        }
+    }
+
+    /// Also accepts requests signed with `secret`, reported as `label` in
+    /// [`MatchedSecret`](crate::MatchedSecret): configure the old and the new
+    /// token while rotating.
+    ///
+    /// # Panics
+    ///
+    /// If `secret` is empty.
+    pub fn with_secret(mut self, label: impl Into<Arc<str>>, secret: impl AsRef<[u8]>) -> Self {
+        self.secrets.push(label, hmac_key(secret.as_ref()));
+        self
+    }
+
+    /// Reads the signature from `name` instead of `X-Kosmo-Signature`.
+    pub fn signature_header(mut self, name: HeaderName) -> Self {
+        self.header = name;
+        self
+    }
+
+    /// Refuses bodies larger than `bytes` with 413 (default 1 MiB).
+    pub fn body_limit(mut self, bytes: usize) -> Self {
+        self.body_limit = bytes;
+        self
+    }
+}
+
+impl<S> Layer<S> for KosmoSignature {
+    type Service = VerifyWebhook<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        VerifyWebhook::new(inner, Arc::new(self.clone()))
+    }
+}
+
+impl Verify for KosmoSignature {
+    fn body_limit(&self) -> usize {
+        self.body_limit
+    }
+
+    fn verify(&self, parts: &mut Parts, body: &Bytes) -> Result<(), WebhookRejection> {
+        let signature = proof_header(&parts.headers, &self.header)?;
+        let tag = STANDARD.decode(signature).map_err(|_| {
+            WebhookRejection::unauthorized(format!("the {} header is not base64", self.header))
+        })?;
+        check_tag_len(&format!("the {} header", self.header), &tag)?;
+        let payload: KosmoEvent = parse_json("the body", body)?;
+        let signed = [
+            payload.event_id.as_bytes(),
+            payload.order_id.as_bytes(),
+            payload.timestamp.as_bytes(),
+        ];
+        let secret = self.secrets.verify_hmac(&signed, &tag).ok_or_else(|| {
+            no_secret_matched(
+                Provider::Kosmo,
+                parts,
+                body,
+                "the signature matches no configured secret",
+            )
+        })?;
+        let event = payload.to_event()?;
+        record(&mut parts.extensions, event, payload, secret);
+        Ok(())
+    }
+}
+
+/// A Kosmo webhook's body, as sent.
+///
+/// Fields this crate does not model are kept in `other`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct KosmoEvent {
+    /// Kosmo's id of this event (signed).
+    pub event_id: String,
+    /// Kosmo's id of the order (signed).
+    pub order_id: String,
+    /// When it happened, RFC 3339, as sent (signed).
+    pub timestamp: String,
+    /// The order's status, as sent (not signed).
+    pub status: String,
+    /// The order's stops (not signed).
+    #[serde(default)]
+    pub stops: Vec<Value>,
+    /// Every other field (not signed).
+    #[serde(flatten)]
+    pub other: Map<String, Value>,
+}
+
+impl KosmoEvent {
+    fn to_event(&self) -> Result<ShipmentEvent, WebhookRejection> {
+        Ok(ShipmentEvent {
+            provider: Provider::Kosmo,
+            id: self.order_id.clone(),
+            status: status(&self.status),
+            raw_status: self.status.clone(),
+            timestamp: Some(parse_timestamp("timestamp", &self.timestamp)?),
+            event_id: Some(self.event_id.clone()),
+        })
+    }
+}
+
+fn status(raw: &str) -> ShipmentStatus {
+    ShipmentStatus::normalize(raw, |key| match key {
+        "submitted" => Some(ShipmentStatus::Created),
+        "to_pick_up" => Some(ShipmentStatus::Assigned),
+        "completed" => Some(ShipmentStatus::Delivered),
+        _ => None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn maps_every_documented_status() {
+        for (raw, expected) in [
+            ("SUBMITTED", ShipmentStatus::Created),
+            ("CREATED", ShipmentStatus::Created),
+            ("ASSIGNED", ShipmentStatus::Assigned),
+            ("TO PICK UP", ShipmentStatus::Assigned),
+            ("to_pick_up", ShipmentStatus::Assigned),
+            ("Picked Up", ShipmentStatus::PickedUp),
+            ("PICKED_UP", ShipmentStatus::PickedUp),
+            ("DELIVERED", ShipmentStatus::Delivered),
+            ("COMPLETED", ShipmentStatus::Delivered),
+            ("FAILED", ShipmentStatus::Failed),
+            ("CANCELLED", ShipmentStatus::Cancelled),
+            ("canceled", ShipmentStatus::Cancelled),
+            ("RETURNED", ShipmentStatus::Returned),
+        ] {
+            assert_eq!(status(raw), expected, "{raw}");
+        }
+        assert_eq!(status("DRIVER LOST"), ShipmentStatus::Other("DRIVER LOST".into()));
+    }
+}

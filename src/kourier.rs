@@ -1,0 +1,253 @@
+//! [Kourier](https://kourier.io): `Authorization: Bearer <token>`.
+//!
+//! Kourier sends the token configured in its dashboard with every webhook.
+//! This crate compares it in constant time (over SHA-256 digests, so not even
+//! its length leaks). The scheme name is case-insensitive and may be followed
+//! by one or more spaces, as RFC 7235 says; nothing else is lenient. Every
+//! 401 carries `WWW-Authenticate: Bearer`.
+//!
+//! **What the token does not cover:** anything. It proves the sender knows
+//! the token, not that the body is Kourier's or fresh; anyone who sees one
+//! request (a logging proxy, say) can send any body. Serve the endpoint over
+//! HTTPS only and keep `Authorization` out of logs.
+//!
+//! Kourier retries any webhook not answered with a 2xx.
+//!
+//! # Fields of [`ShipmentEvent`]
+//!
+//! `id` is `delivery_id`, `timestamp` is `timestamp` (`None` if absent),
+//! `event_id` is `None` (Kourier sends no event id).
+//!
+//! # Statuses
+//!
+//! The `event` decides first: `delivery.cancelled` is `cancelled` whatever the
+//! `status`. Otherwise the `status` maps (any case):
+//!
+//! | Kourier | [`ShipmentStatus`] |
+//! |---|---|
+//! | `created` | `created` |
+//! | `in_transit` | `in_transit` |
+//! | `delivered` | `delivered` |
+//! | `cancelled`, `canceled` | `cancelled` |
+//! | any other word of the vocabulary (`picked_up`...) | that status |
+//! | any other | `other` |
+//! | no `status`, event `delivery.created` | `created` |
+//! | no `status`, any other event | `other` (`raw_status` is the event) |
+//!
+//! # Example
+//!
+//! ```
+//! use axum::{Router, routing::post};
+//! use shipment_webhooks::{KourierBearer, ShipmentEvent};
+//!
+//! async fn on_kourier(event: ShipmentEvent) {
+//!     println!("delivery {} is {}", event.id, event.status);
+//! }
+//!
+//! let app: Router = Router::new().route(
+//!     "/webhooks/kourier",
+//!     post(on_kourier).layer(KourierBearer::new("WEBHOOK_SECRET_TOKEN")),
+//! );
+//! ```
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::header::AUTHORIZATION;
+use http::request::Parts;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use tower_layer::Layer;
+
+use crate::extract::record;
+use crate::payload::{parse_json, parse_timestamp};
+use crate::secrets::{Secrets, proof_header};
+use crate::verify::{DEFAULT_BODY_LIMIT, Verify, VerifyWebhook};
+use crate::{Provider, ShipmentEvent, ShipmentStatus, WebhookRejection};
+
+type TokenDigest = [u8; 32];
+
+/// Layer that checks Kourier's bearer token.
+///
+/// See the [module docs](self) for what the token proves and how statuses map.
+#[derive(Debug, Clone)]
+pub struct KourierBearer {
+    tokens: Secrets<TokenDigest>,
+    body_limit: usize,
+}
+
+impl KourierBearer {
+    /// Accepts requests that carry `token`, the one set in Kourier's dashboard.
+    ///
+    /// # Panics
+    ///
+    /// If `token` is empty.
+    pub fn new(token: impl AsRef<[u8]>) -> Self {
+        Self {
+            tokens: Secrets::new(digest(token.as_ref())),
+            body_limit: DEFAULT_BODY_LIMIT,
+        }
+    }
+
+    /// Also accepts `token`, reported as `label` in
+    /// [`MatchedSecret`](crate::MatchedSecret): configure the old and the new
+    /// token while rotating.
+    ///
+    /// # Panics
+    ///
+    /// If `token` is empty.
+    pub fn with_secret(mut self, label: impl Into<Arc<str>>, token: impl AsRef<[u8]>) -> Self {
+        self.tokens.push(label, digest(token.as_ref()));
+        self
+    }
+
+    /// Refuses bodies larger than `bytes` with 413 (default 1 MiB).
+    pub fn body_limit(mut self, bytes: usize) -> Self {
+        self.body_limit = bytes;
+        self
+    }
+
+    fn check_token(&self, parts: &Parts) -> Result<&crate::MatchedSecret, WebhookRejection> {
+        let value = proof_header(&parts.headers, &AUTHORIZATION)?;
+        let (scheme, credentials) = value.split_once(' ').ok_or_else(|| {
+            WebhookRejection::unauthorized("the authorization header is not `Bearer <token>`")
+        })?;
+        if !scheme.eq_ignore_ascii_case("bearer") {
+            return Err(WebhookRejection::unauthorized(
+                "the authorization scheme is not Bearer",
+            ));
+        }
+        let token = credentials.trim_start_matches(' ');
+        if token.is_empty() {
+            return Err(WebhookRejection::unauthorized(
+                "the authorization header has an empty bearer token",
+            ));
+        }
+        let received = Sha256::digest(token.as_bytes());
+        self.tokens
+            .find(|known| bool::from(known.ct_eq(received.as_slice())))
+            .ok_or_else(|| {
+                tracing::debug!(
+                    token_len = token.len(),
+                    "bearer token matches no configured token"
+                );
+                WebhookRejection::unauthorized("the bearer token matches no configured token")
+            })
+    }
+}
+
+fn digest(token: &[u8]) -> TokenDigest {
+    assert!(
+        !token.is_empty(),
+        "a webhook token must not be empty: anyone could send it"
+    );
+    Sha256::digest(token).into()
+}
+
+impl<S> Layer<S> for KourierBearer {
+    type Service = VerifyWebhook<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        VerifyWebhook::new(inner, Arc::new(self.clone()))
+    }
+}
+
+impl Verify for KourierBearer {
+    fn body_limit(&self) -> usize {
+        self.body_limit
+    }
+
+    fn verify(&self, parts: &mut Parts, body: &Bytes) -> Result<(), WebhookRejection> {
+        let secret = self
+            .check_token(parts)
+            .map_err(WebhookRejection::with_bearer_challenge)?;
+        let payload: KourierEvent = parse_json("the body", body)?;
+        let event = payload.to_event()?;
+        record(&mut parts.extensions, event, payload, secret);
+        Ok(())
+    }
+}
+
+/// A Kourier webhook's body, as sent.
+///
+/// Fields this crate does not model are kept in `other`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct KourierEvent {
+    /// `delivery.created`, `delivery.updated` or `delivery.cancelled`.
+    pub event: String,
+    /// Kourier's id of the delivery.
+    pub delivery_id: String,
+    /// The delivery's status (`in_transit`, `delivered`...).
+    #[serde(default)]
+    pub status: Option<String>,
+    /// When it happened, RFC 3339, as sent.
+    #[serde(default)]
+    pub timestamp: Option<String>,
+    /// Every other field.
+    #[serde(flatten)]
+    pub other: Map<String, Value>,
+}
+
+impl KourierEvent {
+    fn to_event(&self) -> Result<ShipmentEvent, WebhookRejection> {
+        let status = match (self.event.as_str(), &self.status) {
+            ("delivery.cancelled", _) => ShipmentStatus::Cancelled,
+            (_, Some(raw)) => ShipmentStatus::normalize(raw, |_| None),
+            ("delivery.created", None) => ShipmentStatus::Created,
+            (event, None) => ShipmentStatus::Other(event.to_owned()),
+        };
+        Ok(ShipmentEvent {
+            provider: Provider::Kourier,
+            id: self.delivery_id.clone(),
+            status,
+            raw_status: self.status.clone().unwrap_or_else(|| self.event.clone()),
+            timestamp: self
+                .timestamp
+                .as_deref()
+                .map(|timestamp| parse_timestamp("timestamp", timestamp))
+                .transpose()?,
+            event_id: None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(name: &str, status: Option<&str>) -> ShipmentEvent {
+        KourierEvent {
+            event: name.into(),
+            delivery_id: "abc123".into(),
+            status: status.map(Into::into),
+            timestamp: None,
+            other: Map::new(),
+        }
+        .to_event()
+        .expect("no timestamp to refuse")
+    }
+
+    #[test]
+    fn maps_every_documented_status() {
+        for (name, raw, expected) in [
+            ("delivery.created", Some("created"), ShipmentStatus::Created),
+            ("delivery.updated", Some("in_transit"), ShipmentStatus::InTransit),
+            ("delivery.updated", Some("DELIVERED"), ShipmentStatus::Delivered),
+            ("delivery.updated", Some("cancelled"), ShipmentStatus::Cancelled),
+            ("delivery.updated", Some("picked_up"), ShipmentStatus::PickedUp),
+            ("delivery.cancelled", Some("in_transit"), ShipmentStatus::Cancelled),
+            ("delivery.cancelled", None, ShipmentStatus::Cancelled),
+            ("delivery.created", None, ShipmentStatus::Created),
+        ] {
+            assert_eq!(event(name, raw).status, expected, "{name} {raw:?}");
+        }
+        let unknown = event("delivery.updated", Some("lost_in_space"));
+        assert_eq!(unknown.status, ShipmentStatus::Other("lost_in_space".into()));
+        let bare = event("delivery.updated", None);
+        assert_eq!(bare.status, ShipmentStatus::Other("delivery.updated".into()));
+        assert_eq!(bare.raw_status, "delivery.updated");
+    }
+}

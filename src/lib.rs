@@ -1,0 +1,90 @@
+//! Receive delivery providers' webhooks in axum or any Tower server, verified
+//! and normalized.
+//!
+//! Each provider gets a Tower layer that reads the body (up to a limit),
+//! checks the provider's proof over the exact bytes received and refuses
+//! anything else with a JSON error. Behind it, the handler takes a
+//! [`ShipmentEvent`] — provider, id, status, timestamp — the same whatever the
+//! provider, or the provider's own typed payload.
+//!
+//! ```
+//! use axum::{Router, http::StatusCode, routing::post};
+//! use shipment_webhooks::{
+//!     GoShiipSignature, KosmoSignature, KourierBearer, ShipmentEvent, ShipmondoJwt,
+//! };
+//!
+//! async fn on_event(event: ShipmentEvent) -> StatusCode {
+//!     println!("{} {} is now {}", event.provider, event.id, event.status);
+//!     StatusCode::OK
+//! }
+//!
+//! let app: Router = Router::new()
+//!     .route("/webhooks/kosmo", post(on_event).layer(KosmoSignature::new("whk_...")))
+//!     .route("/webhooks/kourier", post(on_event).layer(KourierBearer::new("token")))
+//!     .route("/webhooks/shipmondo", post(on_event).layer(ShipmondoJwt::new("key")))
+//!     .route("/webhooks/goshiip", post(on_event).layer(GoShiipSignature::new("secret")));
+//! ```
+//!
+//! # Providers
+//!
+//! | provider | layer | proof | typed payload |
+//! |---|---|---|---|
+//! | [Kosmo](kosmo) | [`KosmoSignature`] | base64 HMAC-SHA256 of `eventId + orderId + timestamp` in `X-Kosmo-Signature` | [`KosmoEvent`] |
+//! | [Kourier](kourier) | [`KourierBearer`] | `Authorization: Bearer <token>` | [`KourierEvent`] |
+//! | [Shipmondo](shipmondo) | [`ShipmondoJwt`] | HS256 JWT in the body's `data` | [`ShipmondoEvent`] |
+//! | [GoShiip](goshiip) | [`GoShiipSignature`] | hex HMAC-SHA256 of the body in `X-Signature` | [`GoShiipEvent`] |
+//!
+//! Each provider module says what its proof does and does not protect, and
+//! maps its statuses to [`ShipmentStatus`] in a table.
+//!
+//! # Every layer
+//!
+//! - reads at most 1 MiB (`.body_limit(bytes)`), refusing more with 413 before
+//!   reading past the limit, whether the body declares its length or is chunked;
+//! - takes more secrets with `.with_secret(label, secret)` so one can be
+//!   rotated without downtime, and tells which one matched ([`MatchedSecret`]);
+//! - compares in constant time, keys each HMAC once at construction, and never
+//!   shows a secret in `Debug`, logs or responses;
+//! - passes the request on with the very bytes it verified, so the handler can
+//!   still take `Bytes` or `Json<T>`;
+//! - refuses everything else with a [`WebhookRejection`]: 401 for a missing,
+//!   malformed or wrong proof, 400 for a body that is not the provider's shape,
+//!   413 for one too large, each with `{"error": "...", "details": "..."}`.
+//!   Refusals are traced at `debug` level, with hints for a signature mismatch.
+//!
+//! The extractors ([`ShipmentEvent`], [`MatchedSecret`] and the typed payloads)
+//! only work behind a layer: without one they answer 500 naming the missing
+//! layer, so a route cannot silently accept unverified webhooks.
+//!
+//! # Feature flags
+//!
+//! | feature | what it adds |
+//! |---|---|
+//! | `testing` | [`testing`]: build requests signed exactly as each provider signs them |
+#![cfg_attr(docsrs, feature(doc_cfg))]
+#![forbid(unsafe_code)]
+#![warn(missing_docs, unreachable_pub, missing_debug_implementations)]
+
+mod event;
+mod extract;
+mod payload;
+mod rejection;
+mod secrets;
+mod verify;
+
+pub mod goshiip;
+pub mod kosmo;
+pub mod kourier;
+pub mod shipmondo;
+#[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
+pub mod testing;
+
+pub use event::{Provider, ShipmentEvent, ShipmentStatus};
+pub use goshiip::{GoShiipEvent, GoShiipSignature};
+pub use kosmo::{KosmoEvent, KosmoSignature};
+pub use kourier::{KourierBearer, KourierEvent};
+pub use rejection::WebhookRejection;
+pub use secrets::MatchedSecret;
+pub use shipmondo::{ShipmondoEvent, ShipmondoJwt};
+pub use verify::{DEFAULT_BODY_LIMIT, ResponseFuture, VerifyWebhook};

@@ -1,0 +1,71 @@
+//! Reading providers' JSON with refusals that name the field at fault.
+
+use serde::{Deserialize, Deserializer};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::WebhookRejection;
+
+/// Parses `bytes`, described as `what`, as one JSON value of type `T`; a
+/// refusal names the field at fault (`the body, at shipment.data: missing field ...`).
+pub(crate) fn parse_json<'de, T: Deserialize<'de>>(
+    what: &str,
+    bytes: &'de [u8],
+) -> Result<T, WebhookRejection> {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+        let path = error.path().to_string();
+        let inner = error.into_inner();
+        WebhookRejection::invalid_payload(if path == "." {
+            format!("{what}: {inner}")
+        } else {
+            format!("{what}, at {path}: {inner}")
+        })
+    })?;
+    deserializer
+        .end()
+        .map_err(|error| WebhookRejection::invalid_payload(format!("{what}: {error}")))?;
+    Ok(value)
+}
+
+/// Parses a provider's event time, which must be RFC 3339.
+pub(crate) fn parse_timestamp(field: &str, value: &str) -> Result<OffsetDateTime, WebhookRejection> {
+    OffsetDateTime::parse(value, &Rfc3339).map_err(|error| {
+        WebhookRejection::invalid_payload(format!(
+            "{field}: {value:?} is not an RFC 3339 date-time ({error})"
+        ))
+    })
+}
+
+/// An id that a provider may send as a JSON string or number, kept as text.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum StringOrNumber {
+    String(String),
+    Number(serde_json::Number),
+}
+
+impl From<StringOrNumber> for String {
+    fn from(id: StringOrNumber) -> Self {
+        match id {
+            StringOrNumber::String(text) => text,
+            StringOrNumber::Number(number) => number.to_string(),
+        }
+    }
+}
+
+/// `deserialize_with` for an optional id sent as a string or a number.
+pub(crate) fn optional_id<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<String>, D::Error> {
+    Ok(Option::<StringOrNumber>::deserialize(deserializer)?.map(String::from))
+}
+
+/// An id taken from free-form JSON: a string or a number, else nothing.
+pub(crate) fn id_from_value(value: &serde_json::Value) -> Option<String> {
+    match value {
+        serde_json::Value::String(text) => Some(text.clone()),
+        serde_json::Value::Number(number) => Some(number.to_string()),
+        _ => None,
+    }
+}

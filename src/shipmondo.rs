@@ -1,0 +1,400 @@
+//! [Shipmondo](https://shipmondo.com): a body `{"data": "<JWT>"}` signed with HS256.
+//!
+//! Shipmondo signs a JWT with the key entered when the webhook was created
+//! and sends it as the body's `data`. This crate accepts HS256 only, pinned
+//! here and never taken from the token's header; refuses any token whose
+//! header lists `crit` extensions; and checks the signature in constant time
+//! with the key's HMAC state computed once. The JWT's payload is a JSON
+//! *string* holding JSON (`"{\"webhook\":...}"`), which `jsonwebtoken::decode`
+//! refuses, so the token is checked here; a payload that is a plain JSON
+//! object is accepted too. JWT claims such as `exp` are not checked: Shipmondo
+//! sends none.
+//!
+//! Shipmondo also sends five headers, kept in [`ShipmondoHeaders`]:
+//! `SMD-Resource-Type`, `SMD-Resource-Id`, `SMD-Webhook-Id`, `SMD-Action` and
+//! `SMD-User`.
+//!
+//! **What the signature does not cover:** those headers, and freshness. The
+//! resource id is checked against the signed payload's `data.id` (a mismatch
+//! is refused with 401), but the resource type and action are taken on trust:
+//! someone holding a captured token could replay it with another
+//! `SMD-Action`. Shipmondo wants a 200 within 3 seconds, or the message is
+//! lost: answer first, work later.
+//!
+//! The body must be `{"data": "<string>"}` (else 400); a token that is
+//! malformed or signed with another key or algorithm gets 401.
+//!
+//! # Fields of [`ShipmentEvent`]
+//!
+//! `id` is `SMD-Resource-Id`, or the payload's `data.id` without that header;
+//! `timestamp` and `event_id` are `None` (the resource's own times, such as
+//! `updated_at`, are in [`ShipmondoEvent::data`]).
+//!
+//! # Statuses
+//!
+//! `SMD-Resource-Type` decides where the status comes from:
+//!
+//! | resource type | status from | Shipmondo | [`ShipmentStatus`] |
+//! |---|---|---|---|
+//! | `Orders` | `data.order_status` | `open` | `created` |
+//! | | | `processing`, `released` | `processing` |
+//! | | | `packed`, `ready_for_pickup` | `ready_for_pickup` |
+//! | | | `sent` | `in_transit` |
+//! | | | `picked_up` | `picked_up` |
+//! | | | `on_hold` | `on_hold` |
+//! | | | `cancelled` | `cancelled` |
+//! | | | `archived`, any other | `other` |
+//! | `Shipment Monitor` | `data.current_status` | `EN_ROUTE` | `in_transit` |
+//! | | | `DELIVERED` | `delivered` |
+//! | | | any other word of the vocabulary | that status |
+//! | `Shipments`, any other | `SMD-Action` | `create` | `created` |
+//! | | | `cancel` | `cancelled` |
+//! | | | any other | `other` |
+//!
+//! Where the status field is absent, the `SMD-Action` row applies.
+//!
+//! # Example
+//!
+//! ```
+//! use axum::{Router, routing::post};
+//! use shipment_webhooks::{ShipmentEvent, ShipmondoEvent, ShipmondoJwt};
+//!
+//! async fn on_shipmondo(event: ShipmentEvent, payload: ShipmondoEvent) {
+//!     println!("{:?} {} is {}", payload.headers.resource_type, event.id, event.status);
+//! }
+//!
+//! let app: Router = Router::new().route(
+//!     "/webhooks/shipmondo",
+//!     post(on_shipmondo).layer(ShipmondoJwt::new("the key entered in Shipmondo")),
+//! );
+//! ```
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use bytes::Bytes;
+use http::request::Parts;
+use http::{HeaderMap, HeaderName};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use tower_layer::Layer;
+
+use crate::event::status_key;
+use crate::extract::record;
+use crate::payload::{id_from_value, parse_json};
+use crate::secrets::{HmacSha256, Secrets, check_tag_len, hmac_key, no_secret_matched};
+use crate::verify::{DEFAULT_BODY_LIMIT, Verify, VerifyWebhook};
+use crate::{MatchedSecret, Provider, ShipmentEvent, ShipmentStatus, WebhookRejection};
+
+/// `SMD-Resource-Type`: which resource the webhook watches (`Orders`, `Shipments`...).
+pub const RESOURCE_TYPE_HEADER: HeaderName = HeaderName::from_static("smd-resource-type");
+/// `SMD-Resource-Id`: the id of the object in the message.
+pub const RESOURCE_ID_HEADER: HeaderName = HeaderName::from_static("smd-resource-id");
+/// `SMD-Webhook-Id`: the id of the webhook that sent the message.
+pub const WEBHOOK_ID_HEADER: HeaderName = HeaderName::from_static("smd-webhook-id");
+/// `SMD-Action`: the action that triggered the message (`create`, `cancel`...).
+pub const ACTION_HEADER: HeaderName = HeaderName::from_static("smd-action");
+/// `SMD-User`: the user who performed the action.
+pub const USER_HEADER: HeaderName = HeaderName::from_static("smd-user");
+
+/// The only JWT algorithm Shipmondo uses, and so the only one accepted.
+const ALGORITHM: &str = "HS256";
+
+/// Layer that verifies Shipmondo's JWT.
+///
+/// See the [module docs](self) for what is signed and how statuses map.
+#[derive(Debug, Clone)]
+pub struct ShipmondoJwt {
+    keys: Secrets<HmacSha256>,
+    body_limit: usize,
+}
+
+impl ShipmondoJwt {
+    /// Verifies with `key`, the key entered when creating the webhook in Shipmondo.
+    ///
+    /// # Panics
+    ///
+    /// If `key` is empty.
+    pub fn new(key: impl AsRef<[u8]>) -> Self {
+        Self {
+            keys: Secrets::new(hmac_key(key.as_ref())),
+            body_limit: DEFAULT_BODY_LIMIT,
+        }
+    }
+
+    /// Also accepts tokens signed with `key`, reported as `label` in
+    /// [`MatchedSecret`]: configure the old and the new key while rotating.
+    ///
+    /// # Panics
+    ///
+    /// If `key` is empty.
+    pub fn with_secret(mut self, label: impl Into<Arc<str>>, key: impl AsRef<[u8]>) -> Self {
+        self.keys.push(label, hmac_key(key.as_ref()));
+        self
+    }
+
+    /// Refuses bodies larger than `bytes` with 413 (default 1 MiB).
+    pub fn body_limit(mut self, bytes: usize) -> Self {
+        self.body_limit = bytes;
+        self
+    }
+
+    /// Checks `token` and returns its decoded payload and the key that signed it.
+    fn verify_token(
+        &self,
+        token: &str,
+        parts: &Parts,
+        body: &[u8],
+    ) -> Result<(Vec<u8>, &MatchedSecret), WebhookRejection> {
+        let mut segments = token.split('.');
+        let (Some(header), Some(payload), Some(signature), None) = (
+            segments.next(),
+            segments.next(),
+            segments.next(),
+            segments.next(),
+        ) else {
+            return Err(WebhookRejection::unauthorized(
+                "`data` is not a JWT: it needs three dot-separated parts",
+            ));
+        };
+        let header = decode_segment("header", header)?;
+        let header: JwsHeader = serde_json::from_slice(&header).map_err(|error| {
+            WebhookRejection::unauthorized(format!("the JWT header is not valid: {error}"))
+        })?;
+        if header.alg != ALGORITHM {
+            return Err(WebhookRejection::unauthorized(format!(
+                "the JWT is signed with {:?}; only {ALGORITHM} is accepted",
+                header.alg
+            )));
+        }
+        if !header.crit.is_empty() {
+            return Err(WebhookRejection::unauthorized(
+                "the JWT header lists `crit` extensions, which are not supported",
+            ));
+        }
+        let tag = decode_segment("signature", signature)?;
+        check_tag_len("the JWT signature", &tag)?;
+        let signed = &token[..token.len() - signature.len() - 1];
+        let key = self
+            .keys
+            .verify_hmac(&[signed.as_bytes()], &tag)
+            .ok_or_else(|| {
+                no_secret_matched(
+                    Provider::Shipmondo,
+                    parts,
+                    body,
+                    "the JWT signature matches no configured key",
+                )
+            })?;
+        let payload = URL_SAFE_NO_PAD.decode(payload).map_err(|_| {
+            WebhookRejection::invalid_payload("the JWT payload is not base64url")
+        })?;
+        Ok((payload, key))
+    }
+}
+
+fn decode_segment(name: &str, segment: &str) -> Result<Vec<u8>, WebhookRejection> {
+    URL_SAFE_NO_PAD.decode(segment).map_err(|_| {
+        WebhookRejection::unauthorized(format!("the JWT {name} is not unpadded base64url"))
+    })
+}
+
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    #[serde(borrow)]
+    data: Cow<'a, str>,
+}
+
+#[derive(Deserialize)]
+struct JwsHeader {
+    alg: String,
+    #[serde(default)]
+    crit: Vec<String>,
+}
+
+impl<S> Layer<S> for ShipmondoJwt {
+    type Service = VerifyWebhook<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        VerifyWebhook::new(inner, Arc::new(self.clone()))
+    }
+}
+
+impl Verify for ShipmondoJwt {
+    fn body_limit(&self) -> usize {
+        self.body_limit
+    }
+
+    fn verify(&self, parts: &mut Parts, body: &Bytes) -> Result<(), WebhookRejection> {
+        let envelope: Envelope<'_> = parse_json("the body", body)?;
+        let (claims, key) = self.verify_token(&envelope.data, parts, body)?;
+        let mut payload = decode_claims(&claims)?;
+        payload.headers = ShipmondoHeaders::read(&parts.headers)?;
+        let event = payload.to_event()?;
+        record(&mut parts.extensions, event, payload, key);
+        Ok(())
+    }
+}
+
+/// Shipmondo's payload is a JSON string holding JSON; a JSON object is accepted too.
+fn decode_claims(claims: &[u8]) -> Result<ShipmondoEvent, WebhookRejection> {
+    if claims.trim_ascii_start().starts_with(b"\"") {
+        let inner: String = parse_json("the JWT payload", claims)?;
+        parse_json("the JWT payload's JSON", inner.as_bytes())
+    } else {
+        parse_json("the JWT payload", claims)
+    }
+}
+
+/// A verified Shipmondo webhook: its headers and the JWT's decoded payload.
+///
+/// Payload fields this crate does not model are kept in `other`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ShipmondoEvent {
+    /// The five `SMD-*` headers (not signed).
+    #[serde(skip_deserializing)]
+    pub headers: ShipmondoHeaders,
+    /// The name of the webhook that sent the message.
+    #[serde(default)]
+    pub webhook: Option<String>,
+    /// The resource as Shipmondo's API returns it (an order, a shipment...).
+    pub data: Map<String, Value>,
+    /// The URL the message was sent to.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// Every other payload field.
+    #[serde(flatten)]
+    pub other: Map<String, Value>,
+}
+
+/// The `SMD-*` headers of a Shipmondo webhook, each `None` where absent.
+///
+/// The JWT does not cover them; see the [module docs](self).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ShipmondoHeaders {
+    /// `SMD-Resource-Type` (`Orders`, `Shipments`, `Shipment Monitor`...).
+    pub resource_type: Option<String>,
+    /// `SMD-Resource-Id`.
+    pub resource_id: Option<String>,
+    /// `SMD-Webhook-Id`.
+    pub webhook_id: Option<String>,
+    /// `SMD-Action` (`create`, `cancel`...).
+    pub action: Option<String>,
+    /// `SMD-User`.
+    pub user: Option<String>,
+}
+
+impl ShipmondoHeaders {
+    fn read(headers: &HeaderMap) -> Result<Self, WebhookRejection> {
+        Ok(Self {
+            resource_type: smd_header(headers, &RESOURCE_TYPE_HEADER)?,
+            resource_id: smd_header(headers, &RESOURCE_ID_HEADER)?,
+            webhook_id: smd_header(headers, &WEBHOOK_ID_HEADER)?,
+            action: smd_header(headers, &ACTION_HEADER)?,
+            user: smd_header(headers, &USER_HEADER)?,
+        })
+    }
+}
+
+/// An `SMD-*` header as text (a user's name may not be ASCII), refused if repeated.
+fn smd_header(headers: &HeaderMap, name: &HeaderName) -> Result<Option<String>, WebhookRejection> {
+    let mut values = headers.get_all(name).iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(WebhookRejection::invalid_payload(format!(
+            "the {name} header appears more than once"
+        )));
+    }
+    Ok(Some(String::from_utf8_lossy(value.as_bytes()).into_owned()))
+}
+
+impl ShipmondoEvent {
+    fn to_event(&self) -> Result<ShipmentEvent, WebhookRejection> {
+        let signed_id = self.data.get("id").and_then(id_from_value);
+        let id = match (&self.headers.resource_id, signed_id) {
+            (Some(header), Some(signed)) if *header != signed => {
+                return Err(WebhookRejection::unauthorized(format!(
+                    "the smd-resource-id header ({header:?}) differs from the signed data.id ({signed:?})"
+                )));
+            }
+            (Some(id), _) => id.clone(),
+            (None, Some(id)) => id,
+            (None, None) => {
+                return Err(WebhookRejection::invalid_payload(
+                    "there is no smd-resource-id header and no data.id in the JWT payload",
+                ));
+            }
+        };
+        let (status, raw_status) = self.status();
+        Ok(ShipmentEvent {
+            provider: Provider::Shipmondo,
+            id,
+            status,
+            raw_status,
+            timestamp: None,
+            event_id: None,
+        })
+    }
+
+    fn status(&self) -> (ShipmentStatus, String) {
+        let resource = self.headers.resource_type.as_deref().map(status_key);
+        let (field, words): (_, StatusWords) = match resource.as_deref() {
+            Some("orders") => (self.data_str("order_status"), order_status),
+            Some("shipment_monitor") => (self.data_str("current_status"), monitor_status),
+            _ => (None, action_status),
+        };
+        let (raw, words): (_, StatusWords) = match field {
+            Some(raw) => (raw, words),
+            None => (self.headers.action.as_deref().unwrap_or_default(), action_status),
+        };
+        (ShipmentStatus::normalize(raw, words), raw.to_owned())
+    }
+
+    /// A string field of `data`. Shipmondo's own example pads some keys with a
+    /// space (`"order_status "`), so a padded key is found too.
+    fn data_str(&self, key: &str) -> Option<&str> {
+        self.data
+            .get(key)
+            .or_else(|| {
+                self.data
+                    .iter()
+                    .find(|(name, _)| name.trim() == key)
+                    .map(|(_, value)| value)
+            })
+            .and_then(Value::as_str)
+    }
+}
+
+/// A resource's own status words, tried before the shared vocabulary.
+type StatusWords = fn(&str) -> Option<ShipmentStatus>;
+
+fn order_status(key: &str) -> Option<ShipmentStatus> {
+    match key {
+        "open" => Some(ShipmentStatus::Created),
+        "released" => Some(ShipmentStatus::Processing),
+        "packed" => Some(ShipmentStatus::ReadyForPickup),
+        "sent" => Some(ShipmentStatus::InTransit),
+        _ => None,
+    }
+}
+
+fn monitor_status(key: &str) -> Option<ShipmentStatus> {
+    match key {
+        "en_route" => Some(ShipmentStatus::InTransit),
+        _ => None,
+    }
+}
+
+fn action_status(key: &str) -> Option<ShipmentStatus> {
+    match key {
+        "create" => Some(ShipmentStatus::Created),
+        "cancel" => Some(ShipmentStatus::Cancelled),
+        _ => None,
+    }
+}

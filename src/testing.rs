@@ -1,0 +1,336 @@
+//! Build webhook requests exactly as each provider sends them, to test
+//! handlers without the provider.
+//!
+//! A [`Webhook`] starts from a realistic sample of one provider's payload in
+//! a given status; change any field with [`field`](Webhook::field) or
+//! [`without`](Webhook::without), then [`sign`](Webhook::sign) it with the
+//! secret your layer is configured with (or another one, to see it refused).
+//!
+//! ```
+//! use axum::{Router, http::StatusCode, routing::post};
+//! use shipment_webhooks::{KosmoSignature, ShipmentEvent, ShipmentStatus, testing::Webhook};
+//! use tower::ServiceExt;
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! async fn on_event(event: ShipmentEvent) -> StatusCode {
+//!     assert_eq!(event.status, ShipmentStatus::PickedUp);
+//!     StatusCode::OK
+//! }
+//! let secret = "whk_test_secret";
+//! let app = Router::new().route("/webhooks/kosmo", post(on_event).layer(KosmoSignature::new(secret)));
+//!
+//! let request = Webhook::kosmo("PICKED UP").field("/orderId", "SG-42").sign(secret);
+//! let response = app.clone().oneshot(request).await.unwrap();
+//! assert_eq!(response.status(), StatusCode::OK);
+//!
+//! let forged = Webhook::kosmo("DELIVERED").sign("whk_not_the_secret");
+//! assert_eq!(app.oneshot(forged).await.unwrap().status(), StatusCode::UNAUTHORIZED);
+//! # }
+//! ```
+
+use axum_core::body::Body;
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use hmac::Mac;
+use http::header::{AUTHORIZATION, CONTENT_TYPE};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Uri};
+use serde_json::{Value, json};
+
+use crate::Provider;
+use crate::secrets::hmac_key;
+use crate::{goshiip, kosmo, shipmondo};
+
+/// Kosmo's signature: base64 HMAC-SHA256 of `event_id + order_id + timestamp`.
+pub fn kosmo_signature(secret: &str, event_id: &str, order_id: &str, timestamp: &str) -> String {
+    STANDARD.encode(hmac(secret.as_bytes(), &[event_id, order_id, timestamp].concat()))
+}
+
+/// GoShiip's signature: hex HMAC-SHA256 of the body.
+pub fn goshiip_signature(secret: &str, body: &[u8]) -> String {
+    hex::encode(hmac(secret.as_bytes(), body))
+}
+
+/// Shipmondo's token: an HS256 JWT whose payload is `payload_json` as a JSON
+/// string, the way Shipmondo encodes it.
+pub fn shipmondo_jwt(key: &str, payload_json: &str) -> String {
+    let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256"}"#);
+    let claims = serde_json::to_vec(payload_json).expect("a string always serializes");
+    let signed = format!("{header}.{}", URL_SAFE_NO_PAD.encode(claims));
+    let signature = URL_SAFE_NO_PAD.encode(hmac(key.as_bytes(), signed.as_bytes()));
+    format!("{signed}.{signature}")
+}
+
+fn hmac(key: &[u8], message: impl AsRef<[u8]>) -> Vec<u8> {
+    let mut mac = hmac_key(key);
+    mac.update(message.as_ref());
+    mac.finalize().into_bytes().to_vec()
+}
+
+/// A webhook as a provider would send it, to sign into a request.
+///
+/// The payload is JSON you can change anywhere by [JSON pointer]; for
+/// Shipmondo it is the JWT's payload (`{"webhook", "data", "url"}`), and the
+/// `SMD-*` headers are set too.
+///
+/// [JSON pointer]: https://www.rfc-editor.org/rfc/rfc6901
+#[derive(Debug, Clone)]
+pub struct Webhook {
+    provider: Provider,
+    uri: Uri,
+    headers: HeaderMap,
+    payload: Value,
+}
+
+impl Webhook {
+    fn new(provider: Provider, payload: Value) -> Self {
+        let uri = Uri::try_from(format!("/webhooks/{provider}")).expect("a valid path");
+        let mut headers = HeaderMap::new();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        Self {
+            provider,
+            uri,
+            headers,
+            payload,
+        }
+    }
+
+    /// A sample of `provider`'s webhook in `status` (what that provider calls
+    /// it). For Shipmondo, an `Orders` webhook with that `order_status`.
+    pub fn sample(provider: Provider, status: &str) -> Self {
+        match provider {
+            Provider::Kosmo => Self::kosmo(status),
+            Provider::Kourier => Self::kourier(status),
+            Provider::Shipmondo => Self::shipmondo_order(status),
+            Provider::GoShiip => Self::goshiip(status),
+        }
+    }
+
+    /// A Kosmo order update in `status` (`ASSIGNED`, `PICKED UP`, `DELIVERED`...),
+    /// with the ids and time of Kosmo's own signature example.
+    pub fn kosmo(status: &str) -> Self {
+        Self::new(
+            Provider::Kosmo,
+            json!({
+                "eventId": "9ddafe4f-010b-43e9-a0b4-baad0c46d9de",
+                "orderId": "SG-19ALqYm4s6P",
+                "timestamp": "2023-02-23T04:22:15Z",
+                "status": status,
+                "stops": [
+                    {"type": "PICKUP", "address": "1 Raffles Place, Singapore 048616"},
+                    {"type": "DROPOFF", "address": "8 Marina View, Singapore 018960"}
+                ]
+            }),
+        )
+    }
+
+    /// A Kourier delivery event in `status` (`created`, `in_transit`,
+    /// `delivered`, `cancelled`...), with the matching `event`.
+    pub fn kourier(status: &str) -> Self {
+        let event = match status {
+            "created" => "delivery.created",
+            "cancelled" => "delivery.cancelled",
+            _ => "delivery.updated",
+        };
+        Self::new(
+            Provider::Kourier,
+            json!({
+                "event": event,
+                "delivery_id": "abc123",
+                "status": status,
+                "timestamp": "2024-09-14T14:30:00Z"
+            }),
+        )
+    }
+
+    /// A Shipmondo `Orders` webhook with `order_status` (`open`, `sent`...).
+    pub fn shipmondo_order(order_status: &str) -> Self {
+        Self::shipmondo(
+            "Orders",
+            "update",
+            json!({
+                "id": 119175,
+                "order_id": "2042",
+                "ordered_at": "2021-02-22T11:41:08.000+01:00",
+                "order_status": order_status,
+                "fulfillment_status": "unfulfilled"
+            }),
+        )
+    }
+
+    /// A Shipmondo `Shipments` webhook for `action` (`create`, `cancel`).
+    pub fn shipmondo_shipment(action: &str) -> Self {
+        Self::shipmondo(
+            "Shipments",
+            action,
+            json!({
+                "id": 3405958,
+                "carrier_code": "gls",
+                "product_code": "GLSDK_SD",
+                "pkg_no": "00000000000",
+                "reference": "Order 2042"
+            }),
+        )
+    }
+
+    /// A Shipmondo `Shipment Monitor` webhook with `current_status` (`EN_ROUTE`, `DELIVERED`...).
+    pub fn shipmondo_monitor(current_status: &str) -> Self {
+        Self::shipmondo(
+            "Shipment Monitor",
+            "update",
+            json!({
+                "id": 3405958,
+                "carrier_code": "gls",
+                "pkg_no": "00000000000",
+                "current_status": current_status
+            }),
+        )
+    }
+
+    fn shipmondo(resource_type: &str, action: &str, data: Value) -> Self {
+        let id = data["id"].to_string();
+        let mut webhook = Self::new(
+            Provider::Shipmondo,
+            json!({"webhook": "Webhook1", "data": data, "url": "https://example.com/webhook"}),
+        );
+        for (name, value) in [
+            (shipmondo::RESOURCE_TYPE_HEADER, resource_type),
+            (shipmondo::RESOURCE_ID_HEADER, &id),
+            (shipmondo::WEBHOOK_ID_HEADER, "1234"),
+            (shipmondo::ACTION_HEADER, action),
+            (shipmondo::USER_HEADER, "Webshop API"),
+        ] {
+            webhook = webhook.header(name, value);
+        }
+        webhook
+    }
+
+    /// A GoShiip shipment update in `status` (`Pending`, `In Progress`,
+    /// `Picked Up`, `Delivered`), shaped like GoShiip's sample.
+    pub fn goshiip(status: &str) -> Self {
+        Self::new(
+            Provider::GoShiip,
+            json!({
+                "shipment": {
+                    "data": {
+                        "destination": "David Ola Ojeniyi St, Ibadan, Nigeria",
+                        "origin": "1 Kayode Otitoju St, Lekki Phase I 106104, Lekki, Nigeria",
+                        "reference": "5lqijs7rm9n0",
+                        "id": "565",
+                        "status": status,
+                        "extra": "pending,In progress,picked up,delivered."
+                    },
+                    "carrier": "DHL"
+                }
+            }),
+        )
+    }
+
+    /// Sets the payload field at `pointer` (`/orderId`, `/shipment/data/reference`,
+    /// `/data/order_status`) to `value`, adding it if absent.
+    ///
+    /// # Panics
+    ///
+    /// If the pointer's parent is not a JSON object in the payload.
+    pub fn field(mut self, pointer: &str, value: impl Into<Value>) -> Self {
+        let (parent, key) = self.parent(pointer);
+        parent.insert(key, value.into());
+        self
+    }
+
+    /// Removes the payload field at `pointer`.
+    ///
+    /// # Panics
+    ///
+    /// If the pointer's parent is not a JSON object in the payload.
+    pub fn without(mut self, pointer: &str) -> Self {
+        let (parent, key) = self.parent(pointer);
+        parent.remove(&key);
+        self
+    }
+
+    fn parent(&mut self, pointer: &str) -> (&mut serde_json::Map<String, Value>, String) {
+        let (parent, key) = pointer
+            .rsplit_once('/')
+            .unwrap_or_else(|| panic!("{pointer:?} is not a JSON pointer"));
+        let key = key.replace("~1", "/").replace("~0", "~");
+        let parent = self
+            .payload
+            .pointer_mut(parent)
+            .and_then(Value::as_object_mut)
+            .unwrap_or_else(|| panic!("{parent:?} is not an object in the payload"));
+        (parent, key)
+    }
+
+    /// Sets a header (replacing one of that name).
+    ///
+    /// # Panics
+    ///
+    /// If `value` is not a valid header value.
+    pub fn header(mut self, name: HeaderName, value: &str) -> Self {
+        let value = HeaderValue::from_str(value)
+            .unwrap_or_else(|_| panic!("{value:?} is not a valid header value"));
+        self.headers.insert(name, value);
+        self
+    }
+
+    /// Sets where the request goes (default `/webhooks/<provider>`); an
+    /// absolute URL to send it over the network.
+    pub fn uri(mut self, uri: Uri) -> Self {
+        self.uri = uri;
+        self
+    }
+
+    /// The provider whose webhook this is.
+    pub fn provider(&self) -> Provider {
+        self.provider
+    }
+
+    /// The payload (for Shipmondo, the JWT's payload).
+    pub fn payload(&self) -> &Value {
+        &self.payload
+    }
+
+    /// The JSON payload as the provider serializes it.
+    pub fn payload_json(&self) -> String {
+        self.payload.to_string()
+    }
+
+    /// The POST request the provider would send, proved with `secret` (Kosmo's
+    /// secret token, Kourier's token, Shipmondo's key, GoShiip's secret).
+    ///
+    /// # Panics
+    ///
+    /// If a Kourier token is not a valid header value.
+    pub fn sign(&self, secret: &str) -> Request<Body> {
+        let json = self.payload_json();
+        let mut headers = self.headers.clone();
+        let mut prove = |name: HeaderName, proof: String| {
+            let proof = HeaderValue::from_str(&proof)
+                .unwrap_or_else(|_| panic!("{proof:?} is not a valid header value"));
+            headers.insert(name, proof);
+        };
+        let body = match self.provider {
+            Provider::Kosmo => {
+                let field = |name: &str| self.payload[name].as_str().unwrap_or_default();
+                let signature =
+                    kosmo_signature(secret, field("eventId"), field("orderId"), field("timestamp"));
+                prove(kosmo::DEFAULT_SIGNATURE_HEADER, signature);
+                json
+            }
+            Provider::Kourier => {
+                prove(AUTHORIZATION, format!("Bearer {secret}"));
+                json
+            }
+            Provider::Shipmondo => json!({"data": shipmondo_jwt(secret, &json)}).to_string(),
+            Provider::GoShiip => {
+                prove(goshiip::SIGNATURE_HEADER, goshiip_signature(secret, json.as_bytes()));
+                json
+            }
+        };
+        let mut request = Request::new(Body::from(body));
+        *request.method_mut() = Method::POST;
+        *request.uri_mut() = self.uri.clone();
+        *request.headers_mut() = headers;
+        request
+    }
+}

@@ -1,0 +1,213 @@
+//! The Tower service every provider's layer builds: buffer the body up to a
+//! limit, check the provider's proof over the exact bytes, record the verified
+//! event in the request's extensions, and pass the same bytes on.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+
+use axum_core::body::Body;
+use bytes::{Buf, Bytes};
+use http::request::Parts;
+use http::{Request, Response};
+use http_body::Body as HttpBody;
+use http_body_util::combinators::Collect;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use pin_project_lite::pin_project;
+use tower_service::Service;
+
+use crate::WebhookRejection;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The body limit every layer starts with: 1 MiB.
+pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
+
+/// One provider's check, as its layer configured it.
+pub(crate) trait Verify: fmt::Debug + Send + Sync + 'static {
+    /// The largest body this endpoint reads, in bytes.
+    fn body_limit(&self) -> usize;
+
+    /// Checks the proof over `body`; if it holds, parses the payload and
+    /// records it in `parts.extensions` for the extractors.
+    fn verify(&self, parts: &mut Parts, body: &Bytes) -> Result<(), WebhookRejection>;
+}
+
+/// The service the provider layers ([`KosmoSignature`](crate::KosmoSignature),
+/// [`KourierBearer`](crate::KourierBearer), [`ShipmondoJwt`](crate::ShipmondoJwt),
+/// [`GoShiipSignature`](crate::GoShiipSignature)) wrap a service in.
+///
+/// It calls the inner service only with requests whose proof holds, with the
+/// body it verified; it answers every other request itself with a
+/// [`WebhookRejection`].
+pub struct VerifyWebhook<S> {
+    inner: S,
+    verifier: Arc<dyn Verify>,
+}
+
+impl<S> VerifyWebhook<S> {
+    pub(crate) fn new(inner: S, verifier: Arc<dyn Verify>) -> Self {
+        Self { inner, verifier }
+    }
+}
+
+impl<S: Clone> Clone for VerifyWebhook<S> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            verifier: Arc::clone(&self.verifier),
+        }
+    }
+}
+
+impl<S: fmt::Debug> fmt::Debug for VerifyWebhook<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VerifyWebhook")
+            .field("inner", &self.inner)
+            .field("verifier", &self.verifier)
+            .finish()
+    }
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for VerifyWebhook<S>
+where
+    S: Service<Request<Body>, Response = Response<ResBody>> + Clone,
+    ReqBody: HttpBody,
+    ReqBody::Error: Into<BoxError>,
+    ResBody: From<Bytes>,
+{
+    type Response = Response<ResBody>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S, ReqBody>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        let (parts, body) = request.into_parts();
+        let limit = self.verifier.body_limit();
+        // A declared Content-Length over the limit is refused before reading anything.
+        let state = if body.size_hint().lower() > limit as u64 {
+            State::Rejected {
+                rejection: Some(WebhookRejection::too_large(limit)),
+            }
+        } else {
+            // The service that was polled ready goes with the request; a clone stays.
+            let clone = self.inner.clone();
+            State::Reading {
+                body: Limited::new(body, limit).collect(),
+                parts: Some(parts),
+                inner: std::mem::replace(&mut self.inner, clone),
+                verifier: Arc::clone(&self.verifier),
+            }
+        };
+        ResponseFuture { state }
+    }
+}
+
+pin_project! {
+    /// The response future of [`VerifyWebhook`].
+    pub struct ResponseFuture<S, ReqBody>
+    where
+        S: Service<Request<Body>>,
+        ReqBody: HttpBody,
+        ReqBody::Error: Into<BoxError>,
+    {
+        #[pin]
+        state: State<S, ReqBody>,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<S, ReqBody>
+    where
+        S: Service<Request<Body>>,
+        ReqBody: HttpBody,
+        ReqBody::Error: Into<BoxError>,
+    {
+        Reading {
+            #[pin]
+            body: Collect<Limited<ReqBody>>,
+            parts: Option<Parts>,
+            inner: S,
+            verifier: Arc<dyn Verify>,
+        },
+        Calling {
+            #[pin]
+            future: S::Future,
+        },
+        Rejected {
+            rejection: Option<WebhookRejection>,
+        },
+    }
+}
+
+impl<S, ReqBody, ResBody> Future for ResponseFuture<S, ReqBody>
+where
+    S: Service<Request<Body>, Response = Response<ResBody>>,
+    ReqBody: HttpBody,
+    ReqBody::Error: Into<BoxError>,
+    ResBody: From<Bytes>,
+{
+    type Output = Result<Response<ResBody>, S::Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        loop {
+            let rejection = match this.state.as_mut().project() {
+                StateProj::Reading {
+                    body,
+                    parts,
+                    inner,
+                    verifier,
+                } => {
+                    let collected = ready!(body.poll(cx));
+                    let mut parts = parts.take().expect("ResponseFuture polled after completion");
+                    match read_and_verify(collected, &mut parts, verifier.as_ref()) {
+                        Ok(bytes) => {
+                            let future = inner.call(Request::from_parts(parts, Body::from(bytes)));
+                            this.state.set(State::Calling { future });
+                            continue;
+                        }
+                        Err(rejection) => rejection,
+                    }
+                }
+                StateProj::Calling { future } => return future.poll(cx),
+                StateProj::Rejected { rejection } => rejection
+                    .take()
+                    .expect("ResponseFuture polled after completion"),
+            };
+            tracing::debug!(
+                status = rejection.status().as_u16(),
+                error = rejection.error(),
+                details = rejection.details(),
+                "webhook rejected"
+            );
+            return Poll::Ready(Ok(rejection.to_response()));
+        }
+    }
+}
+
+fn read_and_verify<D: Buf>(
+    collected: Result<http_body_util::Collected<D>, BoxError>,
+    parts: &mut Parts,
+    verifier: &dyn Verify,
+) -> Result<Bytes, WebhookRejection> {
+    let bytes = match collected {
+        Ok(collected) => collected.to_bytes(),
+        Err(error) if error.is::<LengthLimitError>() => {
+            return Err(WebhookRejection::too_large(verifier.body_limit()));
+        }
+        Err(error) => {
+            return Err(WebhookRejection::unreadable_body(format!(
+                "reading the body failed: {error}"
+            )));
+        }
+    };
+    verifier.verify(parts, &bytes)?;
+    Ok(bytes)
+}

@@ -1,0 +1,104 @@
+//! What every test file needs: a router that echoes what the layer verified,
+//! and a way to send it a request and read the answer.
+#![allow(dead_code, unreachable_pub)]
+
+use axum::body::{Body, Bytes};
+use axum::extract::FromRequestParts;
+use axum::http::{HeaderMap, Request, StatusCode};
+use axum::routing::post;
+use axum::{Json, Router};
+use serde::Serialize;
+use serde_json::{Value, json};
+use shipment_webhooks::{MatchedSecret, ShipmentEvent};
+use tower::ServiceExt;
+use tower::Layer;
+
+/// A route at `/webhooks/<provider>` behind `layer` whose handler answers with
+/// the event, the matched secret's label, the typed payload `P` and the body's length.
+pub fn echo_app<L, P>(path: &str, layer: L) -> Router
+where
+    L: Layer<axum::routing::Route> + Clone + Send + Sync + 'static,
+    L::Service: tower::Service<Request<Body>, Response = axum::response::Response, Error = std::convert::Infallible>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    <L::Service as tower::Service<Request<Body>>>::Future: Send + 'static,
+    P: FromRequestParts<()> + Serialize + Send + 'static,
+{
+    async fn echo<P: Serialize>(
+        event: ShipmentEvent,
+        secret: MatchedSecret,
+        payload: P,
+        body: Bytes,
+    ) -> Json<Value> {
+        Json(json!({
+            "event": event,
+            "secret": secret.label(),
+            "payload": payload,
+            "body_len": body.len(),
+        }))
+    }
+    Router::new().route(path, post(echo::<P>).route_layer(layer))
+}
+
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub json: Value,
+}
+
+pub async fn send(app: &Router, request: Request<Body>) -> Answer {
+    let response = app.clone().oneshot(request).await.expect("a router never fails");
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .expect("the answer is readable");
+    let json = serde_json::from_slice(&bytes).unwrap_or_else(|_| {
+        panic!("the answer is JSON: {}", String::from_utf8_lossy(&bytes))
+    });
+    Answer { status, headers, json }
+}
+
+impl Answer {
+    /// Asserts a refusal with `status` whose `details` contain `details`.
+    #[track_caller]
+    pub fn assert_refused(&self, status: StatusCode, details: &str) {
+        assert_eq!(self.status, status, "{}", self.json);
+        assert_eq!(
+            self.headers.get("content-type").map(|v| v.as_bytes()),
+            Some(&b"application/json"[..])
+        );
+        let expected_error = match status.as_u16() {
+            401 => "unauthorized",
+            413 => "payload too large",
+            500 => "missing webhook layer",
+            _ => "invalid payload",
+        };
+        assert_eq!(self.json["error"], expected_error, "{}", self.json);
+        let actual = self.json["details"].as_str().expect("details is a string");
+        assert!(actual.contains(details), "details {actual:?} should contain {details:?}");
+    }
+}
+
+/// `request` with its body replaced by `body`, headers untouched.
+pub fn with_body(request: Request<Body>, body: impl Into<Bytes>) -> Request<Body> {
+    let (mut parts, _) = request.into_parts();
+    parts.headers.remove("content-length");
+    Request::from_parts(parts, Body::from(body.into()))
+}
+
+/// `request` with header `name` set to `value`.
+pub fn with_header(mut request: Request<Body>, name: &'static str, value: &str) -> Request<Body> {
+    request
+        .headers_mut()
+        .insert(name, value.parse().expect("a valid header value"));
+    request
+}
+
+/// `request` without header `name`.
+pub fn without_header(mut request: Request<Body>, name: &str) -> Request<Body> {
+    request.headers_mut().remove(name);
+    request
+}

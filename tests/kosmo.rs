@@ -1,0 +1,191 @@
+//! Kosmo: base64 HMAC-SHA256 over eventId + orderId + timestamp, through a real Router.
+
+mod common;
+
+use axum::http::StatusCode;
+use common::{Answer, echo_app, send, with_body, with_header, without_header};
+use serde_json::json;
+use shipment_webhooks::testing::{Webhook, kosmo_signature};
+use shipment_webhooks::{KosmoEvent, KosmoSignature};
+
+// Kosmo's documentation page's own example.
+const SECRET: &str = "whk_UAzxUOOZOrtwVc9t4k8k5wbanrsGIbm";
+const EVENT_ID: &str = "9ddafe4f-010b-43e9-a0b4-baad0c46d9de";
+const ORDER_ID: &str = "SG-19ALqYm4s6P";
+const TIMESTAMP: &str = "2023-02-23T04:22:15Z";
+const SIGNATURE: &str = "xQ9NddICmM1PeGZKrhpdlWz2ILz4X4iw8t4oSAYmueU=";
+
+fn app() -> axum::Router {
+    echo_app::<_, KosmoEvent>("/webhooks/kosmo", KosmoSignature::new(SECRET))
+}
+
+async fn answer(request: axum::http::Request<axum::body::Body>) -> Answer {
+    send(&app(), request).await
+}
+
+#[test]
+fn signer_reproduces_the_known_answer_from_kosmos_page() {
+    assert_eq!(kosmo_signature(SECRET, EVENT_ID, ORDER_ID, TIMESTAMP), SIGNATURE);
+}
+
+#[tokio::test]
+async fn accepts_the_known_answer_from_kosmos_page() {
+    let body = json!({
+        "eventId": EVENT_ID, "orderId": ORDER_ID, "timestamp": TIMESTAMP,
+        "status": "COMPLETED", "stops": [],
+    });
+    let request = axum::http::Request::post("/webhooks/kosmo")
+        .header("x-kosmo-signature", SIGNATURE)
+        .body(axum::body::Body::from(body.to_string()))
+        .unwrap();
+    let answer = answer(request).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.json);
+    assert_eq!(
+        answer.json["event"],
+        json!({
+            "provider": "kosmo", "id": ORDER_ID, "status": "delivered", "raw_status": "COMPLETED",
+            "timestamp": TIMESTAMP, "event_id": EVENT_ID,
+        })
+    );
+    assert_eq!(answer.json["secret"], "primary");
+}
+
+#[tokio::test]
+async fn typed_payload_keeps_fields_the_crate_does_not_model() {
+    let request = Webhook::kosmo("PICKED UP")
+        .field("/driver", json!({"name": "Ana", "phone": "+65 8123 4567"}))
+        .sign(SECRET);
+    let answer = answer(request).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.json);
+    assert_eq!(answer.json["event"]["status"], "picked_up");
+    assert_eq!(answer.json["payload"]["status"], "PICKED UP");
+    assert_eq!(answer.json["payload"]["driver"]["name"], "Ana");
+    assert_eq!(answer.json["payload"]["stops"][1]["type"], "DROPOFF");
+}
+
+#[tokio::test]
+async fn refuses_a_request_without_the_signature_header() {
+    let request = without_header(Webhook::kosmo("ASSIGNED").sign(SECRET), "x-kosmo-signature");
+    answer(request)
+        .await
+        .assert_refused(StatusCode::UNAUTHORIZED, "the x-kosmo-signature header is missing");
+}
+
+#[tokio::test]
+async fn refuses_a_signature_that_is_not_base64() {
+    let request = with_header(Webhook::kosmo("ASSIGNED").sign(SECRET), "x-kosmo-signature", "not*base64!");
+    answer(request)
+        .await
+        .assert_refused(StatusCode::UNAUTHORIZED, "the x-kosmo-signature header is not base64");
+}
+
+#[tokio::test]
+async fn refuses_a_signature_of_the_wrong_length() {
+    let short = &SIGNATURE[..40];
+    let request = with_header(Webhook::kosmo("ASSIGNED").sign(SECRET), "x-kosmo-signature", short);
+    answer(request).await.assert_refused(StatusCode::UNAUTHORIZED, "decodes to 30 bytes");
+}
+
+#[tokio::test]
+async fn refuses_a_signature_made_with_another_secret() {
+    let request = Webhook::kosmo("DELIVERED").sign("whk_someone_else");
+    answer(request)
+        .await
+        .assert_refused(StatusCode::UNAUTHORIZED, "the signature matches no configured secret");
+}
+
+#[tokio::test]
+async fn refuses_each_signed_field_changed_after_signing() {
+    for field in ["eventId", "orderId", "timestamp"] {
+        let signed = Webhook::kosmo("DELIVERED").sign(SECRET);
+        let value = if field == "timestamp" { "2023-02-23T04:22:16Z" } else { "SG-other" };
+        let tampered = Webhook::kosmo("DELIVERED").field(&format!("/{field}"), value);
+        let request = with_body(signed, tampered.payload_json());
+        answer(request)
+            .await
+            .assert_refused(StatusCode::UNAUTHORIZED, "matches no configured secret");
+    }
+}
+
+#[tokio::test]
+async fn refuses_two_signature_headers() {
+    let mut request = Webhook::kosmo("DELIVERED").sign(SECRET);
+    request
+        .headers_mut()
+        .append("x-kosmo-signature", SIGNATURE.parse().unwrap());
+    answer(request)
+        .await
+        .assert_refused(StatusCode::UNAUTHORIZED, "appears more than once");
+}
+
+#[tokio::test]
+async fn refuses_a_body_that_is_not_json() {
+    let request = with_body(Webhook::kosmo("DELIVERED").sign(SECRET), "eventId=1&orderId=2");
+    answer(request)
+        .await
+        .assert_refused(StatusCode::BAD_REQUEST, "the body: expected value");
+}
+
+#[tokio::test]
+async fn refuses_a_body_missing_a_signed_field_naming_it() {
+    let webhook = Webhook::kosmo("DELIVERED").without("/orderId");
+    let request = with_body(webhook.sign(SECRET), webhook.payload_json());
+    answer(request)
+        .await
+        .assert_refused(StatusCode::BAD_REQUEST, "missing field `orderId`");
+}
+
+#[tokio::test]
+async fn refuses_a_field_of_the_wrong_type_naming_it() {
+    let request = Webhook::kosmo("DELIVERED").field("/status", 7).sign(SECRET);
+    answer(request)
+        .await
+        .assert_refused(StatusCode::BAD_REQUEST, "at status: invalid type: integer `7`");
+}
+
+#[tokio::test]
+async fn refuses_a_signed_timestamp_that_is_not_rfc_3339() {
+    let request = Webhook::kosmo("DELIVERED").field("/timestamp", "yesterday").sign(SECRET);
+    answer(request)
+        .await
+        .assert_refused(StatusCode::BAD_REQUEST, "\"yesterday\" is not an RFC 3339 date-time");
+}
+
+#[tokio::test]
+async fn reads_the_signature_from_a_configured_header() {
+    let app = echo_app::<_, KosmoEvent>(
+        "/webhooks/kosmo",
+        KosmoSignature::new(SECRET).signature_header("x-signature".parse().unwrap()),
+    );
+    let signed = Webhook::kosmo("DELIVERED").sign(SECRET);
+    let signature = signed.headers()["x-kosmo-signature"].to_str().unwrap().to_owned();
+    let moved = with_header(without_header(signed, "x-kosmo-signature"), "x-signature", &signature);
+    assert_eq!(send(&app, moved).await.status, StatusCode::OK);
+
+    let original = Webhook::kosmo("DELIVERED").sign(SECRET);
+    send(&app, original)
+        .await
+        .assert_refused(StatusCode::UNAUTHORIZED, "the x-signature header is missing");
+}
+
+#[tokio::test]
+async fn accepts_every_configured_secret_and_names_the_one_that_matched() {
+    let layer = KosmoSignature::new(SECRET).with_secret("2026-11", "whk_next");
+    let app = echo_app::<_, KosmoEvent>("/webhooks/kosmo", layer);
+    for (secret, label) in [(SECRET, "primary"), ("whk_next", "2026-11")] {
+        let answer = send(&app, Webhook::kosmo("DELIVERED").sign(secret)).await;
+        assert_eq!(answer.status, StatusCode::OK);
+        assert_eq!(answer.json["secret"], label);
+    }
+    send(&app, Webhook::kosmo("DELIVERED").sign("whk_retired"))
+        .await
+        .assert_refused(StatusCode::UNAUTHORIZED, "matches no configured secret");
+}
+
+#[test]
+fn debug_never_shows_a_secret() {
+    let layer = KosmoSignature::new(SECRET).with_secret("next", "whk_next_secret");
+    let debug = format!("{layer:?}");
+    assert!(debug.contains("primary") && debug.contains("next"), "{debug}");
+    assert!(!debug.contains("whk_"), "{debug}");
+}
