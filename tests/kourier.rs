@@ -1,0 +1,123 @@
+//! Kourier: `Authorization: Bearer <token>`, through a real Router.
+
+mod common;
+
+use axum::http::StatusCode;
+use common::{Answer, echo_app, send, with_body, with_header, without_header};
+use serde_json::json;
+use shipment_webhooks::testing::Webhook;
+use shipment_webhooks::{KourierBearer, KourierEvent};
+
+const TOKEN: &str = "WEBHOOK_SECRET_TOKEN";
+
+async fn answer(request: axum::http::Request<axum::body::Body>) -> Answer {
+    let app = echo_app::<_, KourierEvent>("/webhooks/kourier", KourierBearer::new(TOKEN));
+    send(&app, request).await
+}
+
+#[tokio::test]
+async fn accepts_the_example_payload_from_kouriers_page() {
+    let answer = answer(Webhook::kourier("in_transit").sign(TOKEN)).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.json);
+    assert_eq!(
+        answer.json["event"],
+        json!({
+            "provider": "kourier", "id": "abc123", "status": "in_transit", "raw_status": "in_transit",
+            "timestamp": "2024-09-14T14:30:00Z", "event_id": null,
+        })
+    );
+    assert_eq!(answer.json["payload"]["event"], "delivery.updated");
+}
+
+#[tokio::test]
+async fn a_cancelled_event_is_cancelled_whatever_its_status() {
+    let request = Webhook::kourier("in_transit")
+        .field("/event", "delivery.cancelled")
+        .field("/reason", "customer")
+        .sign(TOKEN);
+    let answer = answer(request).await;
+    assert_eq!(answer.json["event"]["status"], "cancelled");
+    assert_eq!(answer.json["payload"]["reason"], "customer");
+}
+
+#[tokio::test]
+async fn the_scheme_is_case_insensitive_and_may_be_followed_by_several_spaces() {
+    for header in ["bearer WEBHOOK_SECRET_TOKEN", "BEARER WEBHOOK_SECRET_TOKEN", "Bearer   WEBHOOK_SECRET_TOKEN"] {
+        let request = with_header(Webhook::kourier("delivered").sign(TOKEN), "authorization", header);
+        assert_eq!(answer(request).await.status, StatusCode::OK, "{header}");
+    }
+}
+
+async fn assert_refused_with_challenge(request: axum::http::Request<axum::body::Body>, details: &str) {
+    let answer = answer(request).await;
+    answer.assert_refused(StatusCode::UNAUTHORIZED, details);
+    assert_eq!(answer.headers["www-authenticate"], "Bearer");
+}
+
+#[tokio::test]
+async fn refuses_a_request_without_authorization() {
+    let request = without_header(Webhook::kourier("delivered").sign(TOKEN), "authorization");
+    assert_refused_with_challenge(request, "the authorization header is missing").await;
+}
+
+#[tokio::test]
+async fn refuses_another_scheme() {
+    let request = with_header(Webhook::kourier("delivered").sign(TOKEN), "authorization", "Basic V0VCSE9PSw==");
+    assert_refused_with_challenge(request, "the authorization scheme is not Bearer").await;
+}
+
+#[tokio::test]
+async fn refuses_a_scheme_without_a_token() {
+    for header in ["Bearer", "Bearer "] {
+        let request = with_header(Webhook::kourier("delivered").sign(TOKEN), "authorization", header);
+        assert_refused_with_challenge(request, "the authorization header").await;
+    }
+}
+
+#[tokio::test]
+async fn refuses_a_wrong_token_and_near_misses() {
+    for token in ["WEBHOOK_SECRET_TOKEM", "webhook_secret_token", "WEBHOOK_SECRET_TOKEN2", "WEBHOOK"] {
+        let request = Webhook::kourier("delivered").sign(token);
+        assert_refused_with_challenge(request, "the bearer token matches no configured token").await;
+    }
+}
+
+#[tokio::test]
+async fn refuses_two_authorization_headers() {
+    let mut request = Webhook::kourier("delivered").sign(TOKEN);
+    request
+        .headers_mut()
+        .append("authorization", "Bearer WEBHOOK_SECRET_TOKEN".parse().unwrap());
+    assert_refused_with_challenge(request, "appears more than once").await;
+}
+
+#[tokio::test]
+async fn refuses_a_verified_body_without_a_delivery_id() {
+    let request = Webhook::kourier("delivered").without("/delivery_id").sign(TOKEN);
+    let answer = answer(request).await;
+    answer.assert_refused(StatusCode::BAD_REQUEST, "missing field `delivery_id`");
+    assert!(answer.headers.get("www-authenticate").is_none());
+}
+
+#[tokio::test]
+async fn refuses_a_verified_body_that_is_not_json() {
+    let request = with_body(Webhook::kourier("delivered").sign(TOKEN), "{\"event\":");
+    answer(request)
+        .await
+        .assert_refused(StatusCode::BAD_REQUEST, "the body, at event: EOF while parsing a value");
+}
+
+#[tokio::test]
+async fn accepts_a_rotated_token_and_names_it() {
+    let layer = KourierBearer::new(TOKEN).with_secret("new", "NEW_TOKEN");
+    let app = echo_app::<_, KourierEvent>("/webhooks/kourier", layer);
+    let answer = send(&app, Webhook::kourier("delivered").sign("NEW_TOKEN")).await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(answer.json["secret"], "new");
+}
+
+#[test]
+fn debug_never_shows_a_token() {
+    let debug = format!("{:?}", KourierBearer::new(TOKEN));
+    assert!(!debug.contains("WEBHOOK"), "{debug}");
+}
