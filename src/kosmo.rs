@@ -62,7 +62,9 @@ use tower_layer::Layer;
 
 use crate::extract::record;
 use crate::payload::{parse_json, parse_timestamp};
-use crate::secrets::{HmacSha256, Secrets, check_tag_len, hmac_key, no_secret_matched, proof_header};
+use crate::secrets::{
+    HmacSha256, Secrets, check_tag_len, hmac_key, no_secret_matched, proof_header,
+};
 use crate::verify::{DEFAULT_BODY_LIMIT, Verify, VerifyWebhook};
 use crate::{Provider, ShipmentEvent, ShipmentStatus, WebhookRejection};
 
@@ -225,6 +227,9 @@ mod tests {
         ] {
             assert_eq!(status(raw), expected, "{raw}");
         }
-        assert_eq!(status("DRIVER LOST"), ShipmentStatus::Other("DRIVER LOST".into()));
+        assert_eq!(
+            status("DRIVER LOST"),
+            ShipmentStatus::Other("DRIVER LOST".into())
+        );
     }
 }

@@ -234,20 +234,46 @@ mod tests {
     fn maps_every_documented_status() {
         for (name, raw, expected) in [
             ("delivery.created", Some("created"), ShipmentStatus::Created),
-            ("delivery.updated", Some("in_transit"), ShipmentStatus::InTransit),
-            ("delivery.updated", Some("DELIVERED"), ShipmentStatus::Delivered),
-            ("delivery.updated", Some("cancelled"), ShipmentStatus::Cancelled),
-            ("delivery.updated", Some("picked_up"), ShipmentStatus::PickedUp),
-            ("delivery.cancelled", Some("in_transit"), ShipmentStatus::Cancelled),
+            (
+                "delivery.updated",
+                Some("in_transit"),
+                ShipmentStatus::InTransit,
+            ),
+            (
+                "delivery.updated",
+                Some("DELIVERED"),
+                ShipmentStatus::Delivered,
+            ),
+            (
+                "delivery.updated",
+                Some("cancelled"),
+                ShipmentStatus::Cancelled,
+            ),
+            (
+                "delivery.updated",
+                Some("picked_up"),
+                ShipmentStatus::PickedUp,
+            ),
+            (
+                "delivery.cancelled",
+                Some("in_transit"),
+                ShipmentStatus::Cancelled,
+            ),
             ("delivery.cancelled", None, ShipmentStatus::Cancelled),
             ("delivery.created", None, ShipmentStatus::Created),
         ] {
             assert_eq!(event(name, raw).status, expected, "{name} {raw:?}");
         }
         let unknown = event("delivery.updated", Some("lost_in_space"));
-        assert_eq!(unknown.status, ShipmentStatus::Other("lost_in_space".into()));
+        assert_eq!(
+            unknown.status,
+            ShipmentStatus::Other("lost_in_space".into())
+        );
         let bare = event("delivery.updated", None);
-        assert_eq!(bare.status, ShipmentStatus::Other("delivery.updated".into()));
+        assert_eq!(
+            bare.status,
+            ShipmentStatus::Other("delivery.updated".into())
+        );
         assert_eq!(bare.raw_status, "delivery.updated");
     }
 }

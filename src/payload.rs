@@ -29,7 +29,10 @@ pub(crate) fn parse_json<'de, T: Deserialize<'de>>(
 }
 
 /// Parses a provider's event time, which must be RFC 3339.
-pub(crate) fn parse_timestamp(field: &str, value: &str) -> Result<OffsetDateTime, WebhookRejection> {
+pub(crate) fn parse_timestamp(
+    field: &str,
+    value: &str,
+) -> Result<OffsetDateTime, WebhookRejection> {
     OffsetDateTime::parse(value, &Rfc3339).map_err(|error| {
         WebhookRejection::invalid_payload(format!(
             "{field}: {value:?} is not an RFC 3339 date-time ({error})"

@@ -124,9 +124,9 @@ pub(crate) fn proof_header<'a>(
     name: &HeaderName,
 ) -> Result<&'a str, WebhookRejection> {
     let mut values = headers.get_all(name).iter();
-    let value = values.next().ok_or_else(|| {
-        WebhookRejection::unauthorized(format!("the {name} header is missing"))
-    })?;
+    let value = values
+        .next()
+        .ok_or_else(|| WebhookRejection::unauthorized(format!("the {name} header is missing")))?;
     if values.next().is_some() {
         return Err(WebhookRejection::unauthorized(format!(
             "the {name} header appears more than once"

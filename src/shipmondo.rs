@@ -188,9 +188,9 @@ impl ShipmondoJwt {
                     "the JWT signature matches no configured key",
                 )
             })?;
-        let payload = URL_SAFE_NO_PAD.decode(payload).map_err(|_| {
-            WebhookRejection::invalid_payload("the JWT payload is not base64url")
-        })?;
+        let payload = URL_SAFE_NO_PAD
+            .decode(payload)
+            .map_err(|_| WebhookRejection::invalid_payload("the JWT payload is not base64url"))?;
         Ok((payload, key))
     }
 }
@@ -351,7 +351,10 @@ impl ShipmondoEvent {
         };
         let (raw, words): (_, StatusWords) = match field {
             Some(raw) => (raw, words),
-            None => (self.headers.action.as_deref().unwrap_or_default(), action_status),
+            None => (
+                self.headers.action.as_deref().unwrap_or_default(),
+                action_status,
+            ),
         };
         (ShipmentStatus::normalize(raw, words), raw.to_owned())
     }

@@ -42,7 +42,10 @@ use crate::{goshiip, kosmo, shipmondo};
 
 /// Kosmo's signature: base64 HMAC-SHA256 of `event_id + order_id + timestamp`.
 pub fn kosmo_signature(secret: &str, event_id: &str, order_id: &str, timestamp: &str) -> String {
-    STANDARD.encode(hmac(secret.as_bytes(), &[event_id, order_id, timestamp].concat()))
+    STANDARD.encode(hmac(
+        secret.as_bytes(),
+        [event_id, order_id, timestamp].concat(),
+    ))
 }
 
 /// GoShiip's signature: hex HMAC-SHA256 of the body.
@@ -312,8 +315,12 @@ impl Webhook {
         let body = match self.provider {
             Provider::Kosmo => {
                 let field = |name: &str| self.payload[name].as_str().unwrap_or_default();
-                let signature =
-                    kosmo_signature(secret, field("eventId"), field("orderId"), field("timestamp"));
+                let signature = kosmo_signature(
+                    secret,
+                    field("eventId"),
+                    field("orderId"),
+                    field("timestamp"),
+                );
                 prove(kosmo::DEFAULT_SIGNATURE_HEADER, signature);
                 json
             }
@@ -323,7 +330,10 @@ impl Webhook {
             }
             Provider::Shipmondo => json!({"data": shipmondo_jwt(secret, &json)}).to_string(),
             Provider::GoShiip => {
-                prove(goshiip::SIGNATURE_HEADER, goshiip_signature(secret, json.as_bytes()));
+                prove(
+                    goshiip::SIGNATURE_HEADER,
+                    goshiip_signature(secret, json.as_bytes()),
+                );
                 json
             }
         };

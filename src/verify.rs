@@ -166,7 +166,9 @@ where
                     verifier,
                 } => {
                     let collected = ready!(body.poll(cx));
-                    let mut parts = parts.take().expect("ResponseFuture polled after completion");
+                    let mut parts = parts
+                        .take()
+                        .expect("ResponseFuture polled after completion");
                     match read_and_verify(collected, &mut parts, verifier.as_ref()) {
                         Ok(bytes) => {
                             let future = inner.call(Request::from_parts(parts, Body::from(bytes)));

@@ -66,17 +66,23 @@ async fn verifies_the_exact_bytes_of_the_pages_sample() {
 #[tokio::test]
 async fn accepts_an_uppercase_hex_signature() {
     let signature = goshiip_signature(SECRET, PAGE_SAMPLE.as_bytes()).to_uppercase();
-    assert_eq!(answer(page_sample_request(&signature)).await.status, StatusCode::OK);
+    assert_eq!(
+        answer(page_sample_request(&signature)).await.status,
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]
 async fn refuses_the_same_json_re_serialized() {
     let signature = goshiip_signature(SECRET, PAGE_SAMPLE.as_bytes());
-    let compact = serde_json::from_str::<serde_json::Value>(PAGE_SAMPLE).unwrap().to_string();
+    let compact = serde_json::from_str::<serde_json::Value>(PAGE_SAMPLE)
+        .unwrap()
+        .to_string();
     let request = with_body(page_sample_request(&signature), compact);
-    answer(request)
-        .await
-        .assert_refused(StatusCode::UNAUTHORIZED, "the signature matches no configured secret");
+    answer(request).await.assert_refused(
+        StatusCode::UNAUTHORIZED,
+        "the signature matches no configured secret",
+    );
 }
 
 #[tokio::test]
@@ -96,19 +102,35 @@ async fn refuses_any_one_byte_changed() {
 async fn refuses_a_missing_short_or_non_hex_signature() {
     let signed = || Webhook::goshiip("Pending").sign(SECRET);
     let cases = [
-        (without_header(signed(), "x-signature"), "the x-signature header is missing"),
-        (with_header(signed(), "x-signature", "abc123"), "is 6 characters long; a hex HMAC-SHA256 is 64"),
-        (with_header(signed(), "x-signature", &"zz".repeat(32)), "the x-signature header is not hex"),
-        (with_header(signed(), "x-signature", ""), "is 0 characters long"),
+        (
+            without_header(signed(), "x-signature"),
+            "the x-signature header is missing",
+        ),
+        (
+            with_header(signed(), "x-signature", "abc123"),
+            "is 6 characters long; a hex HMAC-SHA256 is 64",
+        ),
+        (
+            with_header(signed(), "x-signature", &"zz".repeat(32)),
+            "the x-signature header is not hex",
+        ),
+        (
+            with_header(signed(), "x-signature", ""),
+            "is 0 characters long",
+        ),
     ];
     for (request, details) in cases {
-        answer(request).await.assert_refused(StatusCode::UNAUTHORIZED, details);
+        answer(request)
+            .await
+            .assert_refused(StatusCode::UNAUTHORIZED, details);
     }
 }
 
 #[tokio::test]
 async fn refuses_a_verified_body_without_a_reference_naming_where() {
-    let request = Webhook::goshiip("Pending").without("/shipment/data/reference").sign(SECRET);
+    let request = Webhook::goshiip("Pending")
+        .without("/shipment/data/reference")
+        .sign(SECRET);
     answer(request).await.assert_refused(
         StatusCode::BAD_REQUEST,
         "the body, at shipment.data: missing field `reference`",
@@ -117,8 +139,14 @@ async fn refuses_a_verified_body_without_a_reference_naming_where() {
 
 #[tokio::test]
 async fn accepts_a_numeric_id_and_maps_each_documented_status() {
-    for (raw, status) in [("Pending", "created"), ("In Progress", "processing"), ("Picked Up", "picked_up")] {
-        let request = Webhook::goshiip(raw).field("/shipment/data/id", 565).sign(SECRET);
+    for (raw, status) in [
+        ("Pending", "created"),
+        ("In Progress", "processing"),
+        ("Picked Up", "picked_up"),
+    ] {
+        let request = Webhook::goshiip(raw)
+            .field("/shipment/data/id", 565)
+            .sign(SECRET);
         let answer = answer(request).await;
         assert_eq!(answer.status, StatusCode::OK, "{}", answer.json);
         assert_eq!(answer.json["event"]["status"], status);

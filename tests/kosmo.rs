@@ -25,7 +25,16 @@ async fn answer(request: axum::http::Request<axum::body::Body>) -> Answer {
 
 #[test]
 fn signer_reproduces_the_known_answer_from_kosmos_page() {
-    assert_eq!(kosmo_signature(SECRET, EVENT_ID, ORDER_ID, TIMESTAMP), SIGNATURE);
+    assert_eq!(
+        kosmo_signature(SECRET, EVENT_ID, ORDER_ID, TIMESTAMP),
+        SIGNATURE
+    );
+}
+
+#[test]
+fn the_sample_webhook_carries_the_known_answer() {
+    let request = Webhook::kosmo("DELIVERED").sign(SECRET);
+    assert_eq!(request.headers()["x-kosmo-signature"], SIGNATURE);
 }
 
 #[tokio::test]
@@ -66,39 +75,56 @@ async fn typed_payload_keeps_fields_the_crate_does_not_model() {
 #[tokio::test]
 async fn refuses_a_request_without_the_signature_header() {
     let request = without_header(Webhook::kosmo("ASSIGNED").sign(SECRET), "x-kosmo-signature");
-    answer(request)
-        .await
-        .assert_refused(StatusCode::UNAUTHORIZED, "the x-kosmo-signature header is missing");
+    answer(request).await.assert_refused(
+        StatusCode::UNAUTHORIZED,
+        "the x-kosmo-signature header is missing",
+    );
 }
 
 #[tokio::test]
 async fn refuses_a_signature_that_is_not_base64() {
-    let request = with_header(Webhook::kosmo("ASSIGNED").sign(SECRET), "x-kosmo-signature", "not*base64!");
-    answer(request)
-        .await
-        .assert_refused(StatusCode::UNAUTHORIZED, "the x-kosmo-signature header is not base64");
+    let request = with_header(
+        Webhook::kosmo("ASSIGNED").sign(SECRET),
+        "x-kosmo-signature",
+        "not*base64!",
+    );
+    answer(request).await.assert_refused(
+        StatusCode::UNAUTHORIZED,
+        "the x-kosmo-signature header is not base64",
+    );
 }
 
 #[tokio::test]
 async fn refuses_a_signature_of_the_wrong_length() {
     let short = &SIGNATURE[..40];
-    let request = with_header(Webhook::kosmo("ASSIGNED").sign(SECRET), "x-kosmo-signature", short);
-    answer(request).await.assert_refused(StatusCode::UNAUTHORIZED, "decodes to 30 bytes");
+    let request = with_header(
+        Webhook::kosmo("ASSIGNED").sign(SECRET),
+        "x-kosmo-signature",
+        short,
+    );
+    answer(request)
+        .await
+        .assert_refused(StatusCode::UNAUTHORIZED, "decodes to 30 bytes");
 }
 
 #[tokio::test]
 async fn refuses_a_signature_made_with_another_secret() {
     let request = Webhook::kosmo("DELIVERED").sign("whk_someone_else");
-    answer(request)
-        .await
-        .assert_refused(StatusCode::UNAUTHORIZED, "the signature matches no configured secret");
+    answer(request).await.assert_refused(
+        StatusCode::UNAUTHORIZED,
+        "the signature matches no configured secret",
+    );
 }
 
 #[tokio::test]
 async fn refuses_each_signed_field_changed_after_signing() {
     for field in ["eventId", "orderId", "timestamp"] {
         let signed = Webhook::kosmo("DELIVERED").sign(SECRET);
-        let value = if field == "timestamp" { "2023-02-23T04:22:16Z" } else { "SG-other" };
+        let value = if field == "timestamp" {
+            "2023-02-23T04:22:16Z"
+        } else {
+            "SG-other"
+        };
         let tampered = Webhook::kosmo("DELIVERED").field(&format!("/{field}"), value);
         let request = with_body(signed, tampered.payload_json());
         answer(request)
@@ -120,7 +146,10 @@ async fn refuses_two_signature_headers() {
 
 #[tokio::test]
 async fn refuses_a_body_that_is_not_json() {
-    let request = with_body(Webhook::kosmo("DELIVERED").sign(SECRET), "eventId=1&orderId=2");
+    let request = with_body(
+        Webhook::kosmo("DELIVERED").sign(SECRET),
+        "eventId=1&orderId=2",
+    );
     answer(request)
         .await
         .assert_refused(StatusCode::BAD_REQUEST, "the body: expected value");
@@ -138,17 +167,21 @@ async fn refuses_a_body_missing_a_signed_field_naming_it() {
 #[tokio::test]
 async fn refuses_a_field_of_the_wrong_type_naming_it() {
     let request = Webhook::kosmo("DELIVERED").field("/status", 7).sign(SECRET);
-    answer(request)
-        .await
-        .assert_refused(StatusCode::BAD_REQUEST, "at status: invalid type: integer `7`");
+    answer(request).await.assert_refused(
+        StatusCode::BAD_REQUEST,
+        "at status: invalid type: integer `7`",
+    );
 }
 
 #[tokio::test]
 async fn refuses_a_signed_timestamp_that_is_not_rfc_3339() {
-    let request = Webhook::kosmo("DELIVERED").field("/timestamp", "yesterday").sign(SECRET);
-    answer(request)
-        .await
-        .assert_refused(StatusCode::BAD_REQUEST, "\"yesterday\" is not an RFC 3339 date-time");
+    let request = Webhook::kosmo("DELIVERED")
+        .field("/timestamp", "yesterday")
+        .sign(SECRET);
+    answer(request).await.assert_refused(
+        StatusCode::BAD_REQUEST,
+        "\"yesterday\" is not an RFC 3339 date-time",
+    );
 }
 
 #[tokio::test]
@@ -158,14 +191,22 @@ async fn reads_the_signature_from_a_configured_header() {
         KosmoSignature::new(SECRET).signature_header("x-signature".parse().unwrap()),
     );
     let signed = Webhook::kosmo("DELIVERED").sign(SECRET);
-    let signature = signed.headers()["x-kosmo-signature"].to_str().unwrap().to_owned();
-    let moved = with_header(without_header(signed, "x-kosmo-signature"), "x-signature", &signature);
+    let signature = signed.headers()["x-kosmo-signature"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let moved = with_header(
+        without_header(signed, "x-kosmo-signature"),
+        "x-signature",
+        &signature,
+    );
     assert_eq!(send(&app, moved).await.status, StatusCode::OK);
 
     let original = Webhook::kosmo("DELIVERED").sign(SECRET);
-    send(&app, original)
-        .await
-        .assert_refused(StatusCode::UNAUTHORIZED, "the x-signature header is missing");
+    send(&app, original).await.assert_refused(
+        StatusCode::UNAUTHORIZED,
+        "the x-signature header is missing",
+    );
 }
 
 #[tokio::test]
@@ -186,6 +227,9 @@ async fn accepts_every_configured_secret_and_names_the_one_that_matched() {
 fn debug_never_shows_a_secret() {
     let layer = KosmoSignature::new(SECRET).with_secret("next", "whk_next_secret");
     let debug = format!("{layer:?}");
-    assert!(debug.contains("primary") && debug.contains("next"), "{debug}");
+    assert!(
+        debug.contains("primary") && debug.contains("next"),
+        "{debug}"
+    );
     assert!(!debug.contains("whk_"), "{debug}");
 }

@@ -42,13 +42,24 @@ async fn a_cancelled_event_is_cancelled_whatever_its_status() {
 
 #[tokio::test]
 async fn the_scheme_is_case_insensitive_and_may_be_followed_by_several_spaces() {
-    for header in ["bearer WEBHOOK_SECRET_TOKEN", "BEARER WEBHOOK_SECRET_TOKEN", "Bearer   WEBHOOK_SECRET_TOKEN"] {
-        let request = with_header(Webhook::kourier("delivered").sign(TOKEN), "authorization", header);
+    for header in [
+        "bearer WEBHOOK_SECRET_TOKEN",
+        "BEARER WEBHOOK_SECRET_TOKEN",
+        "Bearer   WEBHOOK_SECRET_TOKEN",
+    ] {
+        let request = with_header(
+            Webhook::kourier("delivered").sign(TOKEN),
+            "authorization",
+            header,
+        );
         assert_eq!(answer(request).await.status, StatusCode::OK, "{header}");
     }
 }
 
-async fn assert_refused_with_challenge(request: axum::http::Request<axum::body::Body>, details: &str) {
+async fn assert_refused_with_challenge(
+    request: axum::http::Request<axum::body::Body>,
+    details: &str,
+) {
     let answer = answer(request).await;
     answer.assert_refused(StatusCode::UNAUTHORIZED, details);
     assert_eq!(answer.headers["www-authenticate"], "Bearer");
@@ -62,38 +73,55 @@ async fn refuses_a_request_without_authorization() {
 
 #[tokio::test]
 async fn refuses_another_scheme() {
-    let request = with_header(Webhook::kourier("delivered").sign(TOKEN), "authorization", "Basic V0VCSE9PSw==");
+    let request = with_header(
+        Webhook::kourier("delivered").sign(TOKEN),
+        "authorization",
+        "Basic V0VCSE9PSw==",
+    );
     assert_refused_with_challenge(request, "the authorization scheme is not Bearer").await;
 }
 
 #[tokio::test]
 async fn refuses_a_scheme_without_a_token() {
     for header in ["Bearer", "Bearer "] {
-        let request = with_header(Webhook::kourier("delivered").sign(TOKEN), "authorization", header);
+        let request = with_header(
+            Webhook::kourier("delivered").sign(TOKEN),
+            "authorization",
+            header,
+        );
         assert_refused_with_challenge(request, "the authorization header").await;
     }
 }
 
 #[tokio::test]
 async fn refuses_a_wrong_token_and_near_misses() {
-    for token in ["WEBHOOK_SECRET_TOKEM", "webhook_secret_token", "WEBHOOK_SECRET_TOKEN2", "WEBHOOK"] {
+    for token in [
+        "WEBHOOK_SECRET_TOKEM",
+        "webhook_secret_token",
+        "WEBHOOK_SECRET_TOKEN2",
+        "WEBHOOK",
+    ] {
         let request = Webhook::kourier("delivered").sign(token);
-        assert_refused_with_challenge(request, "the bearer token matches no configured token").await;
+        assert_refused_with_challenge(request, "the bearer token matches no configured token")
+            .await;
     }
 }
 
 #[tokio::test]
 async fn refuses_two_authorization_headers() {
     let mut request = Webhook::kourier("delivered").sign(TOKEN);
-    request
-        .headers_mut()
-        .append("authorization", "Bearer WEBHOOK_SECRET_TOKEN".parse().unwrap());
+    request.headers_mut().append(
+        "authorization",
+        "Bearer WEBHOOK_SECRET_TOKEN".parse().unwrap(),
+    );
     assert_refused_with_challenge(request, "appears more than once").await;
 }
 
 #[tokio::test]
 async fn refuses_a_verified_body_without_a_delivery_id() {
-    let request = Webhook::kourier("delivered").without("/delivery_id").sign(TOKEN);
+    let request = Webhook::kourier("delivered")
+        .without("/delivery_id")
+        .sign(TOKEN);
     let answer = answer(request).await;
     answer.assert_refused(StatusCode::BAD_REQUEST, "missing field `delivery_id`");
     assert!(answer.headers.get("www-authenticate").is_none());
@@ -102,9 +130,10 @@ async fn refuses_a_verified_body_without_a_delivery_id() {
 #[tokio::test]
 async fn refuses_a_verified_body_that_is_not_json() {
     let request = with_body(Webhook::kourier("delivered").sign(TOKEN), "{\"event\":");
-    answer(request)
-        .await
-        .assert_refused(StatusCode::BAD_REQUEST, "the body, at event: EOF while parsing a value");
+    answer(request).await.assert_refused(
+        StatusCode::BAD_REQUEST,
+        "the body, at event: EOF while parsing a value",
+    );
 }
 
 #[tokio::test]

@@ -4,6 +4,7 @@
 mod common;
 
 use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -16,14 +17,18 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use shipment_webhooks::testing::Webhook;
 use shipment_webhooks::{
-    GoShiipEvent, GoShiipSignature, KosmoEvent, KosmoSignature, KourierBearer, ShipmentEvent, ShipmondoJwt,
+    GoShiipEvent, GoShiipSignature, KosmoEvent, KosmoSignature, KourierBearer, ShipmentEvent,
+    ShipmondoJwt,
 };
 use tower::{ServiceBuilder, ServiceExt};
 
 const SECRET: &str = "your_secret_key";
 
 fn goshiip_app(limit: usize) -> Router {
-    echo_app::<_, GoShiipEvent>("/webhooks/goshiip", GoShiipSignature::new(SECRET).body_limit(limit))
+    echo_app::<_, GoShiipEvent>(
+        "/webhooks/goshiip",
+        GoShiipSignature::new(SECRET).body_limit(limit),
+    )
 }
 
 #[tokio::test]
@@ -37,7 +42,10 @@ async fn refuses_a_declared_length_over_the_limit_with_413() {
     let body = response.into_body().collect().await.unwrap().to_bytes();
     let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(json["error"], "payload too large");
-    assert_eq!(json["details"], "the body is larger than this endpoint's limit of 1024 bytes");
+    assert_eq!(
+        json["details"],
+        "the body is larger than this endpoint's limit of 1024 bytes"
+    );
 }
 
 #[tokio::test]
@@ -64,22 +72,33 @@ async fn a_body_exactly_at_the_limit_is_read() {
 async fn a_body_that_fails_mid_read_is_a_400() {
     let chunks = stream::iter([
         Ok(Bytes::from_static(b"{\"shipment\":")),
-        Err(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "peer went away")),
+        Err(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "peer went away",
+        )),
     ]);
     let (parts, _) = Webhook::goshiip("Pending").sign(SECRET).into_parts();
     let request = Request::from_parts(parts, Body::from_stream(chunks));
     let answer = send(&goshiip_app(1024), request).await;
     assert_eq!(answer.status, StatusCode::BAD_REQUEST);
     assert_eq!(answer.json["error"], "unreadable body");
-    assert!(answer.json["details"].as_str().unwrap().contains("peer went away"));
+    assert!(
+        answer.json["details"]
+            .as_str()
+            .unwrap()
+            .contains("peer went away")
+    );
 }
 
 #[tokio::test]
 async fn a_chunked_body_is_verified_whole() {
     let json = Webhook::goshiip("Delivered").payload_json();
     let (parts, _) = Webhook::goshiip("Delivered").sign(SECRET).into_parts();
-    let chunks: Vec<Result<Bytes, Infallible>> =
-        json.as_bytes().chunks(7).map(|chunk| Ok(Bytes::copy_from_slice(chunk))).collect();
+    let chunks: Vec<Result<Bytes, Infallible>> = json
+        .as_bytes()
+        .chunks(7)
+        .map(|chunk| Ok(Bytes::copy_from_slice(chunk)))
+        .collect();
     let request = Request::from_parts(parts, Body::from_stream(stream::iter(chunks)));
     let answer = send(&goshiip_app(1024), request).await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.json);
@@ -91,7 +110,10 @@ async fn the_handler_gets_the_exact_bytes_that_were_verified() {
     async fn raw(body: Bytes) -> Bytes {
         body
     }
-    let app = Router::new().route("/webhooks/goshiip", post(raw).layer(GoShiipSignature::new(SECRET)));
+    let app = Router::new().route(
+        "/webhooks/goshiip",
+        post(raw).layer(GoShiipSignature::new(SECRET)),
+    );
     let webhook = Webhook::goshiip("Delivered");
     let response = app.oneshot(webhook.sign(SECRET)).await.unwrap();
     let body = response.into_body().collect().await.unwrap().to_bytes();
@@ -102,16 +124,21 @@ async fn the_handler_gets_the_exact_bytes_that_were_verified() {
 async fn extractors_without_their_layer_answer_500_naming_it() {
     async fn wants_event(_: ShipmentEvent) {}
     async fn wants_kosmo(_: KosmoEvent) {}
-    let app = Router::new()
-        .route("/bare", post(wants_event))
-        .route("/wrong", post(wants_kosmo).layer(GoShiipSignature::new(SECRET)));
+    let app = Router::new().route("/bare", post(wants_event)).route(
+        "/wrong",
+        post(wants_kosmo).layer(GoShiipSignature::new(SECRET)),
+    );
 
-    let bare = Webhook::goshiip("Delivered").uri("/bare".parse().unwrap()).sign(SECRET);
+    let bare = Webhook::goshiip("Delivered")
+        .uri("/bare".parse().unwrap())
+        .sign(SECRET);
     send(&app, bare).await.assert_refused(
         StatusCode::INTERNAL_SERVER_ERROR,
         "ShipmentEvent can only be extracted on a route layered with KosmoSignature, KourierBearer, ShipmondoJwt or GoShiipSignature",
     );
-    let wrong = Webhook::goshiip("Delivered").uri("/wrong".parse().unwrap()).sign(SECRET);
+    let wrong = Webhook::goshiip("Delivered")
+        .uri("/wrong".parse().unwrap())
+        .sign(SECRET);
     send(&app, wrong).await.assert_refused(
         StatusCode::INTERNAL_SERVER_ERROR,
         "KosmoEvent can only be extracted on a route layered with KosmoSignature",
@@ -123,9 +150,89 @@ async fn a_forged_request_never_reaches_the_handler() {
     async fn must_not_run() -> StatusCode {
         panic!("the handler must not run for a forged request")
     }
-    let app = Router::new().route("/webhooks/goshiip", post(must_not_run).layer(GoShiipSignature::new(SECRET)));
+    let app = Router::new().route(
+        "/webhooks/goshiip",
+        post(must_not_run).layer(GoShiipSignature::new(SECRET)),
+    );
     let answer = send(&app, Webhook::goshiip("Delivered").sign("forged")).await;
     assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn works_as_a_router_wide_layer() {
+    async fn on_event(event: ShipmentEvent) -> String {
+        event.id
+    }
+    let app = Router::new()
+        .route("/webhooks/goshiip", post(on_event))
+        .layer(GoShiipSignature::new(SECRET));
+    let response = app
+        .clone()
+        .oneshot(Webhook::goshiip("Delivered").sign(SECRET))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(body, "5lqijs7rm9n0");
+    let forged = app
+        .oneshot(Webhook::goshiip("Delivered").sign("nope"))
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), StatusCode::UNAUTHORIZED);
+}
+
+/// Captures what the crate traces at debug level while `run` runs.
+async fn traced<F: std::future::Future>(run: F) -> String {
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Buffer {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let buffer = Buffer::default();
+    let writer = buffer.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    run.await;
+    String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap()
+}
+
+#[tokio::test]
+async fn traces_the_matched_secret_and_hints_at_a_mismatch_cause() {
+    let layer = GoShiipSignature::new(SECRET).with_secret("next", "next_key");
+    let app = echo_app::<_, GoShiipEvent>("/webhooks/goshiip", layer);
+
+    let log = traced(send(&app, Webhook::goshiip("Delivered").sign("next_key"))).await;
+    assert!(
+        log.contains("webhook verified") && log.contains("secret=\"next\""),
+        "{log}"
+    );
+
+    let pretty = serde_json::to_string_pretty(Webhook::goshiip("Delivered").payload()).unwrap();
+    let request = with_body(Webhook::goshiip("Delivered").sign(SECRET), pretty.clone());
+    let log = traced(send(&app, request)).await;
+    assert!(log.contains(&format!("body_len={}", pretty.len())), "{log}");
+    assert!(log.contains("re-serialized or pretty-printed"), "{log}");
+
+    let mut gzipped = Webhook::goshiip("Delivered").sign("wrong");
+    gzipped
+        .headers_mut()
+        .insert("content-encoding", "gzip".parse().unwrap());
+    let log = traced(send(&app, gzipped)).await;
+    assert!(
+        log.contains("content_encoding=\"gzip\"") && log.contains("content-encoded"),
+        "{log}"
+    );
+    assert!(!log.contains(SECRET) && !log.contains("next_key"), "{log}");
 }
 
 #[tokio::test]
@@ -139,9 +246,16 @@ async fn works_as_a_plain_tower_layer() {
             let body = request.into_body().collect().await.unwrap().to_bytes();
             Ok::<_, Infallible>(Response::new(Full::new(body)))
         });
-    let response = service.clone().oneshot(Webhook::kourier("delivered").sign("token")).await.unwrap();
+    let response = service
+        .clone()
+        .oneshot(Webhook::kourier("delivered").sign("token"))
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
-    let refused = service.oneshot(Webhook::kourier("delivered").sign("nope")).await.unwrap();
+    let refused = service
+        .oneshot(Webhook::kourier("delivered").sign("nope"))
+        .await
+        .unwrap();
     assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
 }
 
@@ -153,22 +267,44 @@ async fn serves_all_four_providers_over_tcp() {
         axum::Json(event)
     }
     let app = Router::new()
-        .route("/webhooks/kosmo", post(on_event).layer(KosmoSignature::new("kosmo-secret")))
-        .route("/webhooks/kourier", post(on_event).layer(KourierBearer::new("kourier-token")))
-        .route("/webhooks/shipmondo", post(on_event).layer(ShipmondoJwt::new("shipmondo-key")))
-        .route("/webhooks/goshiip", post(on_event).layer(GoShiipSignature::new("goshiip-secret")));
+        .route(
+            "/webhooks/kosmo",
+            post(on_event).layer(KosmoSignature::new("kosmo-secret")),
+        )
+        .route(
+            "/webhooks/kourier",
+            post(on_event).layer(KourierBearer::new("kourier-token")),
+        )
+        .route(
+            "/webhooks/shipmondo",
+            post(on_event).layer(ShipmondoJwt::new("shipmondo-key")),
+        )
+        .route(
+            "/webhooks/goshiip",
+            post(on_event).layer(GoShiipSignature::new("goshiip-secret")),
+        );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
     let client = Client::builder(TokioExecutor::new()).build_http::<Body>();
 
     for (webhook, secret, id) in [
-        (Webhook::kosmo("DELIVERED"), "kosmo-secret", "SG-19ALqYm4s6P"),
+        (
+            Webhook::kosmo("DELIVERED"),
+            "kosmo-secret",
+            "SG-19ALqYm4s6P",
+        ),
         (Webhook::kourier("delivered"), "kourier-token", "abc123"),
         (Webhook::shipmondo_order("sent"), "shipmondo-key", "119175"),
-        (Webhook::goshiip("Delivered"), "goshiip-secret", "5lqijs7rm9n0"),
+        (
+            Webhook::goshiip("Delivered"),
+            "goshiip-secret",
+            "5lqijs7rm9n0",
+        ),
     ] {
-        let uri: axum::http::Uri = format!("http://{address}/webhooks/{}", webhook.provider()).parse().unwrap();
+        let uri: axum::http::Uri = format!("http://{address}/webhooks/{}", webhook.provider())
+            .parse()
+            .unwrap();
         let webhook = webhook.uri(uri);
         let response = client.request(webhook.sign(secret)).await.unwrap();
         assert_eq!(response.status(), StatusCode::OK);

@@ -27,8 +27,12 @@ fn with_token(token: &str) -> Request<Body> {
 }
 
 fn hs256(message: &str) -> String {
-    jsonwebtoken::crypto::sign(message.as_bytes(), &EncodingKey::from_secret(KEY.as_bytes()), Algorithm::HS256)
-        .expect("jsonwebtoken signs HS256")
+    jsonwebtoken::crypto::sign(
+        message.as_bytes(),
+        &EncodingKey::from_secret(KEY.as_bytes()),
+        Algorithm::HS256,
+    )
+    .expect("jsonwebtoken signs HS256")
 }
 
 fn b64(json: &Value) -> String {
@@ -66,7 +70,9 @@ fn the_signer_s_tokens_verify_with_jsonwebtoken() {
     let token = shipmondo_jwt(KEY, "{\"webhook\":\"Webhook1\"}");
     let (signed, signature) = token.rsplit_once('.').unwrap();
     let key = jsonwebtoken::DecodingKey::from_secret(KEY.as_bytes());
-    assert!(jsonwebtoken::crypto::verify(signature, signed.as_bytes(), &key, Algorithm::HS256).unwrap());
+    assert!(
+        jsonwebtoken::crypto::verify(signature, signed.as_bytes(), &key, Algorithm::HS256).unwrap()
+    );
     // The payload is a JSON string holding JSON, as in Shipmondo's example (`IntcIndlYmhv...`).
     assert!(token.split('.').nth(1).unwrap().starts_with("IntcIndlYmhv"));
 }
@@ -113,15 +119,18 @@ async fn maps_shipments_by_action_and_the_monitor_by_current_status() {
 #[tokio::test]
 async fn refuses_a_token_signed_with_another_key() {
     let request = Webhook::shipmondo_order("open").sign("another-key-another-key-another-key");
-    answer(request)
-        .await
-        .assert_refused(StatusCode::UNAUTHORIZED, "the JWT signature matches no configured key");
+    answer(request).await.assert_refused(
+        StatusCode::UNAUTHORIZED,
+        "the JWT signature matches no configured key",
+    );
 }
 
 #[tokio::test]
 async fn refuses_a_token_whose_payload_was_changed() {
     let token = shipmondo_jwt(KEY, &order_payload().to_string());
-    let forged_payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&json!({"webhook": "x", "data": {"id": 1}}).to_string()).unwrap());
+    let forged_payload = URL_SAFE_NO_PAD.encode(
+        serde_json::to_vec(&json!({"webhook": "x", "data": {"id": 1}}).to_string()).unwrap(),
+    );
     let parts: Vec<&str> = token.split('.').collect();
     let forged = format!("{}.{forged_payload}.{}", parts[0], parts[2]);
     answer(with_token(&forged))
@@ -132,10 +141,16 @@ async fn refuses_a_token_whose_payload_was_changed() {
 #[tokio::test]
 async fn refuses_any_algorithm_but_hs256() {
     let payload = order_payload();
-    let hs512 = jsonwebtoken::encode(&Header::new(Algorithm::HS512), &payload, &EncodingKey::from_secret(KEY.as_bytes())).unwrap();
-    answer(with_token(&hs512))
-        .await
-        .assert_refused(StatusCode::UNAUTHORIZED, "the JWT is signed with \"HS512\"; only HS256 is accepted");
+    let hs512 = jsonwebtoken::encode(
+        &Header::new(Algorithm::HS512),
+        &payload,
+        &EncodingKey::from_secret(KEY.as_bytes()),
+    )
+    .unwrap();
+    answer(with_token(&hs512)).await.assert_refused(
+        StatusCode::UNAUTHORIZED,
+        "the JWT is signed with \"HS512\"; only HS256 is accepted",
+    );
 
     let none = format!("{}.{}.", b64(&json!({"alg": "none"})), b64(&payload));
     answer(with_token(&none))
@@ -145,7 +160,11 @@ async fn refuses_any_algorithm_but_hs256() {
 
 #[tokio::test]
 async fn refuses_crit_extensions_even_when_the_signature_holds() {
-    let signed = format!("{}.{}", b64(&json!({"alg": "HS256", "crit": ["exp"], "exp": 1})), b64(&order_payload()));
+    let signed = format!(
+        "{}.{}",
+        b64(&json!({"alg": "HS256", "crit": ["exp"], "exp": 1})),
+        b64(&order_payload())
+    );
     let token = format!("{signed}.{}", hs256(&signed));
     answer(with_token(&token))
         .await
@@ -155,18 +174,33 @@ async fn refuses_crit_extensions_even_when_the_signature_holds() {
 #[tokio::test]
 async fn refuses_malformed_tokens() {
     let good = shipmondo_jwt(KEY, &order_payload().to_string());
-    let [header, payload, signature]: [&str; 3] = good.split('.').collect::<Vec<_>>().try_into().unwrap();
+    let [header, payload, signature]: [&str; 3] =
+        good.split('.').collect::<Vec<_>>().try_into().unwrap();
     let cases = [
         ("not-a-jwt".to_owned(), "three dot-separated parts"),
         (format!("{good}.extra"), "three dot-separated parts"),
-        (format!("{header}.{payload}.{signature}="), "the JWT signature is not unpadded base64url"),
-        (format!("***.{payload}.{signature}"), "the JWT header is not unpadded base64url"),
-        (format!("{}.{payload}.{signature}", URL_SAFE_NO_PAD.encode("[1]")), "the JWT header is not valid"),
-        (format!("{header}.{payload}.{}", &signature[..20]), "the JWT signature decodes to 15 bytes"),
+        (
+            format!("{header}.{payload}.{signature}="),
+            "the JWT signature is not unpadded base64url",
+        ),
+        (
+            format!("***.{payload}.{signature}"),
+            "the JWT header is not unpadded base64url",
+        ),
+        (
+            format!("{}.{payload}.{signature}", URL_SAFE_NO_PAD.encode("[1]")),
+            "the JWT header is not valid",
+        ),
+        (
+            format!("{header}.{payload}.{}", &signature[..20]),
+            "the JWT signature decodes to 15 bytes",
+        ),
         (String::new(), "three dot-separated parts"),
     ];
     for (token, details) in cases {
-        answer(with_token(&token)).await.assert_refused(StatusCode::UNAUTHORIZED, details);
+        answer(with_token(&token))
+            .await
+            .assert_refused(StatusCode::UNAUTHORIZED, details);
     }
 }
 
@@ -174,12 +208,20 @@ async fn refuses_malformed_tokens() {
 async fn refuses_a_body_that_is_not_the_envelope() {
     let signed = || Webhook::shipmondo_order("open").sign(KEY);
     let cases = [
-        (with_body(signed(), "eyJhbGciOiJIUzI1NiJ9.e30.x"), "the body: expected value"),
+        (
+            with_body(signed(), "eyJhbGciOiJIUzI1NiJ9.e30.x"),
+            "the body: expected value",
+        ),
         (with_body(signed(), "{}"), "missing field `data`"),
-        (with_body(signed(), r#"{"data": 42}"#), "the body, at data: invalid type: integer `42`"),
+        (
+            with_body(signed(), r#"{"data": 42}"#),
+            "the body, at data: invalid type: integer `42`",
+        ),
     ];
     for (request, details) in cases {
-        answer(request).await.assert_refused(StatusCode::BAD_REQUEST, details);
+        answer(request)
+            .await
+            .assert_refused(StatusCode::BAD_REQUEST, details);
     }
 }
 
@@ -188,16 +230,25 @@ async fn refuses_a_verified_payload_that_is_not_shipmondos_shape() {
     for (payload, details) in [
         ("[1,2]", "the JWT payload's JSON: invalid type: sequence"),
         ("{\"webhook\":\"Webhook1\"}", "missing field `data`"),
-        ("{\"data\":{\"order_status\":\"open\"}}", "no smd-resource-id header and no data.id"),
+        (
+            "{\"data\":{\"order_status\":\"open\"}}",
+            "no smd-resource-id header and no data.id",
+        ),
     ] {
         let request = without_header(with_token(&shipmondo_jwt(KEY, payload)), "smd-resource-id");
-        answer(request).await.assert_refused(StatusCode::BAD_REQUEST, details);
+        answer(request)
+            .await
+            .assert_refused(StatusCode::BAD_REQUEST, details);
     }
 }
 
 #[tokio::test]
 async fn refuses_an_smd_resource_id_that_contradicts_the_signed_payload() {
-    let request = with_header(Webhook::shipmondo_order("open").sign(KEY), "smd-resource-id", "999");
+    let request = with_header(
+        Webhook::shipmondo_order("open").sign(KEY),
+        "smd-resource-id",
+        "999",
+    );
     answer(request).await.assert_refused(
         StatusCode::UNAUTHORIZED,
         "the smd-resource-id header (\"999\") differs from the signed data.id (\"119175\")",
@@ -206,7 +257,10 @@ async fn refuses_an_smd_resource_id_that_contradicts_the_signed_payload() {
 
 #[tokio::test]
 async fn falls_back_to_the_signed_id_without_the_header() {
-    let request = without_header(Webhook::shipmondo_order("open").sign(KEY), "smd-resource-id");
+    let request = without_header(
+        Webhook::shipmondo_order("open").sign(KEY),
+        "smd-resource-id",
+    );
     let answer = answer(request).await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.json);
     assert_eq!(answer.json["event"]["id"], "119175");
@@ -215,16 +269,23 @@ async fn falls_back_to_the_signed_id_without_the_header() {
 #[tokio::test]
 async fn refuses_a_repeated_smd_header() {
     let mut request = Webhook::shipmondo_order("open").sign(KEY);
-    request.headers_mut().append("smd-action", "cancel".parse().unwrap());
-    answer(request)
-        .await
-        .assert_refused(StatusCode::BAD_REQUEST, "the smd-action header appears more than once");
+    request
+        .headers_mut()
+        .append("smd-action", "cancel".parse().unwrap());
+    answer(request).await.assert_refused(
+        StatusCode::BAD_REQUEST,
+        "the smd-action header appears more than once",
+    );
 }
 
 #[tokio::test]
 async fn rotation_names_the_key_that_matched() {
     let layer = ShipmondoJwt::new(KEY).with_secret("next", "the-next-shipmondo-webhook-key!!");
     let app = echo_app::<_, ShipmondoEvent>("/webhooks/shipmondo", layer);
-    let answer = send(&app, Webhook::shipmondo_order("open").sign("the-next-shipmondo-webhook-key!!")).await;
+    let answer = send(
+        &app,
+        Webhook::shipmondo_order("open").sign("the-next-shipmondo-webhook-key!!"),
+    )
+    .await;
     assert_eq!(answer.json["secret"], "next");
 }

@@ -10,16 +10,19 @@ use axum::{Json, Router};
 use serde::Serialize;
 use serde_json::{Value, json};
 use shipment_webhooks::{MatchedSecret, ShipmentEvent};
-use tower::ServiceExt;
 use tower::Layer;
+use tower::ServiceExt;
 
 /// A route at `/webhooks/<provider>` behind `layer` whose handler answers with
 /// the event, the matched secret's label, the typed payload `P` and the body's length.
 pub fn echo_app<L, P>(path: &str, layer: L) -> Router
 where
     L: Layer<axum::routing::Route> + Clone + Send + Sync + 'static,
-    L::Service: tower::Service<Request<Body>, Response = axum::response::Response, Error = std::convert::Infallible>
-        + Clone
+    L::Service: tower::Service<
+            Request<Body>,
+            Response = axum::response::Response,
+            Error = std::convert::Infallible,
+        > + Clone
         + Send
         + Sync
         + 'static,
@@ -49,16 +52,23 @@ pub struct Answer {
 }
 
 pub async fn send(app: &Router, request: Request<Body>) -> Answer {
-    let response = app.clone().oneshot(request).await.expect("a router never fails");
+    let response = app
+        .clone()
+        .oneshot(request)
+        .await
+        .expect("a router never fails");
     let status = response.status();
     let headers = response.headers().clone();
     let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
         .await
         .expect("the answer is readable");
-    let json = serde_json::from_slice(&bytes).unwrap_or_else(|_| {
-        panic!("the answer is JSON: {}", String::from_utf8_lossy(&bytes))
-    });
-    Answer { status, headers, json }
+    let json = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|_| panic!("the answer is JSON: {}", String::from_utf8_lossy(&bytes)));
+    Answer {
+        status,
+        headers,
+        json,
+    }
 }
 
 impl Answer {
@@ -78,7 +88,10 @@ impl Answer {
         };
         assert_eq!(self.json["error"], expected_error, "{}", self.json);
         let actual = self.json["details"].as_str().expect("details is a string");
-        assert!(actual.contains(details), "details {actual:?} should contain {details:?}");
+        assert!(
+            actual.contains(details),
+            "details {actual:?} should contain {details:?}"
+        );
     }
 }
 

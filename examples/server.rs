@@ -1,0 +1,85 @@
+//! One server for all four providers: `cargo run --example server`.
+//!
+//! Listens on 127.0.0.1:$PORT (default 3000) at `POST /webhooks/{kosmo,kourier,shipmondo,goshiip}`,
+//! answers 200 with the normalized event as JSON, and logs each event.
+//! Secrets come from KOSMO_WEBHOOK_SECRET, KOURIER_WEBHOOK_TOKEN,
+//! SHIPMONDO_WEBHOOK_KEY and GOSHIIP_WEBHOOK_SECRET; where one is unset, a
+//! demo value is used and a warning says so.
+
+use axum::{Json, Router, routing::post};
+use shipment_webhooks::{
+    GoShiipSignature, KosmoSignature, KourierBearer, MatchedSecret, ShipmentEvent, ShipmondoJwt,
+};
+use tracing_subscriber::EnvFilter;
+
+async fn on_event(event: ShipmentEvent, secret: MatchedSecret) -> Json<ShipmentEvent> {
+    tracing::info!(
+        provider = %event.provider,
+        id = %event.id,
+        status = %event.status,
+        raw_status = %event.raw_status,
+        secret = %secret,
+        "webhook received"
+    );
+    Json(event)
+}
+
+/// The secret in `var`, or `demo` (with a warning) where it is unset.
+fn secret(var: &str, demo: &str) -> String {
+    std::env::var(var).unwrap_or_else(|_| {
+        tracing::warn!(
+            "{var} is not set: using the DEMO value {demo:?}; never use it in production"
+        );
+        demo.to_owned()
+    })
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| EnvFilter::new("info,shipment_webhooks=debug")),
+        )
+        .init();
+
+    // The Kosmo and GoShiip demo values are the ones on those providers' own pages.
+    let kosmo = secret(
+        "KOSMO_WEBHOOK_SECRET",
+        "whk_UAzxUOOZOrtwVc9t4k8k5wbanrsGIbm",
+    );
+    let kourier = secret("KOURIER_WEBHOOK_TOKEN", "demo-kourier-token");
+    let shipmondo = secret("SHIPMONDO_WEBHOOK_KEY", "demo-shipmondo-key");
+    let goshiip = secret("GOSHIIP_WEBHOOK_SECRET", "your_secret_key");
+
+    let app = Router::new()
+        .route(
+            "/webhooks/kosmo",
+            post(on_event).layer(KosmoSignature::new(kosmo)),
+        )
+        .route(
+            "/webhooks/kourier",
+            post(on_event).layer(KourierBearer::new(kourier)),
+        )
+        .route(
+            "/webhooks/shipmondo",
+            post(on_event).layer(ShipmondoJwt::new(shipmondo)),
+        )
+        .route(
+            "/webhooks/goshiip",
+            post(on_event).layer(GoShiipSignature::new(goshiip)),
+        );
+
+    let port: u16 = std::env::var("PORT").map_or(Ok(3000), |port| port.parse())?;
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    tracing::info!(
+        "listening on http://{}/webhooks/{{kosmo,kourier,shipmondo,goshiip}}",
+        listener.local_addr()?
+    );
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    Ok(())
+}
