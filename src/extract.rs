@@ -15,23 +15,28 @@ use crate::{
 #[derive(Clone)]
 struct Proof<T>(T);
 
-/// Records a verified request for the extractors.
+/// Records which secret proved the request.
+pub(crate) fn record_secret(extensions: &mut Extensions, secret: &MatchedSecret) {
+    extensions.insert(Proof(secret.clone()));
+}
+
+/// Records a verified request's event and payload for the extractors; the
+/// secret that proved it must be recorded already.
 pub(crate) fn record<P: Clone + Send + Sync + 'static>(
     extensions: &mut Extensions,
     event: ShipmentEvent,
     payload: P,
-    secret: &MatchedSecret,
 ) {
+    let secret = extensions.get::<Proof<MatchedSecret>>();
     tracing::debug!(
         provider = %event.provider,
         id = %event.id,
         status = %event.status,
-        secret = secret.label(),
+        secret = secret.map(|Proof(secret)| secret.label()),
         "webhook verified"
     );
     extensions.insert(Proof(event));
     extensions.insert(Proof(payload));
-    extensions.insert(Proof(secret.clone()));
 }
 
 macro_rules! extract_verified {

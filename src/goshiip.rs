@@ -53,7 +53,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use tower_layer::Layer;
 
-use crate::extract::record;
+use crate::extract::{record, record_secret};
 use crate::payload::{optional_id, parse_json};
 use crate::secrets::{HmacSha256, Secrets, TAG_LEN, hmac_key, no_secret_matched, proof_header};
 use crate::verify::{DEFAULT_BODY_LIMIT, Verify, VerifyWebhook};
@@ -138,7 +138,8 @@ impl Verify for GoShiipSignature {
         })?;
         let payload: GoShiipEvent = parse_json("the body", body)?;
         let event = payload.to_event();
-        record(&mut parts.extensions, event, payload, secret);
+        record_secret(&mut parts.extensions, secret);
+        record(&mut parts.extensions, event, payload);
         Ok(())
     }
 }

@@ -12,8 +12,12 @@
 //! with another status; the `timestamp` is signed, so record the newest one per
 //! order and ignore older ones, as Kosmo's page advises.
 //!
-//! Because the proof is made of body fields, a body that is not Kosmo's shape
-//! is refused with 400 before the signature is checked.
+//! The signed fields are joined with nothing between them, so the signature
+//! does not fix where `eventId` ends and `orderId` begins: a captured request
+//! can be replayed with characters moved from one to the other.
+//!
+//! A body whose signed fields cannot be read is refused with 400; otherwise
+//! the signature is checked before anything else about the body is reported.
 //!
 //! # Fields of [`ShipmentEvent`]
 //!
@@ -31,6 +35,7 @@
 //! | `DELIVERED`, `COMPLETED` | `delivered` |
 //! | `FAILED` | `failed` |
 //! | `CANCELLED`, `CANCELED` | `cancelled` |
+//! | any other word of the vocabulary (`RETURNED`, `IN TRANSIT`...) | that status |
 //! | any other | `other` |
 //!
 //! # Example
@@ -49,6 +54,7 @@
 //! );
 //! ```
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use base64::Engine;
@@ -60,13 +66,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use tower_layer::Layer;
 
-use crate::extract::record;
+use crate::extract::{record, record_secret};
 use crate::payload::{parse_json, parse_timestamp};
 use crate::secrets::{
     HmacSha256, Secrets, check_tag_len, hmac_key, no_secret_matched, proof_header,
 };
 use crate::verify::{DEFAULT_BODY_LIMIT, Verify, VerifyWebhook};
-use crate::{Provider, ShipmentEvent, ShipmentStatus, WebhookRejection};
+use crate::{MatchedSecret, Provider, ShipmentEvent, ShipmentStatus, WebhookRejection};
 
 /// The header this crate reads Kosmo's signature from unless told otherwise.
 pub const DEFAULT_SIGNATURE_HEADER: HeaderName = HeaderName::from_static("x-kosmo-signature");
@@ -128,6 +134,40 @@ impl<S> Layer<S> for KosmoSignature {
     }
 }
 
+impl KosmoSignature {
+    /// The secret whose signature over the signed fields is `tag`.
+    fn match_secret(
+        &self,
+        signed: [&str; 3],
+        tag: &[u8],
+        parts: &Parts,
+        body: &[u8],
+    ) -> Result<&MatchedSecret, WebhookRejection> {
+        let message = signed.map(str::as_bytes);
+        self.secrets.verify_hmac(&message, tag).ok_or_else(|| {
+            no_secret_matched(
+                Provider::Kosmo,
+                parts,
+                body,
+                "the signature matches no configured secret",
+            )
+        })
+    }
+}
+
+/// Just the signed fields, to check the signature of a body that is not
+/// otherwise Kosmo's shape.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SignedFields<'a> {
+    #[serde(borrow)]
+    event_id: Cow<'a, str>,
+    #[serde(borrow)]
+    order_id: Cow<'a, str>,
+    #[serde(borrow)]
+    timestamp: Cow<'a, str>,
+}
+
 impl Verify for KosmoSignature {
     fn body_limit(&self) -> usize {
         self.body_limit
@@ -138,23 +178,22 @@ impl Verify for KosmoSignature {
         let tag = STANDARD.decode(signature).map_err(|_| {
             WebhookRejection::unauthorized(format!("the {} header is not base64", self.header))
         })?;
-        check_tag_len(&format!("the {} header", self.header), &tag)?;
-        let payload: KosmoEvent = parse_json("the body", body)?;
-        let signed = [
-            payload.event_id.as_bytes(),
-            payload.order_id.as_bytes(),
-            payload.timestamp.as_bytes(),
-        ];
-        let secret = self.secrets.verify_hmac(&signed, &tag).ok_or_else(|| {
-            no_secret_matched(
-                Provider::Kosmo,
-                parts,
-                body,
-                "the signature matches no configured secret",
-            )
-        })?;
+        check_tag_len(format_args!("the {} header", self.header), &tag)?;
+        let payload = match parse_json::<KosmoEvent>("the body", body) {
+            Ok(payload) => payload,
+            Err(not_kosmo) => {
+                // Only a sender whose signature holds learns what else is wrong.
+                let signed: SignedFields<'_> = parse_json("the body", body)?;
+                let fields = [&*signed.event_id, &*signed.order_id, &*signed.timestamp];
+                self.match_secret(fields, &tag, parts, body)?;
+                return Err(not_kosmo);
+            }
+        };
+        let fields = [&*payload.event_id, &*payload.order_id, &*payload.timestamp];
+        let secret = self.match_secret(fields, &tag, parts, body)?;
+        record_secret(&mut parts.extensions, secret);
         let event = payload.to_event()?;
-        record(&mut parts.extensions, event, payload, secret);
+        record(&mut parts.extensions, event, payload);
         Ok(())
     }
 }

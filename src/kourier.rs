@@ -4,7 +4,8 @@
 //! This crate compares it in constant time (over SHA-256 digests, so not even
 //! its length leaks). The scheme name is case-insensitive and may be followed
 //! by one or more spaces, as RFC 7235 says; nothing else is lenient. Every
-//! 401 carries `WWW-Authenticate: Bearer`.
+//! 401 carries `WWW-Authenticate: Bearer`. The token is checked before any of
+//! the body is read.
 //!
 //! **What the token does not cover:** anything. It proves the sender knows
 //! the token, not that the body is Kourier's or fresh; anyone who sees one
@@ -61,7 +62,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tower_layer::Layer;
 
-use crate::extract::record;
+use crate::extract::{record, record_secret};
 use crate::payload::{parse_json, parse_timestamp};
 use crate::secrets::{Secrets, proof_header};
 use crate::verify::{DEFAULT_BODY_LIMIT, Verify, VerifyWebhook};
@@ -159,13 +160,18 @@ impl Verify for KourierBearer {
         self.body_limit
     }
 
-    fn verify(&self, parts: &mut Parts, body: &Bytes) -> Result<(), WebhookRejection> {
+    fn check_headers(&self, parts: &mut Parts) -> Result<(), WebhookRejection> {
         let secret = self
             .check_token(parts)
             .map_err(WebhookRejection::with_bearer_challenge)?;
+        record_secret(&mut parts.extensions, secret);
+        Ok(())
+    }
+
+    fn verify(&self, parts: &mut Parts, body: &Bytes) -> Result<(), WebhookRejection> {
         let payload: KourierEvent = parse_json("the body", body)?;
         let event = payload.to_event()?;
-        record(&mut parts.extensions, event, payload, secret);
+        record(&mut parts.extensions, event, payload);
         Ok(())
     }
 }

@@ -17,7 +17,8 @@ use serde::Serialize;
 /// | 413 | `payload too large` | the body is larger than the layer's limit |
 /// | 500 | `missing webhook layer` | an extractor was used on a route without its verifying layer |
 ///
-/// `details` names the precise cause and never contains a secret. Every
+/// `details` names the precise cause, never contains a secret, and is cut
+/// after 300 bytes, since it may quote what the sender sent. Every
 /// status but 500 is the sender's doing; providers retry on any of them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WebhookRejection {
@@ -27,8 +28,19 @@ pub struct WebhookRejection {
     bearer_challenge: bool,
 }
 
+/// The longest `details`, in bytes: they may quote what the sender sent.
+const MAX_DETAILS: usize = 300;
+
 impl WebhookRejection {
-    fn new(status: StatusCode, error: &'static str, details: String) -> Self {
+    fn new(status: StatusCode, error: &'static str, mut details: String) -> Self {
+        if details.len() > MAX_DETAILS {
+            let mut end = MAX_DETAILS;
+            while !details.is_char_boundary(end) {
+                end -= 1;
+            }
+            details.truncate(end);
+            details.push('…');
+        }
         Self {
             status,
             error,

@@ -107,7 +107,7 @@ impl Secrets<HmacSha256> {
 pub(crate) const TAG_LEN: usize = 32;
 
 /// Refuses a decoded tag that cannot be an HMAC-SHA256.
-pub(crate) fn check_tag_len(what: &str, tag: &[u8]) -> Result<(), WebhookRejection> {
+pub(crate) fn check_tag_len(what: fmt::Arguments<'_>, tag: &[u8]) -> Result<(), WebhookRejection> {
     if tag.len() == TAG_LEN {
         Ok(())
     } else {

@@ -14,44 +14,45 @@
 //! `SMD-Resource-Type`, `SMD-Resource-Id`, `SMD-Webhook-Id`, `SMD-Action` and
 //! `SMD-User`.
 //!
-//! **What the signature does not cover:** those headers, and freshness. The
-//! resource id is checked against the signed payload's `data.id` (a mismatch
-//! is refused with 401), but the resource type and action are taken on trust:
-//! someone holding a captured token could replay it with another
-//! `SMD-Action`. Shipmondo wants a 200 within 3 seconds, or the message is
-//! lost: answer first, work later.
+//! **What the signature does not cover:** those headers, and freshness. So
+//! the normalized event is built from the signed payload wherever it can be:
+//! `id` is the signed `data.id` (the `SMD-Resource-Id` header only where the
+//! payload has none, and a warning is traced when the two differ), and the
+//! status comes from the signed `data.order_status` or `data.current_status`.
+//! Only a payload with neither falls back to the unsigned `SMD-Action`, of
+//! which only `create` and `cancel` mean anything: someone holding a captured
+//! token could replay a `create` as a `cancel`. Shipmondo wants a 200 within
+//! 3 seconds, or the message is lost: answer first, work later.
 //!
 //! The body must be `{"data": "<string>"}` (else 400); a token that is
 //! malformed or signed with another key or algorithm gets 401.
 //!
 //! # Fields of [`ShipmentEvent`]
 //!
-//! `id` is `SMD-Resource-Id`, or the payload's `data.id` without that header;
+//! `id` is the payload's `data.id`, or `SMD-Resource-Id` where it has none;
 //! `timestamp` and `event_id` are `None` (the resource's own times, such as
 //! `updated_at`, are in [`ShipmondoEvent::data`]).
 //!
 //! # Statuses
 //!
-//! `SMD-Resource-Type` decides where the status comes from:
-//!
-//! | resource type | status from | Shipmondo | [`ShipmentStatus`] |
-//! |---|---|---|---|
-//! | `Orders` | `data.order_status` | `open` | `created` |
-//! | | | `processing`, `released` | `processing` |
-//! | | | `packed`, `ready_for_pickup` | `ready_for_pickup` |
-//! | | | `sent` | `in_transit` |
-//! | | | `picked_up` | `picked_up` |
-//! | | | `on_hold` | `on_hold` |
-//! | | | `cancelled` | `cancelled` |
-//! | | | `archived`, any other | `other` |
-//! | `Shipment Monitor` | `data.current_status` | `EN_ROUTE` | `in_transit` |
-//! | | | `DELIVERED` | `delivered` |
-//! | | | any other word of the vocabulary | that status |
-//! | `Shipments`, any other | `SMD-Action` | `create` | `created` |
-//! | | | `cancel` | `cancelled` |
-//! | | | any other | `other` |
-//!
-//! Where the status field is absent, the `SMD-Action` row applies.
+//! | status from | Shipmondo | [`ShipmentStatus`] |
+//! |---|---|---|
+//! | `data.order_status` (`Orders`) | `open` | `created` |
+//! | | `processing`, `released` | `processing` |
+//! | | `packed`, `ready_for_pickup` | `ready_for_pickup` |
+//! | | `sent` | `in_transit` |
+//! | | `picked_up` | `picked_up` |
+//! | | `on_hold` | `on_hold` |
+//! | | `cancelled` | `cancelled` |
+//! | | any other word of the vocabulary | that status |
+//! | | `archived`, any other | `other` |
+//! | `data.current_status` (`Shipment Monitor`) | `EN_ROUTE` | `in_transit` |
+//! | | `DELIVERED` | `delivered` |
+//! | | any other word of the vocabulary | that status |
+//! | | any other | `other` |
+//! | `SMD-Action`, where the payload has neither (`Shipments`) | `create` | `created` |
+//! | | `cancel` | `cancelled` |
+//! | | any other | `other` |
 //!
 //! # Example
 //!
@@ -82,7 +83,7 @@ use serde_json::{Map, Value};
 use tower_layer::Layer;
 
 use crate::event::status_key;
-use crate::extract::record;
+use crate::extract::{record, record_secret};
 use crate::payload::{id_from_value, parse_json};
 use crate::secrets::{HmacSha256, Secrets, check_tag_len, hmac_key, no_secret_matched};
 use crate::verify::{DEFAULT_BODY_LIMIT, Verify, VerifyWebhook};
@@ -148,17 +149,14 @@ impl ShipmondoJwt {
         parts: &Parts,
         body: &[u8],
     ) -> Result<(Vec<u8>, &MatchedSecret), WebhookRejection> {
-        let mut segments = token.split('.');
-        let (Some(header), Some(payload), Some(signature), None) = (
-            segments.next(),
-            segments.next(),
-            segments.next(),
-            segments.next(),
-        ) else {
-            return Err(WebhookRejection::unauthorized(
-                "`data` is not a JWT: it needs three dot-separated parts",
-            ));
+        let malformed = || {
+            WebhookRejection::unauthorized("`data` is not a JWT: it needs three dot-separated parts")
         };
+        let (signed, signature) = token.rsplit_once('.').ok_or_else(malformed)?;
+        let (header, payload) = signed.split_once('.').ok_or_else(malformed)?;
+        if payload.contains('.') {
+            return Err(malformed());
+        }
         let header = decode_segment("header", header)?;
         let header: JwsHeader = serde_json::from_slice(&header).map_err(|error| {
             WebhookRejection::unauthorized(format!("the JWT header is not valid: {error}"))
@@ -175,8 +173,7 @@ impl ShipmondoJwt {
             ));
         }
         let tag = decode_segment("signature", signature)?;
-        check_tag_len("the JWT signature", &tag)?;
-        let signed = &token[..token.len() - signature.len() - 1];
+        check_tag_len(format_args!("the JWT signature"), &tag)?;
         let key = self
             .keys
             .verify_hmac(&[signed.as_bytes()], &tag)
@@ -230,10 +227,11 @@ impl Verify for ShipmondoJwt {
     fn verify(&self, parts: &mut Parts, body: &Bytes) -> Result<(), WebhookRejection> {
         let envelope: Envelope<'_> = parse_json("the body", body)?;
         let (claims, key) = self.verify_token(&envelope.data, parts, body)?;
+        record_secret(&mut parts.extensions, key);
         let mut payload = decode_claims(&claims)?;
         payload.headers = ShipmondoHeaders::read(&parts.headers)?;
         let event = payload.to_event()?;
-        record(&mut parts.extensions, event, payload, key);
+        record(&mut parts.extensions, event, payload);
         Ok(())
     }
 }
@@ -317,20 +315,22 @@ fn smd_header(headers: &HeaderMap, name: &HeaderName) -> Result<Option<String>, 
 impl ShipmondoEvent {
     fn to_event(&self) -> Result<ShipmentEvent, WebhookRejection> {
         let signed_id = self.data.get("id").and_then(id_from_value);
-        let id = match (&self.headers.resource_id, signed_id) {
-            (Some(header), Some(signed)) if *header != signed => {
-                return Err(WebhookRejection::unauthorized(format!(
-                    "the smd-resource-id header ({header:?}) differs from the signed data.id ({signed:?})"
-                )));
+        if let (Some(header), Some(signed)) = (&self.headers.resource_id, &signed_id) {
+            if header != signed {
+                tracing::warn!(
+                    header,
+                    signed,
+                    "SMD-Resource-Id differs from the signed data.id; using the signed one"
+                );
             }
-            (Some(id), _) => id.clone(),
-            (None, Some(id)) => id,
-            (None, None) => {
-                return Err(WebhookRejection::invalid_payload(
-                    "there is no smd-resource-id header and no data.id in the JWT payload",
-                ));
-            }
-        };
+        }
+        let id = signed_id
+            .or_else(|| self.headers.resource_id.clone())
+            .ok_or_else(|| {
+                WebhookRejection::invalid_payload(
+                    "there is no data.id in the JWT payload and no smd-resource-id header",
+                )
+            })?;
         let (status, raw_status) = self.status();
         Ok(ShipmentEvent {
             provider: Provider::Shipmondo,
@@ -342,21 +342,22 @@ impl ShipmondoEvent {
         })
     }
 
+    /// The signed payload's status where it has one; the unsigned `SMD-Action`
+    /// only where it has none, and then only `create` and `cancel` mean anything.
     fn status(&self) -> (ShipmentStatus, String) {
-        let resource = self.headers.resource_type.as_deref().map(status_key);
-        let (field, words): (_, StatusWords) = match resource.as_deref() {
-            Some("orders") => (self.data_str("order_status"), order_status),
-            Some("shipment_monitor") => (self.data_str("current_status"), monitor_status),
-            _ => (None, action_status),
+        if let Some(raw) = self.data_str("order_status") {
+            return (ShipmentStatus::normalize(raw, order_status), raw.to_owned());
+        }
+        if let Some(raw) = self.data_str("current_status") {
+            return (ShipmentStatus::normalize(raw, monitor_status), raw.to_owned());
+        }
+        let action = self.headers.action.clone().unwrap_or_default();
+        let status = match status_key(&action).as_str() {
+            "create" => ShipmentStatus::Created,
+            "cancel" => ShipmentStatus::Cancelled,
+            _ => ShipmentStatus::Other(action.clone()),
         };
-        let (raw, words): (_, StatusWords) = match field {
-            Some(raw) => (raw, words),
-            None => (
-                self.headers.action.as_deref().unwrap_or_default(),
-                action_status,
-            ),
-        };
-        (ShipmentStatus::normalize(raw, words), raw.to_owned())
+        (status, action)
     }
 
     /// A string field of `data`. Shipmondo's own example pads some keys with a
@@ -373,9 +374,6 @@ impl ShipmondoEvent {
             .and_then(Value::as_str)
     }
 }
-
-/// A resource's own status words, tried before the shared vocabulary.
-type StatusWords = fn(&str) -> Option<ShipmentStatus>;
 
 fn order_status(key: &str) -> Option<ShipmentStatus> {
     match key {
@@ -394,10 +392,58 @@ fn monitor_status(key: &str) -> Option<ShipmentStatus> {
     }
 }
 
-fn action_status(key: &str) -> Option<ShipmentStatus> {
-    match key {
-        "create" => Some(ShipmentStatus::Created),
-        "cancel" => Some(ShipmentStatus::Cancelled),
-        _ => None,
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(data: Value, action: Option<&str>) -> ShipmentEvent {
+        let payload: ShipmondoEvent = serde_json::from_value(serde_json::json!({ "data": data }))
+            .expect("a payload with data");
+        ShipmondoEvent {
+            headers: ShipmondoHeaders {
+                action: action.map(Into::into),
+                ..ShipmondoHeaders::default()
+            },
+            ..payload
+        }
+        .to_event()
+        .expect("the payload has an id")
+    }
+
+    #[test]
+    fn maps_every_documented_order_status() {
+        for (raw, expected) in [
+            ("open", ShipmentStatus::Created),
+            ("processing", ShipmentStatus::Processing),
+            ("released", ShipmentStatus::Processing),
+            ("packed", ShipmentStatus::ReadyForPickup),
+            ("ready_for_pickup", ShipmentStatus::ReadyForPickup),
+            ("sent", ShipmentStatus::InTransit),
+            ("picked_up", ShipmentStatus::PickedUp),
+            ("on_hold", ShipmentStatus::OnHold),
+            ("cancelled", ShipmentStatus::Cancelled),
+            ("archived", ShipmentStatus::Other("archived".into())),
+        ] {
+            let data = serde_json::json!({"id": 1, "order_status": raw});
+            assert_eq!(event(data, Some("update")).status, expected, "{raw}");
+        }
+    }
+
+    #[test]
+    fn maps_the_monitor_and_only_create_or_cancel_actions() {
+        let monitor = |raw| event(serde_json::json!({"id": 1, "current_status": raw}), None).status;
+        assert_eq!(monitor("EN_ROUTE"), ShipmentStatus::InTransit);
+        assert_eq!(monitor("DELIVERED"), ShipmentStatus::Delivered);
+        assert_eq!(monitor("OUT_FOR_DELIVERY"), ShipmentStatus::OutForDelivery);
+        let action = |action| event(serde_json::json!({"id": 1}), Some(action)).status;
+        assert_eq!(action("create"), ShipmentStatus::Created);
+        assert_eq!(action("cancel"), ShipmentStatus::Cancelled);
+        assert_eq!(action("delivered"), ShipmentStatus::Other("delivered".into()));
+    }
+
+    #[test]
+    fn the_signed_status_wins_over_an_action_header() {
+        let data = serde_json::json!({"id": 1, "order_status": "open"});
+        assert_eq!(event(data, Some("cancel")).status, ShipmentStatus::Created);
     }
 }

@@ -37,6 +37,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Uri};
 use serde_json::{Value, json};
 
 use crate::Provider;
+use crate::payload::id_from_value;
 use crate::secrets::hmac_key;
 use crate::{goshiip, kosmo, shipmondo};
 
@@ -81,6 +82,7 @@ pub struct Webhook {
     provider: Provider,
     uri: Uri,
     headers: HeaderMap,
+    signature_header: Option<HeaderName>,
     payload: Value,
 }
 
@@ -93,6 +95,7 @@ impl Webhook {
             provider,
             uri,
             headers,
+            signature_header: None,
             payload,
         }
     }
@@ -189,15 +192,14 @@ impl Webhook {
         )
     }
 
+    /// `SMD-Resource-Id` is set when signing, from `data.id`, unless set with [`header`](Self::header).
     fn shipmondo(resource_type: &str, action: &str, data: Value) -> Self {
-        let id = data["id"].to_string();
         let mut webhook = Self::new(
             Provider::Shipmondo,
             json!({"webhook": "Webhook1", "data": data, "url": "https://example.com/webhook"}),
         );
         for (name, value) in [
             (shipmondo::RESOURCE_TYPE_HEADER, resource_type),
-            (shipmondo::RESOURCE_ID_HEADER, &id),
             (shipmondo::WEBHOOK_ID_HEADER, "1234"),
             (shipmondo::ACTION_HEADER, action),
             (shipmondo::USER_HEADER, "Webshop API"),
@@ -270,9 +272,15 @@ impl Webhook {
     ///
     /// If `value` is not a valid header value.
     pub fn header(mut self, name: HeaderName, value: &str) -> Self {
-        let value = HeaderValue::from_str(value)
-            .unwrap_or_else(|_| panic!("{value:?} is not a valid header value"));
-        self.headers.insert(name, value);
+        self.headers.insert(name, header_value(value));
+        self
+    }
+
+    /// Puts the proof (Kosmo's or GoShiip's signature, Kourier's token) in
+    /// header `name` instead of the provider's, for a layer configured with another one
+    /// ([`KosmoSignature::signature_header`](crate::KosmoSignature::signature_header)).
+    pub fn signature_header(mut self, name: HeaderName) -> Self {
+        self.signature_header = Some(name);
         self
     }
 
@@ -303,44 +311,45 @@ impl Webhook {
     ///
     /// # Panics
     ///
-    /// If a Kourier token is not a valid header value.
+    /// If a Kourier token or a Shipmondo `data.id` is not a valid header value.
     pub fn sign(&self, secret: &str) -> Request<Body> {
         let json = self.payload_json();
         let mut headers = self.headers.clone();
-        let mut prove = |name: HeaderName, proof: String| {
-            let proof = HeaderValue::from_str(&proof)
-                .unwrap_or_else(|_| panic!("{proof:?} is not a valid header value"));
-            headers.insert(name, proof);
-        };
-        let body = match self.provider {
+        let (proof, body) = match self.provider {
             Provider::Kosmo => {
                 let field = |name: &str| self.payload[name].as_str().unwrap_or_default();
-                let signature = kosmo_signature(
-                    secret,
-                    field("eventId"),
-                    field("orderId"),
-                    field("timestamp"),
-                );
-                prove(kosmo::DEFAULT_SIGNATURE_HEADER, signature);
-                json
+                let signature =
+                    kosmo_signature(secret, field("eventId"), field("orderId"), field("timestamp"));
+                (Some((kosmo::DEFAULT_SIGNATURE_HEADER, signature)), json)
             }
-            Provider::Kourier => {
-                prove(AUTHORIZATION, format!("Bearer {secret}"));
-                json
+            Provider::Kourier => (Some((AUTHORIZATION, format!("Bearer {secret}"))), json),
+            Provider::Shipmondo => {
+                // As Shipmondo does, name the object the payload holds.
+                if let (false, Some(id)) = (
+                    headers.contains_key(shipmondo::RESOURCE_ID_HEADER),
+                    id_from_value(&self.payload["data"]["id"]),
+                ) {
+                    headers.insert(shipmondo::RESOURCE_ID_HEADER, header_value(&id));
+                }
+                (None, json!({"data": shipmondo_jwt(secret, &json)}).to_string())
             }
-            Provider::Shipmondo => json!({"data": shipmondo_jwt(secret, &json)}).to_string(),
             Provider::GoShiip => {
-                prove(
-                    goshiip::SIGNATURE_HEADER,
-                    goshiip_signature(secret, json.as_bytes()),
-                );
-                json
+                let signature = goshiip_signature(secret, json.as_bytes());
+                (Some((goshiip::SIGNATURE_HEADER, signature)), json)
             }
         };
+        if let Some((name, proof)) = proof {
+            let name = self.signature_header.clone().unwrap_or(name);
+            headers.insert(name, header_value(&proof));
+        }
         let mut request = Request::new(Body::from(body));
         *request.method_mut() = Method::POST;
         *request.uri_mut() = self.uri.clone();
         *request.headers_mut() = headers;
         request
     }
+}
+
+fn header_value(value: &str) -> HeaderValue {
+    HeaderValue::from_str(value).unwrap_or_else(|_| panic!("{value:?} is not a valid header value"))
 }

@@ -30,6 +30,12 @@ pub(crate) trait Verify: fmt::Debug + Send + Sync + 'static {
     /// The largest body this endpoint reads, in bytes.
     fn body_limit(&self) -> usize;
 
+    /// Checks what the headers alone prove, before any of the body is read,
+    /// so a sender without a valid header proof cannot make us buffer a body.
+    fn check_headers(&self, _parts: &mut Parts) -> Result<(), WebhookRejection> {
+        Ok(())
+    }
+
     /// Checks the proof over `body`; if it holds, parses the payload and
     /// records it in `parts.extensions` for the extractors.
     fn verify(&self, parts: &mut Parts, body: &Bytes) -> Result<(), WebhookRejection>;
@@ -42,6 +48,11 @@ pub(crate) trait Verify: fmt::Debug + Send + Sync + 'static {
 /// It calls the inner service only with requests whose proof holds, with the
 /// body it verified; it answers every other request itself with a
 /// [`WebhookRejection`].
+///
+/// The inner service receives `Request<axum_core::body::Body>` (axum's `Body`),
+/// holding the bytes that were verified; any body type that is `From<Bytes>`
+/// works for its responses.
+#[derive(Debug, Clone)]
 pub struct VerifyWebhook<S> {
     inner: S,
     verifier: Arc<dyn Verify>,
@@ -50,24 +61,6 @@ pub struct VerifyWebhook<S> {
 impl<S> VerifyWebhook<S> {
     pub(crate) fn new(inner: S, verifier: Arc<dyn Verify>) -> Self {
         Self { inner, verifier }
-    }
-}
-
-impl<S: Clone> Clone for VerifyWebhook<S> {
-    fn clone(&self) -> Self {
-        Self {
-            inner: self.inner.clone(),
-            verifier: Arc::clone(&self.verifier),
-        }
-    }
-}
-
-impl<S: fmt::Debug> fmt::Debug for VerifyWebhook<S> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("VerifyWebhook")
-            .field("inner", &self.inner)
-            .field("verifier", &self.verifier)
-            .finish()
     }
 }
 
@@ -87,10 +80,14 @@ where
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        let (parts, body) = request.into_parts();
+        let (mut parts, body) = request.into_parts();
         let limit = self.verifier.body_limit();
-        // A declared Content-Length over the limit is refused before reading anything.
-        let state = if body.size_hint().lower() > limit as u64 {
+        let state = if let Err(rejection) = self.verifier.check_headers(&mut parts) {
+            State::Rejected {
+                rejection: Some(rejection),
+            }
+        } else if body.size_hint().lower() > limit as u64 {
+            // A declared Content-Length over the limit is refused before reading anything.
             State::Rejected {
                 rejection: Some(WebhookRejection::too_large(limit)),
             }
