@@ -7,9 +7,9 @@ use std::convert::Infallible;
 use std::hint::black_box;
 
 use axum::body::Body;
+use axum::http::request::Parts;
 use axum::http::{Request, Response};
 use bytes::Bytes;
-use axum::http::request::Parts;
 use criterion::measurement::WallTime;
 use criterion::{BatchSize, BenchmarkGroup, Criterion, criterion_group, criterion_main};
 use futures_util::FutureExt;
@@ -19,7 +19,8 @@ use serde_json::{Value, json};
 use sha2::Sha256;
 use shipment_webhooks::testing::Webhook;
 use shipment_webhooks::{
-    GoShiipEvent, GoShiipSignature, KosmoEvent, KosmoSignature, KourierBearer, KourierEvent, ShipmondoJwt,
+    GoShiipEvent, GoShiipSignature, KosmoEvent, KosmoSignature, KourierBearer, KourierEvent,
+    ShipmondoJwt,
 };
 use tower::{Layer, Service, ServiceExt, service_fn};
 
@@ -41,7 +42,11 @@ fn grow(webhook: Webhook, pointer: &str, item: Value, size: usize) -> Webhook {
 
 fn body_of(webhook: &Webhook) -> Bytes {
     let body = webhook.sign(SECRET).into_body();
-    body.collect().now_or_never().expect("a full body").expect("infallible").to_bytes()
+    body.collect()
+        .now_or_never()
+        .expect("a full body")
+        .expect("infallible")
+        .to_bytes()
 }
 
 fn samples(size: usize) -> [(&'static str, Webhook); 4] {
@@ -49,10 +54,32 @@ fn samples(size: usize) -> [(&'static str, Webhook); 4] {
     let line = json!({"sku": "TSHIRT-M-BLK", "name": "T-shirt, black, M", "quantity": 2, "unit_price": "129.00", "vat": "32.25"});
     let history = json!({"status": "In Progress", "at": "2025-05-01T09:30:00Z", "location": "Lekki hub, Lagos"});
     [
-        ("kosmo", grow(Webhook::kosmo("PICKED UP"), "/stops", stop, size)),
-        ("kourier", grow(Webhook::kourier("in_transit"), "/items", line.clone(), size)),
-        ("shipmondo", grow(Webhook::shipmondo_order("sent"), "/data/order_lines", line, size)),
-        ("goshiip", grow(Webhook::goshiip("In Progress"), "/shipment/history", history, size)),
+        (
+            "kosmo",
+            grow(Webhook::kosmo("PICKED UP"), "/stops", stop, size),
+        ),
+        (
+            "kourier",
+            grow(Webhook::kourier("in_transit"), "/items", line.clone(), size),
+        ),
+        (
+            "shipmondo",
+            grow(
+                Webhook::shipmondo_order("sent"),
+                "/data/order_lines",
+                line,
+                size,
+            ),
+        ),
+        (
+            "goshiip",
+            grow(
+                Webhook::goshiip("In Progress"),
+                "/shipment/history",
+                history,
+                size,
+            ),
+        ),
     ]
 }
 
@@ -61,7 +88,10 @@ type Handler = tower::util::ServiceFn<fn(Request<Body>) -> Ready>;
 
 /// A handler that checks the layer recorded the event and answers at once.
 fn handler(request: Request<Body>) -> Ready {
-    assert!(request.extensions().len() >= 3, "the layer recorded the event");
+    assert!(
+        request.extensions().len() >= 3,
+        "the layer recorded the event"
+    );
     std::future::ready(Ok(Response::new(Body::empty())))
 }
 
@@ -69,14 +99,20 @@ fn handler(request: Request<Body>) -> Ready {
 fn bench_layer<L>(group: &mut BenchmarkGroup<'_, WallTime>, layer: L, parts: &Parts, body: &Bytes)
 where
     L: Layer<Handler>,
-    L::Service: Service<Request<Full<Bytes>>, Response = Response<Body>, Error = Infallible> + Clone,
+    L::Service:
+        Service<Request<Full<Bytes>>, Response = Response<Body>, Error = Infallible> + Clone,
 {
     let service = layer.layer(service_fn(handler as fn(_) -> _));
     group.bench_function("layer", |b| {
         b.iter_batched(
             || Request::from_parts(parts.clone(), Full::new(body.clone())),
             |request| {
-                let response = service.clone().oneshot(request).now_or_never().expect("ready").unwrap();
+                let response = service
+                    .clone()
+                    .oneshot(request)
+                    .now_or_never()
+                    .expect("ready")
+                    .unwrap();
                 assert!(response.status().is_success());
                 response
             },
@@ -109,9 +145,15 @@ fn bench(c: &mut Criterion) {
                 _ => body.clone(),
             };
             group.bench_function("json", |b| match provider {
-                "kosmo" => b.iter(|| serde_json::from_slice::<KosmoEvent>(black_box(&json)).unwrap()),
-                "kourier" => b.iter(|| serde_json::from_slice::<KourierEvent>(black_box(&json)).unwrap()),
-                "goshiip" => b.iter(|| serde_json::from_slice::<GoShiipEvent>(black_box(&json)).unwrap()),
+                "kosmo" => {
+                    b.iter(|| serde_json::from_slice::<KosmoEvent>(black_box(&json)).unwrap())
+                }
+                "kourier" => {
+                    b.iter(|| serde_json::from_slice::<KourierEvent>(black_box(&json)).unwrap())
+                }
+                "goshiip" => {
+                    b.iter(|| serde_json::from_slice::<GoShiipEvent>(black_box(&json)).unwrap())
+                }
                 _ => b.iter(|| serde_json::from_slice::<Value>(black_box(&json)).unwrap()),
             });
 

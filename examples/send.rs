@@ -3,18 +3,24 @@
 //!
 //! ```text
 //! cargo run --example send -- <kosmo|kourier|shipmondo|goshiip> <url> [--status S] [--secret S] [--forge]
+//!                                                                      [--resource orders|shipments|monitor]
 //! ```
+//!
+//! For Shipmondo, `--resource` picks an `Orders` webhook (the default, its
+//! `order_status`), a `Shipments` one (its action, `create` or `cancel`) or a
+//! `Shipment Monitor` one (its `current_status`, such as `EN_ROUTE`).
 //!
 //! The secret defaults to the provider's variable (KOSMO_WEBHOOK_SECRET,
 //! KOURIER_WEBHOOK_TOKEN, SHIPMONDO_WEBHOOK_KEY, GOSHIIP_WEBHOOK_SECRET), else
 //! the demo value `cargo run --example server` uses. `--forge` signs with a
 //! wrong secret to check that the endpoint refuses it. Exits 0 when the
 //! endpoint did what it should (2xx for a real webhook, refusal for a forged
-//! one), 1 when not, 2 on a usage error. Plain `http://` only: for local
-//! endpoints, no tunnel needed.
+//! one) within the provider's deadline (Shipmondo 3 s, the others 30 s), 1
+//! when not, 2 on a usage error. Plain `http://` only: for local endpoints,
+//! no tunnel needed.
 
 use std::process::ExitCode;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::http::Uri;
@@ -32,18 +38,16 @@ struct Args {
     url: Uri,
     status: Option<String>,
     secret: Option<String>,
+    resource: String,
     forge: bool,
 }
 
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
-    let provider = match args.next().as_deref() {
-        Some("kosmo") => Provider::Kosmo,
-        Some("kourier") => Provider::Kourier,
-        Some("shipmondo") => Provider::Shipmondo,
-        Some("goshiip") => Provider::GoShiip,
-        Some(other) => return Err(format!("unknown provider {other:?}")),
-        None => return Err("missing the provider".into()),
-    };
+    let provider: Provider = args
+        .next()
+        .ok_or("missing the provider")?
+        .parse()
+        .map_err(|error: shipment_webhooks::UnknownProvider| error.to_string())?;
     let url = args.next().ok_or("missing the URL")?;
     let url: Uri = url
         .parse()
@@ -56,12 +60,21 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
         url,
         status: None,
         secret: None,
+        resource: "orders".into(),
         forge: false,
     };
     while let Some(flag) = args.next() {
+        let mut value = || args.next().ok_or(format!("{flag} needs a value"));
         match flag.as_str() {
-            "--status" => parsed.status = Some(args.next().ok_or("--status needs a value")?),
-            "--secret" => parsed.secret = Some(args.next().ok_or("--secret needs a value")?),
+            "--status" => parsed.status = Some(value()?),
+            "--secret" => {
+                let secret = value()?;
+                if secret.is_empty() {
+                    return Err("--secret must not be empty".into());
+                }
+                parsed.secret = Some(secret);
+            }
+            "--resource" => parsed.resource = value()?,
             "--forge" => parsed.forge = true,
             other => return Err(format!("unknown option {other:?}")),
         }
@@ -69,17 +82,44 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
     Ok(parsed)
 }
 
-/// The provider's secret variable, the demo value `examples/server.rs` falls back to, and a usual status.
-fn defaults(provider: Provider) -> (&'static str, &'static str, &'static str) {
+/// The provider's secret variable and the demo value `examples/server.rs` falls back to.
+fn secret_source(provider: Provider) -> (&'static str, &'static str) {
     match provider {
         Provider::Kosmo => (
             "KOSMO_WEBHOOK_SECRET",
             "whk_UAzxUOOZOrtwVc9t4k8k5wbanrsGIbm",
-            "DELIVERED",
         ),
-        Provider::Kourier => ("KOURIER_WEBHOOK_TOKEN", "demo-kourier-token", "delivered"),
-        Provider::Shipmondo => ("SHIPMONDO_WEBHOOK_KEY", "demo-shipmondo-key", "sent"),
-        _ => ("GOSHIIP_WEBHOOK_SECRET", "your_secret_key", "Delivered"),
+        Provider::Kourier => ("KOURIER_WEBHOOK_TOKEN", "demo-kourier-token"),
+        Provider::Shipmondo => ("SHIPMONDO_WEBHOOK_KEY", "demo-shipmondo-key"),
+        _ => ("GOSHIIP_WEBHOOK_SECRET", "your_secret_key"),
+    }
+}
+
+/// A realistic webhook, in `status` or a usual one.
+fn webhook(args: &Args) -> Result<Webhook, String> {
+    let status = args.status.as_deref();
+    Ok(match (args.provider, args.resource.as_str()) {
+        (Provider::Kosmo, _) => Webhook::kosmo(status.unwrap_or("DELIVERED")),
+        (Provider::Kourier, _) => Webhook::kourier(status.unwrap_or("delivered")),
+        (Provider::Shipmondo, "orders") => Webhook::shipmondo_order(status.unwrap_or("sent")),
+        (Provider::Shipmondo, "shipments") => {
+            Webhook::shipmondo_shipment(status.unwrap_or("create"))
+        }
+        (Provider::Shipmondo, "monitor") => {
+            Webhook::shipmondo_monitor(status.unwrap_or("EN_ROUTE"))
+        }
+        (Provider::Shipmondo, other) => {
+            return Err(format!("unknown Shipmondo resource {other:?}"));
+        }
+        _ => Webhook::goshiip(status.unwrap_or("Delivered")),
+    })
+}
+
+/// How long the provider waits for an answer before it gives up.
+fn deadline(provider: Provider) -> Duration {
+    match provider {
+        Provider::Shipmondo => Duration::from_secs(3),
+        _ => Duration::from_secs(30),
     }
 }
 
@@ -92,12 +132,18 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let (var, demo, usual_status) = defaults(args.provider);
-    let status = args.status.as_deref().unwrap_or(usual_status);
-    let (secret, source) = match (args.secret, std::env::var(var)) {
-        (Some(secret), _) => (secret, "--secret".to_owned()),
-        (None, Ok(secret)) => (secret, var.to_owned()),
-        (None, Err(_)) => (demo.to_owned(), "the demo secret".to_owned()),
+    let webhook = match webhook(&args) {
+        Ok(webhook) => webhook,
+        Err(error) => {
+            eprintln!("{error}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let (var, demo) = secret_source(args.provider);
+    let (secret, source) = match (&args.secret, std::env::var(var)) {
+        (Some(secret), _) => (secret.clone(), "--secret".to_owned()),
+        (None, Ok(secret)) if !secret.is_empty() => (secret, var.to_owned()),
+        _ => (demo.to_owned(), "the demo secret".to_owned()),
     };
     let (secret, proof) = if args.forge {
         (
@@ -109,18 +155,27 @@ async fn main() -> ExitCode {
     };
 
     println!(
-        "→ POST {} ({} webhook, status {status:?}, signed with {proof})",
-        args.url, args.provider
+        "→ POST {} ({} webhook, {}, signed with {proof})",
+        args.url,
+        args.provider,
+        webhook.payload_json()
     );
-    let request = Webhook::sample(args.provider, status)
-        .uri(args.url)
-        .sign(&secret);
+    let request = webhook.uri(args.url).sign(&secret);
     let client = Client::builder(TokioExecutor::new()).build_http::<Body>();
     let started = Instant::now();
-    let response = match client.request(request).await {
-        Ok(response) => response,
-        Err(error) => {
+    let deadline = deadline(args.provider);
+    let response = match tokio::time::timeout(deadline, client.request(request)).await {
+        Ok(Ok(response)) => response,
+        Ok(Err(error)) => {
             println!("✗ no answer: {error} (is the server running?)");
+            return ExitCode::FAILURE;
+        }
+        Err(_) => {
+            println!(
+                "✗ no answer within {} s: {} would give up",
+                deadline.as_secs(),
+                args.provider
+            );
             return ExitCode::FAILURE;
         }
     };

@@ -24,14 +24,19 @@ async fn on_event(event: ShipmentEvent, secret: MatchedSecret) -> Json<ShipmentE
     Json(event)
 }
 
-/// The secret in `var`, or `demo` (with a warning) where it is unset.
-fn secret(var: &str, demo: &str) -> String {
-    std::env::var(var).unwrap_or_else(|_| {
-        tracing::warn!(
-            "{var} is not set: using the DEMO value {demo:?}; never use it in production"
-        );
-        demo.to_owned()
-    })
+/// The secret in `var`, or `demo` (with a warning) where `var` is not set at all.
+fn secret(var: &str, demo: &str) -> Result<String, String> {
+    match std::env::var(var) {
+        Ok(secret) if secret.is_empty() => Err(format!("{var} is set but empty")),
+        Ok(secret) => Ok(secret),
+        Err(std::env::VarError::NotPresent) => {
+            tracing::warn!(
+                "{var} is not set: using the DEMO value {demo:?}; never use it in production"
+            );
+            Ok(demo.to_owned())
+        }
+        Err(std::env::VarError::NotUnicode(_)) => Err(format!("{var} is not UTF-8")),
+    }
 }
 
 #[tokio::main]
@@ -47,10 +52,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let kosmo = secret(
         "KOSMO_WEBHOOK_SECRET",
         "whk_UAzxUOOZOrtwVc9t4k8k5wbanrsGIbm",
-    );
-    let kourier = secret("KOURIER_WEBHOOK_TOKEN", "demo-kourier-token");
-    let shipmondo = secret("SHIPMONDO_WEBHOOK_KEY", "demo-shipmondo-key");
-    let goshiip = secret("GOSHIIP_WEBHOOK_SECRET", "your_secret_key");
+    )?;
+    let kourier = secret("KOURIER_WEBHOOK_TOKEN", "demo-kourier-token")?;
+    let shipmondo = secret("SHIPMONDO_WEBHOOK_KEY", "demo-shipmondo-key")?;
+    let goshiip = secret("GOSHIIP_WEBHOOK_SECRET", "your_secret_key")?;
 
     let app = Router::new()
         .route(

@@ -1,6 +1,7 @@
 //! The normalized event every provider's webhook becomes.
 
 use std::fmt;
+use std::str::FromStr;
 
 use serde::{Serialize, Serializer};
 use time::OffsetDateTime;
@@ -31,6 +32,34 @@ impl Provider {
         }
     }
 }
+
+impl FromStr for Provider {
+    type Err = UnknownProvider;
+
+    /// Parses the name [`as_str`](Self::as_str) gives, in any case.
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        [Self::Kosmo, Self::Kourier, Self::Shipmondo, Self::GoShiip]
+            .into_iter()
+            .find(|provider| provider.as_str().eq_ignore_ascii_case(name))
+            .ok_or_else(|| UnknownProvider(name.to_owned()))
+    }
+}
+
+/// The error of parsing a [`Provider`] from a name that is none of theirs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownProvider(String);
+
+impl fmt::Display for UnknownProvider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "unknown provider {:?}: expected kosmo, kourier, shipmondo or goshiip",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for UnknownProvider {}
 
 impl fmt::Display for Provider {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -102,7 +102,7 @@ impl KosmoSignature {
     }
 
     /// Also accepts requests signed with `secret`, reported as `label` in
-    /// [`MatchedSecret`](crate::MatchedSecret): configure the old and the new
+    /// [`MatchedSecret`]: configure the old and the new
     /// token while rotating.
     ///
     /// # Panics

@@ -80,7 +80,7 @@ pub mod shipmondo;
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
 
-pub use event::{Provider, ShipmentEvent, ShipmentStatus};
+pub use event::{Provider, ShipmentEvent, ShipmentStatus, UnknownProvider};
 pub use goshiip::{GoShiipEvent, GoShiipSignature};
 pub use kosmo::{KosmoEvent, KosmoSignature};
 pub use kourier::{KourierBearer, KourierEvent};

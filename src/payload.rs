@@ -32,9 +32,18 @@ pub(crate) fn parse_timestamp(
 ) -> Result<OffsetDateTime, WebhookRejection> {
     OffsetDateTime::parse(value, &Rfc3339).map_err(|error| {
         WebhookRejection::invalid_payload(format!(
-            "{field}: {value:?} is not an RFC 3339 date-time ({error})"
+            "{field}: {} is not an RFC 3339 date-time ({error})",
+            quote(value)
         ))
     })
+}
+
+/// `value` quoted for a refusal, its first 64 characters at most.
+fn quote(value: &str) -> String {
+    match value.char_indices().nth(64) {
+        Some((end, _)) => format!("{:?}…", &value[..end]),
+        None => format!("{value:?}"),
+    }
 }
 
 /// An id that a provider may send as a JSON string or number, kept as text.

@@ -150,7 +150,9 @@ impl ShipmondoJwt {
         body: &[u8],
     ) -> Result<(Vec<u8>, &MatchedSecret), WebhookRejection> {
         let malformed = || {
-            WebhookRejection::unauthorized("`data` is not a JWT: it needs three dot-separated parts")
+            WebhookRejection::unauthorized(
+                "`data` is not a JWT: it needs three dot-separated parts",
+            )
         };
         let (signed, signature) = token.rsplit_once('.').ok_or_else(malformed)?;
         let (header, payload) = signed.split_once('.').ok_or_else(malformed)?;
@@ -315,14 +317,14 @@ fn smd_header(headers: &HeaderMap, name: &HeaderName) -> Result<Option<String>, 
 impl ShipmondoEvent {
     fn to_event(&self) -> Result<ShipmentEvent, WebhookRejection> {
         let signed_id = self.data.get("id").and_then(id_from_value);
-        if let (Some(header), Some(signed)) = (&self.headers.resource_id, &signed_id) {
-            if header != signed {
-                tracing::warn!(
-                    header,
-                    signed,
-                    "SMD-Resource-Id differs from the signed data.id; using the signed one"
-                );
-            }
+        if let (Some(header), Some(signed)) = (&self.headers.resource_id, &signed_id)
+            && header != signed
+        {
+            tracing::warn!(
+                header,
+                signed,
+                "SMD-Resource-Id differs from the signed data.id; using the signed one"
+            );
         }
         let id = signed_id
             .or_else(|| self.headers.resource_id.clone())
@@ -349,7 +351,10 @@ impl ShipmondoEvent {
             return (ShipmentStatus::normalize(raw, order_status), raw.to_owned());
         }
         if let Some(raw) = self.data_str("current_status") {
-            return (ShipmentStatus::normalize(raw, monitor_status), raw.to_owned());
+            return (
+                ShipmentStatus::normalize(raw, monitor_status),
+                raw.to_owned(),
+            );
         }
         let action = self.headers.action.clone().unwrap_or_default();
         let status = match status_key(&action).as_str() {
@@ -438,7 +443,10 @@ mod tests {
         let action = |action| event(serde_json::json!({"id": 1}), Some(action)).status;
         assert_eq!(action("create"), ShipmentStatus::Created);
         assert_eq!(action("cancel"), ShipmentStatus::Cancelled);
-        assert_eq!(action("delivered"), ShipmentStatus::Other("delivered".into()));
+        assert_eq!(
+            action("delivered"),
+            ShipmentStatus::Other("delivered".into())
+        );
     }
 
     #[test]

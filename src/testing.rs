@@ -318,8 +318,12 @@ impl Webhook {
         let (proof, body) = match self.provider {
             Provider::Kosmo => {
                 let field = |name: &str| self.payload[name].as_str().unwrap_or_default();
-                let signature =
-                    kosmo_signature(secret, field("eventId"), field("orderId"), field("timestamp"));
+                let signature = kosmo_signature(
+                    secret,
+                    field("eventId"),
+                    field("orderId"),
+                    field("timestamp"),
+                );
                 (Some((kosmo::DEFAULT_SIGNATURE_HEADER, signature)), json)
             }
             Provider::Kourier => (Some((AUTHORIZATION, format!("Bearer {secret}"))), json),
@@ -331,7 +335,10 @@ impl Webhook {
                 ) {
                     headers.insert(shipmondo::RESOURCE_ID_HEADER, header_value(&id));
                 }
-                (None, json!({"data": shipmondo_jwt(secret, &json)}).to_string())
+                (
+                    None,
+                    json!({"data": shipmondo_jwt(secret, &json)}).to_string(),
+                )
             }
             Provider::GoShiip => {
                 let signature = goshiip_signature(secret, json.as_bytes());

@@ -127,6 +127,20 @@ async fn refuses_a_missing_short_or_non_hex_signature() {
 }
 
 #[tokio::test]
+async fn refuses_a_verified_body_that_is_not_json() {
+    let body = "shipment=5lqijs7rm9n0&status=Delivered";
+    let request = with_header(
+        with_body(Webhook::goshiip("Pending").sign(SECRET), body),
+        "x-signature",
+        &goshiip_signature(SECRET, body.as_bytes()),
+    );
+    answer(request).await.assert_refused(
+        StatusCode::BAD_REQUEST,
+        "the body: expected value at line 1 column 1",
+    );
+}
+
+#[tokio::test]
 async fn refuses_a_verified_body_without_a_reference_naming_where() {
     let request = Webhook::goshiip("Pending")
         .without("/shipment/data/reference")
@@ -160,4 +174,16 @@ async fn rotation_names_the_secret_that_matched() {
     let app = echo_app::<_, GoShiipEvent>("/webhooks/goshiip", layer);
     let answer = send(&app, Webhook::goshiip("Delivered").sign("previous_key")).await;
     assert_eq!(answer.json["secret"], "old");
+}
+
+#[test]
+fn debug_never_shows_a_secret() {
+    let debug = format!(
+        "{:?}",
+        GoShiipSignature::new(SECRET).with_secret("next", "next_key")
+    );
+    assert!(
+        debug.contains("next") && !debug.contains(SECRET) && !debug.contains("next_key"),
+        "{debug}"
+    );
 }

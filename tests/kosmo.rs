@@ -156,6 +156,39 @@ async fn refuses_a_body_that_is_not_json() {
 }
 
 #[tokio::test]
+async fn refuses_a_signature_header_that_is_not_visible_ascii() {
+    let mut request = Webhook::kosmo("ASSIGNED").sign(SECRET);
+    let value = axum::http::HeaderValue::from_bytes(b"xQ9Ndd\xC3\xA9").unwrap();
+    request.headers_mut().insert("x-kosmo-signature", value);
+    answer(request).await.assert_refused(
+        StatusCode::UNAUTHORIZED,
+        "the x-kosmo-signature header is not visible ASCII",
+    );
+}
+
+#[tokio::test]
+async fn tells_only_a_verified_sender_what_else_is_wrong_with_the_body() {
+    let webhook = Webhook::kosmo("DELIVERED").without("/status");
+    answer(webhook.sign(SECRET))
+        .await
+        .assert_refused(StatusCode::BAD_REQUEST, "missing field `status`");
+    answer(webhook.sign("whk_forger"))
+        .await
+        .assert_refused(StatusCode::UNAUTHORIZED, "matches no configured secret");
+}
+
+#[tokio::test]
+async fn cuts_long_echoed_values_in_details() {
+    let request = Webhook::kosmo("DELIVERED")
+        .field("/timestamp", "9".repeat(100_000))
+        .sign(SECRET);
+    let answer = answer(request).await;
+    answer.assert_refused(StatusCode::BAD_REQUEST, "is not an RFC 3339 date-time");
+    let details = answer.json["details"].as_str().unwrap();
+    assert!(details.len() < 200, "{} bytes", details.len());
+}
+
+#[tokio::test]
 async fn refuses_a_body_missing_a_signed_field_naming_it() {
     let webhook = Webhook::kosmo("DELIVERED").without("/orderId");
     let request = with_body(webhook.sign(SECRET), webhook.payload_json());

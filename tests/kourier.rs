@@ -137,6 +137,35 @@ async fn refuses_a_verified_body_that_is_not_json() {
 }
 
 #[tokio::test]
+async fn refuses_a_timestamp_that_is_not_rfc_3339_or_not_a_string() {
+    let request = Webhook::kourier("delivered")
+        .field("/timestamp", "14/09/2024")
+        .sign(TOKEN);
+    answer(request).await.assert_refused(
+        StatusCode::BAD_REQUEST,
+        "timestamp: \"14/09/2024\" is not an RFC 3339 date-time",
+    );
+    let request = Webhook::kourier("delivered")
+        .field("/timestamp", 1726324200)
+        .sign(TOKEN);
+    answer(request).await.assert_refused(
+        StatusCode::BAD_REQUEST,
+        "the body, at timestamp: invalid type: integer",
+    );
+}
+
+#[tokio::test]
+async fn refuses_a_wrong_token_without_reading_the_body() {
+    // A body that never ends: reading it would answer 413, not 401.
+    let endless = futures_util::stream::repeat_with(|| {
+        Ok::<_, std::io::Error>(axum::body::Bytes::from_static(&[b'a'; 1024]))
+    });
+    let (parts, _) = Webhook::kourier("delivered").sign("guessed").into_parts();
+    let request = axum::http::Request::from_parts(parts, axum::body::Body::from_stream(endless));
+    assert_refused_with_challenge(request, "matches no configured token").await;
+}
+
+#[tokio::test]
 async fn accepts_a_rotated_token_and_names_it() {
     let layer = KourierBearer::new(TOKEN).with_secret("new", "NEW_TOKEN");
     let app = echo_app::<_, KourierEvent>("/webhooks/kourier", layer);

@@ -205,6 +205,27 @@ async fn refuses_malformed_tokens() {
 }
 
 #[tokio::test]
+async fn refuses_a_signed_payload_that_is_not_base64url() {
+    let signed = format!(
+        "{}.not*base64",
+        URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256"}"#)
+    );
+    let token = format!("{signed}.{}", hs256(&signed));
+    answer(with_token(&token))
+        .await
+        .assert_refused(StatusCode::BAD_REQUEST, "the JWT payload is not base64url");
+}
+
+#[tokio::test]
+async fn the_signer_names_the_resource_it_signs() {
+    let request = Webhook::shipmondo_order("open")
+        .field("/data/id", 42)
+        .sign(KEY);
+    assert_eq!(request.headers()["smd-resource-id"], "42");
+    assert_eq!(answer(request).await.json["event"]["id"], "42");
+}
+
+#[tokio::test]
 async fn refuses_a_body_that_is_not_the_envelope() {
     let signed = || Webhook::shipmondo_order("open").sign(KEY);
     let cases = [
@@ -244,7 +265,11 @@ async fn refuses_a_verified_payload_that_is_not_shipmondos_shape() {
 
 #[tokio::test]
 async fn the_signed_id_wins_over_a_contradicting_smd_resource_id() {
-    let request = with_header(Webhook::shipmondo_order("open").sign(KEY), "smd-resource-id", "999");
+    let request = with_header(
+        Webhook::shipmondo_order("open").sign(KEY),
+        "smd-resource-id",
+        "999",
+    );
     let answer = answer(request).await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.json);
     assert_eq!(answer.json["event"]["id"], "119175");
@@ -264,7 +289,11 @@ async fn a_replayed_token_cannot_be_relabelled_by_its_unsigned_headers() {
     assert_eq!(answer.json["event"]["status"], "created");
     assert_eq!(answer.json["event"]["raw_status"], "open");
 
-    let shipment = with_header(Webhook::shipmondo_shipment("create").sign(KEY), "smd-action", "delivered");
+    let shipment = with_header(
+        Webhook::shipmondo_shipment("create").sign(KEY),
+        "smd-action",
+        "delivered",
+    );
     assert_eq!(answer_status(shipment).await, "other");
 }
 
@@ -305,4 +334,10 @@ async fn rotation_names_the_key_that_matched() {
     )
     .await;
     assert_eq!(answer.json["secret"], "next");
+}
+
+#[test]
+fn debug_never_shows_a_key() {
+    let debug = format!("{:?}", ShipmondoJwt::new(KEY));
+    assert!(debug.contains("primary") && !debug.contains(KEY), "{debug}");
 }
