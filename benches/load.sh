@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# Load benchmark on 127.0.0.1, end to end: installs wrk and the peers, then
+#  1. POSTs the same signed 1 KiB GoShiip webhook to a bare axum route and to
+#     the verified route of one server (examples/bench_server.rs);
+#  2. sends it to GoShiip's own Express and Flask (gunicorn) sample receivers;
+#  3. measures the example server's peak RSS under 256 concurrent 1 MiB bodies.
+# Servers run on core 0, wrk on core 1; each run lasts $DURATION seconds (default 10).
+# Prints a Markdown table. Usage: bash benches/load.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION=${DURATION:-10}
+CONNECTIONS=${CONNECTIONS:-64}
+SECRET=your_secret_key
+work=target/load
+mkdir -p "$work"
+
+if ! command -v wrk >/dev/null; then
+    apt-get update -qq && apt-get install -y -qq wrk >/dev/null
+fi
+if [ ! -x "$work/venv/bin/gunicorn" ]; then
+    python3 -m venv "$work/venv"
+    "$work/venv/bin/pip" install -q -r benches/peers/requirements.txt
+fi
+if [ ! -d "$work/node/node_modules/express" ]; then
+    mkdir -p "$work/node"
+    cp benches/peers/package.json "$work/node/"
+    (cd "$work/node" && npm install --silent --no-audit --no-fund >/dev/null)
+fi
+cargo build -q --release --example bench_server --example server
+
+# A signed GoShiip webhook of about $1 bytes: body in $2, wrk script in $3.
+make_request() {
+    python3 - "$1" "$2" "$3" "$SECRET" <<'PY'
+import hashlib, hmac, json, sys
+size, body_path, lua_path, secret = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4].encode()
+event = {"shipment": {"data": {"destination": "David Ola Ojeniyi St, Ibadan, Nigeria",
+    "origin": "1 Kayode Otitoju St, Lekki Phase I 106104, Lekki, Nigeria", "reference": "5lqijs7rm9n0",
+    "id": "565", "status": "In Progress", "extra": "pending,In progress,picked up,delivered."},
+    "carrier": "DHL", "history": []}}
+step = {"status": "In Progress", "at": "2025-05-01T09:30:00Z", "location": "Lekki hub, Lagos"}
+while len(json.dumps(event, separators=(",", ":"))) + 70 < size:
+    event["shipment"]["history"].append(step)
+body = json.dumps(event, separators=(",", ":")).encode()
+open(body_path, "wb").write(body)
+signature = hmac.new(secret, body, hashlib.sha256).hexdigest()
+open(lua_path, "w").write(f'''wrk.method = "POST"
+local file = io.open("{body_path}", "rb")
+wrk.body = file:read("*a")
+file:close()
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["X-Signature"] = "{signature}"
+''')
+PY
+}
+
+server_pid=""
+stop_server() {
+    if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
+    server_pid=""
+}
+trap stop_server EXIT
+
+# Starts "$@" on core 0 and waits for port $port.
+start_server() {
+    taskset -c 0 "$@" >"$work/server.log" 2>&1 &
+    server_pid=$!
+    for _ in $(seq 100); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
+        sleep 0.1
+    done
+    echo "the server on port $port did not start:" >&2
+    cat "$work/server.log" >&2
+    exit 1
+}
+
+# Runs wrk on core 1 against $1 with script $2; prints "requests/s p99 non-2xx".
+load() {
+    local out
+    out=$(taskset -c 1 wrk -t1 -c"${3:-$CONNECTIONS}" -d"${DURATION}s" --latency -s "$2" "$1")
+    echo "$out" > "$work/last-wrk.txt"
+    local rps p99 bad
+    rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
+    p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
+    bad=$(awk '/Non-2xx or 3xx responses:/ {print $5}' <<<"$out")
+    echo "$rps ${p99:-?} ${bad:-0}"
+}
+
+make_request 1024 "$work/body-1k.json" "$work/post-1k.lua"
+port=3101
+start_server env PORT=$port WORKERS=1 GOSHIIP_WEBHOOK_SECRET=$SECRET ./target/release/examples/bench_server
+read -r bare_rps bare_p99 bare_bad < <(load "http://127.0.0.1:$port/bare" "$work/post-1k.lua")
+read -r verified_rps verified_p99 verified_bad < <(load "http://127.0.0.1:$port/webhooks/goshiip" "$work/post-1k.lua")
+stop_server
+
+port=3102
+start_server env PORT=$port NODE_PATH="$PWD/$work/node/node_modules" GOSHIIP_WEBHOOK_SECRET=$SECRET node benches/peers/express.js
+read -r express_rps express_p99 express_bad < <(load "http://127.0.0.1:$port/webhook" "$work/post-1k.lua")
+stop_server
+
+port=3103
+start_server env GOSHIIP_WEBHOOK_SECRET=$SECRET "$work/venv/bin/gunicorn" --chdir benches/peers -w 1 -b "127.0.0.1:$port" flask_app:app
+read -r flask_rps flask_p99 flask_bad < <(load "http://127.0.0.1:$port/webhook" "$work/post-1k.lua")
+stop_server
+
+# Peak memory: 256 connections sending bodies just under the 1 MiB limit at once.
+make_request 1040000 "$work/body-1m.json" "$work/post-1m.lua"
+port=3104
+start_server env PORT=$port RUST_LOG=warn GOSHIIP_WEBHOOK_SECRET=$SECRET ./target/release/examples/server
+idle_kib=$(awk '/^VmRSS:/ {print $2}' "/proc/$server_pid/status")
+read -r big_rps big_p99 big_bad < <(load "http://127.0.0.1:$port/webhooks/goshiip" "$work/post-1m.lua" 256)
+peak_kib=$(awk '/^VmHWM:/ {print $2}' "/proc/$server_pid/status")
+stop_server
+
+ratio() { python3 -c "print(f'{$1 / $2:.2f}')"; }
+cat <<TABLE
+Load: wrk -t1 -c$CONNECTIONS -d${DURATION}s on core 1, each server on core 0, one signed $(stat -c %s "$work/body-1k.json")-byte GoShiip webhook.
+
+| receiver | requests/s | p99 latency | non-2xx | requests/s vs bare axum |
+|---|---|---|---|---|
+| bare axum route (reads \`Bytes\`, answers 200) | $bare_rps | $bare_p99 | $bare_bad | 1.00 |
+| verified route (\`GoShiipSignature\` + \`ShipmentEvent\`) | $verified_rps | $verified_p99 | $verified_bad | $(ratio "$verified_rps" "$bare_rps") |
+| GoShiip's Express sample (node $(node --version)) | $express_rps | $express_p99 | $express_bad | $(ratio "$express_rps" "$bare_rps") |
+| GoShiip's Flask sample (gunicorn, 1 sync worker) | $flask_rps | $flask_p99 | $flask_bad | $(ratio "$flask_rps" "$bare_rps") |
+
+Memory: examples/server under wrk -c256 with $(stat -c %s "$work/body-1m.json")-byte signed GoShiip bodies for ${DURATION}s ($big_rps requests/s, $big_bad non-2xx).
+
+| idle RSS | peak RSS | 256 x 1 MiB limit | peak / (idle + 256 MiB) |
+|---|---|---|---|
+| $((idle_kib / 1024)) MiB | $((peak_kib / 1024)) MiB | 256 MiB | $(ratio "$peak_kib" "($idle_kib + 262144)") |
+TABLE
