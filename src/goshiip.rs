@@ -44,6 +44,7 @@
 //! );
 //! ```
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -53,7 +54,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use tower_layer::Layer;
 
-use crate::extract::{record, record_secret};
+use crate::extract::{VerifiedPayload, record, record_secret};
 use crate::payload::{optional_id, parse_json};
 use crate::secrets::{HmacSha256, Secrets, TAG_LEN, hmac_key, no_secret_matched, proof_header};
 use crate::verify::{DEFAULT_BODY_LIMIT, Verify, VerifyWebhook};
@@ -136,10 +137,9 @@ impl Verify for GoShiipSignature {
                 "the signature matches no configured secret",
             )
         })?;
-        let payload: GoShiipEvent = parse_json("the body", body)?;
-        let event = payload.to_event();
         record_secret(&mut parts.extensions, secret);
-        record(&mut parts.extensions, event, payload);
+        let fields: GoShiipFields<'_> = parse_json("the body", body)?;
+        record::<GoShiipEvent>(&mut parts.extensions, fields.to_event(), body.clone());
         Ok(())
     }
 }
@@ -196,14 +196,37 @@ pub struct GoShiipShipmentData {
     pub other: Map<String, Value>,
 }
 
-impl GoShiipEvent {
+impl VerifiedPayload for GoShiipEvent {}
+
+/// The fields a [`ShipmentEvent`] is made of: `shipment.data.reference` and `.status`.
+#[derive(Deserialize)]
+struct GoShiipFields<'a> {
+    #[serde(borrow)]
+    shipment: ShipmentFields<'a>,
+}
+
+#[derive(Deserialize)]
+struct ShipmentFields<'a> {
+    #[serde(borrow)]
+    data: DataFields<'a>,
+}
+
+#[derive(Deserialize)]
+struct DataFields<'a> {
+    #[serde(borrow)]
+    reference: Cow<'a, str>,
+    #[serde(borrow)]
+    status: Cow<'a, str>,
+}
+
+impl GoShiipFields<'_> {
     fn to_event(&self) -> ShipmentEvent {
         let data = &self.shipment.data;
         ShipmentEvent {
             provider: Provider::GoShiip,
-            id: data.reference.clone(),
+            id: data.reference.clone().into_owned(),
             status: status(&data.status),
-            raw_status: data.status.clone(),
+            raw_status: data.status.clone().into_owned(),
             timestamp: None,
             event_id: None,
         }

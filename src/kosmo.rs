@@ -66,7 +66,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use tower_layer::Layer;
 
-use crate::extract::{record, record_secret};
+use crate::extract::{VerifiedPayload, record, record_secret};
 use crate::payload::{parse_json, parse_timestamp};
 use crate::secrets::{
     HmacSha256, Secrets, check_tag_len, hmac_key, no_secret_matched, proof_header,
@@ -155,8 +155,22 @@ impl KosmoSignature {
     }
 }
 
-/// Just the signed fields, to check the signature of a body that is not
-/// otherwise Kosmo's shape.
+/// The fields a [`ShipmentEvent`] is made of; all but `status` are signed.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct KosmoFields<'a> {
+    #[serde(borrow)]
+    event_id: Cow<'a, str>,
+    #[serde(borrow)]
+    order_id: Cow<'a, str>,
+    #[serde(borrow)]
+    timestamp: Cow<'a, str>,
+    #[serde(borrow)]
+    status: Cow<'a, str>,
+}
+
+/// Just the signed fields, to check the signature of a body that has no
+/// usable `status`.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct SignedFields<'a> {
@@ -166,6 +180,19 @@ struct SignedFields<'a> {
     order_id: Cow<'a, str>,
     #[serde(borrow)]
     timestamp: Cow<'a, str>,
+}
+
+impl KosmoFields<'_> {
+    fn to_event(&self) -> Result<ShipmentEvent, WebhookRejection> {
+        Ok(ShipmentEvent {
+            provider: Provider::Kosmo,
+            id: self.order_id.clone().into_owned(),
+            status: status(&self.status),
+            raw_status: self.status.clone().into_owned(),
+            timestamp: Some(parse_timestamp("timestamp", &self.timestamp)?),
+            event_id: Some(self.event_id.clone().into_owned()),
+        })
+    }
 }
 
 impl Verify for KosmoSignature {
@@ -179,21 +206,20 @@ impl Verify for KosmoSignature {
             WebhookRejection::unauthorized(format!("the {} header is not base64", self.header))
         })?;
         check_tag_len(format_args!("the {} header", self.header), &tag)?;
-        let payload = match parse_json::<KosmoEvent>("the body", body) {
-            Ok(payload) => payload,
+        let fields = match parse_json::<KosmoFields<'_>>("the body", body) {
+            Ok(fields) => fields,
             Err(not_kosmo) => {
                 // Only a sender whose signature holds learns what else is wrong.
                 let signed: SignedFields<'_> = parse_json("the body", body)?;
-                let fields = [&*signed.event_id, &*signed.order_id, &*signed.timestamp];
-                self.match_secret(fields, &tag, parts, body)?;
+                let signed = [&*signed.event_id, &*signed.order_id, &*signed.timestamp];
+                self.match_secret(signed, &tag, parts, body)?;
                 return Err(not_kosmo);
             }
         };
-        let fields = [&*payload.event_id, &*payload.order_id, &*payload.timestamp];
-        let secret = self.match_secret(fields, &tag, parts, body)?;
+        let signed = [&*fields.event_id, &*fields.order_id, &*fields.timestamp];
+        let secret = self.match_secret(signed, &tag, parts, body)?;
         record_secret(&mut parts.extensions, secret);
-        let event = payload.to_event()?;
-        record(&mut parts.extensions, event, payload);
+        record::<KosmoEvent>(&mut parts.extensions, fields.to_event()?, body.clone());
         Ok(())
     }
 }
@@ -221,18 +247,7 @@ pub struct KosmoEvent {
     pub other: Map<String, Value>,
 }
 
-impl KosmoEvent {
-    fn to_event(&self) -> Result<ShipmentEvent, WebhookRejection> {
-        Ok(ShipmentEvent {
-            provider: Provider::Kosmo,
-            id: self.order_id.clone(),
-            status: status(&self.status),
-            raw_status: self.status.clone(),
-            timestamp: Some(parse_timestamp("timestamp", &self.timestamp)?),
-            event_id: Some(self.event_id.clone()),
-        })
-    }
-}
+impl VerifiedPayload for KosmoEvent {}
 
 fn status(raw: &str) -> ShipmentStatus {
     ShipmentStatus::normalize(raw, |key| match key {

@@ -51,6 +51,7 @@
 //! );
 //! ```
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -62,7 +63,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tower_layer::Layer;
 
-use crate::extract::{record, record_secret};
+use crate::extract::{VerifiedPayload, record, record_secret};
 use crate::payload::{parse_json, parse_timestamp};
 use crate::secrets::{Secrets, proof_header};
 use crate::verify::{DEFAULT_BODY_LIMIT, Verify, VerifyWebhook};
@@ -169,9 +170,8 @@ impl Verify for KourierBearer {
     }
 
     fn verify(&self, parts: &mut Parts, body: &Bytes) -> Result<(), WebhookRejection> {
-        let payload: KourierEvent = parse_json("the body", body)?;
-        let event = payload.to_event()?;
-        record(&mut parts.extensions, event, payload);
+        let fields: KourierFields<'_> = parse_json("the body", body)?;
+        record::<KourierEvent>(&mut parts.extensions, fields.to_event()?, body.clone());
         Ok(())
     }
 }
@@ -197,9 +197,24 @@ pub struct KourierEvent {
     pub other: Map<String, Value>,
 }
 
-impl KourierEvent {
+impl VerifiedPayload for KourierEvent {}
+
+/// The fields a [`ShipmentEvent`] is made of.
+#[derive(Deserialize)]
+struct KourierFields<'a> {
+    #[serde(borrow)]
+    event: Cow<'a, str>,
+    #[serde(borrow)]
+    delivery_id: Cow<'a, str>,
+    #[serde(borrow, default)]
+    status: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    timestamp: Option<Cow<'a, str>>,
+}
+
+impl KourierFields<'_> {
     fn to_event(&self) -> Result<ShipmentEvent, WebhookRejection> {
-        let status = match (self.event.as_str(), &self.status) {
+        let status = match (&*self.event, self.status.as_deref()) {
             ("delivery.cancelled", _) => ShipmentStatus::Cancelled,
             (_, Some(raw)) => ShipmentStatus::normalize(raw, |_| None),
             ("delivery.created", None) => ShipmentStatus::Created,
@@ -207,9 +222,14 @@ impl KourierEvent {
         };
         Ok(ShipmentEvent {
             provider: Provider::Kourier,
-            id: self.delivery_id.clone(),
+            id: self.delivery_id.clone().into_owned(),
             status,
-            raw_status: self.status.clone().unwrap_or_else(|| self.event.clone()),
+            raw_status: self
+                .status
+                .as_ref()
+                .unwrap_or(&self.event)
+                .clone()
+                .into_owned(),
             timestamp: self
                 .timestamp
                 .as_deref()
@@ -225,12 +245,11 @@ mod tests {
     use super::*;
 
     fn event(name: &str, status: Option<&str>) -> ShipmentEvent {
-        KourierEvent {
+        KourierFields {
             event: name.into(),
             delivery_id: "abc123".into(),
             status: status.map(Into::into),
             timestamp: None,
-            other: Map::new(),
         }
         .to_event()
         .expect("no timestamp to refuse")

@@ -69,12 +69,3 @@ pub(crate) fn optional_id<'de, D: Deserializer<'de>>(
 ) -> Result<Option<String>, D::Error> {
     Ok(Option::<StringOrNumber>::deserialize(deserializer)?.map(String::from))
 }
-
-/// An id taken from free-form JSON: a string or a number, else nothing.
-pub(crate) fn id_from_value(value: &serde_json::Value) -> Option<String> {
-    match value {
-        serde_json::Value::String(text) => Some(text.clone()),
-        serde_json::Value::Number(number) => Some(number.to_string()),
-        _ => None,
-    }
-}

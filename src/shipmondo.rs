@@ -83,8 +83,8 @@ use serde_json::{Map, Value};
 use tower_layer::Layer;
 
 use crate::event::status_key;
-use crate::extract::{record, record_secret};
-use crate::payload::{id_from_value, parse_json};
+use crate::extract::{VerifiedPayload, record, record_secret};
+use crate::payload::{optional_id, parse_json};
 use crate::secrets::{HmacSha256, Secrets, check_tag_len, hmac_key, no_secret_matched};
 use crate::verify::{DEFAULT_BODY_LIMIT, Verify, VerifyWebhook};
 use crate::{MatchedSecret, Provider, ShipmentEvent, ShipmentStatus, WebhookRejection};
@@ -230,21 +230,24 @@ impl Verify for ShipmondoJwt {
         let envelope: Envelope<'_> = parse_json("the body", body)?;
         let (claims, key) = self.verify_token(&envelope.data, parts, body)?;
         record_secret(&mut parts.extensions, key);
-        let mut payload = decode_claims(&claims)?;
-        payload.headers = ShipmondoHeaders::read(&parts.headers)?;
-        let event = payload.to_event()?;
-        record(&mut parts.extensions, event, payload);
+        let json = claims_json(claims)?;
+        let fields: ShipmondoFields<'_> = parse_json("the JWT payload", &json)?;
+        let resource_id = smd_header(&parts.headers, &RESOURCE_ID_HEADER)?;
+        let action = smd_header(&parts.headers, &ACTION_HEADER)?;
+        let event = fields.to_event(resource_id, action)?;
+        record::<ShipmondoEvent>(&mut parts.extensions, event, json);
         Ok(())
     }
 }
 
-/// Shipmondo's payload is a JSON string holding JSON; a JSON object is accepted too.
-fn decode_claims(claims: &[u8]) -> Result<ShipmondoEvent, WebhookRejection> {
+/// The JSON of the JWT's payload, which Shipmondo sends as a JSON string
+/// holding JSON; a payload that is a JSON object is accepted too.
+fn claims_json(claims: Vec<u8>) -> Result<Bytes, WebhookRejection> {
     if claims.trim_ascii_start().starts_with(b"\"") {
-        let inner: String = parse_json("the JWT payload", claims)?;
-        parse_json("the JWT payload's JSON", inner.as_bytes())
+        let inner: String = parse_json("the JWT payload", &claims)?;
+        Ok(Bytes::from(inner))
     } else {
-        parse_json("the JWT payload", claims)
+        Ok(Bytes::from(claims))
     }
 }
 
@@ -314,10 +317,41 @@ fn smd_header(headers: &HeaderMap, name: &HeaderName) -> Result<Option<String>, 
     Ok(Some(String::from_utf8_lossy(value.as_bytes()).into_owned()))
 }
 
-impl ShipmondoEvent {
-    fn to_event(&self) -> Result<ShipmentEvent, WebhookRejection> {
-        let signed_id = self.data.get("id").and_then(id_from_value);
-        if let (Some(header), Some(signed)) = (&self.headers.resource_id, &signed_id)
+impl VerifiedPayload for ShipmondoEvent {
+    fn decode(json: &[u8], parts: &Parts) -> Result<Self, WebhookRejection> {
+        let mut payload: Self = parse_json("the JWT payload", json)?;
+        payload.headers = ShipmondoHeaders::read(&parts.headers)?;
+        Ok(payload)
+    }
+}
+
+/// The fields a [`ShipmentEvent`] is made of, from the JWT's payload.
+#[derive(Deserialize)]
+struct ShipmondoFields<'a> {
+    #[serde(borrow)]
+    data: DataFields<'a>,
+}
+
+#[derive(Deserialize)]
+struct DataFields<'a> {
+    #[serde(default, deserialize_with = "optional_id")]
+    id: Option<String>,
+    // Shipmondo's own example pads this key with a space.
+    #[serde(borrow, default, alias = "order_status ")]
+    order_status: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    current_status: Option<Cow<'a, str>>,
+}
+
+impl ShipmondoFields<'_> {
+    /// The event, from the signed payload and, where it lacks them, the unsigned headers.
+    fn to_event(
+        &self,
+        resource_id: Option<String>,
+        action: Option<String>,
+    ) -> Result<ShipmentEvent, WebhookRejection> {
+        let signed_id = self.data.id.clone();
+        if let (Some(header), Some(signed)) = (&resource_id, &signed_id)
             && header != signed
         {
             tracing::warn!(
@@ -326,14 +360,12 @@ impl ShipmondoEvent {
                 "SMD-Resource-Id differs from the signed data.id; using the signed one"
             );
         }
-        let id = signed_id
-            .or_else(|| self.headers.resource_id.clone())
-            .ok_or_else(|| {
-                WebhookRejection::invalid_payload(
-                    "there is no data.id in the JWT payload and no smd-resource-id header",
-                )
-            })?;
-        let (status, raw_status) = self.status();
+        let id = signed_id.or(resource_id).ok_or_else(|| {
+            WebhookRejection::invalid_payload(
+                "there is no data.id in the JWT payload and no smd-resource-id header",
+            )
+        })?;
+        let (status, raw_status) = self.status(action.unwrap_or_default());
         Ok(ShipmentEvent {
             provider: Provider::Shipmondo,
             id,
@@ -346,37 +378,25 @@ impl ShipmondoEvent {
 
     /// The signed payload's status where it has one; the unsigned `SMD-Action`
     /// only where it has none, and then only `create` and `cancel` mean anything.
-    fn status(&self) -> (ShipmentStatus, String) {
-        if let Some(raw) = self.data_str("order_status") {
-            return (ShipmentStatus::normalize(raw, order_status), raw.to_owned());
-        }
-        if let Some(raw) = self.data_str("current_status") {
+    fn status(&self, action: String) -> (ShipmentStatus, String) {
+        if let Some(raw) = &self.data.order_status {
             return (
-                ShipmentStatus::normalize(raw, monitor_status),
-                raw.to_owned(),
+                ShipmentStatus::normalize(raw, order_status),
+                raw.clone().into_owned(),
             );
         }
-        let action = self.headers.action.clone().unwrap_or_default();
+        if let Some(raw) = &self.data.current_status {
+            return (
+                ShipmentStatus::normalize(raw, monitor_status),
+                raw.clone().into_owned(),
+            );
+        }
         let status = match status_key(&action).as_str() {
             "create" => ShipmentStatus::Created,
             "cancel" => ShipmentStatus::Cancelled,
             _ => ShipmentStatus::Other(action.clone()),
         };
         (status, action)
-    }
-
-    /// A string field of `data`. Shipmondo's own example pads some keys with a
-    /// space (`"order_status "`), so a padded key is found too.
-    fn data_str(&self, key: &str) -> Option<&str> {
-        self.data
-            .get(key)
-            .or_else(|| {
-                self.data
-                    .iter()
-                    .find(|(name, _)| name.trim() == key)
-                    .map(|(_, value)| value)
-            })
-            .and_then(Value::as_str)
     }
 }
 
@@ -402,17 +422,11 @@ mod tests {
     use super::*;
 
     fn event(data: Value, action: Option<&str>) -> ShipmentEvent {
-        let payload: ShipmondoEvent = serde_json::from_value(serde_json::json!({ "data": data }))
-            .expect("a payload with data");
-        ShipmondoEvent {
-            headers: ShipmondoHeaders {
-                action: action.map(Into::into),
-                ..ShipmondoHeaders::default()
-            },
-            ..payload
-        }
-        .to_event()
-        .expect("the payload has an id")
+        let json = serde_json::json!({ "data": data }).to_string();
+        let fields: ShipmondoFields<'_> = serde_json::from_str(&json).expect("a payload with data");
+        fields
+            .to_event(None, action.map(Into::into))
+            .expect("the payload has an id")
     }
 
     #[test]

@@ -37,7 +37,6 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Uri};
 use serde_json::{Value, json};
 
 use crate::Provider;
-use crate::payload::id_from_value;
 use crate::secrets::hmac_key;
 use crate::{goshiip, kosmo, shipmondo};
 
@@ -354,6 +353,15 @@ impl Webhook {
         *request.uri_mut() = self.uri.clone();
         *request.headers_mut() = headers;
         request
+    }
+}
+
+/// An id as Shipmondo puts it in a header: a JSON string or number, as text.
+fn id_from_value(value: &Value) -> Option<String> {
+    match value {
+        Value::String(text) => Some(text.clone()),
+        Value::Number(number) => Some(number.to_string()),
+        _ => None,
     }
 }
 

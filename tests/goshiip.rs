@@ -187,3 +187,22 @@ fn debug_never_shows_a_secret() {
         "{debug}"
     );
 }
+
+#[tokio::test]
+async fn the_typed_payload_is_decoded_only_when_a_handler_asks_for_it() {
+    let webhook = Webhook::goshiip("Delivered").field("/shipment/data/origin", 7);
+    let event_only = axum::Router::new().route(
+        "/webhooks/goshiip",
+        axum::routing::post(|event: shipment_webhooks::ShipmentEvent| async move { event.id })
+            .layer(GoShiipSignature::new(SECRET)),
+    );
+    let response = tower::ServiceExt::oneshot(event_only, webhook.sign(SECRET))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+
+    answer(webhook.sign(SECRET)).await.assert_refused(
+        StatusCode::BAD_REQUEST,
+        "the body, at shipment.data.origin: invalid type: integer `7`",
+    );
+}

@@ -249,7 +249,7 @@ async fn refuses_a_body_that_is_not_the_envelope() {
 #[tokio::test]
 async fn refuses_a_verified_payload_that_is_not_shipmondos_shape() {
     for (payload, details) in [
-        ("[1,2]", "the JWT payload's JSON: invalid type: sequence"),
+        ("[1,2]", "the JWT payload, at [0]: invalid type: integer"),
         ("{\"webhook\":\"Webhook1\"}", "missing field `data`"),
         (
             "{\"data\":{\"order_status\":\"open\"}}",
