@@ -146,6 +146,9 @@ impl Verify for GoShiipSignature {
 
 /// A GoShiip webhook's body, as sent.
 ///
+/// Take it as a handler argument behind [`GoShiipSignature`]: it is decoded from
+/// the verified body then, and refused with 400 if the body is not this shape.
+///
 /// At each level, fields this crate does not model are kept in `other`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]

@@ -178,6 +178,9 @@ impl Verify for KourierBearer {
 
 /// A Kourier webhook's body, as sent.
 ///
+/// Take it as a handler argument behind [`KourierBearer`]: it is decoded from
+/// the verified body then, and refused with 400 if the body is not this shape.
+///
 /// Fields this crate does not model are kept in `other`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]

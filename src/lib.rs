@@ -56,6 +56,11 @@
 //! only work behind a layer: without one they answer 500 naming the missing
 //! layer, so a route cannot silently accept unverified webhooks.
 //!
+//! The layer decodes only the few fields a [`ShipmentEvent`] is made of. A
+//! typed payload ([`KosmoEvent`]...) is decoded from the verified bytes when a
+//! handler takes it, and refused there with 400 if it is not that shape, so
+//! handlers that need only the `ShipmentEvent` never pay for the rest.
+//!
 //! # Feature flags
 //!
 //! | feature | what it adds |

@@ -253,6 +253,9 @@ fn claims_json(claims: Vec<u8>) -> Result<Bytes, WebhookRejection> {
 
 /// A verified Shipmondo webhook: its headers and the JWT's decoded payload.
 ///
+/// Take it as a handler argument behind [`ShipmondoJwt`]: it is decoded from
+/// the verified payload then, and refused with 400 if it is not this shape.
+///
 /// Payload fields this crate does not model are kept in `other`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
