@@ -83,6 +83,12 @@ load() {
     rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
     p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
     bad=$(awk '/Non-2xx or 3xx responses:/ {print $5}' <<<"$out")
+    # A wrong secret or a crashed server would otherwise be measured as fast refusals.
+    if [ -z "$rps" ] || [ "${bad:-0}" != 0 ] || grep -q "Socket errors" <<<"$out"; then
+        echo "wrk against $1 did not get only 2xx answers:" >&2
+        echo "$out" >&2
+        exit 1
+    fi
     echo "$rps ${p99:-?} ${bad:-0}"
 }
 

@@ -25,7 +25,10 @@ groups = sorted(p.name for p in root.iterdir() if (p / "layer").is_dir()) if roo
 if not groups:
     sys.exit("no results: run `cargo bench --bench verify` first")
 # Figures older than the benchmark's own build would be another run's.
-binary = max((p for p in root.parent.glob("release/deps/verify-*") if p.suffix == ""), key=lambda p: p.stat().st_mtime)
+binary = max((p for p in root.parent.glob("release/deps/verify-*") if p.suffix == ""),
+             key=lambda p: p.stat().st_mtime, default=None)
+if binary is None:
+    sys.exit("no benchmark binary under target/release/deps: run `cargo bench --bench verify`")
 oldest = min((root / g / n / "new" / "estimates.json").stat().st_mtime for g in groups for n in ("hmac", "json", "layer"))
 if oldest < binary.stat().st_mtime:
     sys.exit("these results predate the last build of the benchmark: run `cargo bench --bench verify` again")

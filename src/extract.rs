@@ -99,7 +99,10 @@ macro_rules! extract_payload {
 
             async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
                 match parts.extensions.get::<Unparsed<$ty>>() {
-                    Some(unparsed) => <$ty as VerifiedPayload>::decode(&unparsed.json, parts),
+                    Some(unparsed) => <$ty as VerifiedPayload>::decode(&unparsed.json, parts)
+                        .inspect_err(|rejection| {
+                            tracing::debug!(%rejection, "verified payload is not a {}", stringify!($ty));
+                        }),
                     None => Err(missing_layer(stringify!($ty), $layer)),
                 }
             }

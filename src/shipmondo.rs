@@ -17,7 +17,7 @@
 //! **What the signature does not cover:** those headers, and freshness. So
 //! the normalized event is built from the signed payload wherever it can be:
 //! `id` is the signed `data.id` (the `SMD-Resource-Id` header only where the
-//! payload has none, and a warning is traced when the two differ), and the
+//! payload has none; a `debug` trace notes when the two differ), and the
 //! status comes from the signed `data.order_status` or `data.current_status`.
 //! Only a payload with neither falls back to the unsigned `SMD-Action`, of
 //! which only `create` and `cancel` mean anything: someone holding a captured
@@ -232,9 +232,9 @@ impl Verify for ShipmondoJwt {
         record_secret(&mut parts.extensions, key);
         let json = claims_json(claims)?;
         let fields: ShipmondoFields<'_> = parse_json("the JWT payload", &json)?;
-        let resource_id = smd_header(&parts.headers, &RESOURCE_ID_HEADER)?;
-        let action = smd_header(&parts.headers, &ACTION_HEADER)?;
-        let event = fields.to_event(resource_id, action)?;
+        // All five are checked here, so a route's answer does not depend on its extractors.
+        let headers = ShipmondoHeaders::read(&parts.headers)?;
+        let event = fields.to_event(headers.resource_id, headers.action)?;
         record::<ShipmondoEvent>(&mut parts.extensions, event, json);
         Ok(())
     }
@@ -357,7 +357,7 @@ impl ShipmondoFields<'_> {
         if let (Some(header), Some(signed)) = (&resource_id, &signed_id)
             && header != signed
         {
-            tracing::warn!(
+            tracing::debug!(
                 header,
                 signed,
                 "SMD-Resource-Id differs from the signed data.id; using the signed one"

@@ -36,8 +36,9 @@ pub(crate) trait Verify: fmt::Debug + Send + Sync + 'static {
         Ok(())
     }
 
-    /// Checks the proof over `body`; if it holds, parses the payload and
-    /// records it in `parts.extensions` for the extractors.
+    /// Checks the proof over `body`; if it holds, decodes the fields of the
+    /// [`ShipmentEvent`](crate::ShipmentEvent) and records it, with the
+    /// verified JSON, in `parts.extensions` for the extractors.
     fn verify(&self, parts: &mut Parts, body: &Bytes) -> Result<(), WebhookRejection>;
 }
 

@@ -341,3 +341,20 @@ fn debug_never_shows_a_key() {
     let debug = format!("{:?}", ShipmondoJwt::new(KEY));
     assert!(debug.contains("primary") && !debug.contains(KEY), "{debug}");
 }
+
+#[tokio::test]
+async fn the_layer_refuses_any_repeated_smd_header_whatever_the_handler_takes() {
+    let event_only = axum::Router::new().route(
+        "/webhooks/shipmondo",
+        axum::routing::post(|event: shipment_webhooks::ShipmentEvent| async move { event.id })
+            .layer(ShipmondoJwt::new(KEY)),
+    );
+    let mut request = Webhook::shipmondo_order("open").sign(KEY);
+    request
+        .headers_mut()
+        .append("smd-user", "someone else".parse().unwrap());
+    send(&event_only, request).await.assert_refused(
+        StatusCode::BAD_REQUEST,
+        "the smd-user header appears more than once",
+    );
+}
