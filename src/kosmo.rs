@@ -16,8 +16,9 @@
 //! does not fix where `eventId` ends and `orderId` begins: a captured request
 //! can be replayed with characters moved from one to the other.
 //!
-//! A body whose signed fields cannot be read is refused with 400; otherwise
-//! the signature is checked before anything else about the body is reported.
+//! A body whose signed fields (or a `status` that is not a string) cannot be
+//! read is refused with 400; otherwise the signature is checked before
+//! anything else about the body, such as a missing `status`, is reported.
 //!
 //! # Fields of [`ShipmentEvent`]
 //!
@@ -156,6 +157,7 @@ impl KosmoSignature {
 }
 
 /// The fields a [`ShipmentEvent`] is made of; all but `status` are signed.
+/// A missing `status` is reported only once the signature holds.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct KosmoFields<'a> {
@@ -165,30 +167,21 @@ struct KosmoFields<'a> {
     order_id: Cow<'a, str>,
     #[serde(borrow)]
     timestamp: Cow<'a, str>,
-    #[serde(borrow)]
-    status: Cow<'a, str>,
-}
-
-/// Just the signed fields, to check the signature of a body that has no
-/// usable `status`.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct SignedFields<'a> {
-    #[serde(borrow)]
-    event_id: Cow<'a, str>,
-    #[serde(borrow)]
-    order_id: Cow<'a, str>,
-    #[serde(borrow)]
-    timestamp: Cow<'a, str>,
+    #[serde(borrow, default)]
+    status: Option<Cow<'a, str>>,
 }
 
 impl KosmoFields<'_> {
     fn to_event(&self) -> Result<ShipmentEvent, WebhookRejection> {
+        let raw_status = self
+            .status
+            .as_deref()
+            .ok_or_else(|| WebhookRejection::invalid_payload("the body: missing field `status`"))?;
         Ok(ShipmentEvent {
             provider: Provider::Kosmo,
             id: self.order_id.clone().into_owned(),
-            status: status(&self.status),
-            raw_status: self.status.clone().into_owned(),
+            status: status(raw_status),
+            raw_status: raw_status.to_owned(),
             timestamp: Some(parse_timestamp("timestamp", &self.timestamp)?),
             event_id: Some(self.event_id.clone().into_owned()),
         })
@@ -206,16 +199,7 @@ impl Verify for KosmoSignature {
             WebhookRejection::unauthorized(format!("the {} header is not base64", self.header))
         })?;
         check_tag_len(format_args!("the {} header", self.header), &tag)?;
-        let fields = match parse_json::<KosmoFields<'_>>("the body", body) {
-            Ok(fields) => fields,
-            Err(not_kosmo) => {
-                // Only a sender whose signature holds learns what else is wrong.
-                let signed: SignedFields<'_> = parse_json("the body", body)?;
-                let signed = [&*signed.event_id, &*signed.order_id, &*signed.timestamp];
-                self.match_secret(signed, &tag, parts, body)?;
-                return Err(not_kosmo);
-            }
-        };
+        let fields: KosmoFields<'_> = parse_json("the body", body)?;
         let signed = [&*fields.event_id, &*fields.order_id, &*fields.timestamp];
         let secret = self.match_secret(signed, &tag, parts, body)?;
         record_secret(&mut parts.extensions, secret);
