@@ -37,6 +37,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Uri};
 use serde_json::{Value, json};
 
 use crate::Provider;
+use crate::payload::optional_id;
 use crate::secrets::hmac_key;
 use crate::{goshiip, kosmo, shipmondo};
 
@@ -330,7 +331,7 @@ impl Webhook {
                 // As Shipmondo does, name the object the payload holds.
                 if let (false, Some(id)) = (
                     headers.contains_key(shipmondo::RESOURCE_ID_HEADER),
-                    id_from_value(&self.payload["data"]["id"]),
+                    optional_id(&self.payload["data"]["id"]).ok().flatten(),
                 ) {
                     headers.insert(shipmondo::RESOURCE_ID_HEADER, header_value(&id));
                 }
@@ -353,15 +354,6 @@ impl Webhook {
         *request.uri_mut() = self.uri.clone();
         *request.headers_mut() = headers;
         request
-    }
-}
-
-/// An id as Shipmondo puts it in a header: a JSON string or number, as text.
-fn id_from_value(value: &Value) -> Option<String> {
-    match value {
-        Value::String(text) => Some(text.clone()),
-        Value::Number(number) => Some(number.to_string()),
-        _ => None,
     }
 }
 
