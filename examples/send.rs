@@ -90,7 +90,10 @@ fn secret_source(provider: Provider) -> (&'static str, &'static str) {
             "whk_UAzxUOOZOrtwVc9t4k8k5wbanrsGIbm",
         ),
         Provider::Kourier => ("KOURIER_WEBHOOK_TOKEN", "demo-kourier-token"),
-        Provider::Shipmondo => ("SHIPMONDO_WEBHOOK_KEY", "demo-shipmondo-key"),
+        Provider::Shipmondo => (
+            "SHIPMONDO_WEBHOOK_KEY",
+            "demo-shipmondo-key-change-me-in-prod",
+        ),
         _ => ("GOSHIIP_WEBHOOK_SECRET", "your_secret_key"),
     }
 }

@@ -54,7 +54,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "whk_UAzxUOOZOrtwVc9t4k8k5wbanrsGIbm",
     )?;
     let kourier = secret("KOURIER_WEBHOOK_TOKEN", "demo-kourier-token")?;
-    let shipmondo = secret("SHIPMONDO_WEBHOOK_KEY", "demo-shipmondo-key")?;
+    let shipmondo = secret(
+        "SHIPMONDO_WEBHOOK_KEY",
+        "demo-shipmondo-key-change-me-in-prod",
+    )?;
     let goshiip = secret("GOSHIIP_WEBHOOK_SECRET", "your_secret_key")?;
 
     let app = Router::new()

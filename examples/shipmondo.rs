@@ -21,8 +21,8 @@ async fn on_shipmondo(
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let key =
-        std::env::var("SHIPMONDO_WEBHOOK_KEY").unwrap_or_else(|_| "demo-shipmondo-key".into());
+    let key = std::env::var("SHIPMONDO_WEBHOOK_KEY")
+        .unwrap_or_else(|_| "demo-shipmondo-key-change-me-in-prod".into());
     let (queue, mut events) = mpsc::channel::<(ShipmentEvent, ShipmondoEvent)>(1024);
     tokio::spawn(async move {
         while let Some((event, shipmondo)) = events.recv().await {

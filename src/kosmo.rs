@@ -12,6 +12,18 @@
 //! with another status; the `timestamp` is signed, so record the newest one per
 //! order and ignore older ones, as Kosmo's page advises.
 //!
+//! # Replay window
+//!
+//! [`KosmoSignature::max_age`] refuses, with 401, an event whose signed
+//! `timestamp` is older than the given age or more than a minute ahead of
+//! this server's clock (tune that with [`KosmoSignature::max_future_skew`]).
+//! It bounds how long a captured request can be replayed. It is opt-in
+//! because Kosmo retries failed deliveries later with the same timestamp, and
+//! a retry refused as stale is lost: set an age longer than Kosmo's retries
+//! last, and keep this server's clock synchronized. It does not make the
+//! status or the stops signed: within the window a replay can still carry
+//! another status.
+//!
 //! The signed fields are joined with nothing between them, so the signature
 //! does not fix where `eventId` ends and `orderId` begins: a captured request
 //! can be replayed with characters moved from one to the other.
@@ -57,6 +69,7 @@
 
 use std::borrow::Cow;
 use std::sync::Arc;
+use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -65,6 +78,7 @@ use http::HeaderName;
 use http::request::Parts;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use time::OffsetDateTime;
 use tower_layer::Layer;
 
 use crate::extract::{VerifiedPayload, record, record_secret};
@@ -78,6 +92,10 @@ use crate::{MatchedSecret, Provider, ShipmentEvent, ShipmentStatus, WebhookRejec
 /// The header this crate reads Kosmo's signature from unless told otherwise.
 pub const DEFAULT_SIGNATURE_HEADER: HeaderName = HeaderName::from_static("x-kosmo-signature");
 
+/// How far ahead of this server's clock a timestamp may be, once a replay
+/// window is set, unless [`KosmoSignature::max_future_skew`] says otherwise.
+pub const DEFAULT_MAX_FUTURE_SKEW: Duration = Duration::from_secs(60);
+
 /// Layer that verifies Kosmo's signature.
 ///
 /// See the [module docs](self) for what is signed and how statuses map.
@@ -86,6 +104,8 @@ pub struct KosmoSignature {
     secrets: Secrets<HmacSha256>,
     header: HeaderName,
     body_limit: usize,
+    max_age: Option<Duration>,
+    max_future_skew: Option<Duration>,
 }
 
 impl KosmoSignature {
@@ -99,6 +119,8 @@ impl KosmoSignature {
             secrets: Secrets::new(hmac_key(secret.as_ref())),
             header: DEFAULT_SIGNATURE_HEADER,
             body_limit: DEFAULT_BODY_LIMIT,
+            max_age: None,
+            max_future_skew: None,
         }
     }
 
@@ -123,6 +145,23 @@ impl KosmoSignature {
     /// Refuses bodies larger than `bytes` with 413 (default 1 MiB).
     pub fn body_limit(mut self, bytes: usize) -> Self {
         self.body_limit = bytes;
+        self
+    }
+
+    /// Refuses with 401 events whose signed `timestamp` is older than `age`,
+    /// or further ahead of this server's clock than
+    /// [`DEFAULT_MAX_FUTURE_SKEW`] (one minute). Off by default: see the
+    /// [module docs](self#replay-window) before choosing `age`.
+    pub fn max_age(mut self, age: Duration) -> Self {
+        self.max_age = Some(age);
+        self
+    }
+
+    /// Refuses with 401 events whose signed `timestamp` is further than
+    /// `skew` ahead of this server's clock, with or without
+    /// [`max_age`](Self::max_age).
+    pub fn max_future_skew(mut self, skew: Duration) -> Self {
+        self.max_future_skew = Some(skew);
         self
     }
 }
@@ -154,6 +193,32 @@ impl KosmoSignature {
             )
         })
     }
+
+    /// Refuses a signed `timestamp` outside the configured replay window.
+    fn check_freshness(&self, timestamp: OffsetDateTime) -> Result<(), WebhookRejection> {
+        if self.max_age.is_none() && self.max_future_skew.is_none() {
+            return Ok(());
+        }
+        let age = OffsetDateTime::now_utc() - timestamp;
+        if let Some(max_age) = self.max_age
+            && age > max_age
+        {
+            return Err(WebhookRejection::unauthorized(format!(
+                "the event's timestamp is {} s old; this endpoint accepts events up to {} s old",
+                age.whole_seconds(),
+                max_age.as_secs()
+            )));
+        }
+        let skew = self.max_future_skew.unwrap_or(DEFAULT_MAX_FUTURE_SKEW);
+        if -age > skew {
+            return Err(WebhookRejection::unauthorized(format!(
+                "the event's timestamp is {} s ahead of this server's clock; at most {} s is accepted",
+                -age.whole_seconds(),
+                skew.as_secs()
+            )));
+        }
+        Ok(())
+    }
 }
 
 /// The fields a [`ShipmentEvent`] is made of; all but `status` are signed.
@@ -172,7 +237,7 @@ struct KosmoFields<'a> {
 }
 
 impl KosmoFields<'_> {
-    fn to_event(&self) -> Result<ShipmentEvent, WebhookRejection> {
+    fn to_event(&self, timestamp: OffsetDateTime) -> Result<ShipmentEvent, WebhookRejection> {
         let raw_status = self
             .status
             .as_deref()
@@ -182,7 +247,7 @@ impl KosmoFields<'_> {
             id: self.order_id.clone().into_owned(),
             status: status(raw_status),
             raw_status: raw_status.to_owned(),
-            timestamp: Some(parse_timestamp("timestamp", &self.timestamp)?),
+            timestamp: Some(timestamp),
             event_id: Some(self.event_id.clone().into_owned()),
         })
     }
@@ -202,8 +267,11 @@ impl Verify for KosmoSignature {
         let fields: KosmoFields<'_> = parse_json("the body", body)?;
         let signed = [&*fields.event_id, &*fields.order_id, &*fields.timestamp];
         let secret = self.match_secret(signed, &tag, parts, body)?;
+        let timestamp = parse_timestamp("timestamp", &fields.timestamp)?;
+        self.check_freshness(timestamp)?;
         record_secret(&mut parts.extensions, secret);
-        record::<KosmoEvent>(&mut parts.extensions, fields.to_event()?, body.clone());
+        let event = fields.to_event(timestamp)?;
+        record::<KosmoEvent>(&mut parts.extensions, event, body.clone());
         Ok(())
     }
 }

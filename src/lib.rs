@@ -21,7 +21,7 @@
 //! let app: Router = Router::new()
 //!     .route("/webhooks/kosmo", post(on_event).layer(KosmoSignature::new("whk_...")))
 //!     .route("/webhooks/kourier", post(on_event).layer(KourierBearer::new("token")))
-//!     .route("/webhooks/shipmondo", post(on_event).layer(ShipmondoJwt::new("key")))
+//!     .route("/webhooks/shipmondo", post(on_event).layer(ShipmondoJwt::new("a long random key from Shipmondo")))
 //!     .route("/webhooks/goshiip", post(on_event).layer(GoShiipSignature::new("secret")));
 //! ```
 //!

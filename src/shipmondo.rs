@@ -66,7 +66,7 @@
 //!
 //! let app: Router = Router::new().route(
 //!     "/webhooks/shipmondo",
-//!     post(on_shipmondo).layer(ShipmondoJwt::new("the key entered in Shipmondo")),
+//!     post(on_shipmondo).layer(ShipmondoJwt::new("the key you entered in Shipmondo")),
 //! );
 //! ```
 
@@ -85,7 +85,7 @@ use tower_layer::Layer;
 use crate::event::status_key;
 use crate::extract::{VerifiedPayload, record, record_secret};
 use crate::payload::{optional_id, parse_json};
-use crate::secrets::{HmacSha256, Secrets, check_tag_len, hmac_key, no_secret_matched};
+use crate::secrets::{HmacSha256, Secrets, hmac_key, no_secret_matched};
 use crate::verify::{DEFAULT_BODY_LIMIT, Verify, VerifyWebhook};
 use crate::{MatchedSecret, Provider, ShipmentEvent, ShipmentStatus, WebhookRejection};
 
@@ -103,12 +103,24 @@ pub const USER_HEADER: HeaderName = HeaderName::from_static("smd-user");
 /// The only JWT algorithm Shipmondo uses, and so the only one accepted.
 const ALGORITHM: &str = "HS256";
 
+/// The shortest key [`ShipmondoJwt::new`] accepts, in bytes: RFC 7518 §3.2
+/// asks HS256 keys to be at least as long as the hash.
+pub const MIN_KEY_LEN: usize = 32;
+
+/// The longest JWT header accepted, in base64url characters, checked before
+/// decoding it: Shipmondo's is `{"alg":"HS256"}` (20 characters).
+const MAX_HEADER_LEN: usize = 256;
+
+/// An HS256 signature's length in unpadded base64url: 32 bytes.
+const SIGNATURE_LEN: usize = 43;
+
 /// Layer that verifies Shipmondo's JWT.
 ///
 /// See the [module docs](self) for what is signed and how statuses map.
 #[derive(Debug, Clone)]
 pub struct ShipmondoJwt {
     keys: Secrets<HmacSha256>,
+    allow_short_keys: bool,
     body_limit: usize,
 }
 
@@ -117,10 +129,33 @@ impl ShipmondoJwt {
     ///
     /// # Panics
     ///
-    /// If `key` is empty.
+    /// If `key` is shorter than [`MIN_KEY_LEN`] (32) bytes: a short key can
+    /// be guessed offline from a single captured token. Keys are
+    /// configuration, so this fails at start-up, not on the first webhook.
+    /// Enter a long random key in Shipmondo; where an existing webhook's key
+    /// cannot be changed yet, use [`allowing_short_keys`](Self::allowing_short_keys).
     pub fn new(key: impl AsRef<[u8]>) -> Self {
+        Self::with_first_key(key.as_ref(), false)
+    }
+
+    /// Like [`new`](Self::new), but accepts keys shorter than
+    /// [`MIN_KEY_LEN`], here and in [`with_secret`](Self::with_secret).
+    ///
+    /// Shipmondo lets users enter any key, so a webhook may already have a
+    /// short one. Use this only until it is replaced: anyone holding one of
+    /// its tokens can try to guess such a key offline.
+    ///
+    /// # Panics
+    ///
+    /// If `key` is empty.
+    pub fn allowing_short_keys(key: impl AsRef<[u8]>) -> Self {
+        Self::with_first_key(key.as_ref(), true)
+    }
+
+    fn with_first_key(key: &[u8], allow_short_keys: bool) -> Self {
         Self {
-            keys: Secrets::new(hmac_key(key.as_ref())),
+            keys: Secrets::new(checked_key(key, allow_short_keys)),
+            allow_short_keys,
             body_limit: DEFAULT_BODY_LIMIT,
         }
     }
@@ -130,9 +165,11 @@ impl ShipmondoJwt {
     ///
     /// # Panics
     ///
-    /// If `key` is empty.
+    /// As [`new`](Self::new) does, or, after
+    /// [`allowing_short_keys`](Self::allowing_short_keys), if `key` is empty.
     pub fn with_secret(mut self, label: impl Into<Arc<str>>, key: impl AsRef<[u8]>) -> Self {
-        self.keys.push(label, hmac_key(key.as_ref()));
+        let key = checked_key(key.as_ref(), self.allow_short_keys);
+        self.keys.push(label, key);
         self
     }
 
@@ -159,6 +196,13 @@ impl ShipmondoJwt {
         if payload.contains('.') {
             return Err(malformed());
         }
+        // Each part's length is checked before it is decoded.
+        if header.len() > MAX_HEADER_LEN {
+            return Err(WebhookRejection::unauthorized(format!(
+                "the JWT header is {} characters long; at most {MAX_HEADER_LEN} are accepted",
+                header.len()
+            )));
+        }
         let header = decode_segment("header", header)?;
         let header: JwsHeader = serde_json::from_slice(&header).map_err(|error| {
             WebhookRejection::unauthorized(format!("the JWT header is not valid: {error}"))
@@ -174,8 +218,13 @@ impl ShipmondoJwt {
                 "the JWT header lists `crit` extensions, which are not supported",
             ));
         }
+        if signature.len() != SIGNATURE_LEN {
+            return Err(WebhookRejection::unauthorized(format!(
+                "the JWT signature is {} characters long; an HS256 signature is {SIGNATURE_LEN}",
+                signature.len()
+            )));
+        }
         let tag = decode_segment("signature", signature)?;
-        check_tag_len(format_args!("the JWT signature"), &tag)?;
         let key = self
             .keys
             .verify_hmac(&[signed.as_bytes()], &tag)
@@ -192,6 +241,18 @@ impl ShipmondoJwt {
             .map_err(|_| WebhookRejection::invalid_payload("the JWT payload is not base64url"))?;
         Ok((payload, key))
     }
+}
+
+/// The HMAC state for `key`, refused if it is too short to be safe.
+fn checked_key(key: &[u8], allow_short_keys: bool) -> HmacSha256 {
+    assert!(
+        allow_short_keys || key.len() >= MIN_KEY_LEN,
+        "a Shipmondo key must be at least {MIN_KEY_LEN} bytes, and this one is {}: \
+         enter a longer random key in Shipmondo, or use ShipmondoJwt::allowing_short_keys \
+         until you can",
+        key.len()
+    );
+    hmac_key(key)
 }
 
 fn decode_segment(name: &str, segment: &str) -> Result<Vec<u8>, WebhookRejection> {

@@ -7,6 +7,7 @@ use common::{Answer, echo_app, send, with_body, with_header, without_header};
 use serde_json::json;
 use shipment_webhooks::testing::{Webhook, kosmo_signature};
 use shipment_webhooks::{KosmoEvent, KosmoSignature};
+use std::time::Duration;
 
 // Kosmo's documentation page's own example.
 const SECRET: &str = "whk_UAzxUOOZOrtwVc9t4k8k5wbanrsGIbm";
@@ -265,4 +266,103 @@ fn debug_never_shows_a_secret() {
         "{debug}"
     );
     assert!(!debug.contains("whk_"), "{debug}");
+}
+
+/// A request signed with `SECRET` whose timestamp is `offset` from now.
+fn signed_at(offset: time::Duration) -> axum::http::Request<axum::body::Body> {
+    let timestamp = (time::OffsetDateTime::now_utc() + offset)
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    Webhook::kosmo("DELIVERED")
+        .field("/timestamp", timestamp)
+        .sign(SECRET)
+}
+
+fn app_with_window(layer: KosmoSignature) -> axum::Router {
+    echo_app::<_, KosmoEvent>("/webhooks/kosmo", layer)
+}
+
+#[tokio::test]
+async fn without_a_replay_window_accepts_events_of_any_age() {
+    // The sample is from 2023; Kosmo retries late, so no window is the default.
+    assert_eq!(
+        answer(Webhook::kosmo("DELIVERED").sign(SECRET))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        answer(signed_at(time::Duration::hours(1))).await.status,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn max_age_accepts_fresh_events_and_refuses_stale_ones() {
+    let app = app_with_window(KosmoSignature::new(SECRET).max_age(Duration::from_secs(300)));
+    for offset in [
+        time::Duration::ZERO,
+        time::Duration::seconds(-240),
+        time::Duration::seconds(30),
+    ] {
+        let answer = send(&app, signed_at(offset)).await;
+        assert_eq!(answer.status, StatusCode::OK, "{offset}: {}", answer.json);
+    }
+    send(&app, signed_at(time::Duration::seconds(-600)))
+        .await
+        .assert_refused(
+            StatusCode::UNAUTHORIZED,
+            "this endpoint accepts events up to 300 s old",
+        );
+    send(&app, Webhook::kosmo("DELIVERED").sign(SECRET))
+        .await
+        .assert_refused(
+            StatusCode::UNAUTHORIZED,
+            "this endpoint accepts events up to 300 s old",
+        );
+}
+
+#[tokio::test]
+async fn max_age_refuses_events_from_the_future_beyond_the_skew() {
+    let app = app_with_window(KosmoSignature::new(SECRET).max_age(Duration::from_secs(300)));
+    send(&app, signed_at(time::Duration::minutes(5)))
+        .await
+        .assert_refused(
+            StatusCode::UNAUTHORIZED,
+            "ahead of this server's clock; at most 60 s",
+        );
+
+    let app = app_with_window(
+        KosmoSignature::new(SECRET)
+            .max_age(Duration::from_secs(300))
+            .max_future_skew(Duration::from_secs(600)),
+    );
+    assert_eq!(
+        send(&app, signed_at(time::Duration::minutes(5)))
+            .await
+            .status,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn max_future_skew_alone_leaves_old_events_alone() {
+    let app = app_with_window(KosmoSignature::new(SECRET).max_future_skew(Duration::from_secs(5)));
+    assert_eq!(
+        send(&app, Webhook::kosmo("DELIVERED").sign(SECRET))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    send(&app, signed_at(time::Duration::minutes(1)))
+        .await
+        .assert_refused(StatusCode::UNAUTHORIZED, "at most 5 s is accepted");
+}
+
+#[tokio::test]
+async fn the_window_is_checked_only_once_the_signature_holds() {
+    let app = app_with_window(KosmoSignature::new(SECRET).max_age(Duration::from_secs(300)));
+    send(&app, Webhook::kosmo("DELIVERED").sign("whk_forged"))
+        .await
+        .assert_refused(StatusCode::UNAUTHORIZED, "matches no configured secret");
 }

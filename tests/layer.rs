@@ -222,7 +222,7 @@ async fn serves_all_four_providers_over_tcp() {
         )
         .route(
             "/webhooks/shipmondo",
-            post(on_event).layer(ShipmondoJwt::new("shipmondo-key")),
+            post(on_event).layer(ShipmondoJwt::new("a-shipmondo-webhook-key-of-32-bytes!")),
         )
         .route(
             "/webhooks/goshiip",
@@ -240,7 +240,11 @@ async fn serves_all_four_providers_over_tcp() {
             "SG-19ALqYm4s6P",
         ),
         (Webhook::kourier("delivered"), "kourier-token", "abc123"),
-        (Webhook::shipmondo_order("sent"), "shipmondo-key", "119175"),
+        (
+            Webhook::shipmondo_order("sent"),
+            "a-shipmondo-webhook-key-of-32-bytes!",
+            "119175",
+        ),
         (
             Webhook::goshiip("Delivered"),
             "goshiip-secret",

@@ -181,6 +181,15 @@ async fn refuses_malformed_tokens() {
         (format!("{good}.extra"), "three dot-separated parts"),
         (
             format!("{header}.{payload}.{signature}="),
+            "the JWT signature is 44 characters long; an HS256 signature is 43",
+        ),
+        (
+            format!("{header}.{payload}.{}*", &signature[..42]),
+            "the JWT signature is not unpadded base64url",
+        ),
+        (
+            // The same 32 bytes with the last character's two unused bits set.
+            format!("{header}.{payload}.{}", non_canonical(signature)),
             "the JWT signature is not unpadded base64url",
         ),
         (
@@ -193,7 +202,11 @@ async fn refuses_malformed_tokens() {
         ),
         (
             format!("{header}.{payload}.{}", &signature[..20]),
-            "the JWT signature decodes to 15 bytes",
+            "the JWT signature is 20 characters long",
+        ),
+        (
+            format!("{}.{payload}.{signature}", "A".repeat(100_000)),
+            "the JWT header is 100000 characters long; at most 256",
         ),
         (String::new(), "three dot-separated parts"),
     ];
@@ -202,6 +215,47 @@ async fn refuses_malformed_tokens() {
             .await
             .assert_refused(StatusCode::UNAUTHORIZED, details);
     }
+}
+
+/// `signature` with the two bits its last character does not use set: it
+/// decodes to the same bytes only for a decoder that allows non-canonical input.
+fn non_canonical(signature: &str) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let (head, last) = signature.split_at(signature.len() - 1);
+    let index = ALPHABET
+        .iter()
+        .position(|&c| c == last.as_bytes()[0])
+        .unwrap();
+    format!("{head}{}", ALPHABET[index | 0b11] as char)
+}
+
+#[test]
+#[should_panic(expected = "a Shipmondo key must be at least 32 bytes, and this one is 31")]
+fn refuses_a_key_shorter_than_32_bytes() {
+    let _ = ShipmondoJwt::new("k".repeat(31));
+}
+
+#[test]
+#[should_panic(expected = "a Shipmondo key must be at least 32 bytes, and this one is 5")]
+fn refuses_a_short_key_added_for_rotation() {
+    let _ = ShipmondoJwt::new(KEY).with_secret("next", "short");
+}
+
+#[tokio::test]
+async fn accepts_short_keys_only_when_told_to() {
+    let layer = ShipmondoJwt::allowing_short_keys("short").with_secret("old", "shorter");
+    let app = echo_app::<_, ShipmondoEvent>("/webhooks/shipmondo", layer);
+    for (key, label) in [("short", "primary"), ("shorter", "old")] {
+        let answer = send(&app, Webhook::shipmondo_order("sent").sign(key)).await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.json);
+        assert_eq!(answer.json["secret"], label);
+    }
+}
+
+#[test]
+#[should_panic(expected = "a webhook secret must not be empty")]
+fn refuses_an_empty_key_even_when_short_keys_are_allowed() {
+    let _ = ShipmondoJwt::allowing_short_keys("");
 }
 
 #[tokio::test]

@@ -1,0 +1,39 @@
+//! GoShiip: arbitrary headers and body through `GoShiipSignature`; a request
+//! passes only if `X-Signature` is the hex HMAC of the body as received.
+#![no_main]
+
+use std::sync::LazyLock;
+
+use http::HeaderName;
+use libfuzzer_sys::fuzz_target;
+use shipment_webhooks::{GoShiipEvent, GoShiipSignature, Provider};
+use shipment_webhooks_fuzz::{
+    BODY_LIMIT, Input, SECRETS, flip, hmac, only_header, send, signed_by_a_secret,
+};
+
+static LAYER: LazyLock<GoShiipSignature> = LazyLock::new(|| {
+    GoShiipSignature::new(SECRETS[0])
+        .with_secret("previous", SECRETS[1])
+        .body_limit(BODY_LIMIT)
+});
+
+const SIGNATURE: HeaderName = HeaderName::from_static("x-signature");
+
+fuzz_target!(|data: &[u8]| {
+    let Some(mut input) = Input::parse(data) else {
+        return;
+    };
+    if let Some(secret) = input.secret {
+        let signature = hex::encode(hmac(secret, &[&input.body]));
+        input.set_header(SIGNATURE, signature.as_bytes());
+        if let Some(at) = input.flip {
+            flip(&mut input.body, at);
+        }
+    }
+    if send::<_, GoShiipEvent>(&*LAYER, Provider::GoShiip, &input).is_some() {
+        let holds = only_header(&input.headers, "x-signature")
+            .and_then(|signature| hex::decode(signature).ok())
+            .is_some_and(|tag| signed_by_a_secret(&[&input.body], &tag));
+        assert!(holds, "accepted a body its signature does not cover");
+    }
+});

@@ -1,0 +1,114 @@
+#!/usr/bin/env python3
+"""Writes the fuzz targets' seed corpora to fuzz/seeds/<target>/: requests
+shaped like each provider's documented webhooks, in the input format that
+fuzz/src/lib.rs reads (flags byte, bit position, header lines, blank line,
+body). Run from anywhere; rewrites the seeds."""
+
+import base64, hashlib, hmac, json, pathlib, shutil
+
+SECRETS = [b"fuzz-secret-of-thirty-two-bytes!", b"the-previous-fuzz-secret-32-byte"]
+SIGN, FLIP, SECOND, STRING = 1, 2, 4, 8
+ROOT = pathlib.Path(__file__).resolve().parent / "seeds"
+
+
+def mac(message, key=SECRETS[0]):
+    return hmac.new(key, message, hashlib.sha256).digest()
+
+
+def b64url(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=")
+
+
+def compact(value):
+    return json.dumps(value, separators=(",", ":")).encode()
+
+
+def seed(flags, headers, body, position=0):
+    head = b"\n".join(b"%s: %s" % (name, value) for name, value in headers)
+    return bytes([flags]) + position.to_bytes(2, "big") + head + b"\n\n" + body
+
+
+def write(target, seeds):
+    folder = ROOT / target
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    for index, data in enumerate(seeds):
+        (folder / f"seed-{index:02}").write_bytes(data)
+
+
+JSON = (b"content-type", b"application/json")
+
+# Kosmo's page: its example body and signature, made with its example secret
+# (not the fuzz secrets, so unsigned it is a forgery).
+kosmo = compact({
+    "eventId": "9ddafe4f-010b-43e9-a0b4-baad0c46d9de", "orderId": "SG-19ALqYm4s6P",
+    "timestamp": "2023-02-23T04:22:15Z", "status": "COMPLETED",
+    "stops": [{"type": "PICKUP", "address": "1 Raffles Place, Singapore 048616"}],
+})
+fields = b"9ddafe4f-010b-43e9-a0b4-baad0c46d9de" + b"SG-19ALqYm4s6P" + b"2023-02-23T04:22:15Z"
+kosmo_signature = base64.b64encode(mac(fields))
+write("kosmo", [
+    seed(0, [JSON, (b"x-kosmo-signature", kosmo_signature)], kosmo),
+    seed(0, [JSON, (b"x-kosmo-signature", b"xQ9NddICmM1PeGZKrhpdlWz2ILz4X4iw8t4oSAYmueU=")], kosmo),
+    seed(SIGN, [JSON], kosmo),
+    seed(SIGN | SECOND, [JSON], kosmo),
+    seed(SIGN | FLIP, [JSON], kosmo, position=12 * 8),
+    seed(0, [(b"x-kosmo-signature", kosmo_signature), (b"x-kosmo-signature", kosmo_signature)], kosmo),
+    seed(SIGN, [JSON], compact({"eventId": "e", "orderId": "o", "timestamp": "2023-02-23T04:22:15+01:00"})),
+])
+
+kourier = compact({"event": "delivery.updated", "delivery_id": "abc123", "status": "in_transit",
+                   "timestamp": "2024-09-14T14:30:00Z"})
+write("kourier", [
+    seed(0, [JSON, (b"authorization", b"Bearer " + SECRETS[0])], kourier),
+    seed(0, [JSON, (b"authorization", b"bearer   " + SECRETS[1])], kourier),
+    seed(0, [JSON, (b"authorization", b"Basic " + base64.b64encode(SECRETS[0]))], kourier),
+    seed(SIGN, [JSON], kourier),
+    seed(SIGN | FLIP, [JSON], kourier, position=40),
+    seed(SIGN, [JSON], compact({"event": "delivery.cancelled", "delivery_id": 42, "status": "cancelled"})),
+])
+
+goshiip = compact({"shipment": {"data": {
+    "destination": "David Ola Ojeniyi St, Ibadan, Nigeria", "reference": "5lqijs7rm9n0",
+    "id": "565", "status": "In Progress"}, "carrier": "DHL"}})
+write("goshiip", [
+    seed(0, [JSON, (b"x-signature", mac(goshiip).hex().encode())], goshiip),
+    seed(0, [JSON, (b"x-signature", mac(goshiip).hex().upper().encode())], goshiip),
+    seed(SIGN, [JSON], goshiip),
+    seed(SIGN | SECOND, [JSON], goshiip),
+    seed(SIGN | FLIP, [JSON], goshiip, position=100),
+    seed(SIGN, [JSON], goshiip.replace(b",", b", ")),
+])
+
+# Shipmondo's page: the JWT's payload is a JSON string holding the JSON.
+claims = {"webhook": "Webhook1", "data": {"id": 119175, "order_id": "2042", "order_status": "sent"},
+          "url": "https://example.com/webhook"}
+smd = [(b"smd-resource-type", b"Orders"), (b"smd-resource-id", b"119175"),
+       (b"smd-webhook-id", b"1234"), (b"smd-action", b"update"), (b"smd-user", b"Webshop API")]
+
+
+def token(header, payload, key=SECRETS[0]):
+    signed = b64url(header) + b"." + b64url(payload)
+    return signed + b"." + b64url(mac(signed, key))
+
+
+as_string = json.dumps(compact(claims).decode()).encode()
+write("shipmondo", [
+    seed(0, [JSON, *smd], b'{"data":"' + token(b'{"alg":"HS256"}', as_string) + b'"}'),
+    seed(0, [JSON, *smd], b'{"data":"' + token(b'{"alg":"HS256","typ":"JWT"}', compact(claims), SECRETS[1]) + b'"}'),
+    seed(SIGN, [JSON, *smd], as_string),
+    seed(SIGN, [JSON, *smd], compact(claims)),
+    seed(SIGN | FLIP, [JSON, *smd], as_string, position=300),
+    seed(SIGN, [JSON, (b"smd-resource-type", b"Shipments"), (b"smd-action", b"cancel")],
+         compact({"data": {"id": 3405958, "carrier_code": "gls"}})),
+])
+
+write("shipmondo_jwt", [
+    seed(SIGN | STRING, [], compact(claims)).replace(b"\n\n", b'{"alg":"HS256"}\n\n', 1),
+    seed(SIGN, [], compact(claims)).replace(b"\n\n", b'{"alg":"HS256","typ":"JWT"}\n\n', 1),
+    seed(SIGN, [], compact(claims)).replace(b"\n\n", b'{"alg":"HS256","crit":["exp"],"exp":1}\n\n', 1),
+    seed(SIGN, [], compact(claims)).replace(b"\n\n", b'{"alg":"none"}\n\n', 1),
+    seed(SIGN | SECOND | STRING, [], compact({"data": {"id": 3405958, "current_status": "DELIVERED"}}))
+        .replace(b"\n\n", b'{"alg":"HS256"}\n\n', 1),
+    seed(0, [], token(b'{"alg":"HS256"}', as_string)),
+])

@@ -1,0 +1,305 @@
+//! What every fuzz target shares: read a fuzz input as a request, send it
+//! through a provider's layer to a handler that takes the crate's
+//! extractors, and check what came out.
+//!
+//! An input is one flags byte, two bytes of bit position, then header lines
+//! (`name: value`), a blank line and the body. Flags: bit 0, the target
+//! proves the request itself with one of [`SECRETS`] (bit 2 picks which);
+//! bit 1, it then flips the bit at the position, in what the proof covers.
+//! Inputs without a blank line are all body.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::{Pin, pin};
+use std::task::{Context, Poll, Waker};
+
+use axum_core::body::Body;
+use axum_core::extract::FromRequestParts;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use bytes::Bytes;
+use hmac::{Hmac, KeyInit, Mac};
+use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use serde_json::Value;
+use sha2::Sha256;
+use shipment_webhooks::{Provider, ShipmentEvent};
+use tower_layer::Layer;
+use tower_service::Service;
+
+/// The body limit of every target's layer: small, so inputs cross it.
+pub const BODY_LIMIT: usize = 2048;
+
+/// The secrets every target's layer is configured with, for rotation.
+pub const SECRETS: [&str; 2] = [
+    "fuzz-secret-of-thirty-two-bytes!",
+    "the-previous-fuzz-secret-32-byte",
+];
+
+/// A fuzz input read as a request.
+#[derive(Debug)]
+pub struct Input {
+    /// The secret the target proves the request with, if any.
+    pub secret: Option<&'static str>,
+    /// The bit to flip in what the proof covers, once proven.
+    pub flip: Option<usize>,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+/// An input cut into its parts, before reading the head as headers.
+#[derive(Debug)]
+pub struct Parts<'a> {
+    pub flags: u8,
+    pub position: usize,
+    pub head: &'a [u8],
+    pub body: &'a [u8],
+}
+
+impl<'a> Parts<'a> {
+    pub fn split(data: &'a [u8]) -> Option<Self> {
+        let (&[flags, high, low], rest) = data.split_first_chunk()?;
+        let (head, body) = match rest.windows(2).position(|pair| pair == b"\n\n") {
+            Some(end) => (&rest[..end], &rest[end + 2..]),
+            None => (&[][..], rest),
+        };
+        Some(Self {
+            flags,
+            position: usize::from(u16::from_be_bytes([high, low])),
+            head,
+            body,
+        })
+    }
+
+    /// The secret to prove the request with, if flags bit 0 asks for one.
+    pub fn secret(&self) -> Option<&'static str> {
+        (self.flags & 1 == 1).then_some(SECRETS[usize::from(self.flags >> 2 & 1)])
+    }
+
+    /// The bit to flip once proven, if flags bit 1 asks for one.
+    pub fn flip(&self) -> Option<usize> {
+        (self.flags & 2 == 2).then_some(self.position)
+    }
+}
+
+impl Input {
+    pub fn parse(data: &[u8]) -> Option<Self> {
+        let parts = Parts::split(data)?;
+        let mut headers = HeaderMap::new();
+        for line in parts.head.split(|&byte| byte == b'\n') {
+            let Some(colon) = line.iter().position(|&byte| byte == b':') else {
+                continue;
+            };
+            let (name, value) = (&line[..colon], line[colon + 1..].trim_ascii_start());
+            if let (Ok(name), Ok(value)) =
+                (HeaderName::from_bytes(name), HeaderValue::from_bytes(value))
+            {
+                headers.append(name, value);
+            }
+        }
+        Some(Self {
+            secret: parts.secret(),
+            flip: parts.flip(),
+            headers,
+            body: parts.body.to_vec(),
+        })
+    }
+
+    /// Replaces every `name` header with `value`, if it is a valid header value.
+    pub fn set_header(&mut self, name: HeaderName, value: &[u8]) {
+        self.headers.remove(&name);
+        if let Ok(value) = HeaderValue::from_bytes(value) {
+            self.headers.insert(name, value);
+        }
+    }
+
+    pub fn request(&self) -> Request<Full<Bytes>> {
+        let mut request = Request::post("/webhook")
+            .body(Full::new(Bytes::from(self.body.clone())))
+            .expect("a fixed method and URI make a request");
+        *request.headers_mut() = self.headers.clone();
+        request
+    }
+}
+
+/// Flips the bit at `at` (modulo the length) of `bytes`.
+pub fn flip(bytes: &mut [u8], at: usize) {
+    if !bytes.is_empty() {
+        let at = at % (bytes.len() * 8);
+        bytes[at / 8] ^= 1 << (at % 8);
+    }
+}
+
+/// HMAC-SHA256 of the concatenated `message` with `key`.
+pub fn hmac(key: &str, message: &[&[u8]]) -> [u8; 32] {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key.as_bytes()).expect("any key length");
+    for part in message {
+        mac.update(part);
+    }
+    mac.finalize().into_bytes().into()
+}
+
+/// Whether `tag` is the HMAC of `message` under one of [`SECRETS`].
+pub fn signed_by_a_secret(message: &[&[u8]], tag: &[u8]) -> bool {
+    SECRETS.iter().any(|secret| hmac(secret, message) == tag)
+}
+
+/// The one value of `name`, as text: what a sender must send exactly once.
+pub fn only_header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    let mut values = headers.get_all(name).iter();
+    let value = values.next()?;
+    values
+        .next()
+        .is_none()
+        .then(|| value.to_str().ok())
+        .flatten()
+}
+
+/// Whether `body` is `{"data": "<JWT>"}` whose JWT is HS256, lists no `crit`
+/// and is signed with one of [`SECRETS`]: what Shipmondo's layer must check.
+pub fn shipmondo_token_holds(body: &[u8]) -> bool {
+    let Some(Value::Object(envelope)) = json(body) else {
+        return false;
+    };
+    let Some(Value::String(token)) = envelope.get("data") else {
+        return false;
+    };
+    let parts: Vec<&str> = token.split('.').collect();
+    let [header, payload, signature] = parts[..] else {
+        return false;
+    };
+    let header_len = header.len();
+    let Ok(header) = URL_SAFE_NO_PAD.decode(header) else {
+        return false;
+    };
+    let Some(Value::Object(header)) = json(&header) else {
+        return false;
+    };
+    let no_crit = match header.get("crit") {
+        None => true,
+        Some(Value::Array(crit)) => crit.is_empty(),
+        Some(_) => false,
+    };
+    let signed = &token[..header_len + 1 + payload.len()];
+    header.get("alg") == Some(&Value::from("HS256"))
+        && no_crit
+        && URL_SAFE_NO_PAD
+            .decode(signature)
+            .is_ok_and(|tag| signed_by_a_secret(&[signed.as_bytes()], &tag))
+}
+
+/// `bytes` as JSON, reading invalid UTF-8 as U+FFFD: serde_json does not
+/// check UTF-8 in values it skips, so neither do the layers, and a proof
+/// over valid fields holds whatever bytes the unsigned ones hold.
+pub fn json(bytes: &[u8]) -> Option<Value> {
+    serde_json::from_str(&String::from_utf8_lossy(bytes)).ok()
+}
+
+/// What a handler behind a layer got: the layer's event, whether the typed
+/// payload `P` decoded, and the body.
+#[derive(Debug, Clone)]
+pub struct Delivered {
+    pub event: ShipmentEvent,
+    pub payload_decoded: bool,
+    pub body: Bytes,
+}
+
+/// A handler taking [`ShipmentEvent`] and the typed payload `P`, which
+/// reports what it got in its response's extensions.
+pub struct Handler<P>(PhantomData<fn() -> P>);
+
+impl<P> Clone for Handler<P> {
+    fn clone(&self) -> Self {
+        Self(PhantomData)
+    }
+}
+
+impl<P: FromRequestParts<()> + 'static> Service<Request<Body>> for Handler<P> {
+    type Response = Response<Body>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<Body>, Infallible>>>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<Body>) -> Self::Future {
+        Box::pin(async move {
+            let (mut parts, body) = request.into_parts();
+            let event = ShipmentEvent::from_request_parts(&mut parts, &())
+                .await
+                .expect("the layer records the event of every request it passes on");
+            let payload_decoded = P::from_request_parts(&mut parts, &()).await.is_ok();
+            let body = body
+                .collect()
+                .await
+                .expect("the layer passes on a body in memory")
+                .to_bytes();
+            let mut response = Response::new(Body::empty());
+            response.extensions_mut().insert(Delivered {
+                event,
+                payload_decoded,
+                body,
+            });
+            Ok(response)
+        })
+    }
+}
+
+/// Sends `input` through `layer` to a [`Handler`] and checks what every
+/// layer owes its sender: an answer of 200, 400, 401 or 413, never a panic or
+/// a 500; a JSON error on refusal; and on 200, the `provider` event and the
+/// body exactly as sent, within the limit. Returns what was delivered.
+pub fn send<L, P>(layer: &L, provider: Provider, input: &Input) -> Option<Delivered>
+where
+    L: Layer<Handler<P>>,
+    L::Service: Service<
+            Request<Full<Bytes>>,
+            Response = Response<Body>,
+            Error = Infallible,
+            Future: Future<Output = Result<Response<Body>, Infallible>>,
+        >,
+    P: FromRequestParts<()> + 'static,
+{
+    let mut service = layer.layer(Handler(PhantomData));
+    let Ok(()) = now(std::future::poll_fn(|cx| service.poll_ready(cx)));
+    let Ok(mut response) = now(service.call(input.request()));
+    let status = response.status();
+    if status == StatusCode::OK {
+        let delivered = response
+            .extensions_mut()
+            .remove::<Delivered>()
+            .expect("only the handler answers 200");
+        assert_eq!(delivered.event.provider, provider);
+        assert_eq!(delivered.body, input.body, "the handler got other bytes");
+        assert!(
+            input.body.len() <= BODY_LIMIT,
+            "a body over the limit passed"
+        );
+        return Some(delivered);
+    }
+    assert!(
+        [
+            StatusCode::BAD_REQUEST,
+            StatusCode::UNAUTHORIZED,
+            StatusCode::PAYLOAD_TOO_LARGE
+        ]
+        .contains(&status),
+        "answered {status}"
+    );
+    let body = now(response.into_body().collect())
+        .expect("a refusal's body is in memory")
+        .to_bytes();
+    let json: Value = serde_json::from_slice(&body).expect("a refusal is JSON");
+    assert!(json["error"].is_string(), "{json}");
+    None
+}
+
+/// The output of `future`, which must not wait: every body here is in memory.
+fn now<F: Future>(future: F) -> F::Output {
+    match pin!(future).poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(output) => output,
+        Poll::Pending => panic!("a request whose body is in memory never waits"),
+    }
+}
