@@ -55,7 +55,7 @@ use serde_json::{Map, Value};
 use tower_layer::Layer;
 
 use crate::extract::{VerifiedPayload, record, record_secret};
-use crate::payload::{optional_id, parse_json};
+use crate::payload::{object, optional_id, parse_object};
 use crate::secrets::{HmacSha256, Secrets, TAG_LEN, hmac_key, no_secret_matched, proof_header};
 use crate::verify::{DEFAULT_BODY_LIMIT, Verify, VerifyWebhook};
 use crate::{Provider, ShipmentEvent, ShipmentStatus, WebhookRejection};
@@ -138,7 +138,7 @@ impl Verify for GoShiipSignature {
             )
         })?;
         record_secret(&mut parts.extensions, secret);
-        let fields: GoShiipFields<'_> = parse_json("the body", body)?;
+        let fields: GoShiipFields<'_> = parse_object("the body", body)?;
         record::<GoShiipEvent>(&mut parts.extensions, fields.to_event(), body.clone());
         Ok(())
     }
@@ -204,13 +204,13 @@ impl VerifiedPayload for GoShiipEvent {}
 /// The fields a [`ShipmentEvent`] is made of: `shipment.data.reference` and `.status`.
 #[derive(Deserialize)]
 struct GoShiipFields<'a> {
-    #[serde(borrow)]
+    #[serde(borrow, deserialize_with = "object")]
     shipment: ShipmentFields<'a>,
 }
 
 #[derive(Deserialize)]
 struct ShipmentFields<'a> {
-    #[serde(borrow)]
+    #[serde(borrow, deserialize_with = "object")]
     data: DataFields<'a>,
 }
 

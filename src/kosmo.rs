@@ -82,7 +82,7 @@ use time::OffsetDateTime;
 use tower_layer::Layer;
 
 use crate::extract::{VerifiedPayload, record, record_secret};
-use crate::payload::{parse_json, parse_timestamp};
+use crate::payload::{parse_object, parse_timestamp};
 use crate::secrets::{
     HmacSha256, Secrets, check_tag_len, hmac_key, no_secret_matched, proof_header,
 };
@@ -264,7 +264,7 @@ impl Verify for KosmoSignature {
             WebhookRejection::unauthorized(format!("the {} header is not base64", self.header))
         })?;
         check_tag_len(format_args!("the {} header", self.header), &tag)?;
-        let fields: KosmoFields<'_> = parse_json("the body", body)?;
+        let fields: KosmoFields<'_> = parse_object("the body", body)?;
         let signed = [&*fields.event_id, &*fields.order_id, &*fields.timestamp];
         let secret = self.match_secret(signed, &tag, parts, body)?;
         let timestamp = parse_timestamp("timestamp", &fields.timestamp)?;

@@ -64,7 +64,7 @@ use subtle::ConstantTimeEq;
 use tower_layer::Layer;
 
 use crate::extract::{VerifiedPayload, record, record_secret};
-use crate::payload::{parse_json, parse_timestamp};
+use crate::payload::{parse_object, parse_timestamp};
 use crate::secrets::{Secrets, proof_header};
 use crate::verify::{DEFAULT_BODY_LIMIT, Verify, VerifyWebhook};
 use crate::{Provider, ShipmentEvent, ShipmentStatus, WebhookRejection};
@@ -170,7 +170,7 @@ impl Verify for KourierBearer {
     }
 
     fn verify(&self, parts: &mut Parts, body: &Bytes) -> Result<(), WebhookRejection> {
-        let fields: KourierFields<'_> = parse_json("the body", body)?;
+        let fields: KourierFields<'_> = parse_object("the body", body)?;
         record::<KourierEvent>(&mut parts.extensions, fields.to_event()?, body.clone());
         Ok(())
     }

@@ -1,5 +1,11 @@
 //! Reading providers' JSON with refusals that name the field at fault.
 
+use std::borrow::Cow;
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::de::value::MapAccessDeserializer;
+use serde::de::{Error as _, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -17,12 +23,52 @@ pub(crate) fn parse_json<'de, T: Deserialize<'de>>(
         let mut deserializer = serde_json::Deserializer::from_slice(bytes);
         let details = match serde_path_to_error::deserialize::<_, T>(&mut deserializer) {
             Err(error) if error.path().to_string() != "." => {
-                format!("{what}, at {}: {}", error.path(), error.inner())
+                // A deeply nested path would push the cause out of the capped details.
+                let path = error.path().to_string();
+                format!("{what}, at {}: {}", shorten(&path), error.inner())
             }
             _ => format!("{what}: {error}"),
         };
         WebhookRejection::invalid_payload(details)
     })
+}
+
+/// Parses `bytes` as [`parse_json`] does, as a JSON object: serde would
+/// also read a derived struct from an array, field by field.
+pub(crate) fn parse_object<'de, T: Deserialize<'de>>(
+    what: &str,
+    bytes: &'de [u8],
+) -> Result<T, WebhookRejection> {
+    parse_json(what, bytes).map(|Object(value)| value)
+}
+
+/// `deserialize_with` for a nested struct, which must be a JSON object.
+pub(crate) fn object<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    deserializer: D,
+) -> Result<T, D::Error> {
+    deserializer.deserialize_map(ObjectVisitor(PhantomData))
+}
+
+struct Object<T>(T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Object<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        object(deserializer).map(Object)
+    }
+}
+
+struct ObjectVisitor<T>(PhantomData<fn() -> T>);
+
+impl<'de, T: Deserialize<'de>> Visitor<'de> for ObjectVisitor<T> {
+    type Value = T;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+        T::deserialize(MapAccessDeserializer::new(map))
+    }
 }
 
 /// Parses a provider's event time, which must be RFC 3339.
@@ -40,9 +86,14 @@ pub(crate) fn parse_timestamp(
 
 /// `value` quoted for a refusal, its first 64 characters at most.
 fn quote(value: &str) -> String {
-    match value.char_indices().nth(64) {
-        Some((end, _)) => format!("{:?}…", &value[..end]),
-        None => format!("{value:?}"),
+    format!("{:?}", shorten(value))
+}
+
+/// `text` cut after 64 characters, marked with `…` where cut.
+fn shorten(text: &str) -> Cow<'_, str> {
+    match text.char_indices().nth(64) {
+        Some((end, _)) => format!("{}…", &text[..end]).into(),
+        None => text.into(),
     }
 }
 
@@ -54,18 +105,18 @@ enum StringOrNumber {
     Number(serde_json::Number),
 }
 
-impl From<StringOrNumber> for String {
-    fn from(id: StringOrNumber) -> Self {
-        match id {
-            StringOrNumber::String(text) => text,
-            StringOrNumber::Number(number) => number.to_string(),
-        }
-    }
-}
-
-/// `deserialize_with` for an optional id sent as a string or a number.
+/// `deserialize_with` for an optional id sent as a string or a number. A
+/// number that is not an integer of at most 64 bits is refused: serde_json
+/// would round it, and two ids could become one.
 pub(crate) fn optional_id<'de, D: Deserializer<'de>>(
     deserializer: D,
 ) -> Result<Option<String>, D::Error> {
-    Ok(Option::<StringOrNumber>::deserialize(deserializer)?.map(String::from))
+    match Option::<StringOrNumber>::deserialize(deserializer)? {
+        None => Ok(None),
+        Some(StringOrNumber::String(text)) => Ok(Some(text)),
+        Some(StringOrNumber::Number(number)) if !number.is_f64() => Ok(Some(number.to_string())),
+        Some(StringOrNumber::Number(number)) => Err(D::Error::custom(format_args!(
+            "the id {number} is not an integer of at most 64 bits, so it cannot be read exactly"
+        ))),
+    }
 }

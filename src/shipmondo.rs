@@ -84,7 +84,7 @@ use tower_layer::Layer;
 
 use crate::event::status_key;
 use crate::extract::{VerifiedPayload, record, record_secret};
-use crate::payload::{optional_id, parse_json};
+use crate::payload::{object, optional_id, parse_json, parse_object};
 use crate::secrets::{HmacSha256, Secrets, hmac_key, no_secret_matched};
 use crate::verify::{DEFAULT_BODY_LIMIT, Verify, VerifyWebhook};
 use crate::{MatchedSecret, Provider, ShipmentEvent, ShipmentStatus, WebhookRejection};
@@ -288,11 +288,11 @@ impl Verify for ShipmondoJwt {
     }
 
     fn verify(&self, parts: &mut Parts, body: &Bytes) -> Result<(), WebhookRejection> {
-        let envelope: Envelope<'_> = parse_json("the body", body)?;
+        let envelope: Envelope<'_> = parse_object("the body", body)?;
         let (claims, key) = self.verify_token(&envelope.data, parts, body)?;
         record_secret(&mut parts.extensions, key);
         let json = claims_json(claims)?;
-        let fields: ShipmondoFields<'_> = parse_json("the JWT payload", &json)?;
+        let fields: ShipmondoFields<'_> = parse_object("the JWT payload", &json)?;
         // All five are checked here, so a route's answer does not depend on its extractors.
         let headers = ShipmondoHeaders::read(&parts.headers)?;
         let event = fields.to_event(headers.resource_id, headers.action)?;
@@ -392,7 +392,7 @@ impl VerifiedPayload for ShipmondoEvent {
 /// The fields a [`ShipmentEvent`] is made of, from the JWT's payload.
 #[derive(Deserialize)]
 struct ShipmondoFields<'a> {
-    #[serde(borrow)]
+    #[serde(borrow, deserialize_with = "object")]
     data: DataFields<'a>,
 }
 

@@ -303,7 +303,14 @@ async fn refuses_a_body_that_is_not_the_envelope() {
 #[tokio::test]
 async fn refuses_a_verified_payload_that_is_not_shipmondos_shape() {
     for (payload, details) in [
-        ("[1,2]", "the JWT payload, at [0]: invalid type: integer"),
+        (
+            "[{\"id\":1,\"order_status\":\"sent\"}]",
+            "the JWT payload: invalid type: sequence, expected a JSON object",
+        ),
+        (
+            "{\"data\":[1,\"sent\"]}",
+            "the JWT payload, at data: invalid type: sequence, expected a JSON object",
+        ),
         ("{\"webhook\":\"Webhook1\"}", "missing field `data`"),
         (
             "{\"data\":{\"order_status\":\"open\"}}",
