@@ -10,8 +10,9 @@ use std::task::{Context, Poll, ready};
 
 use axum_core::body::Body;
 use bytes::{Buf, Bytes};
+use http::header::CONNECTION;
 use http::request::Parts;
-use http::{Request, Response};
+use http::{HeaderValue, Request, Response, Version};
 use http_body::Body as HttpBody;
 use http_body_util::combinators::Collect;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
@@ -84,14 +85,10 @@ where
         let (mut parts, body) = request.into_parts();
         let limit = self.verifier.body_limit();
         let state = if let Err(rejection) = self.verifier.check_headers(&mut parts) {
-            State::Rejected {
-                rejection: Some(rejection),
-            }
+            State::rejected_unread(rejection, parts.version)
         } else if body.size_hint().lower() > limit as u64 {
             // A declared Content-Length over the limit is refused before reading anything.
-            State::Rejected {
-                rejection: Some(WebhookRejection::too_large(limit)),
-            }
+            State::rejected_unread(WebhookRejection::too_large(limit), parts.version)
         } else {
             // The service that was polled ready goes with the request; a clone stays.
             let clone = self.inner.clone();
@@ -140,7 +137,25 @@ pin_project! {
         },
         Rejected {
             rejection: Option<WebhookRejection>,
+            close_connection: bool,
         },
+    }
+}
+
+impl<S, ReqBody> State<S, ReqBody>
+where
+    S: Service<Request<Body>>,
+    ReqBody: HttpBody,
+    ReqBody::Error: Into<BoxError>,
+{
+    /// A refusal sent before the body was read to its end. The server will
+    /// not read the rest, so an HTTP/1 connection cannot carry another
+    /// request: say so, or a client reusing it loses its next request.
+    fn rejected_unread(rejection: WebhookRejection, version: Version) -> Self {
+        State::Rejected {
+            rejection: Some(rejection),
+            close_connection: version < Version::HTTP_2,
+        }
     }
 }
 
@@ -156,7 +171,7 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
         loop {
-            let rejection = match this.state.as_mut().project() {
+            let (rejection, close_connection) = match this.state.as_mut().project() {
                 StateProj::Reading {
                     body,
                     parts,
@@ -167,19 +182,33 @@ where
                     let mut parts = parts
                         .take()
                         .expect("ResponseFuture polled after completion");
-                    match read_and_verify(collected, &mut parts, verifier.as_ref()) {
-                        Ok(bytes) => {
+                    let bytes = match read(collected, verifier.body_limit()) {
+                        Ok(bytes) => bytes,
+                        Err(rejection) => {
+                            let state = State::rejected_unread(rejection, parts.version);
+                            this.state.set(state);
+                            continue;
+                        }
+                    };
+                    match verifier.verify(&mut parts, &bytes) {
+                        Ok(()) => {
                             let future = inner.call(Request::from_parts(parts, Body::from(bytes)));
                             this.state.set(State::Calling { future });
                             continue;
                         }
-                        Err(rejection) => rejection,
+                        Err(rejection) => (rejection, false),
                     }
                 }
                 StateProj::Calling { future } => return future.poll(cx),
-                StateProj::Rejected { rejection } => rejection
-                    .take()
-                    .expect("ResponseFuture polled after completion"),
+                StateProj::Rejected {
+                    rejection,
+                    close_connection,
+                } => (
+                    rejection
+                        .take()
+                        .expect("ResponseFuture polled after completion"),
+                    *close_connection,
+                ),
             };
             tracing::debug!(
                 status = rejection.status().as_u16(),
@@ -187,27 +216,27 @@ where
                 details = rejection.details(),
                 "webhook rejected"
             );
-            return Poll::Ready(Ok(rejection.to_response()));
+            let mut response = rejection.to_response::<ResBody>();
+            if close_connection {
+                response
+                    .headers_mut()
+                    .insert(CONNECTION, HeaderValue::from_static("close"));
+            }
+            return Poll::Ready(Ok(response));
         }
     }
 }
 
-fn read_and_verify<D: Buf>(
+/// The whole body, or why it could not be read to its end.
+fn read<D: Buf>(
     collected: Result<http_body_util::Collected<D>, BoxError>,
-    parts: &mut Parts,
-    verifier: &dyn Verify,
+    limit: usize,
 ) -> Result<Bytes, WebhookRejection> {
-    let bytes = match collected {
-        Ok(collected) => collected.to_bytes(),
-        Err(error) if error.is::<LengthLimitError>() => {
-            return Err(WebhookRejection::too_large(verifier.body_limit()));
-        }
-        Err(error) => {
-            return Err(WebhookRejection::unreadable_body(format!(
-                "reading the body failed: {error}"
-            )));
-        }
-    };
-    verifier.verify(parts, &bytes)?;
-    Ok(bytes)
+    match collected {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(error) if error.is::<LengthLimitError>() => Err(WebhookRejection::too_large(limit)),
+        Err(error) => Err(WebhookRejection::unreadable_body(format!(
+            "reading the body failed: {error}"
+        ))),
+    }
 }

@@ -485,6 +485,8 @@ async fn declared_length_over_the_cap() {
             StatusCode::PAYLOAD_TOO_LARGE,
             "limit of 1024",
         );
+        // The rest of the body is never read, so the connection cannot be reused.
+        assert_eq!(answer.headers["connection"], "close");
     }
     // Kourier checks its token first: an unauthenticated sender learns nothing more.
     let request = without_header(
@@ -498,6 +500,7 @@ async fn declared_length_over_the_cap() {
         StatusCode::UNAUTHORIZED,
         "missing",
     );
+    assert_eq!(answer.headers["connection"], "close");
 }
 
 /// Serves `app` on 127.0.0.1, for rows about what crosses the socket.
@@ -522,15 +525,21 @@ fn head(provider: Provider, framing: &str) -> String {
     head + "\r\n"
 }
 
-/// Reads an HTTP/1.1 response's status and JSON body.
-async fn read_response(stream: &mut TcpStream) -> (u16, Value) {
+/// Reads an HTTP/1.1 response to its end: its status, whether it says
+/// `connection: close`, and its JSON body.
+async fn read_response(stream: &mut TcpStream) -> (u16, bool, Value) {
     let mut bytes = Vec::new();
     let read = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut bytes));
     read.await.expect("the server answers").ok();
     let text = String::from_utf8_lossy(&bytes);
     let status = text[9..12].parse().unwrap();
-    let body = text.split_once("\r\n\r\n").unwrap().1;
-    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    let closes = head.to_ascii_lowercase().contains("\r\nconnection: close");
+    (
+        status,
+        closes,
+        serde_json::from_str(body).unwrap_or(Value::Null),
+    )
 }
 
 #[tokio::test]
@@ -549,9 +558,13 @@ async fn chunked_body_over_the_cap() {
                 break;
             }
         }
-        let (status, json) = read_response(&mut stream).await;
+        let (status, closes, json) = read_response(&mut stream).await;
         assert_eq!(status, 413, "{provider}: {json}");
         assert_eq!(json["error"], "payload too large");
+        assert!(
+            closes,
+            "{provider}: a 413 mid-body must close the connection"
+        );
     }
 }
 
@@ -566,7 +579,7 @@ async fn body_cut_short() {
             .unwrap();
         stream.write_all(b"{\"half\":").await.unwrap();
         stream.shutdown().await.unwrap();
-        let (status, json) = read_response(&mut stream).await;
+        let (status, _, json) = read_response(&mut stream).await;
         assert_eq!(status, 400, "{provider}: {json}");
         assert_eq!(json["error"], "unreadable body");
     }
@@ -585,7 +598,7 @@ async fn slow_body() {
             .await
             .unwrap();
         stream.write_all(b"{\"slow\":").await.unwrap();
-        let (status, json) = read_response(&mut stream).await;
+        let (status, _, json) = read_response(&mut stream).await;
         assert_eq!(status, 400, "{provider}: {json}");
         assert_eq!(json["error"], "unreadable body");
         let details = json["details"].as_str().unwrap();

@@ -267,3 +267,25 @@ async fn serves_all_four_providers_over_tcp() {
     }
     server.abort();
 }
+
+#[tokio::test]
+async fn closes_an_http1_connection_only_when_the_body_was_left_unread() {
+    let oversized = |version| {
+        let request = with_body(Webhook::goshiip("Pending").sign(SECRET), vec![b' '; 2048]);
+        let (mut parts, body) = request.into_parts();
+        parts.version = version;
+        Request::from_parts(parts, body)
+    };
+    let app = goshiip_app(1024);
+    let answer = send(&app, oversized(axum::http::Version::HTTP_11)).await;
+    assert_eq!(answer.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(answer.headers["connection"], "close");
+    // HTTP/2 has no connection header: the server resets the stream itself.
+    let answer = send(&app, oversized(axum::http::Version::HTTP_2)).await;
+    assert_eq!(answer.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(!answer.headers.contains_key("connection"));
+    // A body read to its end leaves the connection fit for the next request.
+    let answer = send(&app, Webhook::goshiip("Pending").sign("another secret")).await;
+    assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
+    assert!(!answer.headers.contains_key("connection"));
+}
