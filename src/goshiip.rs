@@ -3,7 +3,8 @@
 //! GoShiip signs the body's exact bytes with the secret key from its API
 //! settings and sends the lowercase hex digest in `X-Signature`. This crate
 //! checks the bytes as received, so nothing in front of this layer may parse,
-//! re-encode or decompress the body.
+//! re-encode or decompress the body. A missing or malformed `X-Signature` is
+//! refused with 401 before any of the body is read.
 //!
 //! **What the signature does not cover:** freshness. The body has no time or
 //! event id, so a captured webhook can be replayed as is; treat a status as
@@ -56,7 +57,9 @@ use tower_layer::Layer;
 
 use crate::extract::{VerifiedPayload, record, record_secret};
 use crate::payload::{object, optional_id, parse_object};
-use crate::secrets::{HmacSha256, Secrets, TAG_LEN, hmac_key, no_secret_matched, proof_header};
+use crate::secrets::{
+    HeaderTag, HmacSha256, Secrets, TAG_LEN, hmac_key, no_secret_matched, proof_header,
+};
 use crate::verify::{DEFAULT_BODY_LIMIT, Verify, VerifyWebhook};
 use crate::{Provider, ShipmentEvent, ShipmentStatus, WebhookRejection};
 
@@ -117,7 +120,7 @@ impl Verify for GoShiipSignature {
         self.body_limit
     }
 
-    fn verify(&self, parts: &mut Parts, body: &Bytes) -> Result<(), WebhookRejection> {
+    fn check_headers(&self, parts: &mut Parts) -> Result<(), WebhookRejection> {
         let signature = proof_header(&parts.headers, &SIGNATURE_HEADER)?;
         if signature.len() != 2 * TAG_LEN {
             return Err(WebhookRejection::unauthorized(format!(
@@ -129,6 +132,12 @@ impl Verify for GoShiipSignature {
         let mut tag = [0; TAG_LEN];
         hex::decode_to_slice(signature, &mut tag)
             .map_err(|_| WebhookRejection::unauthorized("the x-signature header is not hex"))?;
+        parts.extensions.insert(HeaderTag(tag));
+        Ok(())
+    }
+
+    fn verify(&self, parts: &mut Parts, body: &Bytes) -> Result<(), WebhookRejection> {
+        let tag = HeaderTag::take(parts)?;
         let secret = self.secrets.verify_hmac(&[body], &tag).ok_or_else(|| {
             no_secret_matched(
                 Provider::GoShiip,

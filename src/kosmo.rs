@@ -28,9 +28,11 @@
 //! does not fix where `eventId` ends and `orderId` begins: a captured request
 //! can be replayed with characters moved from one to the other.
 //!
-//! A body whose signed fields (or a `status` that is not a string) cannot be
-//! read is refused with 400; otherwise the signature is checked before
-//! anything else about the body, such as a missing `status`, is reported.
+//! A missing or malformed signature header is refused with 401 before any of
+//! the body is read. A body whose signed fields (or a `status` that is not a
+//! string) cannot be read is refused with 400; otherwise the signature is
+//! checked before anything else about the body, such as a missing `status`,
+//! is reported.
 //!
 //! # Fields of [`ShipmentEvent`]
 //!
@@ -84,7 +86,7 @@ use tower_layer::Layer;
 use crate::extract::{VerifiedPayload, record, record_secret};
 use crate::payload::{parse_object, parse_timestamp};
 use crate::secrets::{
-    HmacSha256, Secrets, check_tag_len, hmac_key, no_secret_matched, proof_header,
+    HeaderTag, HmacSha256, Secrets, hmac_key, no_secret_matched, proof_header, tag_from,
 };
 use crate::verify::{DEFAULT_BODY_LIMIT, Verify, VerifyWebhook};
 use crate::{MatchedSecret, Provider, ShipmentEvent, ShipmentStatus, WebhookRejection};
@@ -258,12 +260,18 @@ impl Verify for KosmoSignature {
         self.body_limit
     }
 
-    fn verify(&self, parts: &mut Parts, body: &Bytes) -> Result<(), WebhookRejection> {
+    fn check_headers(&self, parts: &mut Parts) -> Result<(), WebhookRejection> {
         let signature = proof_header(&parts.headers, &self.header)?;
         let tag = STANDARD.decode(signature).map_err(|_| {
             WebhookRejection::unauthorized(format!("the {} header is not base64", self.header))
         })?;
-        check_tag_len(format_args!("the {} header", self.header), &tag)?;
+        let tag = tag_from(format_args!("the {} header", self.header), &tag)?;
+        parts.extensions.insert(tag);
+        Ok(())
+    }
+
+    fn verify(&self, parts: &mut Parts, body: &Bytes) -> Result<(), WebhookRejection> {
+        let tag = HeaderTag::take(parts)?;
         let fields: KosmoFields<'_> = parse_object("the body", body)?;
         let signed = [&*fields.event_id, &*fields.order_id, &*fields.timestamp];
         let secret = self.match_secret(signed, &tag, parts, body)?;

@@ -106,16 +106,31 @@ impl Secrets<HmacSha256> {
 /// The length of an HMAC-SHA256 tag.
 pub(crate) const TAG_LEN: usize = 32;
 
-/// Refuses a decoded tag that cannot be an HMAC-SHA256.
-pub(crate) fn check_tag_len(what: fmt::Arguments<'_>, tag: &[u8]) -> Result<(), WebhookRejection> {
-    if tag.len() == TAG_LEN {
-        Ok(())
-    } else {
-        Err(WebhookRejection::unauthorized(format!(
+/// An HMAC tag read from the headers before the body, kept in the request's
+/// extensions until the body is read and the tag can be checked.
+#[derive(Clone, Copy)]
+pub(crate) struct HeaderTag(pub(crate) [u8; TAG_LEN]);
+
+impl HeaderTag {
+    /// The tag `check_headers` recorded; a request without one was refused there.
+    pub(crate) fn take(parts: &mut Parts) -> Result<[u8; TAG_LEN], WebhookRejection> {
+        let tag = parts.extensions.remove::<Self>();
+        tag.map(|Self(tag)| tag)
+            .ok_or_else(|| WebhookRejection::unauthorized("the signature header was not read"))
+    }
+}
+
+/// A decoded tag, refused if it cannot be an HMAC-SHA256.
+pub(crate) fn tag_from(
+    what: fmt::Arguments<'_>,
+    tag: &[u8],
+) -> Result<HeaderTag, WebhookRejection> {
+    tag.try_into().map(HeaderTag).map_err(|_| {
+        WebhookRejection::unauthorized(format!(
             "{what} decodes to {} bytes; an HMAC-SHA256 is {TAG_LEN}",
             tag.len()
-        )))
-    }
+        ))
+    })
 }
 
 /// The one value of the header carrying the proof, as text.

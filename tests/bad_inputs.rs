@@ -153,6 +153,8 @@ async fn missing_proof() {
         let header = proof_header(provider).unwrap();
         let answer = answer(without_header(signed(provider), header)).await;
         assert_refused(provider, &answer, StatusCode::UNAUTHORIZED, "is missing");
+        // Refused before the body was read.
+        assert_eq!(answer.headers["connection"], "close", "{provider}");
     }
     let answer = answer(with_body(signed(Provider::Shipmondo), "{}")).await;
     answer.assert_refused(StatusCode::BAD_REQUEST, "missing field `data`");

@@ -8,10 +8,12 @@
 //! bit 1, it then flips the bit at the position, in what the proof covers.
 //! Inputs without a blank line are all body.
 
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::convert::Infallible;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::{Pin, pin};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll, Waker};
 
 use axum_core::body::Body;
@@ -36,6 +38,47 @@ pub const SECRETS: [&str; 2] = [
     "fuzz-secret-of-thirty-two-bytes!",
     "the-previous-fuzz-secret-32-byte",
 ];
+
+/// The most heap one request may hold at once, beyond the request itself:
+/// a layer's copies of a body at the limit (strings with escapes, the JWT's
+/// decoded payload, the event's strings) and the service's own state. A layer
+/// that allocated by a declared or decoded length, not by what it read, would
+/// cross it.
+pub const MAX_REQUEST_HEAP: usize = 8 * BODY_LIMIT + 16 * 1024;
+
+/// The system allocator, counting live bytes and their peak, so a target can
+/// check what one request holds at once.
+struct Counting;
+
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: every call goes to `System` with the caller's arguments unchanged.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        grew(layout.size());
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+        grew(new_size);
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+fn grew(size: usize) {
+    let live = LIVE.fetch_add(size, Ordering::Relaxed) + size;
+    PEAK.fetch_max(live, Ordering::Relaxed);
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
 
 /// A fuzz input read as a request.
 #[derive(Debug)]
@@ -262,9 +305,17 @@ where
         >,
     P: FromRequestParts<()> + 'static,
 {
+    let request = input.request();
+    let before = LIVE.load(Ordering::Relaxed);
+    PEAK.store(before, Ordering::Relaxed);
     let mut service = layer.layer(Handler(PhantomData));
     let Ok(()) = now(std::future::poll_fn(|cx| service.poll_ready(cx)));
-    let Ok(mut response) = now(service.call(input.request()));
+    let Ok(mut response) = now(service.call(request));
+    let held = PEAK.load(Ordering::Relaxed) - before;
+    assert!(
+        held <= MAX_REQUEST_HEAP,
+        "one request held {held} bytes at once"
+    );
     let status = response.status();
     if status == StatusCode::OK {
         let delivered = response
