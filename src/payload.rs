@@ -42,6 +42,13 @@ pub(crate) fn parse_object<'de, T: Deserialize<'de>>(
     parse_json(what, bytes).map(|Object(value)| value)
 }
 
+/// `bytes` as a `T` that must be a JSON object, with serde_json's own error.
+pub(crate) fn from_object_slice<'de, T: Deserialize<'de>>(
+    bytes: &'de [u8],
+) -> serde_json::Result<T> {
+    serde_json::from_slice(bytes).map(|Object(value)| value)
+}
+
 /// `deserialize_with` for a nested struct, which must be a JSON object.
 pub(crate) fn object<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
     deserializer: D,

@@ -84,7 +84,7 @@ use tower_layer::Layer;
 
 use crate::event::status_key;
 use crate::extract::{VerifiedPayload, record, record_secret};
-use crate::payload::{object, optional_id, parse_json, parse_object};
+use crate::payload::{from_object_slice, object, optional_id, parse_json, parse_object};
 use crate::secrets::{HmacSha256, Secrets, hmac_key, no_secret_matched};
 use crate::verify::{DEFAULT_BODY_LIMIT, Verify, VerifyWebhook};
 use crate::{MatchedSecret, Provider, ShipmentEvent, ShipmentStatus, WebhookRejection};
@@ -196,7 +196,8 @@ impl ShipmondoJwt {
         if payload.contains('.') {
             return Err(malformed());
         }
-        // Each part's length is checked before it is decoded.
+        // The header and signature are decoded only within their lengths; the
+        // payload, only once the signature over it holds.
         if header.len() > MAX_HEADER_LEN {
             return Err(WebhookRejection::unauthorized(format!(
                 "the JWT header is {} characters long; at most {MAX_HEADER_LEN} are accepted",
@@ -204,7 +205,7 @@ impl ShipmondoJwt {
             )));
         }
         let header = decode_segment("header", header)?;
-        let header: JwsHeader = serde_json::from_slice(&header).map_err(|error| {
+        let header: JwsHeader = from_object_slice(&header).map_err(|error| {
             WebhookRejection::unauthorized(format!("the JWT header is not valid: {error}"))
         })?;
         if header.alg != ALGORITHM {

@@ -172,6 +172,17 @@ async fn refuses_crit_extensions_even_when_the_signature_holds() {
 }
 
 #[tokio::test]
+async fn refuses_a_jwt_header_that_is_not_an_object_even_when_signed() {
+    // serde reads a struct from an array too; RFC 7515 wants an object.
+    let signed = format!("{}.{}", b64(&json!(["HS256"])), b64(&order_payload()));
+    let token = format!("{signed}.{}", hs256(&signed));
+    answer(with_token(&token)).await.assert_refused(
+        StatusCode::UNAUTHORIZED,
+        "the JWT header is not valid: invalid type: sequence, expected a JSON object",
+    );
+}
+
+#[tokio::test]
 async fn refuses_malformed_tokens() {
     let good = shipmondo_jwt(KEY, &order_payload().to_string());
     let [header, payload, signature]: [&str; 3] =

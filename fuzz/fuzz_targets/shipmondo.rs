@@ -5,11 +5,11 @@
 
 use std::sync::LazyLock;
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use libfuzzer_sys::fuzz_target;
 use shipment_webhooks::{Provider, ShipmondoEvent, ShipmondoJwt};
-use shipment_webhooks_fuzz::{BODY_LIMIT, Input, SECRETS, flip, hmac, send, shipmondo_token_holds};
+use shipment_webhooks_fuzz::{
+    BODY_LIMIT, Input, SECRETS, flip, hs256_token, send, shipmondo_token_holds,
+};
 
 static LAYER: LazyLock<ShipmondoJwt> = LazyLock::new(|| {
     ShipmondoJwt::new(SECRETS[0])
@@ -22,13 +22,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     if let Some(secret) = input.secret {
-        let signed = format!(
-            "{}.{}",
-            URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256"}"#),
-            URL_SAFE_NO_PAD.encode(&input.body)
-        );
-        let signature = URL_SAFE_NO_PAD.encode(hmac(secret, &[signed.as_bytes()]));
-        let mut token = format!("{signed}.{signature}").into_bytes();
+        let mut token = hs256_token(secret, br#"{"alg":"HS256"}"#, &input.body);
         if let Some(at) = input.flip {
             flip(&mut token, at);
         }

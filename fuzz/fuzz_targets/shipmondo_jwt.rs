@@ -7,14 +7,12 @@
 
 use std::sync::LazyLock;
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use http::HeaderMap;
 use libfuzzer_sys::fuzz_target;
 use shipment_webhooks::shipmondo::{ACTION_HEADER, RESOURCE_ID_HEADER, RESOURCE_TYPE_HEADER};
 use shipment_webhooks::{Provider, ShipmondoEvent, ShipmondoJwt};
 use shipment_webhooks_fuzz::{
-    BODY_LIMIT, Input, Parts, SECRETS, flip, hmac, send, shipmondo_token_holds,
+    BODY_LIMIT, Input, Parts, SECRETS, flip, hs256_token, send, shipmondo_token_holds,
 };
 
 static LAYER: LazyLock<ShipmondoJwt> = LazyLock::new(|| {
@@ -34,13 +32,7 @@ fuzz_target!(|data: &[u8]| {
             } else {
                 parts.body.to_vec()
             };
-            let signed = format!(
-                "{}.{}",
-                URL_SAFE_NO_PAD.encode(parts.head),
-                URL_SAFE_NO_PAD.encode(payload)
-            );
-            let signature = URL_SAFE_NO_PAD.encode(hmac(secret, &[signed.as_bytes()]));
-            let mut token = format!("{signed}.{signature}").into_bytes();
+            let mut token = hs256_token(secret, parts.head, &payload);
             if let Some(at) = parts.flip() {
                 flip(&mut token, at);
             }
