@@ -153,7 +153,8 @@ impl KosmoSignature {
     /// Refuses with 401 events whose signed `timestamp` is older than `age`,
     /// or further ahead of this server's clock than
     /// [`DEFAULT_MAX_FUTURE_SKEW`] (one minute). Off by default: see the
-    /// [module docs](self#replay-window) before choosing `age`.
+    /// [module docs](self#replay-window) before choosing `age`. Every event
+    /// spends some time in transit, so an `age` of zero refuses them all.
     pub fn max_age(mut self, age: Duration) -> Self {
         self.max_age = Some(age);
         self

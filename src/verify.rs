@@ -85,10 +85,10 @@ where
         let (mut parts, body) = request.into_parts();
         let limit = self.verifier.body_limit();
         let state = if let Err(rejection) = self.verifier.check_headers(&mut parts) {
-            State::rejected_unread(rejection, parts.version)
+            State::rejected(rejection, parts.version, !body.is_end_stream())
         } else if body.size_hint().lower() > limit as u64 {
             // A declared Content-Length over the limit is refused before reading anything.
-            State::rejected_unread(WebhookRejection::too_large(limit), parts.version)
+            State::rejected(WebhookRejection::too_large(limit), parts.version, true)
         } else {
             // The service that was polled ready goes with the request; a clone stays.
             let clone = self.inner.clone();
@@ -148,13 +148,14 @@ where
     ReqBody: HttpBody,
     ReqBody::Error: Into<BoxError>,
 {
-    /// A refusal sent before the body was read to its end. The server will
-    /// not read the rest, so an HTTP/1 connection cannot carry another
-    /// request: say so, or a client reusing it loses its next request.
-    fn rejected_unread(rejection: WebhookRejection, version: Version) -> Self {
+    /// A refusal sent before the body was read. If some of it is left
+    /// unread, the server will not read it, so an HTTP/1 connection cannot
+    /// carry another request: say so, or a client reusing it loses its next
+    /// request.
+    fn rejected(rejection: WebhookRejection, version: Version, body_left: bool) -> Self {
         State::Rejected {
             rejection: Some(rejection),
-            close_connection: version < Version::HTTP_2,
+            close_connection: body_left && version < Version::HTTP_2,
         }
     }
 }
@@ -185,7 +186,7 @@ where
                     let bytes = match read(collected, verifier.body_limit()) {
                         Ok(bytes) => bytes,
                         Err(rejection) => {
-                            let state = State::rejected_unread(rejection, parts.version);
+                            let state = State::rejected(rejection, parts.version, true);
                             this.state.set(state);
                             continue;
                         }

@@ -9,7 +9,7 @@ use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::http::{Request, Response, StatusCode};
 use axum::routing::post;
-use common::{echo_app, send, with_body};
+use common::{echo_app, send, with_body, without_header};
 use futures_util::stream;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
@@ -286,6 +286,11 @@ async fn closes_an_http1_connection_only_when_the_body_was_left_unread() {
     assert!(!answer.headers.contains_key("connection"));
     // A body read to its end leaves the connection fit for the next request.
     let answer = send(&app, Webhook::goshiip("Pending").sign("another secret")).await;
+    assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
+    assert!(!answer.headers.contains_key("connection"));
+    // So does a refusal before reading a body that is empty.
+    let unsigned = with_body(Webhook::goshiip("Pending").sign(SECRET), Bytes::new());
+    let answer = send(&app, without_header(unsigned, "x-signature")).await;
     assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
     assert!(!answer.headers.contains_key("connection"));
 }

@@ -5,8 +5,8 @@ mod common;
 
 use axum::Router;
 use axum::body::Body;
-use axum::http::{HeaderName, HeaderValue, Request, StatusCode};
-use common::{Answer, echo_app, send, with_body, with_header};
+use axum::http::{HeaderValue, Request, StatusCode};
+use common::{Answer, PROVIDERS, echo_app, proof_header, send, with_body, with_header};
 use proptest::prelude::*;
 use proptest::sample::Index;
 use serde_json::{Value, json};
@@ -15,13 +15,6 @@ use shipment_webhooks::{
     GoShiipEvent, GoShiipSignature, KosmoEvent, KosmoSignature, KourierBearer, KourierEvent,
     Provider, ShipmondoEvent, ShipmondoJwt,
 };
-
-const PROVIDERS: [Provider; 4] = [
-    Provider::Kosmo,
-    Provider::Kourier,
-    Provider::Shipmondo,
-    Provider::GoShiip,
-];
 
 thread_local! {
     // Proptest cases are sync: one runtime per test thread serves all its cases.
@@ -83,17 +76,6 @@ fn json_string(bytes: &[u8]) -> Vec<u8> {
     out
 }
 
-/// The header that carries `provider`'s proof; none for Shipmondo, whose proof
-/// is the token in the body.
-fn proof_header(provider: Provider) -> Option<HeaderName> {
-    match provider {
-        Provider::Kosmo => Some(HeaderName::from_static("x-kosmo-signature")),
-        Provider::Kourier => Some(HeaderName::from_static("authorization")),
-        Provider::GoShiip => Some(HeaderName::from_static("x-signature")),
-        _ => None,
-    }
-}
-
 /// `webhook` signed with `secret`, its proof as sent (the signature header's
 /// value, the whole `Authorization` value, or Shipmondo's token) passed through
 /// `mangle`. `None` if the result cannot be a header value (a control
@@ -106,7 +88,7 @@ fn sign_mangled(
     let mut request = webhook.sign(secret);
     match proof_header(webhook.provider()) {
         Some(name) => {
-            let mut proof = request.headers()[&name].as_bytes().to_vec();
+            let mut proof = request.headers()[name].as_bytes().to_vec();
             mangle(&mut proof);
             let value = HeaderValue::from_bytes(&proof).ok()?;
             request.headers_mut().insert(name, value);

@@ -9,7 +9,7 @@ use axum::routing::post;
 use axum::{Json, Router};
 use serde::Serialize;
 use serde_json::{Value, json};
-use shipment_webhooks::{MatchedSecret, ShipmentEvent};
+use shipment_webhooks::{MatchedSecret, Provider, ShipmentEvent};
 use tower::Layer;
 use tower::ServiceExt;
 
@@ -114,4 +114,32 @@ pub fn with_header(mut request: Request<Body>, name: &'static str, value: &str) 
 pub fn without_header(mut request: Request<Body>, name: &str) -> Request<Body> {
     request.headers_mut().remove(name);
     request
+}
+
+pub const PROVIDERS: [Provider; 4] = [
+    Provider::Kosmo,
+    Provider::Kourier,
+    Provider::Shipmondo,
+    Provider::GoShiip,
+];
+
+/// The header carrying `provider`'s proof; Shipmondo's is the token in the body.
+pub fn proof_header(provider: Provider) -> Option<&'static str> {
+    match provider {
+        Provider::Kosmo => Some("x-kosmo-signature"),
+        Provider::Kourier => Some("authorization"),
+        Provider::GoShiip => Some("x-signature"),
+        _ => None,
+    }
+}
+
+/// `encoded` (base64 of `alphabet`) with its last character's `bits` unused
+/// low bits set: a strict decoder refuses it, a lenient one reads the same bytes.
+pub fn set_unused_bits(encoded: &str, alphabet: &[u8], bits: u32) -> String {
+    let (head, last) = encoded.split_at(encoded.len() - 1);
+    let index = alphabet
+        .iter()
+        .position(|&c| c == last.as_bytes()[0])
+        .expect("a character of the alphabet");
+    format!("{head}{}", alphabet[index | ((1 << bits) - 1)] as char)
 }
