@@ -13,7 +13,8 @@ use axum::http::{Request, StatusCode};
 use axum::routing::post;
 use axum::{Json, Router};
 use common::{
-    Answer, PROVIDERS, proof_header, send, set_unused_bits, with_body, with_header, without_header,
+    Answer, PROVIDERS, proof_header, send, serve, set_unused_bits, with_body, with_header,
+    without_header,
 };
 use serde_json::{Value, json};
 use shipment_webhooks::testing::{Webhook, goshiip_signature, kosmo_signature, shipmondo_jwt};
@@ -22,7 +23,7 @@ use shipment_webhooks::{
     ShipmondoEvent, ShipmondoJwt,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tower_http::timeout::RequestBodyTimeoutLayer;
 
 fn secret(provider: Provider) -> &'static str {
@@ -488,17 +489,10 @@ async fn declared_length_over_the_cap() {
     assert_eq!(answer.headers["connection"], "close");
 }
 
-/// Serves `app` on 127.0.0.1, for rows about what crosses the socket.
-async fn serve(app: Router) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    address
-}
-
-/// The request line and headers of a signed `provider` request, with `framing`
-/// (`Content-Length: n` or `Transfer-Encoding: chunked`) and no body.
-fn head(provider: Provider, framing: &str) -> String {
+/// A connection to `address` on which the request line and headers of a
+/// signed `provider` request were sent, with `framing` (`Content-Length: n`
+/// or `Transfer-Encoding: chunked`), and none of its body yet.
+async fn send_head(address: SocketAddr, provider: Provider, framing: &str) -> TcpStream {
     let request = signed(provider);
     let mut head =
         format!("POST /webhooks/{provider} HTTP/1.1\r\nHost: 127.0.0.1\r\n{framing}\r\n");
@@ -507,7 +501,9 @@ fn head(provider: Provider, framing: &str) -> String {
             head += &format!("{name}: {}\r\n", value.to_str().unwrap());
         }
     }
-    head + "\r\n"
+    let mut stream = TcpStream::connect(address).await.unwrap();
+    stream.write_all((head + "\r\n").as_bytes()).await.unwrap();
+    stream
 }
 
 /// Reads an HTTP/1.1 response to its end: its status, whether it says
@@ -531,11 +527,7 @@ async fn read_response(stream: &mut TcpStream) -> (u16, bool, Value) {
 async fn chunked_body_over_the_cap() {
     let address = serve(app(4096)).await;
     for provider in PROVIDERS {
-        let mut stream = TcpStream::connect(address).await.unwrap();
-        stream
-            .write_all(head(provider, "Transfer-Encoding: chunked").as_bytes())
-            .await
-            .unwrap();
+        let mut stream = send_head(address, provider, "Transfer-Encoding: chunked").await;
         // The server may answer and close before all chunks are sent.
         for _ in 0..8 {
             let chunk = format!("400\r\n{}\r\n", " ".repeat(1024));
@@ -557,11 +549,7 @@ async fn chunked_body_over_the_cap() {
 async fn body_cut_short() {
     let address = serve(app(4096)).await;
     for provider in PROVIDERS {
-        let mut stream = TcpStream::connect(address).await.unwrap();
-        stream
-            .write_all(head(provider, "Content-Length: 100").as_bytes())
-            .await
-            .unwrap();
+        let mut stream = send_head(address, provider, "Content-Length: 100").await;
         stream.write_all(b"{\"half\":").await.unwrap();
         stream.shutdown().await.unwrap();
         let (status, _, json) = read_response(&mut stream).await;
@@ -577,11 +565,7 @@ async fn slow_body() {
     let app = app(4096).layer(RequestBodyTimeoutLayer::new(Duration::from_millis(200)));
     let address = serve(app).await;
     for provider in PROVIDERS {
-        let mut stream = TcpStream::connect(address).await.unwrap();
-        stream
-            .write_all(head(provider, "Content-Length: 100").as_bytes())
-            .await
-            .unwrap();
+        let mut stream = send_head(address, provider, "Content-Length: 100").await;
         stream.write_all(b"{\"slow\":").await.unwrap();
         let (status, _, json) = read_response(&mut stream).await;
         assert_eq!(status, 400, "{provider}: {json}");

@@ -9,7 +9,7 @@ use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::http::{Request, Response, StatusCode};
 use axum::routing::post;
-use common::{echo_app, send, with_body, without_header};
+use common::{echo_app, send, serve, with_body, without_header};
 use futures_util::stream;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
@@ -228,9 +228,7 @@ async fn serves_all_four_providers_over_tcp() {
             "/webhooks/goshiip",
             post(on_event).layer(GoShiipSignature::new("goshiip-secret")),
         );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let address = serve(app).await;
     let client = Client::builder(TokioExecutor::new()).build_http::<Body>();
 
     for (webhook, secret, id) in [
@@ -265,7 +263,6 @@ async fn serves_all_four_providers_over_tcp() {
         let forged = client.request(webhook.sign("forged")).await.unwrap();
         assert_eq!(forged.status(), StatusCode::UNAUTHORIZED);
     }
-    server.abort();
 }
 
 #[tokio::test]

@@ -143,3 +143,13 @@ pub fn set_unused_bits(encoded: &str, alphabet: &[u8], bits: u32) -> String {
         .expect("a character of the alphabet");
     format!("{head}{}", alphabet[index | ((1 << bits) - 1)] as char)
 }
+
+/// Serves `app` on 127.0.0.1 until the test ends, for tests of what crosses a socket.
+pub async fn serve(app: Router) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a free port on 127.0.0.1");
+    let address = listener.local_addr().expect("a bound address");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    address
+}
