@@ -60,7 +60,7 @@ use crate::payload::{object, optional_id, parse_object};
 use crate::secrets::{
     HeaderTag, HmacSha256, Secrets, TAG_LEN, hmac_key, no_secret_matched, proof_header,
 };
-use crate::verify::{DEFAULT_BODY_LIMIT, Verify, VerifyWebhook};
+use crate::verify::{DEFAULT_BODY_LIMIT, Verified, Verify, VerifyWebhook};
 use crate::{Provider, ShipmentEvent, ShipmentStatus, WebhookRejection};
 
 /// The header GoShiip sends its signature in.
@@ -136,7 +136,7 @@ impl Verify for GoShiipSignature {
         Ok(())
     }
 
-    fn verify(&self, parts: &mut Parts, body: &Bytes) -> Result<(), WebhookRejection> {
+    fn verify(&self, parts: &mut Parts, body: &Bytes) -> Result<Verified, WebhookRejection> {
         let tag = HeaderTag::take(parts)?;
         let secret = self.secrets.verify_hmac(&[body], &tag).ok_or_else(|| {
             no_secret_matched(
@@ -149,7 +149,7 @@ impl Verify for GoShiipSignature {
         record_secret(&mut parts.extensions, secret);
         let fields: GoShiipFields<'_> = parse_object("the body", body)?;
         record::<GoShiipEvent>(&mut parts.extensions, fields.to_event(), body.clone());
-        Ok(())
+        Ok(Verified::Webhook)
     }
 }
 

@@ -24,15 +24,24 @@
 //! status or the stops signed: within the window a replay can still carry
 //! another status.
 //!
+//! # Where the signed fields meet
+//!
 //! The signed fields are joined with nothing between them, so the signature
-//! does not fix where `eventId` ends and `orderId` begins: a captured request
-//! can be replayed with characters moved from one to the other.
+//! alone does not fix where `eventId` ends and `orderId` begins: characters
+//! moved from one to the other keep it valid, and each such move gives a new
+//! `eventId`. So this crate refuses (400) an empty `eventId` or `orderId`,
+//! and an `eventId` that is not a UUID (`8-4-4-4-12` hex digits, as on
+//! Kosmo's page): with its length fixed, nothing can move. If Kosmo ever
+//! sends other ids, [`KosmoSignature::any_event_id`] accepts any non-empty
+//! one. Either way, deduplicate on the three signed fields joined, never on
+//! `eventId` alone.
 //!
 //! A missing or malformed signature header is refused with 401 before any of
-//! the body is read. A body whose signed fields (or a `status` that is not a
-//! string) cannot be read is refused with 400; otherwise the signature is
-//! checked before anything else about the body, such as a missing `status`,
-//! is reported.
+//! the body is read. A body whose signed fields cannot be read, or whose
+//! `status` is not a string or appears twice, is refused with 400 before the
+//! signature is checked (the body is parsed once, and a repeated key makes it
+//! ambiguous); anything else about the body, such as empty ids or a missing
+//! `status`, is reported only once the signature holds.
 //!
 //! # Fields of [`ShipmentEvent`]
 //!
@@ -84,11 +93,11 @@ use time::OffsetDateTime;
 use tower_layer::Layer;
 
 use crate::extract::{VerifiedPayload, record, record_secret};
-use crate::payload::{parse_object, parse_timestamp};
+use crate::payload::{parse_object, parse_timestamp, quote};
 use crate::secrets::{
     HeaderTag, HmacSha256, Secrets, hmac_key, no_secret_matched, proof_header, tag_from,
 };
-use crate::verify::{DEFAULT_BODY_LIMIT, Verify, VerifyWebhook};
+use crate::verify::{DEFAULT_BODY_LIMIT, Verified, Verify, VerifyWebhook};
 use crate::{MatchedSecret, Provider, ShipmentEvent, ShipmentStatus, WebhookRejection};
 
 /// The header this crate reads Kosmo's signature from unless told otherwise.
@@ -108,6 +117,7 @@ pub struct KosmoSignature {
     body_limit: usize,
     max_age: Option<Duration>,
     max_future_skew: Option<Duration>,
+    uuid_event_ids: bool,
 }
 
 impl KosmoSignature {
@@ -123,6 +133,7 @@ impl KosmoSignature {
             body_limit: DEFAULT_BODY_LIMIT,
             max_age: None,
             max_future_skew: None,
+            uuid_event_ids: true,
         }
     }
 
@@ -157,6 +168,17 @@ impl KosmoSignature {
     /// spends some time in transit, so an `age` of zero refuses them all.
     pub fn max_age(mut self, age: Duration) -> Self {
         self.max_age = Some(age);
+        self
+    }
+
+    /// Accepts any non-empty `eventId`, not only a UUID.
+    ///
+    /// By default an `eventId` must be a UUID (`8-4-4-4-12` hex digits, as
+    /// on Kosmo's page), which fixes where the signed `eventId` ends and
+    /// `orderId` begins; see the [module docs](self#where-the-signed-fields-meet)
+    /// before turning this on.
+    pub fn any_event_id(mut self) -> Self {
+        self.uuid_event_ids = false;
         self
     }
 
@@ -195,6 +217,26 @@ impl KosmoSignature {
                 "the signature matches no configured secret",
             )
         })
+    }
+
+    /// Refuses empty ids, and an `eventId` that is not a UUID unless told
+    /// otherwise: the signature does not fix where one ends and the next begins.
+    fn check_ids(&self, fields: &KosmoFields<'_>) -> Result<(), WebhookRejection> {
+        for (name, value) in [("eventId", &fields.event_id), ("orderId", &fields.order_id)] {
+            if value.is_empty() {
+                return Err(WebhookRejection::invalid_payload(format!(
+                    "the body: {name} is empty"
+                )));
+            }
+        }
+        if self.uuid_event_ids && !is_uuid(&fields.event_id) {
+            return Err(WebhookRejection::invalid_payload(format!(
+                "the body: eventId {} is not a UUID, as Kosmo sends it \
+                 (KosmoSignature::any_event_id accepts other ids)",
+                quote(&fields.event_id)
+            )));
+        }
+        Ok(())
     }
 
     /// Refuses a signed `timestamp` outside the configured replay window.
@@ -271,17 +313,18 @@ impl Verify for KosmoSignature {
         Ok(())
     }
 
-    fn verify(&self, parts: &mut Parts, body: &Bytes) -> Result<(), WebhookRejection> {
+    fn verify(&self, parts: &mut Parts, body: &Bytes) -> Result<Verified, WebhookRejection> {
         let tag = HeaderTag::take(parts)?;
         let fields: KosmoFields<'_> = parse_object("the body", body)?;
         let signed = [&*fields.event_id, &*fields.order_id, &*fields.timestamp];
         let secret = self.match_secret(signed, &tag, parts, body)?;
+        self.check_ids(&fields)?;
         let timestamp = parse_timestamp("timestamp", &fields.timestamp)?;
         self.check_freshness(timestamp)?;
         record_secret(&mut parts.extensions, secret);
         let event = fields.to_event(timestamp)?;
         record::<KosmoEvent>(&mut parts.extensions, event, body.clone());
-        Ok(())
+        Ok(Verified::Webhook)
     }
 }
 
@@ -313,6 +356,15 @@ pub struct KosmoEvent {
 
 impl VerifiedPayload for KosmoEvent {}
 
+/// A UUID in its 36-character text form, in either case.
+fn is_uuid(id: &str) -> bool {
+    id.len() == 36
+        && id.bytes().enumerate().all(|(i, byte)| match i {
+            8 | 13 | 18 | 23 => byte == b'-',
+            _ => byte.is_ascii_hexdigit(),
+        })
+}
+
 fn status(raw: &str) -> ShipmentStatus {
     ShipmentStatus::normalize(raw, |key| match key {
         "submitted" => Some(ShipmentStatus::Created),
@@ -325,6 +377,22 @@ fn status(raw: &str) -> ShipmentStatus {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn knows_a_uuid() {
+        assert!(is_uuid("9ddafe4f-010b-43e9-a0b4-baad0c46d9de"));
+        assert!(is_uuid("9DDAFE4F-010B-43E9-A0B4-BAAD0C46D9DE"));
+        for not in [
+            "",
+            "9ddafe4f-010b-43e9-a0b4-baad0c46d9d",
+            "9ddafe4f-010b-43e9-a0b4-baad0c46d9deS",
+            "9ddafe4f010b-43e9-a0b4-baad0c46d9de-",
+            "9ddafe4g-010b-43e9-a0b4-baad0c46d9de",
+            "9ddafe4f-010b-43e9-a0b4-baad0c46d9dé",
+        ] {
+            assert!(!is_uuid(not), "{not}");
+        }
+    }
 
     #[test]
     fn maps_every_documented_status() {

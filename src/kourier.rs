@@ -66,7 +66,7 @@ use tower_layer::Layer;
 use crate::extract::{VerifiedPayload, record, record_secret};
 use crate::payload::{parse_object, parse_timestamp};
 use crate::secrets::{Secrets, proof_header};
-use crate::verify::{DEFAULT_BODY_LIMIT, Verify, VerifyWebhook};
+use crate::verify::{DEFAULT_BODY_LIMIT, Verified, Verify, VerifyWebhook};
 use crate::{Provider, ShipmentEvent, ShipmentStatus, WebhookRejection};
 
 type TokenDigest = [u8; 32];
@@ -169,10 +169,10 @@ impl Verify for KourierBearer {
         Ok(())
     }
 
-    fn verify(&self, parts: &mut Parts, body: &Bytes) -> Result<(), WebhookRejection> {
+    fn verify(&self, parts: &mut Parts, body: &Bytes) -> Result<Verified, WebhookRejection> {
         let fields: KourierFields<'_> = parse_object("the body", body)?;
         record::<KourierEvent>(&mut parts.extensions, fields.to_event()?, body.clone());
-        Ok(())
+        Ok(Verified::Webhook)
     }
 }
 

@@ -4,6 +4,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::marker::PhantomData;
 
+use serde::de::DeserializeOwned;
 use serde::de::value::MapAccessDeserializer;
 use serde::de::{Error as _, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
@@ -78,6 +79,35 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for ObjectVisitor<T> {
     }
 }
 
+/// `deserialize_with` for a nested object that a provider may also send as a
+/// JSON string holding the object (Shipmondo's `data`).
+pub(crate) fn object_or_json_string<'de, D: Deserializer<'de>, T: DeserializeOwned>(
+    deserializer: D,
+) -> Result<T, D::Error> {
+    deserializer
+        .deserialize_any(ObjectOrJsonString(PhantomData))
+        .map(|Object(value)| value)
+}
+
+struct ObjectOrJsonString<T>(PhantomData<fn() -> T>);
+
+impl<'de, T: DeserializeOwned> Visitor<'de> for ObjectOrJsonString<T> {
+    type Value = Object<T>;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str("a JSON object, or a string holding one")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        T::deserialize(MapAccessDeserializer::new(map)).map(Object)
+    }
+
+    fn visit_str<E: serde::de::Error>(self, json: &str) -> Result<Self::Value, E> {
+        serde_json::from_str(json)
+            .map_err(|error| E::custom(format_args!("a string that is not a JSON object: {error}")))
+    }
+}
+
 /// Parses a provider's event time, which must be RFC 3339.
 pub(crate) fn parse_timestamp(
     field: &str,
@@ -92,7 +122,7 @@ pub(crate) fn parse_timestamp(
 }
 
 /// `value` quoted for a refusal, its first 64 characters at most.
-fn quote(value: &str) -> String {
+pub(crate) fn quote(value: &str) -> String {
     format!("{:?}", shorten(value))
 }
 

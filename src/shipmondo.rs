@@ -71,6 +71,7 @@
 //! ```
 
 use std::borrow::Cow;
+use std::fmt;
 use std::sync::Arc;
 
 use base64::Engine;
@@ -78,15 +79,19 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bytes::Bytes;
 use http::request::Parts;
 use http::{HeaderMap, HeaderName};
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 use tower_layer::Layer;
 
 use crate::event::status_key;
 use crate::extract::{VerifiedPayload, record, record_secret};
-use crate::payload::{from_object_slice, object, optional_id, parse_json, parse_object};
+use crate::payload::{
+    from_object_slice, object_or_json_string, optional_id, parse_json, parse_object,
+};
 use crate::secrets::{HmacSha256, Secrets, hmac_key, no_secret_matched};
-use crate::verify::{DEFAULT_BODY_LIMIT, Verify, VerifyWebhook};
+use crate::verify::{DEFAULT_BODY_LIMIT, Verified, Verify, VerifyWebhook};
 use crate::{MatchedSecret, Provider, ShipmentEvent, ShipmentStatus, WebhookRejection};
 
 /// `SMD-Resource-Type`: which resource the webhook watches (`Orders`, `Shipments`...).
@@ -99,6 +104,9 @@ pub const WEBHOOK_ID_HEADER: HeaderName = HeaderName::from_static("smd-webhook-i
 pub const ACTION_HEADER: HeaderName = HeaderName::from_static("smd-action");
 /// `SMD-User`: the user who performed the action.
 pub const USER_HEADER: HeaderName = HeaderName::from_static("smd-user");
+
+/// The `action` of the payload Shipmondo sends to test a new webhook's endpoint.
+const CONNECTION_TEST: &str = "connection_test";
 
 /// The only JWT algorithm Shipmondo uses, and so the only one accepted.
 const ALGORITHM: &str = "HS256";
@@ -122,6 +130,33 @@ pub struct ShipmondoJwt {
     keys: Secrets<HmacSha256>,
     allow_short_keys: bool,
     body_limit: usize,
+    on_connection_test: Option<OnConnectionTest>,
+}
+
+/// The user's callback for connection tests; `Debug` shows only that there is one.
+#[derive(Clone)]
+struct OnConnectionTest(Arc<dyn Fn(&ShipmondoConnectionTest) + Send + Sync>);
+
+impl fmt::Debug for OnConnectionTest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("OnConnectionTest(..)")
+    }
+}
+
+/// A verified connection test: Shipmondo checking, when a webhook is
+/// created, that its endpoint answers.
+///
+/// [`ShipmondoJwt`] answers it with 200 itself and never passes it on as a
+/// webhook; see [`ShipmondoJwt::on_connection_test`] to see them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ShipmondoConnectionTest {
+    /// The name of the webhook being created, as signed.
+    pub webhook: Option<String>,
+    /// The URL Shipmondo sent the test to, as signed.
+    pub url: Option<String>,
+    /// The key that signed it.
+    pub secret: MatchedSecret,
 }
 
 impl ShipmondoJwt {
@@ -157,6 +192,7 @@ impl ShipmondoJwt {
             keys: Secrets::new(checked_key(key, allow_short_keys)),
             allow_short_keys,
             body_limit: DEFAULT_BODY_LIMIT,
+            on_connection_test: None,
         }
     }
 
@@ -176,6 +212,18 @@ impl ShipmondoJwt {
     /// Refuses bodies larger than `bytes` with 413 (default 1 MiB).
     pub fn body_limit(mut self, bytes: usize) -> Self {
         self.body_limit = bytes;
+        self
+    }
+
+    /// Calls `callback` with every verified connection test, after tracing it
+    /// at `info` and before answering it with 200. A connection test never
+    /// reaches the route's handler: it is not a shipment's event. Keep the
+    /// callback quick; it runs within Shipmondo's 3 seconds.
+    pub fn on_connection_test(
+        mut self,
+        callback: impl Fn(&ShipmondoConnectionTest) + Send + Sync + 'static,
+    ) -> Self {
+        self.on_connection_test = Some(OnConnectionTest(Arc::new(callback)));
         self
     }
 
@@ -237,10 +285,7 @@ impl ShipmondoJwt {
                     "the JWT signature matches no configured key",
                 )
             })?;
-        let payload = URL_SAFE_NO_PAD
-            .decode(payload)
-            .map_err(|_| WebhookRejection::invalid_payload("the JWT payload is not base64url"))?;
-        Ok((payload, key))
+        Ok((decode_segment("payload", payload)?, key))
     }
 }
 
@@ -248,10 +293,8 @@ impl ShipmondoJwt {
 fn checked_key(key: &[u8], allow_short_keys: bool) -> HmacSha256 {
     assert!(
         allow_short_keys || key.len() >= MIN_KEY_LEN,
-        "a Shipmondo key must be at least {MIN_KEY_LEN} bytes, and this one is {}: \
-         enter a longer random key in Shipmondo, or use ShipmondoJwt::allowing_short_keys \
-         until you can",
-        key.len()
+        "a Shipmondo key must be at least {MIN_KEY_LEN} bytes: enter a longer random key \
+         in Shipmondo, or use ShipmondoJwt::allowing_short_keys until you can"
     );
     hmac_key(key)
 }
@@ -262,7 +305,10 @@ fn decode_segment(name: &str, segment: &str) -> Result<Vec<u8>, WebhookRejection
     })
 }
 
+/// The body. Only `data` is signed, so nothing else may come with it: a
+/// handler taking the body's bytes sees only what was signed.
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Envelope<'a> {
     #[serde(borrow)]
     data: Cow<'a, str>,
@@ -288,17 +334,46 @@ impl Verify for ShipmondoJwt {
         self.body_limit
     }
 
-    fn verify(&self, parts: &mut Parts, body: &Bytes) -> Result<(), WebhookRejection> {
+    fn verify(&self, parts: &mut Parts, body: &Bytes) -> Result<Verified, WebhookRejection> {
         let envelope: Envelope<'_> = parse_object("the body", body)?;
         let (claims, key) = self.verify_token(&envelope.data, parts, body)?;
         record_secret(&mut parts.extensions, key);
         let json = claims_json(claims)?;
         let fields: ShipmondoFields<'_> = parse_object("the JWT payload", &json)?;
+        let Some(data) = fields.data else {
+            if fields.action.as_deref() == Some(CONNECTION_TEST) {
+                self.acknowledge(fields, key);
+                return Ok(Verified::ConnectionTest);
+            }
+            return Err(WebhookRejection::invalid_payload(
+                "the JWT payload: missing field `data`",
+            ));
+        };
         // All five are checked here, so a route's answer does not depend on its extractors.
         let headers = ShipmondoHeaders::read(&parts.headers)?;
-        let event = fields.to_event(headers.resource_id, headers.action)?;
+        let event = data.to_event(headers.resource_id.as_deref(), headers.action)?;
         record::<ShipmondoEvent>(&mut parts.extensions, event, json);
-        Ok(())
+        Ok(Verified::Webhook)
+    }
+}
+
+impl ShipmondoJwt {
+    /// Traces a verified connection test and hands it to the user's callback.
+    fn acknowledge(&self, fields: ShipmondoFields<'_>, key: &MatchedSecret) {
+        let test = ShipmondoConnectionTest {
+            webhook: fields.webhook.map(Cow::into_owned),
+            url: fields.url.map(Cow::into_owned),
+            secret: key.clone(),
+        };
+        tracing::info!(
+            webhook = test.webhook,
+            url = test.url,
+            secret = key.label(),
+            "Shipmondo connection test answered with 200"
+        );
+        if let Some(OnConnectionTest(callback)) = &self.on_connection_test {
+            callback(&test);
+        }
     }
 }
 
@@ -328,7 +403,9 @@ pub struct ShipmondoEvent {
     /// The name of the webhook that sent the message.
     #[serde(default)]
     pub webhook: Option<String>,
-    /// The resource as Shipmondo's API returns it (an order, a shipment...).
+    /// The resource as Shipmondo's API returns it (an order, a shipment...),
+    /// sent as an object or as a string holding one.
+    #[serde(deserialize_with = "object_or_json_string")]
     pub data: Map<String, Value>,
     /// The URL the message was sent to.
     #[serde(default)]
@@ -382,6 +459,15 @@ fn smd_header(headers: &HeaderMap, name: &HeaderName) -> Result<Option<String>, 
     Ok(Some(String::from_utf8_lossy(value.as_bytes()).into_owned()))
 }
 
+impl ShipmondoEvent {
+    /// The shop's own order number (`data.order_id`, such as `"000000011"`)
+    /// of an `Orders` webhook: the number a shop looks its order up by.
+    /// The event's `id` is Shipmondo's number for the order.
+    pub fn order_id(&self) -> Option<&str> {
+        self.data.get("order_id").and_then(Value::as_str)
+    }
+}
+
 impl VerifiedPayload for ShipmondoEvent {
     fn decode(json: &[u8], parts: &Parts) -> Result<Self, WebhookRejection> {
         let mut payload: Self = parse_json("the JWT payload", json)?;
@@ -390,71 +476,126 @@ impl VerifiedPayload for ShipmondoEvent {
     }
 }
 
-/// The fields a [`ShipmentEvent`] is made of, from the JWT's payload.
+/// The fields a [`ShipmentEvent`] is made of, from the JWT's payload, and
+/// those of a connection test.
 #[derive(Deserialize)]
 struct ShipmondoFields<'a> {
-    #[serde(borrow, deserialize_with = "object")]
-    data: DataFields<'a>,
+    #[serde(default, deserialize_with = "optional_data")]
+    data: Option<DataFields>,
+    #[serde(borrow, default)]
+    action: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    webhook: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    url: Option<Cow<'a, str>>,
 }
 
+/// `data`, an object or a string holding one; absent or `null` is `None`.
+fn optional_data<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<DataFields>, D::Error> {
+    #[derive(Deserialize)]
+    struct Data(#[serde(deserialize_with = "object_or_json_string")] DataFields);
+    Option::<Data>::deserialize(deserializer).map(|data| data.map(|Data(fields)| fields))
+}
+
+/// The resource's fields the event is made of. Owned, since `data` may be
+/// a string holding the object.
 #[derive(Deserialize)]
-struct DataFields<'a> {
+struct DataFields {
     #[serde(default, deserialize_with = "optional_id")]
     id: Option<String>,
+    #[serde(default, deserialize_with = "optional_id")]
+    shipment_id: Option<String>,
     // Shipmondo's own example pads this key with a space.
-    #[serde(borrow, default, alias = "order_status ")]
-    order_status: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    current_status: Option<Cow<'a, str>>,
+    #[serde(default, alias = "order_status ")]
+    order_status: Option<String>,
+    #[serde(default)]
+    current_status: Option<String>,
+    #[serde(default)]
+    current_status_registered_at: Option<String>,
+    #[serde(default)]
+    updated_at: Option<String>,
+    #[serde(default)]
+    created_at: Option<String>,
 }
 
-impl ShipmondoFields<'_> {
-    /// The event, from the signed payload and, where it lacks them, the unsigned headers.
+impl DataFields {
+    /// The event, from the signed payload; the unsigned `SMD-Action` gives
+    /// the status only where the payload has none.
     fn to_event(
-        &self,
-        resource_id: Option<String>,
+        self,
+        resource_id: Option<&str>,
         action: Option<String>,
     ) -> Result<ShipmentEvent, WebhookRejection> {
-        let signed_id = self.data.id.clone();
-        if let (Some(header), Some(signed)) = (&resource_id, &signed_id)
-            && header != signed
+        let id = self.id()?;
+        if let Some(header) = resource_id
+            && header != id
         {
             tracing::debug!(
                 header,
-                signed,
-                "SMD-Resource-Id differs from the signed data.id; using the signed one"
+                signed = id,
+                "SMD-Resource-Id differs from the signed id; using the signed one"
             );
         }
-        let id = signed_id.or(resource_id).ok_or_else(|| {
-            WebhookRejection::invalid_payload(
-                "there is no data.id in the JWT payload and no smd-resource-id header",
-            )
-        })?;
+        let timestamp = self.timestamp();
         let (status, raw_status) = self.status(action.unwrap_or_default());
         Ok(ShipmentEvent {
             provider: Provider::Shipmondo,
             id,
             status,
             raw_status,
-            timestamp: None,
+            timestamp,
             event_id: None,
         })
     }
 
+    /// A Shipment Monitor's `shipment_id`, any other resource's `id`; the
+    /// unsigned `SMD-Resource-Id` never.
+    fn id(&self) -> Result<String, WebhookRejection> {
+        let (first, second) = if self.current_status.is_some() {
+            (&self.shipment_id, &self.id)
+        } else {
+            (&self.id, &self.shipment_id)
+        };
+        first.as_ref().or(second.as_ref()).cloned().ok_or_else(|| {
+            WebhookRejection::invalid_payload(
+                "the JWT payload has neither data.id nor data.shipment_id; \
+                 the unsigned smd-resource-id header is not taken as the event's id",
+            )
+        })
+    }
+
+    /// The signed time of the status: a monitor's
+    /// `current_status_registered_at`, else the resource's `updated_at`, else
+    /// its `created_at`. One that is not RFC 3339 is traced and left out,
+    /// since Shipmondo does not send a refused message again.
+    fn timestamp(&self) -> Option<OffsetDateTime> {
+        let (field, value) = [
+            (
+                "data.current_status_registered_at",
+                &self.current_status_registered_at,
+            ),
+            ("data.updated_at", &self.updated_at),
+            ("data.created_at", &self.created_at),
+        ]
+        .into_iter()
+        .find_map(|(field, value)| Some((field, value.as_deref()?)))?;
+        OffsetDateTime::parse(value, &Rfc3339)
+            .inspect_err(|error| {
+                tracing::debug!(field, value, %error, "Shipmondo time is not RFC 3339; the event has no timestamp");
+            })
+            .ok()
+    }
+
     /// The signed payload's status where it has one; the unsigned `SMD-Action`
     /// only where it has none, and then only `create` and `cancel` mean anything.
-    fn status(&self, action: String) -> (ShipmentStatus, String) {
-        if let Some(raw) = &self.data.order_status {
-            return (
-                ShipmentStatus::normalize(raw, order_status),
-                raw.clone().into_owned(),
-            );
+    fn status(self, action: String) -> (ShipmentStatus, String) {
+        if let Some(raw) = self.order_status {
+            return (ShipmentStatus::normalize(&raw, order_status), raw);
         }
-        if let Some(raw) = &self.data.current_status {
-            return (
-                ShipmentStatus::normalize(raw, monitor_status),
-                raw.clone().into_owned(),
-            );
+        if let Some(raw) = self.current_status {
+            return (ShipmentStatus::normalize(&raw, monitor_status), raw);
         }
         let status = match status_key(&action).as_str() {
             "create" => ShipmentStatus::Created,
@@ -478,6 +619,7 @@ fn order_status(key: &str) -> Option<ShipmentStatus> {
 fn monitor_status(key: &str) -> Option<ShipmentStatus> {
     match key {
         "en_route" => Some(ShipmentStatus::InTransit),
+        "available_for_delivery" => Some(ShipmentStatus::OutForDelivery),
         _ => None,
     }
 }
@@ -487,10 +629,8 @@ mod tests {
     use super::*;
 
     fn event(data: Value, action: Option<&str>) -> ShipmentEvent {
-        let json = serde_json::json!({ "data": data }).to_string();
-        let fields: ShipmondoFields<'_> = serde_json::from_str(&json).expect("a payload with data");
-        fields
-            .to_event(None, action.map(Into::into))
+        let data: DataFields = serde_json::from_value(data).expect("a resource");
+        data.to_event(None, action.map(Into::into))
             .expect("the payload has an id")
     }
 
@@ -515,10 +655,18 @@ mod tests {
 
     #[test]
     fn maps_the_monitor_and_only_create_or_cancel_actions() {
-        let monitor = |raw| event(serde_json::json!({"id": 1, "current_status": raw}), None).status;
+        let monitor = |raw| {
+            let data = serde_json::json!({"shipment_id": 1, "current_status": raw});
+            event(data, Some("latest")).status
+        };
         assert_eq!(monitor("EN_ROUTE"), ShipmentStatus::InTransit);
+        assert_eq!(
+            monitor("AVAILABLE_FOR_DELIVERY"),
+            ShipmentStatus::OutForDelivery
+        );
         assert_eq!(monitor("DELIVERED"), ShipmentStatus::Delivered);
-        assert_eq!(monitor("OUT_FOR_DELIVERY"), ShipmentStatus::OutForDelivery);
+        assert_eq!(monitor("FAILED"), ShipmentStatus::Failed);
+        assert_eq!(monitor("UNKNOWN"), ShipmentStatus::Other("UNKNOWN".into()));
         let action = |action| event(serde_json::json!({"id": 1}), Some(action)).status;
         assert_eq!(action("create"), ShipmentStatus::Created);
         assert_eq!(action("cancel"), ShipmentStatus::Cancelled);

@@ -148,17 +148,20 @@ impl Webhook {
         )
     }
 
-    /// A Shipmondo `Orders` webhook with `order_status` (`open`, `sent`...).
+    /// A Shipmondo `Orders` webhook with `order_status` (`open`, `sent`...),
+    /// shaped like the sales order on Shipmondo's resources-and-actions page.
     pub fn shipmondo_order(order_status: &str) -> Self {
         Self::shipmondo(
             "Orders",
-            "update",
+            "status_update",
             json!({
                 "id": 119175,
                 "order_id": "2042",
                 "ordered_at": "2021-02-22T11:41:08.000+01:00",
                 "order_status": order_status,
-                "fulfillment_status": "unfulfilled"
+                "fulfillment_status": "unfulfilled",
+                "created_at": "2021-02-22T11:41:09.541+01:00",
+                "updated_at": "2021-02-23T09:12:40.233+01:00"
             }),
         )
     }
@@ -173,26 +176,49 @@ impl Webhook {
                 "carrier_code": "gls",
                 "product_code": "GLSDK_SD",
                 "pkg_no": "00000000000",
-                "reference": "Order 2042"
+                "reference": "Order 2042",
+                "order_id": "2042",
+                "created_at": "2021-02-23T09:12:40.233+01:00",
+                "updated_at": "2021-02-23T09:12:41.001+01:00"
             }),
         )
     }
 
-    /// A Shipmondo `Shipment Monitor` webhook with `current_status` (`EN_ROUTE`, `DELIVERED`...).
+    /// A Shipmondo `Shipment Monitor` webhook with `current_status`
+    /// (`EN_ROUTE`, `AVAILABLE_FOR_DELIVERY`, `DELIVERED`...), shaped like
+    /// Shipmondo's Shipment Monitor Status: no `id`, the shipment's `shipment_id`.
     pub fn shipmondo_monitor(current_status: &str) -> Self {
         Self::shipmondo(
             "Shipment Monitor",
-            "update",
+            "latest",
             json!({
-                "id": 3405958,
+                "shipment_id": 3405958,
+                "current_state": "PROGRESSING",
+                "current_status": current_status,
+                "current_status_text": "Forsendelsen er ankommet til distributionscenter",
+                "current_status_registered_at": "2021-02-24T08:25:44.557+01:00",
+                "location": "Taulov Pakkecenter",
                 "carrier_code": "gls",
-                "pkg_no": "00000000000",
-                "current_status": current_status
+                "carrier_track_id": "00157128520000003116"
             }),
         )
     }
 
-    /// `SMD-Resource-Id` is set when signing, from `data.id`, unless set with [`header`](Self::header).
+    /// The connection test Shipmondo sends when a webhook is created:
+    /// `{"action": "connection_test", "webhook", "url"}`, no `data`, no `SMD-*` headers.
+    pub fn shipmondo_connection_test() -> Self {
+        Self::new(
+            Provider::Shipmondo,
+            json!({
+                "action": "connection_test",
+                "webhook": "Webhook1",
+                "url": "https://example.com/webhook"
+            }),
+        )
+    }
+
+    /// `SMD-Resource-Id` is set when signing, from `data.id` or
+    /// `data.shipment_id`, unless set with [`header`](Self::header).
     fn shipmondo(resource_type: &str, action: &str, data: Value) -> Self {
         let mut webhook = Self::new(
             Provider::Shipmondo,
@@ -329,10 +355,12 @@ impl Webhook {
             Provider::Kourier => (Some((AUTHORIZATION, format!("Bearer {secret}"))), json),
             Provider::Shipmondo => {
                 // As Shipmondo does, name the object the payload holds.
-                if let (false, Some(id)) = (
-                    headers.contains_key(shipmondo::RESOURCE_ID_HEADER),
-                    optional_id(&self.payload["data"]["id"]).ok().flatten(),
-                ) {
+                let data = &self.payload["data"];
+                let id = ["id", "shipment_id"]
+                    .into_iter()
+                    .find_map(|key| optional_id(&data[key]).ok().flatten());
+                if let (false, Some(id)) = (headers.contains_key(shipmondo::RESOURCE_ID_HEADER), id)
+                {
                     headers.insert(shipmondo::RESOURCE_ID_HEADER, header_value(&id));
                 }
                 (

@@ -40,7 +40,17 @@ pub(crate) trait Verify: fmt::Debug + Send + Sync + 'static {
     /// Checks the proof over `body`; if it holds, decodes the fields of the
     /// [`ShipmentEvent`](crate::ShipmentEvent) and records it, with the
     /// verified JSON, in `parts.extensions` for the extractors.
-    fn verify(&self, parts: &mut Parts, body: &Bytes) -> Result<(), WebhookRejection>;
+    fn verify(&self, parts: &mut Parts, body: &Bytes) -> Result<Verified, WebhookRejection>;
+}
+
+/// What a request whose proof holds is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verified {
+    /// A webhook, recorded for the extractors: pass it on.
+    Webhook,
+    /// The provider checking that the endpoint answers (Shipmondo's
+    /// connection test): answer 200 here, since there is no event to handle.
+    ConnectionTest,
 }
 
 /// The service the provider layers ([`KosmoSignature`](crate::KosmoSignature),
@@ -192,10 +202,13 @@ where
                         }
                     };
                     match verifier.verify(&mut parts, &bytes) {
-                        Ok(()) => {
+                        Ok(Verified::Webhook) => {
                             let future = inner.call(Request::from_parts(parts, Body::from(bytes)));
                             this.state.set(State::Calling { future });
                             continue;
+                        }
+                        Ok(Verified::ConnectionTest) => {
+                            return Poll::Ready(Ok(connection_test_acknowledged()));
                         }
                         Err(rejection) => (rejection, false),
                     }
@@ -226,6 +239,18 @@ where
             return Poll::Ready(Ok(response));
         }
     }
+}
+
+/// The 200 a connection test gets, as JSON like every other answer of the layer.
+fn connection_test_acknowledged<B: From<Bytes>>() -> Response<B> {
+    let mut response = Response::new(B::from(Bytes::from_static(
+        br#"{"status":"connection test received"}"#,
+    )));
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
 }
 
 /// The whole body, or why it could not be read to its end.

@@ -366,3 +366,51 @@ async fn the_window_is_checked_only_once_the_signature_holds() {
         .await
         .assert_refused(StatusCode::UNAUTHORIZED, "matches no configured secret");
 }
+
+#[tokio::test]
+async fn refuses_ids_moved_across_the_signed_boundary_or_made_empty() {
+    // Each request below keeps Kosmo's signature valid: only where `eventId`
+    // ends and `orderId` begins has moved.
+    let joined = format!("{EVENT_ID}{ORDER_ID}");
+    for split in [0, 35, 37, joined.len()] {
+        let (event_id, order_id) = joined.split_at(split);
+        let webhook = Webhook::kosmo("DELIVERED")
+            .field("/eventId", event_id)
+            .field("/orderId", order_id);
+        let request = webhook.sign(SECRET);
+        assert_eq!(request.headers()["x-kosmo-signature"], SIGNATURE);
+        let details = match split {
+            0 => "eventId is empty",
+            n if n == joined.len() => "orderId is empty",
+            _ => "is not a UUID, as Kosmo sends it",
+        };
+        answer(request)
+            .await
+            .assert_refused(StatusCode::BAD_REQUEST, details);
+    }
+}
+
+#[tokio::test]
+async fn any_event_id_accepts_other_ids_but_never_empty_ones() {
+    let app = echo_app::<_, KosmoEvent>(
+        "/webhooks/kosmo",
+        KosmoSignature::new(SECRET).any_event_id(),
+    );
+    let other = Webhook::kosmo("DELIVERED").field("/eventId", "evt_42");
+    let answer = send(&app, other.sign(SECRET)).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.json);
+    assert_eq!(answer.json["event"]["event_id"], "evt_42");
+
+    let empty = Webhook::kosmo("DELIVERED").field("/orderId", "");
+    send(&app, empty.sign(SECRET))
+        .await
+        .assert_refused(StatusCode::BAD_REQUEST, "orderId is empty");
+}
+
+#[tokio::test]
+async fn checks_the_ids_only_once_the_signature_holds() {
+    let forged = Webhook::kosmo("DELIVERED").field("/eventId", "");
+    answer(forged.sign("whk_someone_else"))
+        .await
+        .assert_refused(StatusCode::UNAUTHORIZED, "matches no configured secret");
+}

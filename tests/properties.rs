@@ -114,6 +114,10 @@ fn text() -> impl Strategy<Value = String> {
 }
 
 /// An RFC 3339 date-time, with or without a fraction, in UTC or at an offset.
+fn uuid() -> impl Strategy<Value = String> {
+    "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+}
+
 fn timestamp() -> impl Strategy<Value = String> {
     let offset = prop_oneof![
         Just("Z".to_owned()),
@@ -149,7 +153,14 @@ fn provider() -> impl Strategy<Value = Provider> {
 /// A `provider` webhook whose id, status and other fields are arbitrary.
 fn webhook(provider: Provider) -> BoxedStrategy<Webhook> {
     match provider {
-        Provider::Kosmo => (text(), text(), timestamp(), text())
+        // Kosmo's event ids are UUIDs (the layer refuses others); the order
+        // id must not be empty.
+        Provider::Kosmo => (
+            uuid(),
+            text().prop_filter("an order id", |id| !id.is_empty()),
+            timestamp(),
+            text(),
+        )
             .prop_map(|(event_id, order_id, timestamp, status)| {
                 Webhook::kosmo(&status)
                     .field("/eventId", event_id)

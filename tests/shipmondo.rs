@@ -52,14 +52,14 @@ async fn accepts_an_order_webhook_and_keeps_the_smd_headers() {
         answer.json["event"],
         json!({
             "provider": "shipmondo", "id": "119175", "status": "in_transit", "raw_status": "sent",
-            "timestamp": null, "event_id": null,
+            "timestamp": "2021-02-23T09:12:40.233+01:00", "event_id": null,
         })
     );
     assert_eq!(
         answer.json["payload"]["headers"],
         json!({
             "resource_type": "Orders", "resource_id": "119175", "webhook_id": "1234",
-            "action": "update", "user": "Webshop API",
+            "action": "status_update", "user": "Webshop API",
         })
     );
     assert_eq!(answer.json["payload"]["data"]["order_id"], "2042");
@@ -233,15 +233,21 @@ async fn refuses_malformed_tokens() {
 }
 
 #[test]
-#[should_panic(expected = "a Shipmondo key must be at least 32 bytes, and this one is 31")]
-fn refuses_a_key_shorter_than_32_bytes() {
-    let _ = ShipmondoJwt::new("k".repeat(31));
-}
-
-#[test]
-#[should_panic(expected = "a Shipmondo key must be at least 32 bytes, and this one is 5")]
-fn refuses_a_short_key_added_for_rotation() {
-    let _ = ShipmondoJwt::new(KEY).with_secret("next", "short");
+fn refuses_a_short_key_without_telling_its_length() {
+    for build in [
+        Box::new(|| drop(ShipmondoJwt::new("k".repeat(31))))
+            as Box<dyn Fn() + std::panic::UnwindSafe>,
+        Box::new(|| drop(ShipmondoJwt::new(KEY).with_secret("next", "short"))),
+    ] {
+        let panic = std::panic::catch_unwind(build).expect_err("a short key panics");
+        let message = panic.downcast_ref::<String>().expect("a formatted message");
+        assert!(
+            message.contains("a Shipmondo key must be at least 32 bytes")
+                && !message.contains("31")
+                && !message.contains('5'),
+            "{message}"
+        );
+    }
 }
 
 #[tokio::test]
@@ -262,15 +268,23 @@ fn refuses_an_empty_key_even_when_short_keys_are_allowed() {
 }
 
 #[tokio::test]
-async fn refuses_a_signed_payload_that_is_not_base64url() {
-    let signed = format!(
-        "{}.not*base64",
-        URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256"}"#)
-    );
-    let token = format!("{signed}.{}", hs256(&signed));
-    answer(with_token(&token))
-        .await
-        .assert_refused(StatusCode::BAD_REQUEST, "the JWT payload is not base64url");
+async fn refuses_a_signed_payload_that_is_not_canonical_base64url() {
+    let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256"}"#);
+    let payload = b64(&order_payload());
+    // Like the header and the signature, the payload must be unpadded
+    // base64url with no unused bits set, even under a signature that holds.
+    for payload in [
+        "not*base64".to_owned(),
+        format!("{payload}="),
+        set_unused_bits(&payload, BASE64URL, 2),
+    ] {
+        let signed = format!("{header}.{payload}");
+        let token = format!("{signed}.{}", hs256(&signed));
+        answer(with_token(&token)).await.assert_refused(
+            StatusCode::UNAUTHORIZED,
+            "the JWT payload is not unpadded base64url",
+        );
+    }
 }
 
 #[tokio::test]
@@ -316,8 +330,12 @@ async fn refuses_a_verified_payload_that_is_not_shipmondos_shape() {
         ),
         ("{\"webhook\":\"Webhook1\"}", "missing field `data`"),
         (
-            "{\"data\":{\"order_status\":\"open\"}}",
-            "no data.id in the JWT payload and no smd-resource-id header",
+            "{\"data\":\"[1]\"}",
+            "the JWT payload, at data: a string that is not a JSON object",
+        ),
+        (
+            "{\"data\":\"{\\\"id\\\":\"}",
+            "the JWT payload, at data: a string that is not a JSON object: EOF",
         ),
     ] {
         let request = without_header(with_token(&shipmondo_jwt(KEY, payload)), "smd-resource-id");
@@ -420,5 +438,237 @@ async fn the_layer_refuses_any_repeated_smd_header_whatever_the_handler_takes() 
     send(&event_only, request).await.assert_refused(
         StatusCode::BAD_REQUEST,
         "the smd-user header appears more than once",
+    );
+}
+
+/// A route behind `layer` whose handler counts the requests it gets.
+fn counting_app(
+    layer: ShipmondoJwt,
+) -> (axum::Router, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let handled = std::sync::Arc::new(AtomicUsize::new(0));
+    let counter = handled.clone();
+    let app = axum::Router::new().route(
+        "/webhooks/shipmondo",
+        axum::routing::post(move |_: shipment_webhooks::ShipmentEvent| async move {
+            counter.fetch_add(1, Ordering::SeqCst);
+            axum::Json(json!({"handled": true}))
+        })
+        .layer(layer),
+    );
+    (app, handled)
+}
+
+#[tokio::test]
+async fn answers_a_connection_test_without_passing_it_on() {
+    use std::sync::atomic::Ordering;
+    use std::sync::{Arc, Mutex};
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let record = seen.clone();
+    let layer = ShipmondoJwt::new(KEY).on_connection_test(move |test| {
+        record.lock().unwrap().push(test.clone());
+    });
+    let (app, handled) = counting_app(layer);
+
+    let bare = Webhook::shipmondo_connection_test().sign(KEY);
+    assert!(
+        bare.headers()
+            .keys()
+            .all(|name| !name.as_str().starts_with("smd-"))
+    );
+    let with_headers = with_header(
+        with_header(
+            Webhook::shipmondo_connection_test().sign(KEY),
+            "smd-resource-type",
+            "Orders",
+        ),
+        "smd-action",
+        "create",
+    );
+    for request in [bare, with_headers] {
+        let answer = send(&app, request).await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.json);
+        assert_eq!(answer.json, json!({"status": "connection test received"}));
+    }
+    assert_eq!(handled.load(Ordering::SeqCst), 0);
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 2);
+    assert_eq!(seen[0].webhook.as_deref(), Some("Webhook1"));
+    assert_eq!(seen[0].url.as_deref(), Some("https://example.com/webhook"));
+    assert_eq!(seen[0].secret.label(), "primary");
+
+    // An order webhook still reaches the handler.
+    let answer = send(&app, Webhook::shipmondo_order("open").sign(KEY)).await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(handled.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn refuses_a_forged_connection_test() {
+    let (app, handled) = counting_app(ShipmondoJwt::new(KEY));
+    let forged = Webhook::shipmondo_connection_test().sign("not-the-shipmondo-key-of-32-bytes!!");
+    send(&app, forged)
+        .await
+        .assert_refused(StatusCode::UNAUTHORIZED, "matches no configured key");
+    // A payload with another action and no data is not a connection test.
+    let other = Webhook::shipmondo_connection_test().field("/action", "ping");
+    send(&app, other.sign(KEY))
+        .await
+        .assert_refused(StatusCode::BAD_REQUEST, "missing field `data`");
+    assert_eq!(handled.load(std::sync::atomic::Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn accepts_data_sent_as_a_string_holding_the_object() {
+    let object = Webhook::shipmondo_order("sent");
+    let as_string = object
+        .clone()
+        .field("/data", object.payload()["data"].to_string());
+    let expected = answer(object.sign(KEY)).await;
+    let answer = answer(as_string.sign(KEY)).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.json);
+    assert_eq!(answer.json["event"], expected.json["event"]);
+    assert_eq!(answer.json["payload"]["data"], object.payload()["data"]);
+}
+
+#[tokio::test]
+async fn a_shipment_monitor_event_is_its_signed_shipment_id() {
+    let answer = answer(Webhook::shipmondo_monitor("AVAILABLE_FOR_DELIVERY").sign(KEY)).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.json);
+    assert_eq!(
+        answer.json["event"],
+        json!({
+            "provider": "shipmondo", "id": "3405958", "status": "out_for_delivery",
+            "raw_status": "AVAILABLE_FOR_DELIVERY",
+            "timestamp": "2021-02-24T08:25:44.557+01:00", "event_id": null,
+        })
+    );
+    assert_eq!(
+        answer.json["payload"]["data"]["current_state"],
+        "PROGRESSING"
+    );
+
+    // A replayed token with another shipment named in its unsigned header
+    // still names the signed shipment.
+    let relabelled = with_header(
+        Webhook::shipmondo_monitor("DELIVERED").sign(KEY),
+        "smd-resource-id",
+        "1",
+    );
+    assert_eq!(answer_id(relabelled).await, "3405958");
+}
+
+async fn answer_id(request: Request<Body>) -> Value {
+    answer(request).await.json["event"]["id"].clone()
+}
+
+#[tokio::test]
+async fn maps_every_monitor_status_seen_from_shipmondo() {
+    for (raw, status) in [
+        ("EN_ROUTE", "in_transit"),
+        ("AVAILABLE_FOR_DELIVERY", "out_for_delivery"),
+        ("DELIVERED", "delivered"),
+        ("FAILED", "failed"),
+        ("UNKNOWN", "other"),
+    ] {
+        let answer = answer(Webhook::shipmondo_monitor(raw).sign(KEY)).await;
+        assert_eq!(answer.json["event"]["status"], status, "{raw}");
+        assert_eq!(answer.json["event"]["raw_status"], raw);
+    }
+}
+
+#[tokio::test]
+async fn never_takes_the_unsigned_resource_id_as_the_event_id() {
+    for webhook in [
+        Webhook::shipmondo_order("cancelled").without("/data/id"),
+        Webhook::shipmondo_monitor("DELIVERED").without("/data/shipment_id"),
+    ] {
+        let request = with_header(webhook.sign(KEY), "smd-resource-id", "119175");
+        answer(request).await.assert_refused(
+            StatusCode::BAD_REQUEST,
+            "the JWT payload has neither data.id nor data.shipment_id",
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_timestamp_is_the_signed_time_of_the_status() {
+    let time = |webhook: Webhook| async move {
+        answer(webhook.sign(KEY)).await.json["event"]["timestamp"].clone()
+    };
+    // Sub-second precision and the offset are kept.
+    let order =
+        Webhook::shipmondo_order("sent").field("/data/updated_at", "2026-06-19T17:07:11.233+02:00");
+    assert_eq!(time(order).await, "2026-06-19T17:07:11.233+02:00");
+    let shipment = Webhook::shipmondo_shipment("create");
+    assert_eq!(
+        time(shipment.clone()).await,
+        "2021-02-23T09:12:41.001+01:00"
+    );
+    assert_eq!(
+        time(shipment.without("/data/updated_at")).await,
+        "2021-02-23T09:12:40.233+01:00"
+    );
+    let monitor = Webhook::shipmondo_monitor("EN_ROUTE");
+    assert_eq!(time(monitor).await, "2021-02-24T08:25:44.557+01:00");
+    let none = Webhook::shipmondo_shipment("cancel")
+        .without("/data/updated_at")
+        .without("/data/created_at");
+    assert_eq!(time(none).await, Value::Null);
+}
+
+#[tokio::test]
+async fn a_time_that_is_not_rfc_3339_leaves_the_event_without_one() {
+    for value in ["2021-02-23 09:12:40", "yesterday", ""] {
+        let webhook = Webhook::shipmondo_order("sent").field("/data/updated_at", value);
+        let answer = answer(webhook.sign(KEY)).await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.json);
+        assert_eq!(answer.json["event"]["timestamp"], Value::Null, "{value}");
+        // It does not fall back on an older time either.
+        assert_eq!(answer.json["event"]["status"], "in_transit");
+    }
+    let webhook = Webhook::shipmondo_order("sent").field("/data/updated_at", 1_614_000_000);
+    answer(webhook.sign(KEY)).await.assert_refused(
+        StatusCode::BAD_REQUEST,
+        "at data.updated_at: invalid type: integer",
+    );
+}
+
+#[tokio::test]
+async fn the_shops_order_number_is_at_hand() {
+    let webhook = Webhook::shipmondo_order("open")
+        .field("/data/id", 37_707_019)
+        .field("/data/order_id", "000000011");
+    let app = axum::Router::new().route(
+        "/webhooks/shipmondo",
+        axum::routing::post(
+            |event: shipment_webhooks::ShipmentEvent, payload: ShipmondoEvent| async move {
+                axum::Json(json!({"id": event.id, "order_id": payload.order_id()}))
+            },
+        )
+        .layer(ShipmondoJwt::new(KEY)),
+    );
+    let answer = send(&app, webhook.sign(KEY)).await;
+    assert_eq!(
+        answer.json,
+        json!({"id": "37707019", "order_id": "000000011"})
+    );
+}
+
+#[tokio::test]
+async fn refuses_any_member_of_the_body_but_the_signed_data() {
+    let signed = Webhook::shipmondo_order("open").sign(KEY);
+    let body = axum::body::to_bytes(signed.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    let body: Value = serde_json::from_slice(&body).unwrap();
+    let token = body["data"].as_str().unwrap();
+    let request = with_body(
+        Webhook::shipmondo_order("open").sign(KEY),
+        json!({"data": token, "evil": "unsigned"}).to_string(),
+    );
+    answer(request).await.assert_refused(
+        StatusCode::BAD_REQUEST,
+        "unknown field `evil`, expected `data`",
     );
 }
