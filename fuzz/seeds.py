@@ -81,10 +81,22 @@ write("goshiip", [
 ])
 
 # Shipmondo's page: the JWT's payload is a JSON string holding the JSON.
-claims = {"webhook": "Webhook1", "data": {"id": 119175, "order_id": "2042", "order_status": "sent"},
+claims = {"webhook": "Webhook1", "data": {"id": 119175, "order_id": "2042", "order_status": "sent",
+                                         "updated_at": "2024-07-08T10:08:58.541+02:00"},
           "url": "https://example.com/webhook"}
 smd = [(b"smd-resource-type", b"Orders"), (b"smd-resource-id", b"119175"),
-       (b"smd-webhook-id", b"1234"), (b"smd-action", b"update"), (b"smd-user", b"Webshop API")]
+       (b"smd-webhook-id", b"1234"), (b"smd-action", b"status_update"), (b"smd-user", b"Webshop API")]
+# The test Shipmondo sends when a webhook is created, and the shapes public
+# receivers have met: `data` as a string holding the object, and a Shipment
+# Monitor (no `id`, the shipment's `shipment_id`).
+connection_test = {"action": "connection_test", "webhook": "Webhook1", "url": "https://example.com/webhook"}
+data_as_string = dict(claims, data=compact(claims["data"]).decode())
+monitor = {"webhook": "Tracking", "url": "https://example.com/webhook", "data": {
+    "shipment_id": 3405958, "current_state": "PROGRESSING", "current_status": "AVAILABLE_FOR_DELIVERY",
+    "current_status_registered_at": "2017-06-16T08:25:44.557+02:00", "carrier_code": "gls",
+    "carrier_track_id": "00157128520000003116"}}
+monitor_smd = [(b"smd-resource-type", b"Shipment Monitor"), (b"smd-resource-id", b"3405958"),
+               (b"smd-action", b"latest")]
 
 
 def token(header, payload, key=SECRETS[0]):
@@ -101,6 +113,11 @@ write("shipmondo", [
     seed(SIGN | FLIP, [JSON, *smd], as_string, position=300),
     seed(SIGN, [JSON, (b"smd-resource-type", b"Shipments"), (b"smd-action", b"cancel")],
          compact({"data": {"id": 3405958, "carrier_code": "gls"}})),
+    seed(SIGN, [JSON], json.dumps(compact(connection_test).decode()).encode()),
+    seed(SIGN, [JSON, (b"smd-resource-type", b"Orders"), (b"smd-action", b"create")], compact(connection_test)),
+    seed(SIGN, [JSON, *smd], json.dumps(compact(data_as_string).decode()).encode()),
+    seed(SIGN, [JSON, *monitor_smd], json.dumps(compact(monitor).decode()).encode()),
+    seed(0, [JSON, *smd], b'{"data":"' + token(b'{"alg":"HS256"}', as_string) + b'","evil":"unsigned"}'),
 ])
 
 write("shipmondo_jwt", [
@@ -111,4 +128,7 @@ write("shipmondo_jwt", [
     seed(SIGN | SECOND | STRING, [], compact({"data": {"id": 3405958, "current_status": "DELIVERED"}}))
         .replace(b"\n\n", b'{"alg":"HS256"}\n\n', 1),
     seed(0, [], token(b'{"alg":"HS256"}', as_string)),
+    seed(SIGN | STRING, [], compact(connection_test)).replace(b"\n\n", b'{"alg":"HS256"}\n\n', 1),
+    seed(SIGN | STRING, [], compact(data_as_string)).replace(b"\n\n", b'{"alg":"HS256"}\n\n', 1),
+    seed(SIGN | STRING, [], compact(monitor)).replace(b"\n\n", b'{"alg":"HS256"}\n\n', 1),
 ])

@@ -196,7 +196,8 @@ pub struct ShipmentEvent {
     pub status: ShipmentStatus,
     /// The status as the provider sent it.
     pub raw_status: String,
-    /// When the provider says the event happened; `None` where it sends no time (GoShiip, Shipmondo).
+    /// When the provider says the event happened; `None` where it sends no
+    /// time (GoShiip, and Shipmondo resources without a signed time).
     #[serde(with = "time::serde::rfc3339::option")]
     pub timestamp: Option<OffsetDateTime>,
     /// The provider's id of this event, where it gives one (Kosmo's `eventId`).

@@ -1,16 +1,25 @@
-//! [Kourier](https://kourier.io): `Authorization: Bearer <token>`.
+//! [Kourier](https://developer.kourier.com.ng/lastest/webhooks): `Authorization: Bearer <token>`.
 //!
-//! Kourier sends the token configured in its dashboard with every webhook.
-//! This crate compares it in constant time (over SHA-256 digests, so not even
+//! Kourier's [webhook page](https://developer.kourier.com.ng/lastest/webhooks)
+//! shows the events and the payload but no authentication header: the only
+//! `Authorization: Bearer` in its [developer
+//! documentation](https://developer.kourier.com.ng/v1/authentication) is for
+//! calls to Kourier's API. This crate checks the token the way this
+//! project's provider notes describe Kourier's webhooks, `Authorization:
+//! Bearer <token>`, with the token configured in Kourier's dashboard. If your
+//! Kourier account sends it elsewhere, [`KourierBearer::token_header`] reads
+//! it from another header, with another scheme or none.
+//!
+//! The token is compared in constant time (over SHA-256 digests, so not even
 //! its length leaks). The scheme name is case-insensitive and may be followed
 //! by one or more spaces, as RFC 7235 says; nothing else is lenient. Every
-//! 401 carries `WWW-Authenticate: Bearer`. The token is checked before any of
-//! the body is read.
+//! 401 for `Authorization: Bearer` carries `WWW-Authenticate: Bearer`. The
+//! token is checked before any of the body is read.
 //!
 //! **What the token does not cover:** anything. It proves the sender knows
 //! the token, not that the body is Kourier's or fresh; anyone who sees one
 //! request (a logging proxy, say) can send any body. Serve the endpoint over
-//! HTTPS only and keep `Authorization` out of logs.
+//! HTTPS only and keep the token's header out of logs.
 //!
 //! Kourier retries any webhook not answered with a 2xx.
 //!
@@ -55,6 +64,7 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use http::HeaderName;
 use http::header::AUTHORIZATION;
 use http::request::Parts;
 use serde::{Deserialize, Serialize};
@@ -77,8 +87,13 @@ type TokenDigest = [u8; 32];
 #[derive(Debug, Clone)]
 pub struct KourierBearer {
     tokens: Secrets<TokenDigest>,
+    header: HeaderName,
+    scheme: Option<Box<str>>,
     body_limit: usize,
 }
+
+/// The scheme [`KourierBearer`] expects before the token unless told otherwise.
+pub const DEFAULT_SCHEME: &str = "Bearer";
 
 impl KourierBearer {
     /// Accepts requests that carry `token`, the one set in Kourier's dashboard.
@@ -89,6 +104,8 @@ impl KourierBearer {
     pub fn new(token: impl AsRef<[u8]>) -> Self {
         Self {
             tokens: Secrets::new(digest(token.as_ref())),
+            header: AUTHORIZATION,
+            scheme: Some(DEFAULT_SCHEME.into()),
             body_limit: DEFAULT_BODY_LIMIT,
         }
     }
@@ -105,6 +122,15 @@ impl KourierBearer {
         self
     }
 
+    /// Reads the token from header `name` instead of `Authorization`, after
+    /// `scheme` and a space (`Some("Token")`) or as the header's whole value
+    /// (`None`). Default: `Authorization`, [`DEFAULT_SCHEME`].
+    pub fn token_header(mut self, name: HeaderName, scheme: Option<&str>) -> Self {
+        self.header = name;
+        self.scheme = scheme.map(Into::into);
+        self
+    }
+
     /// Refuses bodies larger than `bytes` with 413 (default 1 MiB).
     pub fn body_limit(mut self, bytes: usize) -> Self {
         self.body_limit = bytes;
@@ -112,20 +138,28 @@ impl KourierBearer {
     }
 
     fn check_token(&self, parts: &Parts) -> Result<&crate::MatchedSecret, WebhookRejection> {
-        let value = proof_header(&parts.headers, &AUTHORIZATION)?;
-        let (scheme, credentials) = value.split_once(' ').ok_or_else(|| {
-            WebhookRejection::unauthorized("the authorization header is not `Bearer <token>`")
-        })?;
-        if !scheme.eq_ignore_ascii_case("bearer") {
-            return Err(WebhookRejection::unauthorized(
-                "the authorization scheme is not Bearer",
-            ));
-        }
-        let token = credentials.trim_start_matches(' ');
+        let name = &self.header;
+        let value = proof_header(&parts.headers, name)?;
+        let token = match &self.scheme {
+            None => value,
+            Some(expected) => {
+                let (scheme, credentials) = value.split_once(' ').ok_or_else(|| {
+                    WebhookRejection::unauthorized(format!(
+                        "the {name} header is not `{expected} <token>`"
+                    ))
+                })?;
+                if !scheme.eq_ignore_ascii_case(expected) {
+                    return Err(WebhookRejection::unauthorized(format!(
+                        "the {name} scheme is not {expected}"
+                    )));
+                }
+                credentials.trim_start_matches(' ')
+            }
+        };
         if token.is_empty() {
-            return Err(WebhookRejection::unauthorized(
-                "the authorization header has an empty bearer token",
-            ));
+            return Err(WebhookRejection::unauthorized(format!(
+                "the {name} header has an empty token"
+            )));
         }
         let received = Sha256::digest(token.as_bytes());
         self.tokens
@@ -162,9 +196,18 @@ impl Verify for KourierBearer {
     }
 
     fn check_headers(&self, parts: &mut Parts) -> Result<(), WebhookRejection> {
-        let secret = self
-            .check_token(parts)
-            .map_err(WebhookRejection::with_bearer_challenge)?;
+        let bearer = self.header == AUTHORIZATION
+            && self
+                .scheme
+                .as_deref()
+                .is_some_and(|scheme| scheme.eq_ignore_ascii_case(DEFAULT_SCHEME));
+        let secret = self.check_token(parts).map_err(|rejection| {
+            if bearer {
+                rejection.with_bearer_challenge()
+            } else {
+                rejection
+            }
+        })?;
         record_secret(&mut parts.extensions, secret);
         Ok(())
     }

@@ -4,34 +4,88 @@
 //! and sends it as the body's `data`. This crate accepts HS256 only, pinned
 //! here and never taken from the token's header; refuses any token whose
 //! header lists `crit` extensions; and checks the signature in constant time
-//! with the key's HMAC state computed once. The JWT's payload is a JSON
-//! *string* holding JSON (`"{\"webhook\":...}"`), which `jsonwebtoken::decode`
-//! refuses, so the token is checked here; a payload that is a plain JSON
-//! object is accepted too. JWT claims such as `exp` are not checked: Shipmondo
-//! sends none.
+//! with the key's HMAC state computed once. All three parts of the token
+//! must be unpadded base64url with no unused bits set (else 401). JWT claims
+//! such as `exp` are not checked: Shipmondo sends none.
 //!
 //! Shipmondo also sends five headers, kept in [`ShipmondoHeaders`]:
 //! `SMD-Resource-Type`, `SMD-Resource-Id`, `SMD-Webhook-Id`, `SMD-Action` and
 //! `SMD-User`.
 //!
-//! **What the signature does not cover:** those headers, and freshness. So
-//! the normalized event is built from the signed payload wherever it can be:
-//! `id` is the signed `data.id` (the `SMD-Resource-Id` header only where the
-//! payload has none; a `debug` trace notes when the two differ), and the
-//! status comes from the signed `data.order_status` or `data.current_status`.
-//! Only a payload with neither falls back to the unsigned `SMD-Action`, of
-//! which only `create` and `cancel` mean anything: someone holding a captured
-//! token could replay a `create` as a `cancel`. Shipmondo wants a 200 within
-//! 3 seconds, or the message is lost: answer first, work later.
+//! # As Shipmondo really sends
 //!
-//! The body must be `{"data": "<string>"}` (else 400); a token that is
-//! malformed or signed with another key or algorithm gets 401.
+//! Shipmondo's pages leave much out; this crate follows what its API objects
+//! say and what public receivers of its webhooks have met:
+//!
+//! - **The payload is a JSON string holding JSON**, as in the example on
+//!   Shipmondo's [message structure page] (`IntcIndlYmhv...` decodes to
+//!   `"{\"webhook\":...`), which `jsonwebtoken::decode` refuses; a payload
+//!   that is a plain JSON object is accepted too.
+//! - **`data` may itself be a string holding the object**: the Craft Commerce
+//!   receiver `quantity-digital/commerce-shipmondo` decodes it again
+//!   (`is_string($payload['data']) ? Json::decode(...)`). An object or a
+//!   string holding one is accepted, in [`ShipmentEvent`] and in
+//!   [`ShipmondoEvent::data`].
+//! - **The connection test.** When a webhook is created, Shipmondo posts to
+//!   its endpoint at once and expects a 200, or the webhook is not created
+//!   (`Setono/shipmondo-php-sdk`'s live test; Shipmondo's [requirements
+//!   page]). Its payload's `action` is `connection_test`
+//!   (`commerce-shipmondo` returns early on it) and it has no `data`. A
+//!   verified test is answered 200 with `{"status":"connection test
+//!   received"}`, traced at `info`, and never reaches the handler; a forged
+//!   one is a 401. [`ShipmondoJwt::on_connection_test`] lets you see them.
+//! - **Shipment Monitor** resources have no `id`: they carry the shipment's
+//!   `shipment_id`, `current_state` (`PROGRESSING`, `DANGER`...),
+//!   `current_status`, `current_status_text`, `current_status_registered_at`,
+//!   `carrier_code` and `carrier_track_id` (Shipmondo's Swagger spec,
+//!   `shipmondo/api_documentation`, "Shipment Monitor Status"). Statuses
+//!   seen from receivers: `EN_ROUTE`, `AVAILABLE_FOR_DELIVERY`, `DELIVERED`,
+//!   `FAILED`, `UNKNOWN`. Their actions are `latest` and `delivered`.
+//! - **Orders** carry `id` (Shipmondo's number, which `SMD-Resource-Id`
+//!   repeats) and `order_id` (the shop's own number, a string such as
+//!   `"000000011"`), and `created_at`/`updated_at` with milliseconds and an
+//!   offset (`2024-07-08T10:08:58.541+02:00`, Shipmondo's
+//!   [resources and actions page]). Their actions are `create`,
+//!   `status_update`, `create_fulfillment`, `create_shipment`,
+//!   `payment_captured`, `payment_voided` and `delete`; shipments' are
+//!   `create` and `cancel` (Shipmondo's OpenAPI `Webhook.action`).
+//! - **No retries** are documented: a message not answered 200 within
+//!   3 seconds "will not be delivered" ([requirements page]). Answer first,
+//!   work later.
+//!
+//! [message structure page]: https://help.shipmondo.com/en/articles/4956598-webhook-message-structure
+//! [requirements page]: https://shipmondo.dev/docs/webhooks/requirements-and-structure
+//! [resources and actions page]: https://shipmondo.dev/docs/webhooks/resources-and-actions
+//!
+//! # What the signature does not cover
+//!
+//! The `SMD-*` headers, and freshness. So the event is built from the signed
+//! payload only: its `id` is always signed, and a payload with no id is
+//! refused (400) rather than given the unsigned `SMD-Resource-Id`, with
+//! which a replayed `{"data":{"order_status":"cancelled"}}` could cancel any
+//! order its sender names (a `debug` trace notes when the header and the
+//! signed id differ). The status comes from the signed `data.order_status`
+//! or `data.current_status`; only a payload with neither falls back to the
+//! unsigned `SMD-Action`, of which only `create` and `cancel` mean
+//! anything: someone holding a captured token could replay a `create` as a
+//! `cancel`.
+//!
+//! The body must be `{"data": "<string>"}` and nothing else (else 400): a
+//! handler that takes the body's bytes sees only what was signed. A token
+//! that is malformed or signed with another key or algorithm gets 401.
 //!
 //! # Fields of [`ShipmentEvent`]
 //!
-//! `id` is the payload's `data.id`, or `SMD-Resource-Id` where it has none;
-//! `timestamp` and `event_id` are `None` (the resource's own times, such as
-//! `updated_at`, are in [`ShipmondoEvent::data`]).
+//! - `id`: a Shipment Monitor's `data.shipment_id`; any other resource's
+//!   `data.id` (Shipmondo's number). The shop's own order number is
+//!   [`ShipmondoEvent::order_id`].
+//! - `timestamp`: the signed time of the status, to order events by: a
+//!   monitor's `data.current_status_registered_at`, else the resource's
+//!   `data.updated_at`, else its `data.created_at`, with its sub-second
+//!   precision and offset. A time that is not RFC 3339 leaves it `None`,
+//!   traced at `debug`, rather than refusing a message Shipmondo will not
+//!   send again; a time that is not a string is refused (400).
+//! - `event_id`: `None` (Shipmondo sends none).
 //!
 //! # Statuses
 //!
@@ -47,9 +101,11 @@
 //! | | any other word of the vocabulary | that status |
 //! | | `archived`, any other | `other` |
 //! | `data.current_status` (`Shipment Monitor`) | `EN_ROUTE` | `in_transit` |
+//! | | `AVAILABLE_FOR_DELIVERY` (the last leg: at the door or the pickup point) | `out_for_delivery` |
 //! | | `DELIVERED` | `delivered` |
+//! | | `FAILED` | `failed` |
 //! | | any other word of the vocabulary | that status |
-//! | | any other | `other` |
+//! | | `UNKNOWN`, any other | `other` |
 //! | `SMD-Action`, where the payload has neither (`Shipments`) | `create` | `created` |
 //! | | `cancel` | `cancelled` |
 //! | | any other | `other` |
@@ -351,7 +407,7 @@ impl Verify for ShipmondoJwt {
         };
         // All five are checked here, so a route's answer does not depend on its extractors.
         let headers = ShipmondoHeaders::read(&parts.headers)?;
-        let event = data.to_event(headers.resource_id.as_deref(), headers.action)?;
+        let event = data.into_event(headers.resource_id.as_deref(), headers.action)?;
         record::<ShipmondoEvent>(&mut parts.extensions, event, json);
         Ok(Verified::Webhook)
     }
@@ -523,7 +579,7 @@ struct DataFields {
 impl DataFields {
     /// The event, from the signed payload; the unsigned `SMD-Action` gives
     /// the status only where the payload has none.
-    fn to_event(
+    fn into_event(
         self,
         resource_id: Option<&str>,
         action: Option<String>,
@@ -630,7 +686,7 @@ mod tests {
 
     fn event(data: Value, action: Option<&str>) -> ShipmentEvent {
         let data: DataFields = serde_json::from_value(data).expect("a resource");
-        data.to_event(None, action.map(Into::into))
+        data.into_event(None, action.map(Into::into))
             .expect("the payload has an id")
     }
 

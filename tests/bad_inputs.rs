@@ -619,3 +619,35 @@ fn every_row_of_the_table_is_a_test() {
         );
     }
 }
+
+#[tokio::test]
+async fn whitespace_around_a_proof_over_tcp() {
+    // In-process a proof with surrounding blanks is refused
+    // (`non_canonical_encodings`); on the wire hyper trims the optional
+    // whitespace around a field value (RFC 9110, 5.5) before any layer sees
+    // it, so the same request is accepted.
+    let address = serve(app(1024 * 1024)).await;
+    for provider in [Provider::Kosmo, Provider::Kourier, Provider::GoShiip] {
+        let (parts, body) = signed(provider).into_parts();
+        let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+        let proof = proof_header(provider).unwrap();
+        let mut head = format!(
+            "POST /webhooks/{provider} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\
+             Content-Length: {}\r\n",
+            body.len()
+        );
+        for (name, value) in &parts.headers {
+            let value = value.to_str().unwrap();
+            match name.as_str() {
+                name if name == proof => head += &format!("{name}: \t {value} \t\r\n"),
+                _ => head += &format!("{name}: {value}\r\n"),
+            }
+        }
+        let mut stream = TcpStream::connect(address).await.unwrap();
+        stream.write_all((head + "\r\n").as_bytes()).await.unwrap();
+        stream.write_all(&body).await.unwrap();
+        let (status, _, json) = read_response(&mut stream).await;
+        assert_eq!(status, 200, "{provider}: {json}");
+        assert_eq!(json["provider"], provider.as_str());
+    }
+}

@@ -414,3 +414,18 @@ async fn checks_the_ids_only_once_the_signature_holds() {
         .await
         .assert_refused(StatusCode::UNAUTHORIZED, "matches no configured secret");
 }
+
+#[tokio::test]
+async fn refuses_a_repeated_status_before_the_signature() {
+    // The body is parsed once, before the signature is checked, and a repeated
+    // key makes it ambiguous: 400 whatever the signature.
+    let body = format!(
+        r#"{{"eventId":"{EVENT_ID}","orderId":"{ORDER_ID}","timestamp":"{TIMESTAMP}","status":"ASSIGNED","status":"DELIVERED"}}"#
+    );
+    for secret in [SECRET, "whk_someone_else"] {
+        let request = with_body(Webhook::kosmo("DELIVERED").sign(secret), body.clone());
+        answer(request)
+            .await
+            .assert_refused(StatusCode::BAD_REQUEST, "duplicate field `status`");
+    }
+}

@@ -179,3 +179,44 @@ fn debug_never_shows_a_token() {
     let debug = format!("{:?}", KourierBearer::new(TOKEN));
     assert!(!debug.contains("WEBHOOK"), "{debug}");
 }
+
+#[tokio::test]
+async fn reads_the_token_from_another_header_with_another_scheme_or_none() {
+    let in_header = |scheme: Option<&str>| {
+        let layer =
+            KourierBearer::new(TOKEN).token_header("x-kourier-token".parse().unwrap(), scheme);
+        echo_app::<_, KourierEvent>("/webhooks/kourier", layer)
+    };
+    let request = |value: &str| {
+        let signed = without_header(Webhook::kourier("delivered").sign(TOKEN), "authorization");
+        with_header(signed, "x-kourier-token", value)
+    };
+
+    let bare = in_header(None);
+    let answer = send(&bare, request(TOKEN)).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.json);
+    let answer = send(&bare, request(&format!("Bearer {TOKEN}"))).await;
+    answer.assert_refused(StatusCode::UNAUTHORIZED, "matches no configured token");
+    // Only `Authorization: Bearer` gets a Bearer challenge.
+    assert!(!answer.headers.contains_key("www-authenticate"));
+    send(&bare, Webhook::kourier("delivered").sign(TOKEN))
+        .await
+        .assert_refused(
+            StatusCode::UNAUTHORIZED,
+            "the x-kourier-token header is missing",
+        );
+
+    let token_scheme = in_header(Some("Token"));
+    let answer = send(&token_scheme, request(&format!("token {TOKEN}"))).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.json);
+    send(&token_scheme, request(&format!("Bearer {TOKEN}")))
+        .await
+        .assert_refused(
+            StatusCode::UNAUTHORIZED,
+            "the x-kourier-token scheme is not Token",
+        );
+    send(&token_scheme, request("Token ")).await.assert_refused(
+        StatusCode::UNAUTHORIZED,
+        "the x-kourier-token header has an empty token",
+    );
+}

@@ -491,7 +491,7 @@ async fn answers_a_connection_test_without_passing_it_on() {
         assert_eq!(answer.json, json!({"status": "connection test received"}));
     }
     assert_eq!(handled.load(Ordering::SeqCst), 0);
-    let seen = seen.lock().unwrap();
+    let seen = seen.lock().unwrap().clone();
     assert_eq!(seen.len(), 2);
     assert_eq!(seen[0].webhook.as_deref(), Some("Webhook1"));
     assert_eq!(seen[0].url.as_deref(), Some("https://example.com/webhook"));
