@@ -58,10 +58,12 @@ use tower_layer::Layer;
 use crate::extract::{VerifiedPayload, record, record_secret};
 use crate::payload::{object, optional_id, parse_object};
 use crate::secrets::{
-    HeaderTag, HmacSha256, Secrets, TAG_LEN, hmac_key, no_secret_matched, proof_header,
+    HeaderTag, HmacSha256, Secrets, TAG_LEN, hmac_key, no_secret_matched, or_panic, proof_header,
 };
 use crate::verify::{DEFAULT_BODY_LIMIT, Verified, Verify, VerifyWebhook};
-use crate::{Provider, ShipmentEvent, ShipmentStatus, WebhookRejection};
+use crate::{
+    ConfigError, Provider, ShipmentEvent, ShipmentStatus, WebhookRejection, WebhookSecret,
+};
 
 /// The header GoShiip sends its signature in.
 pub const SIGNATURE_HEADER: HeaderName = HeaderName::from_static("x-signature");
@@ -80,12 +82,19 @@ impl GoShiipSignature {
     ///
     /// # Panics
     ///
-    /// If `secret` is empty.
-    pub fn new(secret: impl AsRef<[u8]>) -> Self {
-        Self {
-            secrets: Secrets::new(hmac_key(secret.as_ref())),
+    /// If `secret` is empty; [`try_new`](Self::try_new) returns the error.
+    #[track_caller]
+    pub fn new(secret: impl WebhookSecret) -> Self {
+        or_panic(Self::try_new(secret))
+    }
+
+    /// Like [`new`](Self::new), for a secret read at run time: an error
+    /// instead of a panic.
+    pub fn try_new(secret: impl WebhookSecret) -> Result<Self, ConfigError> {
+        Ok(Self {
+            secrets: Secrets::new(secret.secret_bytes(), hmac_key)?,
             body_limit: DEFAULT_BODY_LIMIT,
-        }
+        })
     }
 
     /// Also accepts requests signed with `secret`, reported as `label` in
@@ -94,10 +103,21 @@ impl GoShiipSignature {
     ///
     /// # Panics
     ///
-    /// If `secret` is empty.
-    pub fn with_secret(mut self, label: impl Into<Arc<str>>, secret: impl AsRef<[u8]>) -> Self {
-        self.secrets.push(label, hmac_key(secret.as_ref()));
-        self
+    /// If `secret` is empty or `label` is taken;
+    /// [`try_with_secret`](Self::try_with_secret) returns the error.
+    #[track_caller]
+    pub fn with_secret(self, label: impl Into<Arc<str>>, secret: impl WebhookSecret) -> Self {
+        or_panic(self.try_with_secret(label, secret))
+    }
+
+    /// Like [`with_secret`](Self::with_secret): an error instead of a panic.
+    pub fn try_with_secret(
+        mut self,
+        label: impl Into<Arc<str>>,
+        secret: impl WebhookSecret,
+    ) -> Result<Self, ConfigError> {
+        (self.secrets).push(label.into(), secret.secret_bytes(), hmac_key)?;
+        Ok(self)
     }
 
     /// Refuses bodies larger than `bytes` with 413 (default 1 MiB).

@@ -95,10 +95,13 @@ use tower_layer::Layer;
 use crate::extract::{VerifiedPayload, record, record_secret};
 use crate::payload::{parse_object, parse_timestamp, quote};
 use crate::secrets::{
-    HeaderTag, HmacSha256, Secrets, hmac_key, no_secret_matched, proof_header, tag_from,
+    HeaderTag, HmacSha256, Secrets, hmac_key, no_secret_matched, or_panic, proof_header, tag_from,
 };
 use crate::verify::{DEFAULT_BODY_LIMIT, Verified, Verify, VerifyWebhook};
-use crate::{MatchedSecret, Provider, ShipmentEvent, ShipmentStatus, WebhookRejection};
+use crate::{
+    ConfigError, MatchedSecret, Provider, ShipmentEvent, ShipmentStatus, WebhookRejection,
+    WebhookSecret,
+};
 
 /// The header this crate reads Kosmo's signature from unless told otherwise.
 pub const DEFAULT_SIGNATURE_HEADER: HeaderName = HeaderName::from_static("x-kosmo-signature");
@@ -125,16 +128,23 @@ impl KosmoSignature {
     ///
     /// # Panics
     ///
-    /// If `secret` is empty.
-    pub fn new(secret: impl AsRef<[u8]>) -> Self {
-        Self {
-            secrets: Secrets::new(hmac_key(secret.as_ref())),
+    /// If `secret` is empty; [`try_new`](Self::try_new) returns the error.
+    #[track_caller]
+    pub fn new(secret: impl WebhookSecret) -> Self {
+        or_panic(Self::try_new(secret))
+    }
+
+    /// Like [`new`](Self::new), for a secret read at run time: an error
+    /// instead of a panic.
+    pub fn try_new(secret: impl WebhookSecret) -> Result<Self, ConfigError> {
+        Ok(Self {
+            secrets: Secrets::new(secret.secret_bytes(), hmac_key)?,
             header: DEFAULT_SIGNATURE_HEADER,
             body_limit: DEFAULT_BODY_LIMIT,
             max_age: None,
             max_future_skew: None,
             uuid_event_ids: true,
-        }
+        })
     }
 
     /// Also accepts requests signed with `secret`, reported as `label` in
@@ -143,10 +153,21 @@ impl KosmoSignature {
     ///
     /// # Panics
     ///
-    /// If `secret` is empty.
-    pub fn with_secret(mut self, label: impl Into<Arc<str>>, secret: impl AsRef<[u8]>) -> Self {
-        self.secrets.push(label, hmac_key(secret.as_ref()));
-        self
+    /// If `secret` is empty or `label` is taken;
+    /// [`try_with_secret`](Self::try_with_secret) returns the error.
+    #[track_caller]
+    pub fn with_secret(self, label: impl Into<Arc<str>>, secret: impl WebhookSecret) -> Self {
+        or_panic(self.try_with_secret(label, secret))
+    }
+
+    /// Like [`with_secret`](Self::with_secret): an error instead of a panic.
+    pub fn try_with_secret(
+        mut self,
+        label: impl Into<Arc<str>>,
+        secret: impl WebhookSecret,
+    ) -> Result<Self, ConfigError> {
+        (self.secrets).push(label.into(), secret.secret_bytes(), hmac_key)?;
+        Ok(self)
     }
 
     /// Reads the signature from `name` instead of `X-Kosmo-Signature`.

@@ -75,9 +75,11 @@ use tower_layer::Layer;
 
 use crate::extract::{VerifiedPayload, record, record_secret};
 use crate::payload::{parse_object, parse_timestamp};
-use crate::secrets::{Secrets, proof_header};
+use crate::secrets::{Secrets, not_empty, or_panic, proof_header};
 use crate::verify::{DEFAULT_BODY_LIMIT, Verified, Verify, VerifyWebhook};
-use crate::{Provider, ShipmentEvent, ShipmentStatus, WebhookRejection};
+use crate::{
+    ConfigError, Provider, ShipmentEvent, ShipmentStatus, WebhookRejection, WebhookSecret,
+};
 
 type TokenDigest = [u8; 32];
 
@@ -100,14 +102,21 @@ impl KourierBearer {
     ///
     /// # Panics
     ///
-    /// If `token` is empty.
-    pub fn new(token: impl AsRef<[u8]>) -> Self {
-        Self {
-            tokens: Secrets::new(digest(token.as_ref())),
+    /// If `token` is empty; [`try_new`](Self::try_new) returns the error.
+    #[track_caller]
+    pub fn new(token: impl WebhookSecret) -> Self {
+        or_panic(Self::try_new(token))
+    }
+
+    /// Like [`new`](Self::new), for a token read at run time: an error
+    /// instead of a panic.
+    pub fn try_new(token: impl WebhookSecret) -> Result<Self, ConfigError> {
+        Ok(Self {
+            tokens: Secrets::new(token.secret_bytes(), digest)?,
             header: AUTHORIZATION,
             scheme: Some(DEFAULT_SCHEME.into()),
             body_limit: DEFAULT_BODY_LIMIT,
-        }
+        })
     }
 
     /// Also accepts `token`, reported as `label` in
@@ -116,10 +125,21 @@ impl KourierBearer {
     ///
     /// # Panics
     ///
-    /// If `token` is empty.
-    pub fn with_secret(mut self, label: impl Into<Arc<str>>, token: impl AsRef<[u8]>) -> Self {
-        self.tokens.push(label, digest(token.as_ref()));
-        self
+    /// If `token` is empty or `label` is taken;
+    /// [`try_with_secret`](Self::try_with_secret) returns the error.
+    #[track_caller]
+    pub fn with_secret(self, label: impl Into<Arc<str>>, token: impl WebhookSecret) -> Self {
+        or_panic(self.try_with_secret(label, token))
+    }
+
+    /// Like [`with_secret`](Self::with_secret): an error instead of a panic.
+    pub fn try_with_secret(
+        mut self,
+        label: impl Into<Arc<str>>,
+        token: impl WebhookSecret,
+    ) -> Result<Self, ConfigError> {
+        (self.tokens).push(label.into(), token.secret_bytes(), digest)?;
+        Ok(self)
     }
 
     /// Reads the token from header `name` instead of `Authorization`, after
@@ -174,12 +194,10 @@ impl KourierBearer {
     }
 }
 
-fn digest(token: &[u8]) -> TokenDigest {
-    assert!(
-        !token.is_empty(),
-        "a webhook token must not be empty: anyone could send it"
-    );
-    Sha256::digest(token).into()
+/// The digest tokens are compared by; an empty token is refused.
+fn digest(label: &Arc<str>, token: &[u8]) -> Result<TokenDigest, ConfigError> {
+    not_empty(label, token)?;
+    Ok(Sha256::digest(token).into())
 }
 
 impl<S> Layer<S> for KourierBearer {

@@ -66,6 +66,7 @@
 //! | feature | what it adds |
 //! |---|---|
 //! | `testing` | [`testing`]: build requests signed exactly as each provider signs them |
+//! | `secrecy` | [`WebhookSecret`] for `secrecy`'s `SecretString` and `SecretSlice<u8>` |
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub, missing_debug_implementations)]
@@ -90,6 +91,6 @@ pub use goshiip::{GoShiipEvent, GoShiipSignature};
 pub use kosmo::{KosmoEvent, KosmoSignature};
 pub use kourier::{KourierBearer, KourierEvent};
 pub use rejection::WebhookRejection;
-pub use secrets::MatchedSecret;
+pub use secrets::{ConfigError, MatchedSecret, WebhookSecret};
 pub use shipmondo::{ShipmondoEvent, ShipmondoJwt};
 pub use verify::{DEFAULT_BODY_LIMIT, ResponseFuture, VerifyWebhook};

@@ -49,14 +49,32 @@ pub(crate) struct Secrets<K> {
 }
 
 impl<K> Secrets<K> {
-    pub(crate) fn new(key: K) -> Self {
-        Self {
-            entries: vec![(MatchedSecret(PRIMARY.into()), key)],
-        }
+    /// The first secret, labelled [`PRIMARY`], prepared by `prepare`.
+    pub(crate) fn new(
+        secret: &[u8],
+        prepare: impl FnOnce(&Arc<str>, &[u8]) -> Result<K, ConfigError>,
+    ) -> Result<Self, ConfigError> {
+        let label = Arc::from(PRIMARY);
+        let key = prepare(&label, secret)?;
+        Ok(Self {
+            entries: vec![(MatchedSecret(label), key)],
+        })
     }
 
-    pub(crate) fn push(&mut self, label: impl Into<Arc<str>>, key: K) {
-        self.entries.push((MatchedSecret(label.into()), key));
+    /// Adds a secret, refused if its label is taken: [`MatchedSecret`] could
+    /// not tell the two apart.
+    pub(crate) fn push(
+        &mut self,
+        label: Arc<str>,
+        secret: &[u8],
+        prepare: impl FnOnce(&Arc<str>, &[u8]) -> Result<K, ConfigError>,
+    ) -> Result<(), ConfigError> {
+        if self.entries.iter().any(|(taken, _)| *taken.0 == *label) {
+            return Err(ConfigError::DuplicateLabel { label });
+        }
+        let key = prepare(&label, secret)?;
+        self.entries.push((MatchedSecret(label), key));
+        Ok(())
     }
 
     /// The first secret for which `matches` holds.
@@ -76,17 +94,142 @@ impl<K> fmt::Debug for Secrets<K> {
     }
 }
 
-/// The keyed HMAC state for `secret`, computed once so requests only clone it.
+/// The keyed HMAC state for `secret`, computed once so requests only clone
+/// it; refused if empty, since anyone could sign with it.
+pub(crate) fn hmac_key(label: &Arc<str>, secret: &[u8]) -> Result<HmacSha256, ConfigError> {
+    not_empty(label, secret)?;
+    Ok(HmacSha256::new_from_slice(secret).expect("HMAC accepts keys of any length"))
+}
+
+/// Refuses an empty secret, which anyone could prove a webhook with.
+pub(crate) fn not_empty(label: &Arc<str>, secret: &[u8]) -> Result<(), ConfigError> {
+    match secret.is_empty() {
+        true => Err(ConfigError::EmptySecret {
+            label: label.clone(),
+        }),
+        false => Ok(()),
+    }
+}
+
+/// A layer's configuration with `result`, or a panic saying why not: what
+/// the panicking constructors (`new`, `with_secret`) do with their `try_` twins.
+#[track_caller]
+pub(crate) fn or_panic<T>(result: Result<T, ConfigError>) -> T {
+    result.unwrap_or_else(|error| panic!("{error}"))
+}
+
+/// Why a layer refused a secret it was given.
 ///
-/// # Panics
+/// The panicking constructors (`new`, `with_secret`) panic with this
+/// message; their `try_` twins return it, for secrets read at run time (a
+/// tenant table, say). It never shows the secret, nor its length.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The secret labelled `label` is empty: anyone could prove a webhook with it.
+    EmptySecret {
+        /// The secret's label (`primary` for the first).
+        label: Arc<str>,
+    },
+    /// The Shipmondo key labelled `label` is shorter than
+    /// [`shipmondo::MIN_KEY_LEN`](crate::shipmondo::MIN_KEY_LEN) bytes.
+    ShortKey {
+        /// The key's label (`primary` for the first).
+        label: Arc<str>,
+    },
+    /// A second secret was given the label `label`.
+    DuplicateLabel {
+        /// The label given twice.
+        label: Arc<str>,
+    },
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::EmptySecret { label } => write!(
+                f,
+                "a webhook secret must not be empty: anyone could prove a webhook with it \
+                 (the secret labelled {label:?})"
+            ),
+            Self::ShortKey { label } => write!(
+                f,
+                "a Shipmondo key must be at least {} bytes: enter a longer random key in \
+                 Shipmondo, or use ShipmondoJwt::allowing_short_keys until you can \
+                 (the key labelled {label:?})",
+                crate::shipmondo::MIN_KEY_LEN
+            ),
+            Self::DuplicateLabel { label } => write!(
+                f,
+                "two webhook secrets are labelled {label:?}: give each its own label, so \
+                 MatchedSecret tells which one matched"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// A secret as it is held: anything whose bytes are the secret.
 ///
-/// If `secret` is empty: anyone could sign with it.
-pub(crate) fn hmac_key(secret: &[u8]) -> HmacSha256 {
-    assert!(
-        !secret.is_empty(),
-        "a webhook secret must not be empty: anyone could sign with it"
-    );
-    HmacSha256::new_from_slice(secret).expect("HMAC accepts keys of any length")
+/// Every layer's constructor and [`testing`](crate::testing) signer takes
+/// one: `&str`, `String`, `&[u8]`, `Vec<u8>`, `Box<str>`, `Arc<str>`,
+/// `Cow<str>`, and with the `secrecy` feature `secrecy`'s `SecretString`
+/// and `SecretSlice<u8>`.
+pub trait WebhookSecret {
+    /// The secret's bytes, used as the key (or token) as they are.
+    fn secret_bytes(&self) -> &[u8];
+}
+
+impl<T: WebhookSecret + ?Sized> WebhookSecret for &T {
+    fn secret_bytes(&self) -> &[u8] {
+        (**self).secret_bytes()
+    }
+}
+
+macro_rules! secret_as_bytes {
+    ($($ty:ty),+) => {$(
+        impl WebhookSecret for $ty {
+            fn secret_bytes(&self) -> &[u8] {
+                <$ty as AsRef<[u8]>>::as_ref(self)
+            }
+        }
+    )+};
+}
+
+secret_as_bytes!(str, String, [u8], Vec<u8>);
+
+macro_rules! secret_as_str {
+    ($($ty:ty),+) => {$(
+        impl WebhookSecret for $ty {
+            fn secret_bytes(&self) -> &[u8] {
+                AsRef::<str>::as_ref(self).as_bytes()
+            }
+        }
+    )+};
+}
+
+secret_as_str!(
+    Box<str>,
+    Arc<str>,
+    std::rc::Rc<str>,
+    std::borrow::Cow<'_, str>
+);
+
+#[cfg(feature = "secrecy")]
+impl WebhookSecret for secrecy::SecretString {
+    fn secret_bytes(&self) -> &[u8] {
+        use secrecy::ExposeSecret;
+        self.expose_secret().as_bytes()
+    }
+}
+
+#[cfg(feature = "secrecy")]
+impl WebhookSecret for secrecy::SecretSlice<u8> {
+    fn secret_bytes(&self) -> &[u8] {
+        use secrecy::ExposeSecret;
+        self.expose_secret()
+    }
 }
 
 impl Secrets<HmacSha256> {

@@ -146,9 +146,12 @@ use crate::extract::{VerifiedPayload, record, record_secret};
 use crate::payload::{
     from_object_slice, object_or_json_string, optional_id, parse_json, parse_object,
 };
-use crate::secrets::{HmacSha256, Secrets, hmac_key, no_secret_matched};
+use crate::secrets::{HmacSha256, Secrets, hmac_key, no_secret_matched, or_panic};
 use crate::verify::{DEFAULT_BODY_LIMIT, Verified, Verify, VerifyWebhook};
-use crate::{MatchedSecret, Provider, ShipmentEvent, ShipmentStatus, WebhookRejection};
+use crate::{
+    ConfigError, MatchedSecret, Provider, ShipmentEvent, ShipmentStatus, WebhookRejection,
+    WebhookSecret,
+};
 
 /// `SMD-Resource-Type`: which resource the webhook watches (`Orders`, `Shipments`...).
 pub const RESOURCE_TYPE_HEADER: HeaderName = HeaderName::from_static("smd-resource-type");
@@ -222,11 +225,19 @@ impl ShipmondoJwt {
     ///
     /// If `key` is shorter than [`MIN_KEY_LEN`] (32) bytes: a short key can
     /// be guessed offline from a single captured token. Keys are
-    /// configuration, so this fails at start-up, not on the first webhook.
-    /// Enter a long random key in Shipmondo; where an existing webhook's key
-    /// cannot be changed yet, use [`allowing_short_keys`](Self::allowing_short_keys).
-    pub fn new(key: impl AsRef<[u8]>) -> Self {
-        Self::with_first_key(key.as_ref(), false)
+    /// configuration, so this fails at start-up, not on the first webhook;
+    /// [`try_new`](Self::try_new) returns the error instead. Enter a long
+    /// random key in Shipmondo; where an existing webhook's key cannot be
+    /// changed yet, use [`allowing_short_keys`](Self::allowing_short_keys).
+    #[track_caller]
+    pub fn new(key: impl WebhookSecret) -> Self {
+        or_panic(Self::try_new(key))
+    }
+
+    /// Like [`new`](Self::new), for a key read at run time: an error
+    /// instead of a panic.
+    pub fn try_new(key: impl WebhookSecret) -> Result<Self, ConfigError> {
+        Self::with_first_key(key.secret_bytes(), false)
     }
 
     /// Like [`new`](Self::new), but accepts keys shorter than
@@ -238,18 +249,26 @@ impl ShipmondoJwt {
     ///
     /// # Panics
     ///
-    /// If `key` is empty.
-    pub fn allowing_short_keys(key: impl AsRef<[u8]>) -> Self {
-        Self::with_first_key(key.as_ref(), true)
+    /// If `key` is empty; [`try_allowing_short_keys`](Self::try_allowing_short_keys)
+    /// returns the error.
+    #[track_caller]
+    pub fn allowing_short_keys(key: impl WebhookSecret) -> Self {
+        or_panic(Self::try_allowing_short_keys(key))
     }
 
-    fn with_first_key(key: &[u8], allow_short_keys: bool) -> Self {
-        Self {
-            keys: Secrets::new(checked_key(key, allow_short_keys)),
+    /// Like [`allowing_short_keys`](Self::allowing_short_keys): an error
+    /// instead of a panic.
+    pub fn try_allowing_short_keys(key: impl WebhookSecret) -> Result<Self, ConfigError> {
+        Self::with_first_key(key.secret_bytes(), true)
+    }
+
+    fn with_first_key(key: &[u8], allow_short_keys: bool) -> Result<Self, ConfigError> {
+        Ok(Self {
+            keys: Secrets::new(key, |label, key| checked_key(label, key, allow_short_keys))?,
             allow_short_keys,
             body_limit: DEFAULT_BODY_LIMIT,
             on_connection_test: None,
-        }
+        })
     }
 
     /// Also accepts tokens signed with `key`, reported as `label` in
@@ -257,12 +276,26 @@ impl ShipmondoJwt {
     ///
     /// # Panics
     ///
-    /// As [`new`](Self::new) does, or, after
-    /// [`allowing_short_keys`](Self::allowing_short_keys), if `key` is empty.
-    pub fn with_secret(mut self, label: impl Into<Arc<str>>, key: impl AsRef<[u8]>) -> Self {
-        let key = checked_key(key.as_ref(), self.allow_short_keys);
-        self.keys.push(label, key);
-        self
+    /// As [`new`](Self::new) does (after
+    /// [`allowing_short_keys`](Self::allowing_short_keys), only if `key` is
+    /// empty), or if `label` is taken; [`try_with_secret`](Self::try_with_secret)
+    /// returns the error.
+    #[track_caller]
+    pub fn with_secret(self, label: impl Into<Arc<str>>, key: impl WebhookSecret) -> Self {
+        or_panic(self.try_with_secret(label, key))
+    }
+
+    /// Like [`with_secret`](Self::with_secret): an error instead of a panic.
+    pub fn try_with_secret(
+        mut self,
+        label: impl Into<Arc<str>>,
+        key: impl WebhookSecret,
+    ) -> Result<Self, ConfigError> {
+        let allow_short_keys = self.allow_short_keys;
+        (self.keys).push(label.into(), key.secret_bytes(), |label, key| {
+            checked_key(label, key, allow_short_keys)
+        })?;
+        Ok(self)
     }
 
     /// Refuses bodies larger than `bytes` with 413 (default 1 MiB).
@@ -346,13 +379,17 @@ impl ShipmondoJwt {
 }
 
 /// The HMAC state for `key`, refused if it is too short to be safe.
-fn checked_key(key: &[u8], allow_short_keys: bool) -> HmacSha256 {
-    assert!(
-        allow_short_keys || key.len() >= MIN_KEY_LEN,
-        "a Shipmondo key must be at least {MIN_KEY_LEN} bytes: enter a longer random key \
-         in Shipmondo, or use ShipmondoJwt::allowing_short_keys until you can"
-    );
-    hmac_key(key)
+fn checked_key(
+    label: &Arc<str>,
+    key: &[u8],
+    allow_short_keys: bool,
+) -> Result<HmacSha256, ConfigError> {
+    if !allow_short_keys && !key.is_empty() && key.len() < MIN_KEY_LEN {
+        return Err(ConfigError::ShortKey {
+            label: label.clone(),
+        });
+    }
+    hmac_key(label, key)
 }
 
 fn decode_segment(name: &str, segment: &str) -> Result<Vec<u8>, WebhookRejection> {

@@ -31,41 +31,48 @@
 use axum_core::body::Body;
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use hmac::Mac;
+use hmac::{KeyInit, Mac};
 use http::header::{AUTHORIZATION, CONTENT_TYPE};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Uri};
 use serde_json::{Value, json};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 
 use crate::Provider;
+use crate::WebhookSecret;
 use crate::payload::optional_id;
-use crate::secrets::hmac_key;
+use crate::secrets::HmacSha256;
 use crate::{goshiip, kosmo, shipmondo};
 
 /// Kosmo's signature: base64 HMAC-SHA256 of `event_id + order_id + timestamp`.
-pub fn kosmo_signature(secret: &str, event_id: &str, order_id: &str, timestamp: &str) -> String {
-    STANDARD.encode(hmac(
-        secret.as_bytes(),
-        [event_id, order_id, timestamp].concat(),
-    ))
+pub fn kosmo_signature(
+    secret: impl WebhookSecret,
+    event_id: &str,
+    order_id: &str,
+    timestamp: &str,
+) -> String {
+    STANDARD.encode(hmac(secret, [event_id, order_id, timestamp].concat()))
 }
 
 /// GoShiip's signature: hex HMAC-SHA256 of the body.
-pub fn goshiip_signature(secret: &str, body: &[u8]) -> String {
-    hex::encode(hmac(secret.as_bytes(), body))
+pub fn goshiip_signature(secret: impl WebhookSecret, body: &[u8]) -> String {
+    hex::encode(hmac(secret, body))
 }
 
 /// Shipmondo's token: an HS256 JWT whose payload is `payload_json` as a JSON
 /// string, the way Shipmondo encodes it.
-pub fn shipmondo_jwt(key: &str, payload_json: &str) -> String {
+pub fn shipmondo_jwt(key: impl WebhookSecret, payload_json: &str) -> String {
     let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256"}"#);
     let claims = serde_json::to_vec(payload_json).expect("a string always serializes");
     let signed = format!("{header}.{}", URL_SAFE_NO_PAD.encode(claims));
-    let signature = URL_SAFE_NO_PAD.encode(hmac(key.as_bytes(), signed.as_bytes()));
+    let signature = URL_SAFE_NO_PAD.encode(hmac(key, signed.as_bytes()));
     format!("{signed}.{signature}")
 }
 
-fn hmac(key: &[u8], message: impl AsRef<[u8]>) -> Vec<u8> {
-    let mut mac = hmac_key(key);
+/// HMAC-SHA256 with any key, even an empty one, to show it refused.
+fn hmac(key: impl WebhookSecret, message: impl AsRef<[u8]>) -> Vec<u8> {
+    let mut mac =
+        HmacSha256::new_from_slice(key.secret_bytes()).expect("HMAC accepts keys of any length");
     mac.update(message.as_ref());
     mac.finalize().into_bytes().to_vec()
 }
@@ -332,13 +339,42 @@ impl Webhook {
         self.payload.to_string()
     }
 
+    /// Stamps the webhook with `time` where the provider signs a time:
+    /// Kosmo's and Kourier's `timestamp`, a Shipmondo monitor's
+    /// `current_status_registered_at` or another resource's `updated_at`.
+    /// GoShiip sends no time, so its webhooks are unchanged.
+    ///
+    /// The samples are stamped in the past (Kosmo's in 2023), which a layer
+    /// with a replay window ([`KosmoSignature::max_age`](crate::KosmoSignature::max_age))
+    /// refuses: stamp them [`now`](Self::now).
+    pub fn at(self, time: OffsetDateTime) -> Self {
+        let text = time.format(&Rfc3339).expect("a time this crate can format");
+        let pointer = match self.provider {
+            Provider::Shipmondo if self.payload.pointer("/data/current_status").is_some() => {
+                "/data/current_status_registered_at"
+            }
+            Provider::Shipmondo if self.payload["data"].is_object() => "/data/updated_at",
+            Provider::Kosmo | Provider::Kourier => "/timestamp",
+            _ => return self,
+        };
+        self.field(pointer, text)
+    }
+
+    /// Stamps the webhook with the current time, to the second: see [`at`](Self::at).
+    pub fn now(self) -> Self {
+        let now = OffsetDateTime::now_utc();
+        self.at(now.replace_nanosecond(0).unwrap_or(now))
+    }
+
     /// The POST request the provider would send, proved with `secret` (Kosmo's
-    /// secret token, Kourier's token, Shipmondo's key, GoShiip's secret).
+    /// secret token, Kourier's token, Shipmondo's key, GoShiip's secret), of
+    /// any of the types the layers take.
     ///
     /// # Panics
     ///
     /// If a Kourier token or a Shipmondo `data.id` is not a valid header value.
-    pub fn sign(&self, secret: &str) -> Request<Body> {
+    pub fn sign(&self, secret: impl WebhookSecret) -> Request<Body> {
+        let secret = secret.secret_bytes();
         let json = self.payload_json();
         let mut headers = self.headers.clone();
         let (proof, body) = match self.provider {
@@ -352,7 +388,10 @@ impl Webhook {
                 );
                 (Some((kosmo::DEFAULT_SIGNATURE_HEADER, signature)), json)
             }
-            Provider::Kourier => (Some((AUTHORIZATION, format!("Bearer {secret}"))), json),
+            Provider::Kourier => {
+                let token = String::from_utf8_lossy(secret);
+                (Some((AUTHORIZATION, format!("Bearer {token}"))), json)
+            }
             Provider::Shipmondo => {
                 // As Shipmondo does, name the object the payload holds.
                 let data = &self.payload["data"];

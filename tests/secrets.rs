@@ -1,0 +1,181 @@
+//! Secrets as users hold them, configuration refused without a panic, and
+//! test webhooks stamped with any time.
+
+mod common;
+
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use common::{PROVIDERS, echo_app, send};
+use secrecy::{SecretSlice, SecretString};
+use shipment_webhooks::testing::Webhook;
+use shipment_webhooks::{
+    ConfigError, GoShiipEvent, GoShiipSignature, KosmoEvent, KosmoSignature, KourierBearer,
+    KourierEvent, Provider, ShipmondoEvent, ShipmondoJwt, WebhookSecret,
+};
+use time::OffsetDateTime;
+
+const SECRET: &str = "a-webhook-secret-of-thirty-two-bytes!";
+
+/// A router for `provider` whose layer is built with `secret`.
+fn app_with(provider: Provider, secret: impl WebhookSecret) -> axum::Router {
+    let path = format!("/webhooks/{provider}");
+    match provider {
+        Provider::Kosmo => echo_app::<_, KosmoEvent>(&path, KosmoSignature::new(secret)),
+        Provider::Kourier => echo_app::<_, KourierEvent>(&path, KourierBearer::new(secret)),
+        Provider::Shipmondo => echo_app::<_, ShipmondoEvent>(&path, ShipmondoJwt::new(secret)),
+        _ => echo_app::<_, GoShiipEvent>(&path, GoShiipSignature::new(secret)),
+    }
+}
+
+#[tokio::test]
+async fn every_constructor_and_signer_takes_the_secret_types_users_hold() {
+    let secrets: Vec<Box<dyn Fn() -> Box<dyn WebhookSecret>>> = vec![
+        Box::new(|| Box::new(SECRET)),
+        Box::new(|| Box::new(SECRET.to_owned())),
+        Box::new(|| Box::new(SECRET.as_bytes())),
+        Box::new(|| Box::new(SECRET.as_bytes().to_vec())),
+        Box::new(|| Box::new(Box::<str>::from(SECRET))),
+        Box::new(|| Box::new(Arc::<str>::from(SECRET))),
+        Box::new(|| Box::new(Cow::Borrowed(SECRET))),
+        Box::new(|| Box::new(SecretString::from(SECRET))),
+        Box::new(|| Box::new(SecretSlice::from(SECRET.as_bytes().to_vec()))),
+    ];
+    for provider in PROVIDERS {
+        for secret in &secrets {
+            let app = app_with(provider, &*secret());
+            let request = Webhook::sample(provider, "delivered").sign(&*secret());
+            let answer = send(&app, request).await;
+            assert_eq!(answer.status, StatusCode::OK, "{provider}: {}", answer.json);
+        }
+    }
+}
+
+#[test]
+fn try_constructors_refuse_bad_secrets_with_an_error() {
+    let empty = |label: &str| ConfigError::EmptySecret {
+        label: label.into(),
+    };
+    assert_eq!(KosmoSignature::try_new("").unwrap_err(), empty("primary"));
+    assert_eq!(
+        KourierBearer::try_new(Vec::new()).unwrap_err(),
+        empty("primary")
+    );
+    assert_eq!(
+        GoShiipSignature::try_new(String::new()).unwrap_err(),
+        empty("primary")
+    );
+    assert_eq!(
+        ShipmondoJwt::try_allowing_short_keys("").unwrap_err(),
+        empty("primary")
+    );
+    assert_eq!(
+        ShipmondoJwt::try_new("short").unwrap_err(),
+        ConfigError::ShortKey {
+            label: "primary".into()
+        }
+    );
+    let rotated = KosmoSignature::new(SECRET).try_with_secret("next", "");
+    assert_eq!(rotated.unwrap_err(), empty("next"));
+    let short = ShipmondoJwt::new(SECRET).try_with_secret("next", "short");
+    assert_eq!(
+        short.unwrap_err(),
+        ConfigError::ShortKey {
+            label: "next".into()
+        }
+    );
+    assert!(
+        ShipmondoJwt::try_allowing_short_keys("short")
+            .and_then(|layer| layer.try_with_secret("old", "shorter"))
+            .is_ok()
+    );
+}
+
+#[test]
+fn a_label_given_twice_is_refused() {
+    let duplicate = |label: &str| ConfigError::DuplicateLabel {
+        label: label.into(),
+    };
+    let kosmo = KosmoSignature::new(SECRET).try_with_secret("primary", "other");
+    assert_eq!(kosmo.unwrap_err(), duplicate("primary"));
+    let kourier = KourierBearer::new(SECRET)
+        .with_secret("old", "token-1")
+        .try_with_secret("old", "token-2");
+    assert_eq!(kourier.unwrap_err(), duplicate("old"));
+    let goshiip = GoShiipSignature::new(SECRET)
+        .with_secret("old", "a")
+        .try_with_secret("old", "b");
+    assert_eq!(goshiip.unwrap_err(), duplicate("old"));
+    let shipmondo = ShipmondoJwt::new(SECRET)
+        .with_secret("old", SECRET.repeat(2))
+        .try_with_secret("old", SECRET.repeat(3));
+    assert_eq!(shipmondo.unwrap_err(), duplicate("old"));
+
+    let panic =
+        std::panic::catch_unwind(|| GoShiipSignature::new(SECRET).with_secret("primary", "b"))
+            .expect_err("the panicking twin panics");
+    let message = panic.downcast_ref::<String>().expect("a formatted message");
+    assert!(
+        message.contains(r#"two webhook secrets are labelled "primary""#),
+        "{message}"
+    );
+}
+
+#[test]
+fn config_errors_never_show_the_secret_or_its_length() {
+    let errors = [
+        ShipmondoJwt::try_new("a-short-key").unwrap_err(),
+        KosmoSignature::new(SECRET)
+            .try_with_secret("primary", "a-short-key")
+            .unwrap_err(),
+    ];
+    for error in errors {
+        let message = error.to_string();
+        assert!(
+            !message.contains("a-short-key") && !message.contains("11"),
+            "{message}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn samples_stamped_now_pass_a_replay_window() {
+    let app = echo_app::<_, KosmoEvent>(
+        "/webhooks/kosmo",
+        KosmoSignature::new(SECRET).max_age(Duration::from_secs(300)),
+    );
+    let stale = send(&app, Webhook::kosmo("DELIVERED").sign(SECRET)).await;
+    stale.assert_refused(StatusCode::UNAUTHORIZED, "s old");
+    let fresh = send(&app, Webhook::kosmo("DELIVERED").now().sign(SECRET)).await;
+    assert_eq!(fresh.status, StatusCode::OK, "{}", fresh.json);
+}
+
+#[tokio::test]
+async fn samples_can_be_stamped_with_any_time() {
+    let time = OffsetDateTime::parse(
+        "2026-06-19T17:07:11.233+02:00",
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    for provider in PROVIDERS {
+        for webhook in [
+            Webhook::sample(provider, "delivered"),
+            Webhook::shipmondo_monitor("DELIVERED"),
+            Webhook::shipmondo_shipment("create"),
+        ] {
+            if webhook.provider() != provider {
+                continue;
+            }
+            let app = app_with(provider, SECRET);
+            let answer = send(&app, webhook.at(time).sign(SECRET)).await;
+            assert_eq!(answer.status, StatusCode::OK, "{provider}: {}", answer.json);
+            let expected = match provider {
+                Provider::GoShiip => serde_json::Value::Null,
+                _ => "2026-06-19T17:07:11.233+02:00".into(),
+            };
+            assert_eq!(answer.json["event"]["timestamp"], expected, "{provider}");
+        }
+    }
+}
