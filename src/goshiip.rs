@@ -49,20 +49,19 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::HeaderName;
-use http::request::Parts;
+use http::{HeaderMap, HeaderName};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use tower_layer::Layer;
 
-use crate::extract::{VerifiedPayload, record, record_secret};
 use crate::payload::{object, optional_id, parse_object};
 use crate::secrets::{
-    HeaderTag, HmacSha256, Secrets, TAG_LEN, hmac_key, no_secret_matched, or_panic, proof_header,
+    HmacSha256, Secrets, TAG_LEN, Tag, hmac_key, no_secret_matched, or_panic, proof_header,
 };
-use crate::verify::{DEFAULT_BODY_LIMIT, Verified, Verify, VerifyWebhook};
+use crate::verify::{DEFAULT_BODY_LIMIT, Verify, VerifyWebhook, verify_whole};
 use crate::{
-    ConfigError, Provider, ShipmentEvent, ShipmentStatus, WebhookRejection, WebhookSecret,
+    ConfigError, Provider, ShipmentEvent, ShipmentStatus, VerifiedWebhook, WebhookRejection,
+    WebhookSecret,
 };
 
 /// The header GoShiip sends its signature in.
@@ -120,6 +119,17 @@ impl GoShiipSignature {
         Ok(self)
     }
 
+    /// Verifies a webhook without a framework, from its headers and its whole
+    /// body as received: the checks the layer makes, in the same order, with
+    /// the same refusals ([`WebhookRejection::to_response`] answers with one).
+    pub fn verify(
+        &self,
+        headers: &HeaderMap,
+        body: impl Into<Bytes>,
+    ) -> Result<VerifiedWebhook, WebhookRejection> {
+        verify_whole(self, headers, body.into())
+    }
+
     /// Refuses bodies larger than `bytes` with 413 (default 1 MiB).
     pub fn body_limit(mut self, bytes: usize) -> Self {
         self.body_limit = bytes;
@@ -128,20 +138,24 @@ impl GoShiipSignature {
 }
 
 impl<S> Layer<S> for GoShiipSignature {
-    type Service = VerifyWebhook<S>;
+    type Service = VerifyWebhook<S, Self>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        VerifyWebhook::new(inner, Arc::new(self.clone()))
+        VerifyWebhook::fixed(inner, self)
     }
 }
 
 impl Verify for GoShiipSignature {
+    const PROVIDER: Provider = Provider::GoShiip;
+    type HeaderProof = Tag;
+    type Outcome = VerifiedWebhook;
+
     fn body_limit(&self) -> usize {
         self.body_limit
     }
 
-    fn check_headers(&self, parts: &mut Parts) -> Result<(), WebhookRejection> {
-        let signature = proof_header(&parts.headers, &SIGNATURE_HEADER)?;
+    fn check_headers(&self, headers: &HeaderMap) -> Result<Tag, WebhookRejection> {
+        let signature = proof_header(headers, &SIGNATURE_HEADER)?;
         if signature.len() != 2 * TAG_LEN {
             return Err(WebhookRejection::unauthorized(format!(
                 "the x-signature header is {} characters long; a hex HMAC-SHA256 is {}",
@@ -152,24 +166,29 @@ impl Verify for GoShiipSignature {
         let mut tag = [0; TAG_LEN];
         hex::decode_to_slice(signature, &mut tag)
             .map_err(|_| WebhookRejection::unauthorized("the x-signature header is not hex"))?;
-        parts.extensions.insert(HeaderTag(tag));
-        Ok(())
+        Ok(tag)
     }
 
-    fn verify(&self, parts: &mut Parts, body: &Bytes) -> Result<Verified, WebhookRejection> {
-        let tag = HeaderTag::take(parts)?;
+    fn check_body(
+        &self,
+        headers: &HeaderMap,
+        tag: Tag,
+        body: &Bytes,
+    ) -> Result<VerifiedWebhook, WebhookRejection> {
         let secret = self.secrets.verify_hmac(&[body], &tag).ok_or_else(|| {
             no_secret_matched(
                 Provider::GoShiip,
-                parts,
+                headers,
                 body,
                 "the signature matches no configured secret",
             )
         })?;
-        record_secret(&mut parts.extensions, secret);
         let fields: GoShiipFields<'_> = parse_object("the body", body)?;
-        record::<GoShiipEvent>(&mut parts.extensions, fields.to_event(), body.clone());
-        Ok(Verified::Webhook)
+        Ok(VerifiedWebhook::new(
+            fields.to_event(),
+            secret.clone(),
+            body.clone(),
+        ))
     }
 }
 
@@ -227,8 +246,6 @@ pub struct GoShiipShipmentData {
     #[serde(flatten)]
     pub other: Map<String, Value>,
 }
-
-impl VerifiedPayload for GoShiipEvent {}
 
 /// The fields a [`ShipmentEvent`] is made of: `shipment.data.reference` and `.status`.
 #[derive(Deserialize)]

@@ -85,22 +85,20 @@ use std::time::Duration;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
-use http::HeaderName;
-use http::request::Parts;
+use http::{HeaderMap, HeaderName};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
 use tower_layer::Layer;
 
-use crate::extract::{VerifiedPayload, record, record_secret};
 use crate::payload::{parse_object, parse_timestamp, quote};
 use crate::secrets::{
-    HeaderTag, HmacSha256, Secrets, hmac_key, no_secret_matched, or_panic, proof_header, tag_from,
+    HmacSha256, Secrets, Tag, hmac_key, no_secret_matched, or_panic, proof_header, tag_from,
 };
-use crate::verify::{DEFAULT_BODY_LIMIT, Verified, Verify, VerifyWebhook};
+use crate::verify::{DEFAULT_BODY_LIMIT, Verify, VerifyWebhook, verify_whole};
 use crate::{
-    ConfigError, MatchedSecret, Provider, ShipmentEvent, ShipmentStatus, WebhookRejection,
-    WebhookSecret,
+    ConfigError, MatchedSecret, Provider, ShipmentEvent, ShipmentStatus, VerifiedWebhook,
+    WebhookRejection, WebhookSecret,
 };
 
 /// The header this crate reads Kosmo's signature from unless told otherwise.
@@ -176,6 +174,17 @@ impl KosmoSignature {
         self
     }
 
+    /// Verifies a webhook without a framework, from its headers and its whole
+    /// body as received: the checks the layer makes, in the same order, with
+    /// the same refusals ([`WebhookRejection::to_response`] answers with one).
+    pub fn verify(
+        &self,
+        headers: &HeaderMap,
+        body: impl Into<Bytes>,
+    ) -> Result<VerifiedWebhook, WebhookRejection> {
+        verify_whole(self, headers, body.into())
+    }
+
     /// Refuses bodies larger than `bytes` with 413 (default 1 MiB).
     pub fn body_limit(mut self, bytes: usize) -> Self {
         self.body_limit = bytes;
@@ -213,10 +222,10 @@ impl KosmoSignature {
 }
 
 impl<S> Layer<S> for KosmoSignature {
-    type Service = VerifyWebhook<S>;
+    type Service = VerifyWebhook<S, Self>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        VerifyWebhook::new(inner, Arc::new(self.clone()))
+        VerifyWebhook::fixed(inner, self)
     }
 }
 
@@ -226,14 +235,14 @@ impl KosmoSignature {
         &self,
         signed: [&str; 3],
         tag: &[u8],
-        parts: &Parts,
+        headers: &HeaderMap,
         body: &[u8],
     ) -> Result<&MatchedSecret, WebhookRejection> {
         let message = signed.map(str::as_bytes);
         self.secrets.verify_hmac(&message, tag).ok_or_else(|| {
             no_secret_matched(
                 Provider::Kosmo,
-                parts,
+                headers,
                 body,
                 "the signature matches no configured secret",
             )
@@ -320,32 +329,36 @@ impl KosmoFields<'_> {
 }
 
 impl Verify for KosmoSignature {
+    const PROVIDER: Provider = Provider::Kosmo;
+    type HeaderProof = Tag;
+    type Outcome = VerifiedWebhook;
+
     fn body_limit(&self) -> usize {
         self.body_limit
     }
 
-    fn check_headers(&self, parts: &mut Parts) -> Result<(), WebhookRejection> {
-        let signature = proof_header(&parts.headers, &self.header)?;
+    fn check_headers(&self, headers: &HeaderMap) -> Result<Tag, WebhookRejection> {
+        let signature = proof_header(headers, &self.header)?;
         let tag = STANDARD.decode(signature).map_err(|_| {
             WebhookRejection::unauthorized(format!("the {} header is not base64", self.header))
         })?;
-        let tag = tag_from(format_args!("the {} header", self.header), &tag)?;
-        parts.extensions.insert(tag);
-        Ok(())
+        tag_from(format_args!("the {} header", self.header), &tag)
     }
 
-    fn verify(&self, parts: &mut Parts, body: &Bytes) -> Result<Verified, WebhookRejection> {
-        let tag = HeaderTag::take(parts)?;
+    fn check_body(
+        &self,
+        headers: &HeaderMap,
+        tag: Tag,
+        body: &Bytes,
+    ) -> Result<VerifiedWebhook, WebhookRejection> {
         let fields: KosmoFields<'_> = parse_object("the body", body)?;
         let signed = [&*fields.event_id, &*fields.order_id, &*fields.timestamp];
-        let secret = self.match_secret(signed, &tag, parts, body)?;
+        let secret = self.match_secret(signed, &tag, headers, body)?;
         self.check_ids(&fields)?;
         let timestamp = parse_timestamp("timestamp", &fields.timestamp)?;
         self.check_freshness(timestamp)?;
-        record_secret(&mut parts.extensions, secret);
         let event = fields.to_event(timestamp)?;
-        record::<KosmoEvent>(&mut parts.extensions, event, body.clone());
-        Ok(Verified::Webhook)
+        Ok(VerifiedWebhook::new(event, secret.clone(), body.clone()))
     }
 }
 
@@ -374,8 +387,6 @@ pub struct KosmoEvent {
     #[serde(flatten)]
     pub other: Map<String, Value>,
 }
-
-impl VerifiedPayload for KosmoEvent {}
 
 /// A UUID in its 36-character text form, in either case.
 fn is_uuid(id: &str) -> bool {

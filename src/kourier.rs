@@ -64,21 +64,20 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::HeaderName;
 use http::header::AUTHORIZATION;
-use http::request::Parts;
+use http::{HeaderMap, HeaderName};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tower_layer::Layer;
 
-use crate::extract::{VerifiedPayload, record, record_secret};
 use crate::payload::{parse_object, parse_timestamp};
 use crate::secrets::{Secrets, not_empty, or_panic, proof_header};
-use crate::verify::{DEFAULT_BODY_LIMIT, Verified, Verify, VerifyWebhook};
+use crate::verify::{DEFAULT_BODY_LIMIT, Verify, VerifyWebhook, verify_whole};
 use crate::{
-    ConfigError, Provider, ShipmentEvent, ShipmentStatus, WebhookRejection, WebhookSecret,
+    ConfigError, MatchedSecret, Provider, ShipmentEvent, ShipmentStatus, VerifiedWebhook,
+    WebhookRejection, WebhookSecret,
 };
 
 type TokenDigest = [u8; 32];
@@ -151,15 +150,26 @@ impl KourierBearer {
         self
     }
 
+    /// Verifies a webhook without a framework, from its headers and its whole
+    /// body as received: the checks the layer makes, in the same order, with
+    /// the same refusals ([`WebhookRejection::to_response`] answers with one).
+    pub fn verify(
+        &self,
+        headers: &HeaderMap,
+        body: impl Into<Bytes>,
+    ) -> Result<VerifiedWebhook, WebhookRejection> {
+        verify_whole(self, headers, body.into())
+    }
+
     /// Refuses bodies larger than `bytes` with 413 (default 1 MiB).
     pub fn body_limit(mut self, bytes: usize) -> Self {
         self.body_limit = bytes;
         self
     }
 
-    fn check_token(&self, parts: &Parts) -> Result<&crate::MatchedSecret, WebhookRejection> {
+    fn check_token(&self, headers: &HeaderMap) -> Result<&MatchedSecret, WebhookRejection> {
         let name = &self.header;
-        let value = proof_header(&parts.headers, name)?;
+        let value = proof_header(headers, name)?;
         let token = match &self.scheme {
             None => value,
             Some(expected) => {
@@ -201,39 +211,43 @@ fn digest(label: &Arc<str>, token: &[u8]) -> Result<TokenDigest, ConfigError> {
 }
 
 impl<S> Layer<S> for KourierBearer {
-    type Service = VerifyWebhook<S>;
+    type Service = VerifyWebhook<S, Self>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        VerifyWebhook::new(inner, Arc::new(self.clone()))
+        VerifyWebhook::fixed(inner, self)
     }
 }
 
 impl Verify for KourierBearer {
+    const PROVIDER: Provider = Provider::Kourier;
+    type HeaderProof = MatchedSecret;
+    type Outcome = VerifiedWebhook;
+
     fn body_limit(&self) -> usize {
         self.body_limit
     }
 
-    fn check_headers(&self, parts: &mut Parts) -> Result<(), WebhookRejection> {
+    fn check_headers(&self, headers: &HeaderMap) -> Result<MatchedSecret, WebhookRejection> {
         let bearer = self.header == AUTHORIZATION
             && self
                 .scheme
                 .as_deref()
                 .is_some_and(|scheme| scheme.eq_ignore_ascii_case(DEFAULT_SCHEME));
-        let secret = self.check_token(parts).map_err(|rejection| {
-            if bearer {
-                rejection.with_bearer_challenge()
-            } else {
-                rejection
-            }
-        })?;
-        record_secret(&mut parts.extensions, secret);
-        Ok(())
+        match self.check_token(headers) {
+            Ok(secret) => Ok(secret.clone()),
+            Err(rejection) if bearer => Err(rejection.with_bearer_challenge()),
+            Err(rejection) => Err(rejection),
+        }
     }
 
-    fn verify(&self, parts: &mut Parts, body: &Bytes) -> Result<Verified, WebhookRejection> {
+    fn check_body(
+        &self,
+        _headers: &HeaderMap,
+        secret: MatchedSecret,
+        body: &Bytes,
+    ) -> Result<VerifiedWebhook, WebhookRejection> {
         let fields: KourierFields<'_> = parse_object("the body", body)?;
-        record::<KourierEvent>(&mut parts.extensions, fields.to_event()?, body.clone());
-        Ok(Verified::Webhook)
+        Ok(VerifiedWebhook::new(fields.to_event()?, secret, body.clone()))
     }
 }
 
@@ -260,8 +274,6 @@ pub struct KourierEvent {
     #[serde(flatten)]
     pub other: Map<String, Value>,
 }
-
-impl VerifiedPayload for KourierEvent {}
 
 /// The fields a [`ShipmentEvent`] is made of.
 #[derive(Deserialize)]

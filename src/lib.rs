@@ -72,10 +72,11 @@
 #![warn(missing_docs, unreachable_pub, missing_debug_implementations)]
 
 mod event;
-mod extract;
 mod payload;
 mod rejection;
 mod secrets;
+mod tenant;
+mod verified;
 mod verify;
 
 pub mod goshiip;
@@ -92,5 +93,15 @@ pub use kosmo::{KosmoEvent, KosmoSignature};
 pub use kourier::{KourierBearer, KourierEvent};
 pub use rejection::WebhookRejection;
 pub use secrets::{ConfigError, MatchedSecret, WebhookSecret};
-pub use shipmondo::{ShipmondoEvent, ShipmondoJwt};
-pub use verify::{DEFAULT_BODY_LIMIT, ResponseFuture, VerifyWebhook};
+pub use shipmondo::{ShipmondoConnectionTest, ShipmondoEvent, ShipmondoJwt};
+pub use tenant::{DEFAULT_CACHE_CAPACITY, DEFAULT_CACHE_TTL, PerTenant, TenantKey};
+pub use verified::{TypedPayload, VerifiedWebhook};
+pub use verify::{DEFAULT_BODY_LIMIT, ResponseFuture, Verified, VerifyWebhook};
+
+/// The body the service behind a layer receives, holding the verified bytes
+/// (axum's own body type, which any `http_body::Body` of `Bytes` converts into).
+pub use axum_core::body::Body;
+/// The crates whose types this crate's API takes and returns, re-exported so
+/// that their versions always match: `bytes::Bytes`, `http::HeaderMap`,
+/// `time::OffsetDateTime`.
+pub use {bytes, http, time};

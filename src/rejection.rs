@@ -15,11 +15,17 @@ use serde::Serialize;
 /// | 400 | `invalid payload` | the body is not the provider's shape (not JSON, a field missing or of the wrong type) |
 /// | 400 | `unreadable body` | the body could not be read to its end |
 /// | 413 | `payload too large` | the body is larger than the layer's limit |
+/// | 503 | `service unavailable` | a [`PerTenant`](crate::PerTenant) layer could not look the tenant's secrets up |
 /// | 500 | `missing webhook layer` | an extractor was used on a route without its verifying layer |
 ///
 /// `details` names the precise cause, never contains a secret, and is cut
 /// after 300 bytes, since it may quote what the sender sent. Every
-/// status but 500 is the sender's doing; providers retry on any of them.
+/// status but 500 and 503 is the sender's doing; providers retry on any of
+/// them.
+///
+/// A layer also puts its refusal in the response's extensions, so
+/// middleware outside it can count refusals by [`error`](Self::error) or
+/// write another body (`application/problem+json`, say) with the same status.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WebhookRejection {
     status: StatusCode,
@@ -61,6 +67,14 @@ impl WebhookRejection {
         Self::new(StatusCode::BAD_REQUEST, "unreadable body", details.into())
     }
 
+    pub(crate) fn unavailable(details: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "service unavailable",
+            details.into(),
+        )
+    }
+
     pub(crate) fn too_large(limit: usize) -> Self {
         Self::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -89,7 +103,7 @@ impl WebhookRejection {
     }
 
     /// The short, stable kind of refusal (the `error` field).
-    pub fn error(&self) -> &str {
+    pub fn error(&self) -> &'static str {
         self.error
     }
 
@@ -98,8 +112,12 @@ impl WebhookRejection {
         &self.details
     }
 
-    /// The response, with any body type that can be made from bytes.
-    pub(crate) fn to_response<B: From<Bytes>>(&self) -> http::Response<B> {
+    /// The response the layers send: the status, `Content-Type:
+    /// application/json`, the JSON body, and `WWW-Authenticate: Bearer` on
+    /// Kourier's 401s; with any body type that can be made from bytes
+    /// (`Full<Bytes>`, axum's `Body`...), for servers that call a layer's
+    /// `verify` themselves.
+    pub fn to_response<B: From<Bytes>>(&self) -> http::Response<B> {
         #[derive(Serialize)]
         struct Body<'a> {
             error: &'a str,

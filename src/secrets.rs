@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use hmac::{Hmac, KeyInit, Mac};
 use http::header::CONTENT_ENCODING;
-use http::request::Parts;
 use http::{HeaderMap, HeaderName};
 use sha2::Sha256;
 
@@ -22,19 +21,35 @@ pub(crate) type HmacSha256 = Hmac<Sha256>;
 /// route with one of the verifying layers.
 ///
 /// A layer's first secret (the one given to `new`) is labelled `primary`.
+/// Behind a [`PerTenant`](crate::PerTenant) layer, it also names the tenant.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct MatchedSecret(Arc<str>);
+pub struct MatchedSecret {
+    label: Arc<str>,
+    pub(crate) tenant: Option<Arc<str>>,
+}
 
 impl MatchedSecret {
+    fn new(label: Arc<str>) -> Self {
+        Self {
+            label,
+            tenant: None,
+        }
+    }
+
     /// The label given with the secret.
     pub fn label(&self) -> &str {
-        &self.0
+        &self.label
+    }
+
+    /// The tenant whose secret it is, behind a [`PerTenant`](crate::PerTenant) layer.
+    pub fn tenant(&self) -> Option<&str> {
+        self.tenant.as_deref()
     }
 }
 
 impl fmt::Display for MatchedSecret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.label)
     }
 }
 
@@ -57,7 +72,7 @@ impl<K> Secrets<K> {
         let label = Arc::from(PRIMARY);
         let key = prepare(&label, secret)?;
         Ok(Self {
-            entries: vec![(MatchedSecret(label), key)],
+            entries: vec![(MatchedSecret::new(label), key)],
         })
     }
 
@@ -69,11 +84,11 @@ impl<K> Secrets<K> {
         secret: &[u8],
         prepare: impl FnOnce(&Arc<str>, &[u8]) -> Result<K, ConfigError>,
     ) -> Result<(), ConfigError> {
-        if self.entries.iter().any(|(taken, _)| *taken.0 == *label) {
+        if self.entries.iter().any(|(taken, _)| *taken.label == *label) {
             return Err(ConfigError::DuplicateLabel { label });
         }
         let key = prepare(&label, secret)?;
-        self.entries.push((MatchedSecret(label), key));
+        self.entries.push((MatchedSecret::new(label), key));
         Ok(())
     }
 
@@ -249,26 +264,12 @@ impl Secrets<HmacSha256> {
 /// The length of an HMAC-SHA256 tag.
 pub(crate) const TAG_LEN: usize = 32;
 
-/// An HMAC tag read from the headers before the body, kept in the request's
-/// extensions until the body is read and the tag can be checked.
-#[derive(Clone, Copy)]
-pub(crate) struct HeaderTag(pub(crate) [u8; TAG_LEN]);
-
-impl HeaderTag {
-    /// The tag `check_headers` recorded; a request without one was refused there.
-    pub(crate) fn take(parts: &mut Parts) -> Result<[u8; TAG_LEN], WebhookRejection> {
-        let tag = parts.extensions.remove::<Self>();
-        tag.map(|Self(tag)| tag)
-            .ok_or_else(|| WebhookRejection::unauthorized("the signature header was not read"))
-    }
-}
+/// An HMAC-SHA256 tag read from the headers, checked once the body is read.
+pub(crate) type Tag = [u8; TAG_LEN];
 
 /// A decoded tag, refused if it cannot be an HMAC-SHA256.
-pub(crate) fn tag_from(
-    what: fmt::Arguments<'_>,
-    tag: &[u8],
-) -> Result<HeaderTag, WebhookRejection> {
-    tag.try_into().map(HeaderTag).map_err(|_| {
+pub(crate) fn tag_from(what: fmt::Arguments<'_>, tag: &[u8]) -> Result<Tag, WebhookRejection> {
+    tag.try_into().map_err(|_| {
         WebhookRejection::unauthorized(format!(
             "{what} decodes to {} bytes; an HMAC-SHA256 is {TAG_LEN}",
             tag.len()
@@ -299,12 +300,11 @@ pub(crate) fn proof_header<'a>(
 /// `debug` trace of what most often causes that.
 pub(crate) fn no_secret_matched(
     provider: Provider,
-    parts: &Parts,
+    headers: &HeaderMap,
     body: &[u8],
     details: &'static str,
 ) -> WebhookRejection {
-    let content_encoding = parts
-        .headers
+    let content_encoding = headers
         .get(CONTENT_ENCODING)
         .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned());
     let hint = if content_encoding.is_some() {

@@ -133,7 +133,6 @@ use std::sync::Arc;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bytes::Bytes;
-use http::request::Parts;
 use http::{HeaderMap, HeaderName};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
@@ -142,15 +141,14 @@ use time::format_description::well_known::Rfc3339;
 use tower_layer::Layer;
 
 use crate::event::status_key;
-use crate::extract::{VerifiedPayload, record, record_secret};
 use crate::payload::{
     from_object_slice, object_or_json_string, optional_id, parse_json, parse_object,
 };
 use crate::secrets::{HmacSha256, Secrets, hmac_key, no_secret_matched, or_panic};
-use crate::verify::{DEFAULT_BODY_LIMIT, Verified, Verify, VerifyWebhook};
+use crate::verify::{DEFAULT_BODY_LIMIT, Verified, Verify, VerifyWebhook, verify_whole};
 use crate::{
-    ConfigError, MatchedSecret, Provider, ShipmentEvent, ShipmentStatus, WebhookRejection,
-    WebhookSecret,
+    ConfigError, MatchedSecret, Provider, ShipmentEvent, ShipmentStatus, VerifiedWebhook,
+    WebhookRejection, WebhookSecret,
 };
 
 /// `SMD-Resource-Type`: which resource the webhook watches (`Orders`, `Shipments`...).
@@ -298,6 +296,18 @@ impl ShipmondoJwt {
         Ok(self)
     }
 
+    /// Verifies a webhook without a framework, from its headers and its whole
+    /// body as received: the checks the layer makes, in the same order, with
+    /// the same refusals ([`WebhookRejection::to_response`] answers with one).
+    /// A connection test is [`Verified::ConnectionTest`]: answer it with 200.
+    pub fn verify(
+        &self,
+        headers: &HeaderMap,
+        body: impl Into<Bytes>,
+    ) -> Result<Verified, WebhookRejection> {
+        verify_whole(self, headers, body.into())
+    }
+
     /// Refuses bodies larger than `bytes` with 413 (default 1 MiB).
     pub fn body_limit(mut self, bytes: usize) -> Self {
         self.body_limit = bytes;
@@ -320,7 +330,7 @@ impl ShipmondoJwt {
     fn verify_token(
         &self,
         token: &str,
-        parts: &Parts,
+        headers: &HeaderMap,
         body: &[u8],
     ) -> Result<(Vec<u8>, &MatchedSecret), WebhookRejection> {
         let malformed = || {
@@ -369,7 +379,7 @@ impl ShipmondoJwt {
             .ok_or_else(|| {
                 no_secret_matched(
                     Provider::Shipmondo,
-                    parts,
+                    headers,
                     body,
                     "the JWT signature matches no configured key",
                 )
@@ -415,44 +425,56 @@ struct JwsHeader {
 }
 
 impl<S> Layer<S> for ShipmondoJwt {
-    type Service = VerifyWebhook<S>;
+    type Service = VerifyWebhook<S, Self>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        VerifyWebhook::new(inner, Arc::new(self.clone()))
+        VerifyWebhook::fixed(inner, self)
     }
 }
 
 impl Verify for ShipmondoJwt {
+    const PROVIDER: Provider = Provider::Shipmondo;
+    // The proof is in the body.
+    type HeaderProof = ();
+    type Outcome = Verified;
+
     fn body_limit(&self) -> usize {
         self.body_limit
     }
 
-    fn verify(&self, parts: &mut Parts, body: &Bytes) -> Result<Verified, WebhookRejection> {
+    fn check_headers(&self, _headers: &HeaderMap) -> Result<(), WebhookRejection> {
+        Ok(())
+    }
+
+    fn check_body(
+        &self,
+        headers: &HeaderMap,
+        (): (),
+        body: &Bytes,
+    ) -> Result<Verified, WebhookRejection> {
         let envelope: Envelope<'_> = parse_object("the body", body)?;
-        let (claims, key) = self.verify_token(&envelope.data, parts, body)?;
-        record_secret(&mut parts.extensions, key);
+        let (claims, key) = self.verify_token(&envelope.data, headers, body)?;
         let json = claims_json(claims)?;
         let fields: ShipmondoFields<'_> = parse_object("the JWT payload", &json)?;
         let Some(data) = fields.data else {
             if fields.action.as_deref() == Some(CONNECTION_TEST) {
-                self.acknowledge(fields, key);
-                return Ok(Verified::ConnectionTest);
+                return Ok(Verified::ConnectionTest(self.acknowledge(fields, key)));
             }
             return Err(WebhookRejection::invalid_payload(
                 "the JWT payload: missing field `data`",
             ));
         };
         // All five are checked here, so a route's answer does not depend on its extractors.
-        let headers = ShipmondoHeaders::read(&parts.headers)?;
-        let event = data.into_event(headers.resource_id.as_deref(), headers.action)?;
-        record::<ShipmondoEvent>(&mut parts.extensions, event, json);
-        Ok(Verified::Webhook)
+        let smd = ShipmondoHeaders::read(headers)?;
+        let event = data.into_event(smd.resource_id.as_deref(), smd.action.clone())?;
+        let webhook = VerifiedWebhook::new(event, key.clone(), json).with_smd_headers(smd);
+        Ok(Verified::Webhook(webhook))
     }
 }
 
 impl ShipmondoJwt {
     /// Traces a verified connection test and hands it to the user's callback.
-    fn acknowledge(&self, fields: ShipmondoFields<'_>, key: &MatchedSecret) {
+    fn acknowledge(&self, fields: ShipmondoFields<'_>, key: &MatchedSecret) -> ShipmondoConnectionTest {
         let test = ShipmondoConnectionTest {
             webhook: fields.webhook.map(Cow::into_owned),
             url: fields.url.map(Cow::into_owned),
@@ -467,6 +489,7 @@ impl ShipmondoJwt {
         if let Some(OnConnectionTest(callback)) = &self.on_connection_test {
             callback(&test);
         }
+        test
     }
 }
 
@@ -558,14 +581,6 @@ impl ShipmondoEvent {
     /// The event's `id` is Shipmondo's number for the order.
     pub fn order_id(&self) -> Option<&str> {
         self.data.get("order_id").and_then(Value::as_str)
-    }
-}
-
-impl VerifiedPayload for ShipmondoEvent {
-    fn decode(json: &[u8], parts: &Parts) -> Result<Self, WebhookRejection> {
-        let mut payload: Self = parse_json("the JWT payload", json)?;
-        payload.headers = ShipmondoHeaders::read(&parts.headers)?;
-        Ok(payload)
     }
 }
 

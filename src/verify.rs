@@ -1,178 +1,367 @@
-//! The Tower service every provider's layer builds: buffer the body up to a
-//! limit, check the provider's proof over the exact bytes, record the verified
-//! event in the request's extensions, and pass the same bytes on.
+//! The check every provider's layer and `verify` method share, and the Tower
+//! service the layers build: resolve the secrets (per tenant, if so
+//! configured), check what the headers prove, read the body up to a limit,
+//! check the provider's proof over the exact bytes, record the verified
+//! webhook in the request's extensions, and pass the same bytes on.
 
 use std::fmt;
 use std::future::Future;
+use std::mem;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
 use axum_core::body::Body;
-use bytes::{Buf, Bytes};
-use http::header::CONNECTION;
+use axum_core::extract::DefaultBodyLimit;
+use bytes::{Buf, BufMut, Bytes};
+use http::header::{CONNECTION, CONTENT_TYPE};
 use http::request::Parts;
-use http::{HeaderValue, Request, Response, Version};
+use http::{HeaderMap, HeaderValue, Request, Response, Version};
 use http_body::Body as HttpBody;
-use http_body_util::combinators::Collect;
-use http_body_util::{BodyExt, LengthLimitError, Limited};
 use pin_project_lite::pin_project;
 use tower_service::Service;
 
-use crate::WebhookRejection;
+use crate::shipmondo::ShipmondoConnectionTest;
+use crate::tenant::{Resolving, TenantSecrets};
+use crate::{Provider, VerifiedWebhook, WebhookRejection};
 
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// The body limit every layer starts with: 1 MiB.
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
 
 /// One provider's check, as its layer configured it.
-pub(crate) trait Verify: fmt::Debug + Send + Sync + 'static {
+///
+/// Public only so that [`PerTenant`](crate::PerTenant) can name it in its
+/// bounds; it cannot be named or implemented outside this crate.
+pub trait Verify: fmt::Debug + Clone + Send + Sync + 'static {
+    /// Who sends what this checks.
+    const PROVIDER: Provider;
+    /// What the headers alone prove, carried to the check of the body.
+    type HeaderProof: Send + 'static;
+    /// What a request whose proof holds is.
+    type Outcome: Into<Verified>;
+
     /// The largest body this endpoint reads, in bytes.
     fn body_limit(&self) -> usize;
 
     /// Checks what the headers alone prove, before any of the body is read,
     /// so a sender without a valid header proof cannot make us buffer a body.
-    fn check_headers(&self, _parts: &mut Parts) -> Result<(), WebhookRejection> {
-        Ok(())
-    }
+    fn check_headers(&self, headers: &HeaderMap) -> Result<Self::HeaderProof, WebhookRejection>;
 
     /// Checks the proof over `body`; if it holds, decodes the fields of the
-    /// [`ShipmentEvent`](crate::ShipmentEvent) and records it, with the
-    /// verified JSON, in `parts.extensions` for the extractors.
-    fn verify(&self, parts: &mut Parts, body: &Bytes) -> Result<Verified, WebhookRejection>;
+    /// [`ShipmentEvent`](crate::ShipmentEvent).
+    fn check_body(
+        &self,
+        headers: &HeaderMap,
+        proof: Self::HeaderProof,
+        body: &Bytes,
+    ) -> Result<Self::Outcome, WebhookRejection>;
 }
 
 /// What a request whose proof holds is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Verified {
-    /// A webhook, recorded for the extractors: pass it on.
-    Webhook,
-    /// The provider checking that the endpoint answers (Shipmondo's
-    /// connection test): answer 200 here, since there is no event to handle.
-    ConnectionTest,
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Verified {
+    /// A webhook: the layer passes it on to the service behind it.
+    Webhook(VerifiedWebhook),
+    /// Shipmondo checking that a new webhook's endpoint answers: the layer
+    /// answers it with 200 itself, since there is no event to handle.
+    ConnectionTest(ShipmondoConnectionTest),
+}
+
+impl From<VerifiedWebhook> for Verified {
+    fn from(webhook: VerifiedWebhook) -> Self {
+        Self::Webhook(webhook)
+    }
+}
+
+/// The one path from headers and a whole body to a verified webhook, which
+/// each provider's `verify` method takes; the layers take the same steps,
+/// reading the body between the two checks.
+pub(crate) fn verify_whole<V: Verify>(
+    verifier: &V,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Result<V::Outcome, WebhookRejection> {
+    let proof = verifier.check_headers(headers)?;
+    if body.len() > verifier.body_limit() {
+        return Err(WebhookRejection::too_large(verifier.body_limit()));
+    }
+    verifier.check_body(headers, proof, &body)
+}
+
+/// Where a layer's secrets come from.
+#[derive(Debug)]
+pub(crate) enum SecretSource<V> {
+    /// Configured once, for every request.
+    Fixed(Arc<V>),
+    /// Looked up per request, by tenant.
+    PerTenant(Arc<TenantSecrets<V>>),
+}
+
+impl<V> Clone for SecretSource<V> {
+    fn clone(&self) -> Self {
+        match self {
+            Self::Fixed(verifier) => Self::Fixed(Arc::clone(verifier)),
+            Self::PerTenant(tenants) => Self::PerTenant(Arc::clone(tenants)),
+        }
+    }
 }
 
 /// The service the provider layers ([`KosmoSignature`](crate::KosmoSignature),
 /// [`KourierBearer`](crate::KourierBearer), [`ShipmondoJwt`](crate::ShipmondoJwt),
-/// [`GoShiipSignature`](crate::GoShiipSignature)) wrap a service in.
+/// [`GoShiipSignature`](crate::GoShiipSignature), and
+/// [`PerTenant`](crate::PerTenant) of any of them) wrap a service in.
 ///
 /// It calls the inner service only with requests whose proof holds, with the
-/// body it verified; it answers every other request itself with a
-/// [`WebhookRejection`].
+/// body it verified and a [`VerifiedWebhook`] in their extensions; it answers
+/// every other request itself with a [`WebhookRejection`], which it also puts
+/// in the response's extensions for middleware outside it.
 ///
-/// The inner service receives `Request<axum_core::body::Body>` (axum's `Body`),
-/// holding the bytes that were verified; any body type that is `From<Bytes>`
-/// works for its responses.
-#[derive(Debug, Clone)]
-pub struct VerifyWebhook<S> {
+/// The inner service receives `Request<`[`Body`](crate::Body)`>` holding the
+/// bytes that were verified; its responses may have any body type that is
+/// `From<Bytes>` (`Full<Bytes>`, axum's `Body`...), since the layer makes its
+/// refusals of the same type.
+#[derive(Debug)]
+pub struct VerifyWebhook<S, V> {
     inner: S,
-    verifier: Arc<dyn Verify>,
+    secrets: SecretSource<V>,
 }
 
-impl<S> VerifyWebhook<S> {
-    pub(crate) fn new(inner: S, verifier: Arc<dyn Verify>) -> Self {
-        Self { inner, verifier }
+impl<S: Clone, V> Clone for VerifyWebhook<S, V> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            secrets: self.secrets.clone(),
+        }
     }
 }
 
-impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for VerifyWebhook<S>
+impl<S, V> VerifyWebhook<S, V> {
+    pub(crate) fn new(inner: S, secrets: SecretSource<V>) -> Self {
+        Self { inner, secrets }
+    }
+
+    /// The service of a layer whose secrets are `verifier`'s own.
+    pub(crate) fn fixed(inner: S, verifier: &V) -> Self
+    where
+        V: Clone,
+    {
+        Self::new(inner, SecretSource::Fixed(Arc::new(verifier.clone())))
+    }
+}
+
+impl<S, V, ReqBody, ResBody> Service<Request<ReqBody>> for VerifyWebhook<S, V>
 where
     S: Service<Request<Body>, Response = Response<ResBody>> + Clone,
+    V: Verify,
     ReqBody: HttpBody,
     ReqBody::Error: Into<BoxError>,
     ResBody: From<Bytes>,
 {
     type Response = Response<ResBody>;
     type Error = S::Error;
-    type Future = ResponseFuture<S, ReqBody>;
+    type Future = ResponseFuture<S, V, ReqBody>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        let (mut parts, body) = request.into_parts();
-        let limit = self.verifier.body_limit();
-        let state = if let Err(rejection) = self.verifier.check_headers(&mut parts) {
-            State::rejected(rejection, parts.version, !body.is_end_stream())
-        } else if body.size_hint().lower() > limit as u64 {
-            // A declared Content-Length over the limit is refused before reading anything.
-            State::rejected(WebhookRejection::too_large(limit), parts.version, true)
-        } else {
-            // The service that was polled ready goes with the request; a clone stays.
-            let clone = self.inner.clone();
-            State::Reading {
-                body: Limited::new(body, limit).collect(),
-                parts: Some(parts),
-                inner: std::mem::replace(&mut self.inner, clone),
-                verifier: Arc::clone(&self.verifier),
+        let (parts, body) = request.into_parts();
+        let span = tracing::info_span!(
+            "webhook",
+            provider = %V::PROVIDER,
+            route = parts.uri.path(),
+            tenant = tracing::field::Empty,
+            secret = tracing::field::Empty,
+        );
+        // The service that was polled ready goes with the request; a clone stays.
+        let clone = self.inner.clone();
+        let inner = mem::replace(&mut self.inner, clone);
+        let state = {
+            let _entered = span.enter();
+            match &self.secrets {
+                SecretSource::Fixed(verifier) => State::check_headers(
+                    Arc::clone(verifier),
+                    None,
+                    parts,
+                    body,
+                    inner,
+                ),
+                SecretSource::PerTenant(tenants) => match tenants.resolve(&parts) {
+                    Ok(Resolving::Ready(tenant, verifier)) => {
+                        State::check_headers(verifier, Some(tenant), parts, body, inner)
+                    }
+                    Ok(Resolving::Pending(tenant, future)) => State::Resolving {
+                        future,
+                        tenant: Some(tenant),
+                        pending: Some((parts, body, inner)),
+                    },
+                    Err(rejection) => State::rejected(
+                        V::PROVIDER,
+                        rejection,
+                        parts.version,
+                        !body.is_end_stream(),
+                    ),
+                },
             }
         };
-        ResponseFuture { state }
+        ResponseFuture { state, span }
     }
 }
 
 pin_project! {
     /// The response future of [`VerifyWebhook`].
-    pub struct ResponseFuture<S, ReqBody>
+    pub struct ResponseFuture<S, V, ReqBody>
     where
         S: Service<Request<Body>>,
+        V: Verify,
         ReqBody: HttpBody,
         ReqBody::Error: Into<BoxError>,
     {
         #[pin]
-        state: State<S, ReqBody>,
+        state: State<S, V, ReqBody>,
+        span: tracing::Span,
     }
 }
 
 pin_project! {
     #[project = StateProj]
-    enum State<S, ReqBody>
+    enum State<S, V, ReqBody>
     where
         S: Service<Request<Body>>,
+        V: Verify,
         ReqBody: HttpBody,
         ReqBody::Error: Into<BoxError>,
     {
+        Resolving {
+            future: crate::tenant::ResolveFuture<V>,
+            tenant: Option<Arc<str>>,
+            pending: Option<(Parts, ReqBody, S)>,
+        },
         Reading {
             #[pin]
-            body: Collect<Limited<ReqBody>>,
-            parts: Option<Parts>,
-            inner: S,
-            verifier: Arc<dyn Verify>,
+            body: ReadBody<ReqBody>,
+            pending: Option<(Parts, V::HeaderProof, S)>,
+            verifier: Arc<V>,
+            tenant: Option<Arc<str>>,
         },
         Calling {
             #[pin]
             future: S::Future,
         },
-        Rejected {
-            rejection: Option<WebhookRejection>,
+        Answering {
+            answer: Option<Answer>,
             close_connection: bool,
         },
     }
 }
 
-impl<S, ReqBody> State<S, ReqBody>
+impl<S, V, ReqBody> State<S, V, ReqBody>
 where
     S: Service<Request<Body>>,
+    V: Verify,
     ReqBody: HttpBody,
     ReqBody::Error: Into<BoxError>,
 {
-    /// A refusal sent before the body was read. If some of it is left
-    /// unread, the server will not read it, so an HTTP/1 connection cannot
-    /// carry another request: say so, or a client reusing it loses its next
-    /// request.
-    fn rejected(rejection: WebhookRejection, version: Version, body_left: bool) -> Self {
-        State::Rejected {
-            rejection: Some(rejection),
+    /// Checks what the headers prove and, if they hold, starts reading the body.
+    fn check_headers(
+        verifier: Arc<V>,
+        tenant: Option<Arc<str>>,
+        parts: Parts,
+        body: ReqBody,
+        inner: S,
+    ) -> Self {
+        let limit = verifier.body_limit();
+        match verifier.check_headers(&parts.headers) {
+            Err(rejection) => {
+                Self::rejected(V::PROVIDER, rejection, parts.version, !body.is_end_stream())
+            }
+            // A declared Content-Length over the limit is refused before reading anything.
+            Ok(_) if body.size_hint().lower() > limit as u64 => Self::rejected(
+                V::PROVIDER,
+                WebhookRejection::too_large(limit),
+                parts.version,
+                true,
+            ),
+            Ok(proof) => Self::Reading {
+                body: ReadBody::new(body, limit),
+                pending: Some((parts, proof, inner)),
+                verifier,
+                tenant,
+            },
+        }
+    }
+
+    /// Checks the proof over the body read; passes a webhook on, with its
+    /// record in the request's extensions.
+    fn check_body(
+        verifier: &V,
+        tenant: Option<Arc<str>>,
+        (mut parts, proof, mut inner): (Parts, V::HeaderProof, S),
+        bytes: Bytes,
+        span: &tracing::Span,
+    ) -> Self {
+        let outcome = verifier.check_body(&parts.headers, proof, &bytes);
+        match outcome.map(Into::into) {
+            Ok(Verified::Webhook(mut webhook)) => {
+                webhook.secret_mut().tenant = tenant;
+                accepted(&webhook, span);
+                parts.extensions.insert(webhook);
+                let mut request = Request::from_parts(parts, Body::from(bytes));
+                // The body is read and within this layer's limit: axum's own
+                // default limit must not refuse it again.
+                DefaultBodyLimit::max(verifier.body_limit()).apply(&mut request);
+                Self::Calling {
+                    future: inner.call(request),
+                }
+            }
+            Ok(Verified::ConnectionTest(_)) => Self::Answering {
+                answer: Some(Answer::ConnectionTest),
+                close_connection: false,
+            },
+            // The body was read to its end: the connection can go on.
+            Err(rejection) => Self::rejected(V::PROVIDER, rejection, parts.version, false),
+        }
+    }
+
+    /// A refusal, traced and counted. If some of the body is left unread, the
+    /// server will not read it, so an HTTP/1 connection cannot carry another
+    /// request: say so, or a client reusing it loses its next request.
+    fn rejected(
+        provider: Provider,
+        rejection: WebhookRejection,
+        version: Version,
+        body_left: bool,
+    ) -> Self {
+        tracing::debug!(
+            status = rejection.status().as_u16(),
+            error = rejection.error(),
+            details = rejection.details(),
+            "webhook rejected"
+        );
+        #[cfg(feature = "metrics")]
+        metrics::counter!(
+            "shipment_webhooks_refused_total",
+            "provider" => provider.as_str(),
+            "reason" => rejection.error(),
+        )
+        .increment(1);
+        #[cfg(not(feature = "metrics"))]
+        let _ = provider;
+        Self::Answering {
+            answer: Some(Answer::Refused(rejection)),
             close_connection: body_left && version < Version::HTTP_2,
         }
     }
 }
 
-impl<S, ReqBody, ResBody> Future for ResponseFuture<S, ReqBody>
+impl<S, V, ReqBody, ResBody> Future for ResponseFuture<S, V, ReqBody>
 where
     S: Service<Request<Body>, Response = Response<ResBody>>,
+    V: Verify,
     ReqBody: HttpBody,
     ReqBody::Error: Into<BoxError>,
     ResBody: From<Bytes>,
@@ -181,64 +370,105 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
+        let _entered = this.span.enter();
         loop {
-            let (rejection, close_connection) = match this.state.as_mut().project() {
+            let next = match this.state.as_mut().project() {
+                StateProj::Resolving {
+                    future,
+                    tenant,
+                    pending,
+                } => {
+                    let resolved = ready!(future.as_mut().poll(cx));
+                    let (parts, body, inner) =
+                        pending.take().expect("ResponseFuture polled after completion");
+                    match resolved {
+                        Ok(verifier) => {
+                            State::check_headers(verifier, tenant.take(), parts, body, inner)
+                        }
+                        Err(rejection) => State::rejected(
+                            V::PROVIDER,
+                            rejection,
+                            parts.version,
+                            !body.is_end_stream(),
+                        ),
+                    }
+                }
                 StateProj::Reading {
                     body,
-                    parts,
-                    inner,
+                    pending,
                     verifier,
+                    tenant,
                 } => {
-                    let collected = ready!(body.poll(cx));
-                    let mut parts = parts
-                        .take()
-                        .expect("ResponseFuture polled after completion");
-                    let bytes = match read(collected, verifier.body_limit()) {
-                        Ok(bytes) => bytes,
+                    let read = ready!(body.poll(cx));
+                    let (parts, proof, inner) =
+                        pending.take().expect("ResponseFuture polled after completion");
+                    match read {
+                        Ok(bytes) => State::check_body(
+                            &**verifier,
+                            tenant.take(),
+                            (parts, proof, inner),
+                            bytes,
+                            this.span,
+                        ),
                         Err(rejection) => {
-                            let state = State::rejected(rejection, parts.version, true);
-                            this.state.set(state);
-                            continue;
+                            State::rejected(V::PROVIDER, rejection, parts.version, true)
                         }
-                    };
-                    match verifier.verify(&mut parts, &bytes) {
-                        Ok(Verified::Webhook) => {
-                            let future = inner.call(Request::from_parts(parts, Body::from(bytes)));
-                            this.state.set(State::Calling { future });
-                            continue;
-                        }
-                        Ok(Verified::ConnectionTest) => {
-                            return Poll::Ready(Ok(connection_test_acknowledged()));
-                        }
-                        Err(rejection) => (rejection, false),
                     }
                 }
                 StateProj::Calling { future } => return future.poll(cx),
-                StateProj::Rejected {
-                    rejection,
+                StateProj::Answering {
+                    answer,
                     close_connection,
-                } => (
-                    rejection
-                        .take()
-                        .expect("ResponseFuture polled after completion"),
-                    *close_connection,
-                ),
+                } => {
+                    let answer = answer.take().expect("ResponseFuture polled after completion");
+                    let mut response = match answer {
+                        Answer::ConnectionTest => connection_test_acknowledged(),
+                        Answer::Refused(rejection) => {
+                            let mut response = rejection.to_response::<ResBody>();
+                            response.extensions_mut().insert(rejection);
+                            response
+                        }
+                    };
+                    if *close_connection {
+                        response
+                            .headers_mut()
+                            .insert(CONNECTION, HeaderValue::from_static("close"));
+                    }
+                    return Poll::Ready(Ok(response));
+                }
             };
-            tracing::debug!(
-                status = rejection.status().as_u16(),
-                error = rejection.error(),
-                details = rejection.details(),
-                "webhook rejected"
-            );
-            let mut response = rejection.to_response::<ResBody>();
-            if close_connection {
-                response
-                    .headers_mut()
-                    .insert(CONNECTION, HeaderValue::from_static("close"));
-            }
-            return Poll::Ready(Ok(response));
+            this.state.set(next);
         }
     }
+}
+
+/// What the layer answers itself, without calling the service behind it.
+enum Answer {
+    Refused(WebhookRejection),
+    ConnectionTest,
+}
+
+/// Traces and counts a verified webhook.
+fn accepted(webhook: &VerifiedWebhook, span: &tracing::Span) {
+    let event = webhook.event();
+    let secret = webhook.secret();
+    span.record("secret", secret.label());
+    if let Some(tenant) = secret.tenant() {
+        span.record("tenant", tenant);
+    }
+    tracing::debug!(
+        provider = %event.provider,
+        id = %event.id,
+        status = %event.status,
+        secret = secret.label(),
+        "webhook verified"
+    );
+    #[cfg(feature = "metrics")]
+    metrics::counter!(
+        "shipment_webhooks_accepted_total",
+        "provider" => event.provider.as_str(),
+    )
+    .increment(1);
 }
 
 /// The 200 a connection test gets, as JSON like every other answer of the layer.
@@ -246,23 +476,104 @@ fn connection_test_acknowledged<B: From<Bytes>>() -> Response<B> {
     let mut response = Response::new(B::from(Bytes::from_static(
         br#"{"status":"connection test received"}"#,
     )));
-    response.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response
 }
 
-/// The whole body, or why it could not be read to its end.
-fn read<D: Buf>(
-    collected: Result<http_body_util::Collected<D>, BoxError>,
-    limit: usize,
-) -> Result<Bytes, WebhookRejection> {
-    match collected {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(error) if error.is::<LengthLimitError>() => Err(WebhookRejection::too_large(limit)),
-        Err(error) => Err(WebhookRejection::unreadable_body(format!(
-            "reading the body failed: {error}"
-        ))),
+pin_project! {
+    /// Reads a body to its end into one buffer, and refuses it as soon as it
+    /// is over the limit.
+    ///
+    /// Each frame is copied and dropped at once: a frame from hyper shares
+    /// hyper's read buffer, so keeping every frame, as `http_body_util`'s
+    /// `Collect` does, held about 40 times a body sent one byte per chunk.
+    /// A body that comes in one frame is kept as it is, not copied.
+    struct ReadBody<B> {
+        #[pin]
+        body: B,
+        limit: usize,
+        // The length the body declared (its size hint's lower bound), at
+        // most the limit.
+        declared: usize,
+        // The first data frame, until a second one comes.
+        first: Bytes,
+        // Every byte read, once a second data frame has come.
+        buffer: Vec<u8>,
+    }
+}
+
+impl<B: HttpBody> ReadBody<B> {
+    fn new(body: B, limit: usize) -> Self {
+        let declared = usize::try_from(body.size_hint().lower()).unwrap_or(usize::MAX);
+        Self {
+            body,
+            limit,
+            declared: declared.min(limit),
+            first: Bytes::new(),
+            buffer: Vec::new(),
+        }
+    }
+}
+
+impl<B> Future for ReadBody<B>
+where
+    B: HttpBody,
+    B::Error: Into<BoxError>,
+{
+    type Output = Result<Bytes, WebhookRejection>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        loop {
+            let frame = match ready!(this.body.as_mut().poll_frame(cx)) {
+                Some(Ok(frame)) => frame,
+                Some(Err(error)) => {
+                    let error: BoxError = error.into();
+                    return Poll::Ready(Err(WebhookRejection::unreadable_body(format!(
+                        "reading the body failed: {error}"
+                    ))));
+                }
+                None if this.buffer.is_empty() => return Poll::Ready(Ok(mem::take(this.first))),
+                None => return Poll::Ready(Ok(Bytes::from(mem::take(this.buffer)))),
+            };
+            // Trailers are not part of what was signed; an empty frame (an
+            // HTTP/2 END_STREAM) must not cost the one-frame body a copy.
+            let Ok(mut data) = frame.into_data() else {
+                continue;
+            };
+            if !data.has_remaining() {
+                continue;
+            }
+            let read = this.first.len() + this.buffer.len();
+            if data.remaining() > *this.limit - read {
+                return Poll::Ready(Err(WebhookRejection::too_large(*this.limit)));
+            }
+            if read == 0 {
+                // Perhaps the whole body: kept as it is (no copy for `Bytes`).
+                *this.first = data.copy_to_bytes(data.remaining());
+                continue;
+            }
+            let needed = read + data.remaining();
+            if needed > this.buffer.capacity() {
+                // Double, for amortized copies, but not past the declared
+                // length (else the limit): capacity stays under twice what
+                // was read and within the limit, whatever a header claims.
+                let ceiling = if needed <= *this.declared {
+                    *this.declared
+                } else {
+                    *this.limit
+                };
+                let capacity = this
+                    .buffer
+                    .capacity()
+                    .saturating_mul(2)
+                    .clamp(needed, ceiling);
+                this.buffer.reserve_exact(capacity - this.buffer.len());
+            }
+            this.buffer.put(mem::take(this.first));
+            this.buffer.put(data);
+        }
     }
 }

@@ -1,0 +1,357 @@
+//! Secrets looked up per request, for apps that receive one provider's
+//! webhooks for many merchants, each with its own secret.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use http::header::HOST;
+use http::request::Parts;
+use http::HeaderName;
+use tower_layer::Layer;
+
+use crate::payload::quote;
+use crate::verify::{BoxError, SecretSource, Verify, VerifyWebhook};
+use crate::{ConfigError, WebhookRejection};
+
+/// How many tenants' secrets a [`PerTenant`] layer keeps prepared unless told otherwise.
+pub const DEFAULT_CACHE_CAPACITY: usize = 1024;
+
+/// How long a [`PerTenant`] layer keeps a tenant's secrets before looking
+/// them up again, unless told otherwise.
+pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(300);
+
+/// Where a request names its tenant: a header, the host, a path segment, or
+/// anything a function reads from the request's head.
+#[derive(Clone)]
+pub struct TenantKey(KeySource);
+
+#[derive(Clone)]
+enum KeySource {
+    Header(HeaderName),
+    Host,
+    PathSegment(usize),
+    Function(Arc<dyn Fn(&Parts) -> Option<String> + Send + Sync>),
+}
+
+impl TenantKey {
+    /// The value of header `name` (`X-Tenant`...).
+    pub fn header(name: HeaderName) -> Self {
+        Self(KeySource::Header(name))
+    }
+
+    /// The host the request was sent to (`acme.example.com`), in lower case
+    /// and without its port: the `Host` header, or the URI's authority over
+    /// HTTP/2.
+    pub fn host() -> Self {
+        Self(KeySource::Host)
+    }
+
+    /// The path's segment `index`, counting from 0 after the leading `/`:
+    /// for a route `/webhooks/kosmo/{tenant}`, segment 2. Under a nested
+    /// axum router, the path is the one the layer sees.
+    pub fn path_segment(index: usize) -> Self {
+        Self(KeySource::PathSegment(index))
+    }
+
+    /// Whatever `read` finds in the request's head.
+    pub fn from_fn(read: impl Fn(&Parts) -> Option<String> + Send + Sync + 'static) -> Self {
+        Self(KeySource::Function(Arc::new(read)))
+    }
+
+    /// The tenant `parts` names; `None` where it names none, or an empty one.
+    fn read(&self, parts: &Parts) -> Option<Arc<str>> {
+        let tenant = match &self.0 {
+            KeySource::Header(name) => parts.headers.get(name)?.to_str().ok()?.into(),
+            KeySource::Host => host(parts)?.into(),
+            KeySource::PathSegment(index) => {
+                parts.uri.path().trim_start_matches('/').split('/').nth(*index)?.into()
+            }
+            KeySource::Function(read) => read(parts)?.into(),
+        };
+        Some(tenant).filter(|tenant: &Arc<str>| !tenant.is_empty())
+    }
+
+    fn describe(&self) -> String {
+        match &self.0 {
+            KeySource::Header(name) => format!("the {name} header"),
+            KeySource::Host => "the host".to_owned(),
+            KeySource::PathSegment(index) => format!("segment {index} of the path"),
+            KeySource::Function(_) => "the request".to_owned(),
+        }
+    }
+}
+
+/// The host a request was sent to, in lower case and without its port.
+fn host(parts: &Parts) -> Option<String> {
+    let authority = match parts.headers.get(HOST) {
+        Some(value) => value.to_str().ok()?,
+        None => parts.uri.authority()?.as_str(),
+    };
+    let host = match authority.rsplit_once(':') {
+        Some((host, port)) if port.bytes().all(|byte| byte.is_ascii_digit()) => host,
+        _ => authority,
+    };
+    Some(host.to_ascii_lowercase())
+}
+
+impl fmt::Debug for TenantKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.describe())
+    }
+}
+
+type Lookup<V> =
+    dyn Fn(Arc<str>) -> Pin<Box<dyn Future<Output = Result<Option<V>, BoxError>> + Send>>
+        + Send
+        + Sync;
+
+/// A layer that looks up, per request, the secrets of the tenant the request
+/// names, and verifies it as that tenant's layer would.
+///
+/// `lookup` gets the tenant's name and returns its layer, built with the
+/// fallible constructors (`KosmoSignature::try_new(row.secret)?`) so that a
+/// bad row is an error and not a panic, or `None` for a tenant it does not
+/// know. Each tenant's layer, its keys prepared, is kept for
+/// [`DEFAULT_CACHE_TTL`] (five minutes) and at most
+/// [`DEFAULT_CACHE_CAPACITY`] tenants at once; [`invalidate`](Self::invalidate)
+/// forgets one at once, after its secret was rotated.
+///
+/// What a request gets:
+///
+/// - a tenant found and its proof valid: it reaches the handler, where
+///   [`MatchedSecret::tenant`](crate::MatchedSecret::tenant) and `label` say
+///   which tenant and which of its secrets matched;
+/// - no tenant in the request, an unknown one, or one whose secrets `lookup`
+///   refused with a [`ConfigError`] (traced at `error`): 401, as for any
+///   proof that does not hold;
+/// - any other error from `lookup` (the database is down): 503, traced at
+///   `error`, so that the provider tries again later.
+///
+/// ```
+/// use std::collections::HashMap;
+/// use std::sync::Arc;
+///
+/// use axum::{Router, routing::post};
+/// use shipment_webhooks::{GoShiipSignature, MatchedSecret, PerTenant, ShipmentEvent, TenantKey};
+///
+/// async fn on_event(event: ShipmentEvent, secret: MatchedSecret) {
+///     println!("{:?}: {} is {}", secret.tenant(), event.id, event.status);
+/// }
+///
+/// // A tenant table; in an app, a database.
+/// let secrets: Arc<HashMap<&str, &str>> =
+///     Arc::new(HashMap::from([("acme", "acme-secret"), ("globex", "globex-secret")]));
+/// let layer = PerTenant::new(TenantKey::path_segment(2), move |tenant| {
+///     let secrets = Arc::clone(&secrets);
+///     async move {
+///         let Some(secret) = secrets.get(&*tenant) else { return Ok(None) };
+///         // A bad row is a `ConfigError`: a 401 and an `error` trace, never a panic.
+///         GoShiipSignature::try_new(*secret).map(Some)
+///     }
+/// });
+/// let app: Router = Router::new()
+///     .route("/webhooks/goshiip/{tenant}", post(on_event).route_layer(layer));
+/// ```
+pub struct PerTenant<V> {
+    secrets: Arc<TenantSecrets<V>>,
+}
+
+impl<V> Clone for PerTenant<V> {
+    fn clone(&self) -> Self {
+        Self {
+            secrets: Arc::clone(&self.secrets),
+        }
+    }
+}
+
+impl<V> fmt::Debug for PerTenant<V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PerTenant")
+            .field("tenant", &self.secrets.key)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<V: Verify> PerTenant<V> {
+    /// Verifies each request with the layer `lookup` returns for the tenant
+    /// `key` finds in it.
+    pub fn new<F, Fut, E>(key: TenantKey, lookup: F) -> Self
+    where
+        F: Fn(Arc<str>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Option<V>, E>> + Send + 'static,
+        E: Into<BoxError>,
+    {
+        let lookup = move |tenant| {
+            let future = lookup(tenant);
+            Box::pin(async move { future.await.map_err(Into::into) }) as Pin<Box<_>>
+        };
+        Self {
+            secrets: Arc::new(TenantSecrets {
+                key,
+                lookup: Box::new(lookup),
+                cache: Mutex::new(Cache {
+                    entries: HashMap::new(),
+                    capacity: DEFAULT_CACHE_CAPACITY,
+                    ttl: DEFAULT_CACHE_TTL,
+                }),
+            }),
+        }
+    }
+
+    /// Keeps at most `tenants` tenants' secrets prepared (default 1024);
+    /// past that, the one kept longest is dropped.
+    pub fn cache_capacity(self, tenants: usize) -> Self {
+        self.secrets.cache().capacity = tenants;
+        self
+    }
+
+    /// Looks a tenant's secrets up again once they have been kept for
+    /// `ttl` (default five minutes).
+    pub fn cache_ttl(self, ttl: Duration) -> Self {
+        self.secrets.cache().ttl = ttl;
+        self
+    }
+
+    /// Forgets `tenant`'s secrets, so its next request looks them up again:
+    /// call it when a tenant's secret changes. Every clone of this layer, and
+    /// every service it made, shares the cache.
+    pub fn invalidate(&self, tenant: &str) {
+        self.secrets.cache().entries.remove(tenant);
+    }
+
+    /// Forgets every tenant's secrets.
+    pub fn invalidate_all(&self) {
+        self.secrets.cache().entries.clear();
+    }
+}
+
+impl<S, V: Verify> Layer<S> for PerTenant<V> {
+    type Service = VerifyWebhook<S, V>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        VerifyWebhook::new(inner, SecretSource::PerTenant(Arc::clone(&self.secrets)))
+    }
+}
+
+/// A [`PerTenant`] layer's lookup and cache, shared by every service it made.
+pub(crate) struct TenantSecrets<V> {
+    key: TenantKey,
+    lookup: Box<Lookup<V>>,
+    cache: Mutex<Cache<V>>,
+}
+
+impl<V> fmt::Debug for TenantSecrets<V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TenantSecrets")
+            .field("tenant", &self.key)
+            .finish_non_exhaustive()
+    }
+}
+
+struct Cache<V> {
+    entries: HashMap<Arc<str>, (Instant, Arc<V>)>,
+    capacity: usize,
+    ttl: Duration,
+}
+
+/// The future of a tenant's layer being looked up.
+pub(crate) type ResolveFuture<V> =
+    Pin<Box<dyn Future<Output = Result<Arc<V>, WebhookRejection>> + Send>>;
+
+/// A tenant's layer: cached, or being looked up.
+pub(crate) enum Resolving<V> {
+    Ready(Arc<str>, Arc<V>),
+    Pending(Arc<str>, ResolveFuture<V>),
+}
+
+impl<V: Verify> TenantSecrets<V> {
+    /// The cache; a panic elsewhere while it was held leaves nothing half
+    /// done, so a poisoned lock is taken as it is.
+    fn cache(&self) -> MutexGuard<'_, Cache<V>> {
+        self.cache.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The layer of the tenant `parts` names.
+    pub(crate) fn resolve(
+        self: &Arc<Self>,
+        parts: &Parts,
+    ) -> Result<Resolving<V>, WebhookRejection> {
+        let tenant = self.key.read(parts).ok_or_else(|| {
+            WebhookRejection::unauthorized(format!(
+                "the request names no tenant in {}",
+                self.key.describe()
+            ))
+        })?;
+        if let Some(verifier) = self.cached(&tenant) {
+            return Ok(Resolving::Ready(tenant, verifier));
+        }
+        let secrets = Arc::clone(self);
+        let lookup = (self.lookup)(Arc::clone(&tenant));
+        let name = Arc::clone(&tenant);
+        let future = async move {
+            let verifier = match lookup.await {
+                Ok(Some(verifier)) => Arc::new(verifier),
+                Ok(None) => {
+                    tracing::debug!(tenant = &*name, "webhook for an unknown tenant");
+                    return Err(WebhookRejection::unauthorized(format!(
+                        "unknown tenant {}",
+                        quote(&name)
+                    )));
+                }
+                Err(error) => return Err(lookup_failed(&name, &*error)),
+            };
+            secrets.store(name, Arc::clone(&verifier));
+            Ok(verifier)
+        };
+        Ok(Resolving::Pending(tenant, Box::pin(future)))
+    }
+
+    fn cached(&self, tenant: &str) -> Option<Arc<V>> {
+        let mut cache = self.cache();
+        let ttl = cache.ttl;
+        match cache.entries.get(tenant) {
+            Some((stored, verifier)) if stored.elapsed() < ttl => Some(Arc::clone(verifier)),
+            Some(_) => {
+                cache.entries.remove(tenant);
+                None
+            }
+            None => None,
+        }
+    }
+
+    fn store(&self, tenant: Arc<str>, verifier: Arc<V>) {
+        let mut cache = self.cache();
+        if cache.capacity == 0 {
+            return;
+        }
+        if cache.entries.len() >= cache.capacity && !cache.entries.contains_key(&tenant) {
+            let oldest = cache
+                .entries
+                .iter()
+                .min_by_key(|(_, (stored, _))| *stored)
+                .map(|(tenant, _)| Arc::clone(tenant));
+            if let Some(oldest) = oldest {
+                cache.entries.remove(&oldest);
+            }
+        }
+        cache.entries.insert(tenant, (Instant::now(), verifier));
+    }
+}
+
+/// A failed lookup: a tenant's bad secret is its own 401; anything else is
+/// this server's trouble, 503, so that the provider tries again later.
+fn lookup_failed(tenant: &str, error: &(dyn std::error::Error + 'static)) -> WebhookRejection {
+    if let Some(config) = error.downcast_ref::<ConfigError>() {
+        tracing::error!(tenant, error = %config, "a tenant's webhook secrets are refused");
+        return WebhookRejection::unauthorized(format!(
+            "tenant {} has no usable secret",
+            quote(tenant)
+        ));
+    }
+    tracing::error!(tenant, %error, "looking up a tenant's webhook secrets failed");
+    WebhookRejection::unavailable("the tenant's webhook secrets could not be looked up; try again later")
+}
