@@ -24,7 +24,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         std::env::var("GOSHIIP_WEBHOOK_SECRET").unwrap_or_else(|_| "your_secret_key".into());
     let app = Router::new().route("/bare", post(bare)).route(
         "/webhooks/goshiip",
-        post(verified).layer(GoShiipSignature::new(secret)),
+        post(verified).route_layer(GoShiipSignature::new(secret)),
     );
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(workers)

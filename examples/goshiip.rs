@@ -26,7 +26,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let secret =
         std::env::var("GOSHIIP_WEBHOOK_SECRET").unwrap_or_else(|_| "your_secret_key".into());
     let layer = GoShiipSignature::new(secret).body_limit(64 * 1024);
-    let app = Router::new().route("/webhooks/goshiip", post(on_goshiip).layer(layer));
+    let app = Router::new().route("/webhooks/goshiip", post(on_goshiip).route_layer(layer));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
     axum::serve(listener, app).await?;
     Ok(())

@@ -28,7 +28,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if let Ok(previous) = std::env::var("KOSMO_PREVIOUS_SECRET") {
         layer = layer.with_secret("previous", previous);
     }
-    let app = Router::new().route("/webhooks/kosmo", post(on_kosmo).layer(layer));
+    let app = Router::new().route("/webhooks/kosmo", post(on_kosmo).route_layer(layer));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
     axum::serve(listener, app).await?;
     Ok(())

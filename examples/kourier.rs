@@ -22,7 +22,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         std::env::var("KOURIER_WEBHOOK_TOKEN").unwrap_or_else(|_| "demo-kourier-token".into());
     let app = Router::new().route(
         "/webhooks/kourier",
-        post(on_kourier).layer(KourierBearer::new(token)),
+        post(on_kourier).route_layer(KourierBearer::new(token)),
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
     axum::serve(listener, app).await?;

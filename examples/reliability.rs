@@ -231,22 +231,23 @@ fn serve(requests: &str) -> Result<(), Box<dyn std::error::Error>> {
         .route(
             &route(Provider::Kosmo),
             post(deliver)
-                .layer(KosmoSignature::new(secret(Provider::Kosmo)).body_limit(BODY_LIMIT)),
+                .route_layer(KosmoSignature::new(secret(Provider::Kosmo)).body_limit(BODY_LIMIT)),
         )
         .route(
             &route(Provider::Kourier),
             post(deliver)
-                .layer(KourierBearer::new(secret(Provider::Kourier)).body_limit(BODY_LIMIT)),
+                .route_layer(KourierBearer::new(secret(Provider::Kourier)).body_limit(BODY_LIMIT)),
         )
         .route(
             &route(Provider::Shipmondo),
             post(deliver)
-                .layer(ShipmondoJwt::new(secret(Provider::Shipmondo)).body_limit(BODY_LIMIT)),
+                .route_layer(ShipmondoJwt::new(secret(Provider::Shipmondo)).body_limit(BODY_LIMIT)),
         )
         .route(
             &route(Provider::GoShiip),
-            post(deliver)
-                .layer(GoShiipSignature::new(secret(Provider::GoShiip)).body_limit(BODY_LIMIT)),
+            post(deliver).route_layer(
+                GoShiipSignature::new(secret(Provider::GoShiip)).body_limit(BODY_LIMIT),
+            ),
         )
         .route("/stats", get(stats))
         .with_state(Arc::new(Mutex::new(deliveries)));

@@ -63,19 +63,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let app = Router::new()
         .route(
             "/webhooks/kosmo",
-            post(on_event).layer(KosmoSignature::new(kosmo)),
+            post(on_event).route_layer(KosmoSignature::new(kosmo)),
         )
         .route(
             "/webhooks/kourier",
-            post(on_event).layer(KourierBearer::new(kourier)),
+            post(on_event).route_layer(KourierBearer::new(kourier)),
         )
         .route(
             "/webhooks/shipmondo",
-            post(on_event).layer(ShipmondoJwt::new(shipmondo)),
+            post(on_event).route_layer(ShipmondoJwt::new(shipmondo)),
         )
         .route(
             "/webhooks/goshiip",
-            post(on_event).layer(GoShiipSignature::new(goshiip)),
+            post(on_event).route_layer(GoShiipSignature::new(goshiip)),
         );
 
     let port: u16 = std::env::var("PORT").map_or(Ok(3000), |port| port.parse())?;

@@ -43,7 +43,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let app = Router::new()
         .route(
             "/webhooks/shipmondo",
-            post(on_shipmondo).layer(ShipmondoJwt::new(key)),
+            post(on_shipmondo).route_layer(ShipmondoJwt::new(key)),
         )
         .with_state(queue);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;

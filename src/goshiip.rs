@@ -41,7 +41,7 @@
 //!
 //! let app: Router = Router::new().route(
 //!     "/webhooks/goshiip",
-//!     post(on_goshiip).layer(GoShiipSignature::new("your_secret_key")),
+//!     post(on_goshiip).route_layer(GoShiipSignature::new("your_secret_key")),
 //! );
 //! ```
 

@@ -74,7 +74,7 @@
 //!
 //! let app: Router = Router::new().route(
 //!     "/webhooks/kosmo",
-//!     post(on_kosmo).layer(KosmoSignature::new("whk_UAzxUOOZOrtwVc9t4k8k5wbanrsGIbm")),
+//!     post(on_kosmo).route_layer(KosmoSignature::new("whk_UAzxUOOZOrtwVc9t4k8k5wbanrsGIbm")),
 //! );
 //! ```
 

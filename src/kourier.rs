@@ -56,7 +56,7 @@
 //!
 //! let app: Router = Router::new().route(
 //!     "/webhooks/kourier",
-//!     post(on_kourier).layer(KourierBearer::new("WEBHOOK_SECRET_TOKEN")),
+//!     post(on_kourier).route_layer(KourierBearer::new("WEBHOOK_SECRET_TOKEN")),
 //! );
 //! ```
 
@@ -119,7 +119,7 @@ impl KourierBearer {
     }
 
     /// Also accepts `token`, reported as `label` in
-    /// [`MatchedSecret`](crate::MatchedSecret): configure the old and the new
+    /// [`MatchedSecret`]: configure the old and the new
     /// token while rotating.
     ///
     /// # Panics
@@ -247,7 +247,11 @@ impl Verify for KourierBearer {
         body: &Bytes,
     ) -> Result<VerifiedWebhook, WebhookRejection> {
         let fields: KourierFields<'_> = parse_object("the body", body)?;
-        Ok(VerifiedWebhook::new(fields.to_event()?, secret, body.clone()))
+        Ok(VerifiedWebhook::new(
+            fields.to_event()?,
+            secret,
+            body.clone(),
+        ))
     }
 }
 

@@ -19,10 +19,10 @@
 //! }
 //!
 //! let app: Router = Router::new()
-//!     .route("/webhooks/kosmo", post(on_event).layer(KosmoSignature::new("whk_...")))
-//!     .route("/webhooks/kourier", post(on_event).layer(KourierBearer::new("token")))
-//!     .route("/webhooks/shipmondo", post(on_event).layer(ShipmondoJwt::new("a long random key from Shipmondo")))
-//!     .route("/webhooks/goshiip", post(on_event).layer(GoShiipSignature::new("secret")));
+//!     .route("/webhooks/kosmo", post(on_event).route_layer(KosmoSignature::new("whk_...")))
+//!     .route("/webhooks/kourier", post(on_event).route_layer(KourierBearer::new("token")))
+//!     .route("/webhooks/shipmondo", post(on_event).route_layer(ShipmondoJwt::new("a long random key from Shipmondo")))
+//!     .route("/webhooks/goshiip", post(on_event).route_layer(GoShiipSignature::new("secret")));
 //! ```
 //!
 //! # Providers
@@ -46,11 +46,21 @@
 //! - compares in constant time, keys each HMAC once at construction, and never
 //!   shows a secret in `Debug`, logs or responses;
 //! - passes the request on with the very bytes it verified, so the handler can
-//!   still take `Bytes` or `Json<T>`;
+//!   still take `Bytes` or `Json<T>` (whatever the body limit: it lifts axum's
+//!   2 MB default for them), and a [`VerifiedWebhook`] in its extensions for
+//!   services that are not axum handlers;
 //! - refuses everything else with a [`WebhookRejection`]: 401 for a missing,
 //!   malformed or wrong proof, 400 for a body that is not the provider's shape,
 //!   413 for one too large, each with `{"error": "...", "details": "..."}`.
-//!   Refusals are traced at `debug` level, with hints for a signature mismatch.
+//!   Refusals are traced at `debug` level, with hints for a signature
+//!   mismatch, and put in the response's extensions for middleware outside;
+//! - runs each webhook in an `info` span `webhook` (provider, route, matched
+//!   secret, tenant).
+//!
+//! Put it on with `route_layer`, so that other methods get axum's 405. Each
+//! layer's `verify` method makes the same checks for servers that are not
+//! Tower ([`KosmoSignature::verify`]...), and [`PerTenant`] looks a layer up
+//! per request, for one secret per tenant.
 //!
 //! The extractors ([`ShipmentEvent`], [`MatchedSecret`] and the typed payloads)
 //! only work behind a layer: without one they answer 500 naming the missing
@@ -67,9 +77,15 @@
 //! |---|---|
 //! | `testing` | [`testing`]: build requests signed exactly as each provider signs them |
 //! | `secrecy` | [`WebhookSecret`] for `secrecy`'s `SecretString` and `SecretSlice<u8>` |
+//! | `metrics` | counters `shipment_webhooks_accepted_total{provider}` and `shipment_webhooks_refused_total{provider, reason}` through the `metrics` facade |
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub, missing_debug_implementations)]
+
+// Every Rust block of the README compiles, as users paste them.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
 
 mod event;
 mod payload;

@@ -122,7 +122,7 @@
 //!
 //! let app: Router = Router::new().route(
 //!     "/webhooks/shipmondo",
-//!     post(on_shipmondo).layer(ShipmondoJwt::new("the key you entered in Shipmondo")),
+//!     post(on_shipmondo).route_layer(ShipmondoJwt::new("the key you entered in Shipmondo")),
 //! );
 //! ```
 
@@ -474,7 +474,11 @@ impl Verify for ShipmondoJwt {
 
 impl ShipmondoJwt {
     /// Traces a verified connection test and hands it to the user's callback.
-    fn acknowledge(&self, fields: ShipmondoFields<'_>, key: &MatchedSecret) -> ShipmondoConnectionTest {
+    fn acknowledge(
+        &self,
+        fields: ShipmondoFields<'_>,
+        key: &MatchedSecret,
+    ) -> ShipmondoConnectionTest {
         let test = ShipmondoConnectionTest {
             webhook: fields.webhook.map(Cow::into_owned),
             url: fields.url.map(Cow::into_owned),

@@ -8,9 +8,9 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use http::HeaderName;
 use http::header::HOST;
 use http::request::Parts;
-use http::HeaderName;
 use tower_layer::Layer;
 
 use crate::payload::quote;
@@ -34,8 +34,10 @@ enum KeySource {
     Header(HeaderName),
     Host,
     PathSegment(usize),
-    Function(Arc<dyn Fn(&Parts) -> Option<String> + Send + Sync>),
+    Function(Arc<ReadTenant>),
 }
+
+type ReadTenant = dyn Fn(&Parts) -> Option<String> + Send + Sync;
 
 impl TenantKey {
     /// The value of header `name` (`X-Tenant`...).
@@ -67,9 +69,13 @@ impl TenantKey {
         let tenant = match &self.0 {
             KeySource::Header(name) => parts.headers.get(name)?.to_str().ok()?.into(),
             KeySource::Host => host(parts)?.into(),
-            KeySource::PathSegment(index) => {
-                parts.uri.path().trim_start_matches('/').split('/').nth(*index)?.into()
-            }
+            KeySource::PathSegment(index) => parts
+                .uri
+                .path()
+                .trim_start_matches('/')
+                .split('/')
+                .nth(*index)?
+                .into(),
             KeySource::Function(read) => read(parts)?.into(),
         };
         Some(tenant).filter(|tenant: &Arc<str>| !tenant.is_empty())
@@ -104,10 +110,9 @@ impl fmt::Debug for TenantKey {
     }
 }
 
-type Lookup<V> =
-    dyn Fn(Arc<str>) -> Pin<Box<dyn Future<Output = Result<Option<V>, BoxError>> + Send>>
-        + Send
-        + Sync;
+type Lookup<V> = dyn Fn(Arc<str>) -> Pin<Box<dyn Future<Output = Result<Option<V>, BoxError>> + Send>>
+    + Send
+    + Sync;
 
 /// A layer that looks up, per request, the secrets of the tenant the request
 /// names, and verifies it as that tenant's layer would.
@@ -272,7 +277,9 @@ impl<V: Verify> TenantSecrets<V> {
     /// The cache; a panic elsewhere while it was held leaves nothing half
     /// done, so a poisoned lock is taken as it is.
     fn cache(&self) -> MutexGuard<'_, Cache<V>> {
-        self.cache.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.cache
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// The layer of the tenant `parts` names.
@@ -353,5 +360,7 @@ fn lookup_failed(tenant: &str, error: &(dyn std::error::Error + 'static)) -> Web
         ));
     }
     tracing::error!(tenant, %error, "looking up a tenant's webhook secrets failed");
-    WebhookRejection::unavailable("the tenant's webhook secrets could not be looked up; try again later")
+    WebhookRejection::unavailable(
+        "the tenant's webhook secrets could not be looked up; try again later",
+    )
 }

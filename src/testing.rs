@@ -17,7 +17,7 @@
 //!     StatusCode::OK
 //! }
 //! let secret = "whk_test_secret";
-//! let app = Router::new().route("/webhooks/kosmo", post(on_event).layer(KosmoSignature::new(secret)));
+//! let app = Router::new().route("/webhooks/kosmo", post(on_event).route_layer(KosmoSignature::new(secret)));
 //!
 //! let request = Webhook::kosmo("PICKED UP").field("/orderId", "SG-42").sign(secret);
 //! let response = app.clone().oneshot(request).await.unwrap();

@@ -9,8 +9,8 @@ use serde::de::DeserializeOwned;
 use crate::payload::parse_json;
 use crate::shipmondo::ShipmondoHeaders;
 use crate::{
-    GoShiipEvent, KosmoEvent, KourierEvent, MatchedSecret, Provider, ShipmentEvent,
-    ShipmondoEvent, WebhookRejection,
+    GoShiipEvent, KosmoEvent, KourierEvent, MatchedSecret, Provider, ShipmentEvent, ShipmondoEvent,
+    WebhookRejection,
 };
 
 /// A webhook whose proof held: its [`ShipmentEvent`], the secret that proved

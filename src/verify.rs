@@ -62,6 +62,10 @@ pub trait Verify: fmt::Debug + Clone + Send + Sync + 'static {
 /// What a request whose proof holds is.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "boxing the webhook, the common case, would cost an allocation per request"
+)]
 pub enum Verified {
     /// A webhook: the layer passes it on to the service behind it.
     Webhook(VerifiedWebhook),
@@ -183,13 +187,9 @@ where
         let state = {
             let _entered = span.enter();
             match &self.secrets {
-                SecretSource::Fixed(verifier) => State::check_headers(
-                    Arc::clone(verifier),
-                    None,
-                    parts,
-                    body,
-                    inner,
-                ),
+                SecretSource::Fixed(verifier) => {
+                    State::check_headers(Arc::clone(verifier), None, parts, body, inner)
+                }
                 SecretSource::PerTenant(tenants) => match tenants.resolve(&parts) {
                     Ok(Resolving::Ready(tenant, verifier)) => {
                         State::check_headers(verifier, Some(tenant), parts, body, inner)
@@ -379,8 +379,9 @@ where
                     pending,
                 } => {
                     let resolved = ready!(future.as_mut().poll(cx));
-                    let (parts, body, inner) =
-                        pending.take().expect("ResponseFuture polled after completion");
+                    let (parts, body, inner) = pending
+                        .take()
+                        .expect("ResponseFuture polled after completion");
                     match resolved {
                         Ok(verifier) => {
                             State::check_headers(verifier, tenant.take(), parts, body, inner)
@@ -400,8 +401,9 @@ where
                     tenant,
                 } => {
                     let read = ready!(body.poll(cx));
-                    let (parts, proof, inner) =
-                        pending.take().expect("ResponseFuture polled after completion");
+                    let (parts, proof, inner) = pending
+                        .take()
+                        .expect("ResponseFuture polled after completion");
                     match read {
                         Ok(bytes) => State::check_body(
                             &**verifier,
@@ -420,7 +422,9 @@ where
                     answer,
                     close_connection,
                 } => {
-                    let answer = answer.take().expect("ResponseFuture polled after completion");
+                    let answer = answer
+                        .take()
+                        .expect("ResponseFuture polled after completion");
                     let mut response = match answer {
                         Answer::ConnectionTest => connection_test_acknowledged(),
                         Answer::Refused(rejection) => {

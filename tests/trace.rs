@@ -74,3 +74,36 @@ async fn traces_the_matched_secret_and_hints_at_a_mismatch_cause() {
     );
     assert!(!log.contains(SECRET) && !log.contains("next_key"), "{log}");
 }
+
+#[tokio::test]
+async fn each_webhook_runs_in_a_span_naming_provider_route_and_secret() {
+    let layer = GoShiipSignature::new(SECRET).with_secret("next", "next_key");
+    let app = echo_app::<_, GoShiipEvent>("/webhooks/goshiip", layer);
+    let log = traced(send(&app, Webhook::goshiip("Delivered").sign("next_key"))).await;
+    assert!(
+        log.contains(r#"webhook{provider=goshiip route="/webhooks/goshiip" secret="next"}"#),
+        "{log}"
+    );
+    let log = traced(send(&app, Webhook::goshiip("Delivered").sign("wrong"))).await;
+    assert!(
+        log.contains(r#"webhook{provider=goshiip route="/webhooks/goshiip"}"#)
+            && log.contains("webhook rejected"),
+        "{log}"
+    );
+}
+
+#[tokio::test]
+async fn a_shipmondo_connection_test_is_traced_at_info() {
+    const KEY: &str = "a-shipmondo-webhook-key-of-32-bytes!";
+    let app = common::echo_app::<_, shipment_webhooks::ShipmondoEvent>(
+        "/webhooks/shipmondo",
+        shipment_webhooks::ShipmondoJwt::new(KEY),
+    );
+    let log = traced(send(&app, Webhook::shipmondo_connection_test().sign(KEY))).await;
+    assert!(
+        log.contains(" INFO ")
+            && log.contains("Shipmondo connection test answered with 200")
+            && log.contains(r#"webhook="Webhook1""#),
+        "{log}"
+    );
+}

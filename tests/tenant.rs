@@ -1,0 +1,252 @@
+//! A secret per tenant: `PerTenant` looks each request's tenant up, through a
+//! real Router, with concurrent requests for different tenants.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use axum::routing::post;
+use axum::{Json, Router};
+use common::{send, with_header};
+use serde_json::{Value, json};
+use shipment_webhooks::testing::Webhook;
+use shipment_webhooks::{
+    ConfigError, GoShiipSignature, KosmoSignature, MatchedSecret, PerTenant, ShipmentEvent,
+    TenantKey,
+};
+
+/// A tenant table: each tenant's secrets by label; in an app, a database.
+type Table = Arc<Mutex<HashMap<String, Vec<(&'static str, &'static str)>>>>;
+
+fn table() -> Table {
+    Arc::new(Mutex::new(HashMap::from([
+        ("acme".to_owned(), vec![("primary", "acme-secret")]),
+        (
+            "globex".to_owned(),
+            vec![("primary", "globex-old"), ("next", "globex-new")],
+        ),
+        ("broken".to_owned(), vec![("primary", "")]),
+    ])))
+}
+
+/// GoShiip's layer per tenant, from `table`; `lookups` counts the lookups.
+fn layer(table: Table, key: TenantKey, lookups: Arc<AtomicUsize>) -> PerTenant<GoShiipSignature> {
+    PerTenant::new(key, move |tenant: Arc<str>| {
+        lookups.fetch_add(1, Ordering::SeqCst);
+        let secrets = table.lock().unwrap().get(&*tenant).cloned();
+        async move {
+            if &*tenant == "down" {
+                return Err("the tenant database is unreachable".into());
+            }
+            let Some(secrets) = secrets else {
+                return Ok(None);
+            };
+            let mut secrets = secrets.into_iter();
+            let (_, first) = secrets.next().expect("a tenant has a secret");
+            let mut layer = GoShiipSignature::try_new(first)?;
+            for (label, secret) in secrets {
+                layer = layer.try_with_secret(label, secret)?;
+            }
+            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(Some(layer))
+        }
+    })
+}
+
+async fn echo(event: ShipmentEvent, secret: MatchedSecret) -> Json<Value> {
+    Json(json!({"id": event.id, "tenant": secret.tenant(), "label": secret.label()}))
+}
+
+fn app(layer: PerTenant<GoShiipSignature>) -> Router {
+    Router::new().route("/webhooks/goshiip/{tenant}", post(echo).route_layer(layer))
+}
+
+fn request(tenant: &str, secret: &str, id: usize) -> axum::http::Request<axum::body::Body> {
+    Webhook::goshiip("Delivered")
+        .field("/shipment/data/reference", format!("ref-{id}"))
+        .uri(format!("/webhooks/goshiip/{tenant}").parse().unwrap())
+        .sign(secret)
+}
+
+#[tokio::test]
+async fn concurrent_requests_for_different_tenants_each_verify_with_their_own_secrets() {
+    let lookups = Arc::new(AtomicUsize::new(0));
+    let app = app(layer(table(), TenantKey::path_segment(2), lookups.clone()));
+    let cases = [
+        ("acme", "acme-secret", Some("primary")),
+        ("globex", "globex-old", Some("primary")),
+        ("globex", "globex-new", Some("next")),
+        ("acme", "globex-new", None),
+        ("globex", "acme-secret", None),
+    ];
+    let mut tasks = Vec::new();
+    for id in 0..64 {
+        let (tenant, secret, label) = cases[id % cases.len()];
+        let app = app.clone();
+        tasks.push(tokio::spawn(async move {
+            let answer = send(&app, request(tenant, secret, id)).await;
+            (tenant, label, id, answer)
+        }));
+    }
+    for task in tasks {
+        let (tenant, label, id, answer) = task.await.unwrap();
+        match label {
+            Some(label) => {
+                assert_eq!(answer.status, StatusCode::OK, "{tenant}: {}", answer.json);
+                assert_eq!(
+                    answer.json,
+                    json!({"id": format!("ref-{id}"), "tenant": tenant, "label": label})
+                );
+            }
+            None => answer.assert_refused(StatusCode::UNAUTHORIZED, "matches no configured secret"),
+        }
+    }
+    // Concurrent first requests may each look a tenant up; the cache serves the rest.
+    assert!(lookups.load(Ordering::SeqCst) < 64, "{lookups:?}");
+}
+
+#[tokio::test]
+async fn unknown_tenants_and_requests_naming_none_get_401() {
+    let app = app(layer(table(), TenantKey::path_segment(2), Arc::default()));
+    send(&app, request("initech", "acme-secret", 1))
+        .await
+        .assert_refused(StatusCode::UNAUTHORIZED, r#"unknown tenant "initech""#);
+
+    let header_app = Router::new().route(
+        "/webhooks/goshiip",
+        post(echo).route_layer(layer(
+            table(),
+            TenantKey::header("x-tenant".parse().unwrap()),
+            Arc::default(),
+        )),
+    );
+    let bare = Webhook::goshiip("Delivered").sign("acme-secret");
+    send(&header_app, bare).await.assert_refused(
+        StatusCode::UNAUTHORIZED,
+        "names no tenant in the x-tenant header",
+    );
+    let named = with_header(
+        Webhook::goshiip("Delivered").sign("acme-secret"),
+        "x-tenant",
+        "acme",
+    );
+    let answer = send(&header_app, named).await;
+    assert_eq!(answer.json["tenant"], "acme", "{}", answer.json);
+}
+
+#[tokio::test]
+async fn a_bad_secret_row_is_a_401_and_a_failed_lookup_a_503_never_a_panic() {
+    let app = app(layer(table(), TenantKey::path_segment(2), Arc::default()));
+    send(&app, request("broken", "anything", 1))
+        .await
+        .assert_refused(
+            StatusCode::UNAUTHORIZED,
+            r#"tenant "broken" has no usable secret"#,
+        );
+    let answer = send(&app, request("down", "anything", 1)).await;
+    assert_eq!(
+        answer.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        answer.json
+    );
+    assert_eq!(answer.json["error"], "service unavailable");
+}
+
+#[tokio::test]
+async fn keys_are_prepared_once_per_tenant_until_invalidated_or_expired() {
+    let lookups = Arc::new(AtomicUsize::new(0));
+    let table = table();
+    let layer = layer(table.clone(), TenantKey::path_segment(2), lookups.clone());
+    let app = app(layer.clone());
+    for id in 0..5 {
+        let answer = send(&app, request("acme", "acme-secret", id)).await;
+        assert_eq!(answer.status, StatusCode::OK);
+    }
+    assert_eq!(lookups.load(Ordering::SeqCst), 1);
+
+    // Rotated in the table: the cached key holds until invalidated.
+    table
+        .lock()
+        .unwrap()
+        .insert("acme".into(), vec![("primary", "acme-rotated")]);
+    let stale = send(&app, request("acme", "acme-rotated", 9)).await;
+    assert_eq!(stale.status, StatusCode::UNAUTHORIZED);
+    layer.invalidate("acme");
+    let fresh = send(&app, request("acme", "acme-rotated", 10)).await;
+    assert_eq!(fresh.status, StatusCode::OK, "{}", fresh.json);
+    assert_eq!(lookups.load(Ordering::SeqCst), 2);
+
+    let expiring = layer.clone().cache_ttl(Duration::ZERO);
+    send(&app, request("acme", "acme-rotated", 11)).await;
+    assert_eq!(lookups.load(Ordering::SeqCst), 3, "{expiring:?}");
+}
+
+#[tokio::test]
+async fn the_cache_keeps_at_most_its_capacity() {
+    let lookups = Arc::new(AtomicUsize::new(0));
+    let layer = layer(table(), TenantKey::path_segment(2), lookups.clone()).cache_capacity(1);
+    let app = app(layer);
+    for (tenant, secret) in [
+        ("acme", "acme-secret"),
+        ("globex", "globex-new"),
+        ("acme", "acme-secret"),
+    ] {
+        assert_eq!(
+            send(&app, request(tenant, secret, 1)).await.status,
+            StatusCode::OK
+        );
+    }
+    // globex pushed acme out.
+    assert_eq!(lookups.load(Ordering::SeqCst), 3);
+}
+
+#[tokio::test]
+async fn the_tenant_can_be_the_host_or_anything_in_the_request() {
+    let host_app = Router::new().route(
+        "/webhooks/goshiip",
+        post(echo).route_layer(layer(table(), TenantKey::host(), Arc::default())),
+    );
+    let request = with_header(
+        Webhook::goshiip("Delivered").sign("globex-new"),
+        "host",
+        "GLOBEX:8443",
+    );
+    let answer = send(&host_app, request).await;
+    assert_eq!(answer.json["tenant"], "globex", "{}", answer.json);
+
+    let query = TenantKey::from_fn(|parts| {
+        parts
+            .uri
+            .query()?
+            .strip_prefix("tenant=")
+            .map(str::to_owned)
+    });
+    let query_app = Router::new().route(
+        "/webhooks/goshiip",
+        post(echo).route_layer(layer(table(), query, Arc::default())),
+    );
+    let request = Webhook::goshiip("Delivered")
+        .uri("/webhooks/goshiip?tenant=acme".parse().unwrap())
+        .sign("acme-secret");
+    assert_eq!(send(&query_app, request).await.json["tenant"], "acme");
+}
+
+#[tokio::test]
+async fn any_provider_can_be_per_tenant() {
+    let layer = PerTenant::new(TenantKey::path_segment(2), |tenant: Arc<str>| async move {
+        match &*tenant {
+            "acme" => KosmoSignature::try_new("whk_acme").map(Some),
+            _ => Ok::<_, ConfigError>(None),
+        }
+    });
+    let app = Router::new().route("/webhooks/kosmo/{tenant}", post(echo).route_layer(layer));
+    let request = Webhook::kosmo("DELIVERED")
+        .uri("/webhooks/kosmo/acme".parse().unwrap())
+        .sign("whk_acme");
+    let answer = send(&app, request).await;
+    assert_eq!(answer.json["tenant"], "acme", "{}", answer.json);
+}
