@@ -10,7 +10,8 @@ use axum::{Json, Router, routing::post};
 use shipment_webhooks::{
     GoShiipSignature, KosmoSignature, KourierBearer, MatchedSecret, ShipmentEvent, ShipmondoJwt,
 };
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::prelude::*;
 
 async fn on_event(event: ShipmentEvent, secret: MatchedSecret) -> Json<ShipmentEvent> {
     tracing::info!(
@@ -41,11 +42,19 @@ fn secret(var: &str, demo: &str) -> Result<String, String> {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| EnvFilter::new("info,shipment_webhooks=debug")),
-        )
+    // `RUST_LOG=shipment_webhooks=trace,info` and the like; no regex, so no
+    // regex engine to build.
+    let filter: Targets = std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|filter| filter.parse().ok())
+        .unwrap_or_else(|| {
+            Targets::new()
+                .with_default(tracing::Level::INFO)
+                .with_target("shipment_webhooks", tracing::Level::DEBUG)
+        });
+    tracing_subscriber::registry()
+        .with(tracing_subscriber::fmt::layer())
+        .with(filter)
         .init();
 
     // The Kosmo and GoShiip demo values are the ones on those providers' own pages.

@@ -1,15 +1,13 @@
 //! What every layer shares: body limits, read errors, the extractors' guard,
 //! plain Tower use, and a real server on 127.0.0.1.
 
-mod common;
-
 use std::convert::Infallible;
 
+use crate::common::{echo_app, send, serve, with_body, without_header};
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::http::{Request, Response, StatusCode};
 use axum::routing::post;
-use common::{echo_app, send, serve, with_body, without_header};
 use futures_util::stream;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;

@@ -1,9 +1,7 @@
 //! GoShiip: `X-Signature`, hex HMAC-SHA256 of the raw body, through a real Router.
 
-mod common;
-
+use crate::common::{Answer, echo_app, send, with_body, with_header, without_header};
 use axum::http::StatusCode;
-use common::{Answer, echo_app, send, with_body, with_header, without_header};
 use serde_json::json;
 use shipment_webhooks::testing::{Webhook, goshiip_signature};
 use shipment_webhooks::{GoShiipEvent, GoShiipSignature};

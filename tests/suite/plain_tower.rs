@@ -1,12 +1,10 @@
 //! Verifying without axum: each layer's `verify` call, and a layer in front
 //! of a `tower::service_fn` served by plain hyper on 127.0.0.1.
 
-mod common;
-
 use std::convert::Infallible;
 
+use crate::common::{PROVIDERS, with_body};
 use axum::http::{HeaderMap, Request, StatusCode};
-use common::{PROVIDERS, with_body};
 use http_body_util::{BodyExt, Full};
 use hyper::server::conn::http1;
 use hyper_util::client::legacy::Client;
@@ -100,7 +98,10 @@ async fn verify_refuses_exactly_as_the_layer_does() {
             Webhook::sample(provider, "delivered").sign("another-secret-of-32-bytes-or-more"),
             with_body(signed(), "not json"),
             with_body(signed(), vec![b' '; 2 * 1024 * 1024]),
-            common::without_header(signed(), common::proof_header(provider).unwrap_or("x")),
+            crate::common::without_header(
+                signed(),
+                crate::common::proof_header(provider).unwrap_or("x"),
+            ),
         ];
         for request in requests {
             let (headers, body) = head_and_body(request).await;

@@ -1,12 +1,10 @@
 //! Property tests, through a real Router: for every provider, what is signed
 //! verifies, and what is changed or cut after signing is refused.
 
-mod common;
-
+use crate::common::{Answer, PROVIDERS, echo_app, proof_header, send, with_body, with_header};
 use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderValue, Request, StatusCode};
-use common::{Answer, PROVIDERS, echo_app, proof_header, send, with_body, with_header};
 use proptest::prelude::*;
 use proptest::sample::Index;
 use serde_json::{Value, json};

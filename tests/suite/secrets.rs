@@ -1,14 +1,12 @@
 //! Secrets as users hold them, configuration refused without a panic, and
 //! test webhooks stamped with any time.
 
-mod common;
-
 use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::common::{PROVIDERS, echo_app, send};
 use axum::http::StatusCode;
-use common::{PROVIDERS, echo_app, send};
 use secrecy::{SecretSlice, SecretString};
 use shipment_webhooks::testing::Webhook;
 use shipment_webhooks::{

@@ -1,17 +1,15 @@
 //! A secret per tenant: `PerTenant` looks each request's tenant up, through a
 //! real Router, with concurrent requests for different tenants.
 
-mod common;
-
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::common::{send, with_header};
 use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Json, Router};
-use common::{send, with_header};
 use serde_json::{Value, json};
 use shipment_webhooks::testing::Webhook;
 use shipment_webhooks::{

@@ -1,9 +1,7 @@
 //! Kosmo: base64 HMAC-SHA256 over eventId + orderId + timestamp, through a real Router.
 
-mod common;
-
+use crate::common::{Answer, echo_app, send, with_body, with_header, without_header};
 use axum::http::StatusCode;
-use common::{Answer, echo_app, send, with_body, with_header, without_header};
 use serde_json::json;
 use shipment_webhooks::testing::{Webhook, kosmo_signature};
 use shipment_webhooks::{KosmoEvent, KosmoSignature};

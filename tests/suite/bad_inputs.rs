@@ -3,19 +3,17 @@
 //! Routes take only `ShipmentEvent` unless a row is about typed payloads, so
 //! what is tested is the layer's own answer.
 
-mod common;
-
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::common::{
+    Answer, PROVIDERS, proof_header, send, serve, set_unused_bits, with_body, with_header,
+    without_header,
+};
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use axum::routing::post;
 use axum::{Json, Router};
-use common::{
-    Answer, PROVIDERS, proof_header, send, serve, set_unused_bits, with_body, with_header,
-    without_header,
-};
 use serde_json::{Value, json};
 use shipment_webhooks::testing::{Webhook, goshiip_signature, kosmo_signature, shipmondo_jwt};
 use shipment_webhooks::{
@@ -375,7 +373,7 @@ async fn non_utf8_in_a_field_the_event_reads() {
 }
 
 fn typed_goshiip() -> Router {
-    common::echo_app::<_, GoShiipEvent>(
+    crate::common::echo_app::<_, GoShiipEvent>(
         "/webhooks/goshiip",
         GoShiipSignature::new(secret(Provider::GoShiip)),
     )
@@ -396,7 +394,7 @@ async fn non_utf8_in_a_field_the_event_skips() {
 #[tokio::test]
 async fn non_utf8_smd_header() {
     // A Shipmondo user's name may be Latin-1; it is read lossily, never refused.
-    let typed = common::echo_app::<_, ShipmondoEvent>(
+    let typed = crate::common::echo_app::<_, ShipmondoEvent>(
         "/webhooks/shipmondo",
         ShipmondoJwt::new(secret(Provider::Shipmondo)),
     );
@@ -577,7 +575,7 @@ async fn slow_body() {
 
 #[test]
 fn every_row_of_the_table_is_a_test() {
-    let docs = include_str!("../docs/reliability.md");
+    let docs = include_str!("../../docs/reliability.md");
     let table = docs
         .split_once("## Bad inputs")
         .expect("docs/reliability.md has a Bad inputs section")
@@ -589,6 +587,8 @@ fn every_row_of_the_table_is_a_test() {
         ("shipmondo", include_str!("shipmondo.rs")),
         ("goshiip", include_str!("goshiip.rs")),
         ("layer", include_str!("layer.rs")),
+        ("axum_fit", include_str!("axum_fit.rs")),
+        ("tenant", include_str!("tenant.rs")),
     ];
     let mut named = Vec::new();
     for cell in table.split('`').skip(1).step_by(2) {
@@ -599,7 +599,7 @@ fn every_row_of_the_table_is_a_test() {
             .iter()
             .find(|(name, _)| *name == file)
             .unwrap_or_else(|| {
-                panic!("the table names tests/{file}.rs, which this test does not read")
+                panic!("the table names tests/suite/{file}.rs, which this test does not read")
             });
         let is_test = |attribute: &str, signature: &str| {
             source.contains(&format!("{attribute}\n{signature} {test}("))

@@ -1,15 +1,13 @@
 //! No surprises in axum: methods, body limits above axum's own default,
 //! layer order, and refusals that middleware outside can see and rewrite.
 
-mod common;
-
+use crate::common::send;
 use axum::body::{Body, Bytes};
 use axum::extract::DefaultBodyLimit;
 use axum::http::{Request, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router, middleware};
-use common::send;
 use serde_json::{Value, json};
 use shipment_webhooks::testing::Webhook;
 use shipment_webhooks::{GoShiipSignature, ShipmentEvent, WebhookRejection};

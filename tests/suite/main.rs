@@ -1,0 +1,20 @@
+//! The test suite, one binary: linking a test binary per file cost most of
+//! `cargo test`'s build. Tests that need a process of their own (a global
+//! recorder, allocator or tracing interest) are beside this folder.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod axum_fit;
+mod bad_inputs;
+mod event_serde;
+mod goshiip;
+mod kosmo;
+mod kourier;
+mod layer;
+mod plain_tower;
+mod properties;
+mod secrets;
+mod shipmondo;
+mod tenant;
+mod your_handler;
