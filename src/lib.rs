@@ -110,9 +110,9 @@ pub use kourier::{KourierBearer, KourierEvent};
 pub use rejection::WebhookRejection;
 pub use secrets::{ConfigError, MatchedSecret, WebhookSecret};
 pub use shipmondo::{ShipmondoConnectionTest, ShipmondoEvent, ShipmondoJwt};
-pub use tenant::{DEFAULT_CACHE_CAPACITY, DEFAULT_CACHE_TTL, PerTenant, TenantKey};
+pub use tenant::{DEFAULT_CACHE_CAPACITY, DEFAULT_CACHE_TTL, MAX_TENANT_LEN, PerTenant, TenantKey};
 pub use verified::{TypedPayload, VerifiedWebhook};
-pub use verify::{DEFAULT_BODY_LIMIT, ResponseFuture, Verified, VerifyWebhook};
+pub use verify::{DEFAULT_BODY_LIMIT, ResponseFuture, Verified, Verify, VerifyWebhook};
 
 /// The body the service behind a layer receives, holding the verified bytes
 /// (axum's own body type, which any `http_body::Body` of `Bytes` converts into).

@@ -150,8 +150,12 @@ impl fmt::Display for WebhookRejection {
 
 impl std::error::Error for WebhookRejection {}
 
+/// The response [`to_response`](Self::to_response) makes, with the
+/// rejection itself in its extensions, as the layers' refusals have it.
 impl IntoResponse for WebhookRejection {
     fn into_response(self) -> Response {
-        self.to_response()
+        let mut response = self.to_response();
+        response.extensions_mut().insert(self);
+        response
     }
 }

@@ -299,7 +299,9 @@ impl ShipmondoJwt {
     /// Verifies a webhook without a framework, from its headers and its whole
     /// body as received: the checks the layer makes, in the same order, with
     /// the same refusals ([`WebhookRejection::to_response`] answers with one).
-    /// A connection test is [`Verified::ConnectionTest`]: answer it with 200.
+    /// A connection test is [`Verified::ConnectionTest`]: answer it with 200
+    /// (the [`on_connection_test`](Self::on_connection_test) callback is the
+    /// layer's, and is not called here).
     pub fn verify(
         &self,
         headers: &HeaderMap,
@@ -446,6 +448,12 @@ impl Verify for ShipmondoJwt {
         Ok(())
     }
 
+    fn connection_tested(&self, test: &ShipmondoConnectionTest) {
+        if let Some(OnConnectionTest(callback)) = &self.on_connection_test {
+            callback(test);
+        }
+    }
+
     fn check_body(
         &self,
         headers: &HeaderMap,
@@ -458,7 +466,11 @@ impl Verify for ShipmondoJwt {
         let fields: ShipmondoFields<'_> = parse_object("the JWT payload", &json)?;
         let Some(data) = fields.data else {
             if fields.action.as_deref() == Some(CONNECTION_TEST) {
-                return Ok(Verified::ConnectionTest(self.acknowledge(fields, key)));
+                return Ok(Verified::ConnectionTest(ShipmondoConnectionTest {
+                    webhook: fields.webhook.map(Cow::into_owned),
+                    url: fields.url.map(Cow::into_owned),
+                    secret: key.clone(),
+                }));
             }
             return Err(WebhookRejection::invalid_payload(
                 "the JWT payload: missing field `data`",
@@ -469,31 +481,6 @@ impl Verify for ShipmondoJwt {
         let event = data.into_event(smd.resource_id.as_deref(), smd.action.clone())?;
         let webhook = VerifiedWebhook::new(event, key.clone(), json).with_smd_headers(smd);
         Ok(Verified::Webhook(webhook))
-    }
-}
-
-impl ShipmondoJwt {
-    /// Traces a verified connection test and hands it to the user's callback.
-    fn acknowledge(
-        &self,
-        fields: ShipmondoFields<'_>,
-        key: &MatchedSecret,
-    ) -> ShipmondoConnectionTest {
-        let test = ShipmondoConnectionTest {
-            webhook: fields.webhook.map(Cow::into_owned),
-            url: fields.url.map(Cow::into_owned),
-            secret: key.clone(),
-        };
-        tracing::info!(
-            webhook = test.webhook,
-            url = test.url,
-            secret = key.label(),
-            "Shipmondo connection test answered with 200"
-        );
-        if let Some(OnConnectionTest(callback)) = &self.on_connection_test {
-            callback(&test);
-        }
-        test
     }
 }
 

@@ -17,6 +17,10 @@ use crate::payload::quote;
 use crate::verify::{BoxError, SecretSource, Verify, VerifyWebhook};
 use crate::{ConfigError, WebhookRejection};
 
+/// The longest tenant name a [`PerTenant`] layer looks up, in bytes; a
+/// longer one is refused (401) without a lookup.
+pub const MAX_TENANT_LEN: usize = 128;
+
 /// How many tenants' secrets a [`PerTenant`] layer keeps prepared unless told otherwise.
 pub const DEFAULT_CACHE_CAPACITY: usize = 1024;
 
@@ -40,7 +44,7 @@ enum KeySource {
 type ReadTenant = dyn Fn(&Parts) -> Option<String> + Send + Sync;
 
 impl TenantKey {
-    /// The value of header `name` (`X-Tenant`...).
+    /// The value of header `name` (`X-Tenant`...); a request with two is refused.
     pub fn header(name: HeaderName) -> Self {
         Self(KeySource::Header(name))
     }
@@ -54,7 +58,9 @@ impl TenantKey {
 
     /// The path's segment `index`, counting from 0 after the leading `/`:
     /// for a route `/webhooks/kosmo/{tenant}`, segment 2. Under a nested
-    /// axum router, the path is the one the layer sees.
+    /// axum router, the path is the one the layer sees. The segment is taken
+    /// as sent, not percent-decoded (`%61cme` is not `acme`), and may be any
+    /// text: look it up as a key, never build a path or a query from it.
     pub fn path_segment(index: usize) -> Self {
         Self(KeySource::PathSegment(index))
     }
@@ -64,21 +70,37 @@ impl TenantKey {
         Self(KeySource::Function(Arc::new(read)))
     }
 
-    /// The tenant `parts` names; `None` where it names none, or an empty one.
-    fn read(&self, parts: &Parts) -> Option<Arc<str>> {
-        let tenant = match &self.0 {
-            KeySource::Header(name) => parts.headers.get(name)?.to_str().ok()?.into(),
-            KeySource::Host => host(parts)?.into(),
-            KeySource::PathSegment(index) => parts
-                .uri
-                .path()
-                .trim_start_matches('/')
-                .split('/')
-                .nth(*index)?
-                .into(),
-            KeySource::Function(read) => read(parts)?.into(),
+    /// The tenant `parts` names, refused if it names none, an empty one,
+    /// one longer than [`MAX_TENANT_LEN`], or (in a header) two.
+    fn read(&self, parts: &Parts) -> Result<Arc<str>, WebhookRejection> {
+        let tenant: Option<Arc<str>> = match &self.0 {
+            KeySource::Header(name) => {
+                let mut values = parts.headers.get_all(name).iter();
+                let value = values.next().and_then(|value| value.to_str().ok());
+                if values.next().is_some() {
+                    return Err(WebhookRejection::unauthorized(format!(
+                        "the {name} header appears more than once"
+                    )));
+                }
+                value.map(Arc::from)
+            }
+            KeySource::Host => host(parts).map(Arc::from),
+            KeySource::PathSegment(index) => {
+                let path = parts.uri.path().trim_start_matches('/');
+                path.split('/').nth(*index).map(Arc::from)
+            }
+            KeySource::Function(read) => read(parts).map(Arc::from),
         };
-        Some(tenant).filter(|tenant: &Arc<str>| !tenant.is_empty())
+        match tenant {
+            Some(tenant) if tenant.len() > MAX_TENANT_LEN => Err(WebhookRejection::unauthorized(
+                format!("the tenant's name is over {MAX_TENANT_LEN} bytes"),
+            )),
+            Some(tenant) if !tenant.is_empty() => Ok(tenant),
+            _ => Err(WebhookRejection::unauthorized(format!(
+                "the request names no tenant in {}",
+                self.describe()
+            ))),
+        }
     }
 
     fn describe(&self) -> String {
@@ -135,6 +157,13 @@ type Lookup<V> = dyn Fn(Arc<str>) -> Pin<Box<dyn Future<Output = Result<Option<V
 ///   proof that does not hold;
 /// - any other error from `lookup` (the database is down): 503, traced at
 ///   `error`, so that the provider tries again later.
+///
+/// The lookup runs before the proof is checked, since the secret to check it
+/// with is what it finds: every request for a tenant not in the cache costs
+/// one lookup, whoever sent it (unknown tenants are not cached, and
+/// concurrent first requests for a tenant each look it up), and a lookup
+/// that never ends holds its request. Rate-limit in front if that matters,
+/// and put a timeout (`tower_http::timeout::TimeoutLayer`) outside.
 ///
 /// ```
 /// use std::collections::HashMap;
@@ -202,15 +231,25 @@ impl<V: Verify> PerTenant<V> {
                     entries: HashMap::new(),
                     capacity: DEFAULT_CACHE_CAPACITY,
                     ttl: DEFAULT_CACHE_TTL,
+                    generation: 0,
                 }),
             }),
         }
     }
+}
 
+/// The cache's settings and controls. They act on the cache that every
+/// clone of this layer, and every service it made, shares.
+impl<V> PerTenant<V> {
     /// Keeps at most `tenants` tenants' secrets prepared (default 1024);
     /// past that, the one kept longest is dropped.
     pub fn cache_capacity(self, tenants: usize) -> Self {
-        self.secrets.cache().capacity = tenants;
+        let mut cache = self.secrets.cache();
+        cache.capacity = tenants;
+        while cache.entries.len() > tenants {
+            cache.evict_oldest();
+        }
+        drop(cache);
         self
     }
 
@@ -222,15 +261,20 @@ impl<V: Verify> PerTenant<V> {
     }
 
     /// Forgets `tenant`'s secrets, so its next request looks them up again:
-    /// call it when a tenant's secret changes. Every clone of this layer, and
-    /// every service it made, shares the cache.
+    /// call it when a tenant's secret changes. A lookup already under way
+    /// then keeps what it found out of the cache, since it may have read the
+    /// old secret.
     pub fn invalidate(&self, tenant: &str) {
-        self.secrets.cache().entries.remove(tenant);
+        let mut cache = self.secrets.cache();
+        cache.entries.remove(tenant);
+        cache.generation += 1;
     }
 
     /// Forgets every tenant's secrets.
     pub fn invalidate_all(&self) {
-        self.secrets.cache().entries.clear();
+        let mut cache = self.secrets.cache();
+        cache.entries.clear();
+        cache.generation += 1;
     }
 }
 
@@ -261,6 +305,23 @@ struct Cache<V> {
     entries: HashMap<Arc<str>, (Instant, Arc<V>)>,
     capacity: usize,
     ttl: Duration,
+    /// Counts invalidations, so that a lookup that began before one does not
+    /// store what it found.
+    generation: u64,
+}
+
+impl<V> Cache<V> {
+    /// Drops the tenant kept longest; a scan, which only a lookup pays for.
+    fn evict_oldest(&mut self) {
+        let oldest = self
+            .entries
+            .iter()
+            .min_by_key(|(_, (stored, _))| *stored)
+            .map(|(tenant, _)| Arc::clone(tenant));
+        if let Some(oldest) = oldest {
+            self.entries.remove(&oldest);
+        }
+    }
 }
 
 /// The future of a tenant's layer being looked up.
@@ -273,7 +334,7 @@ pub(crate) enum Resolving<V> {
     Pending(Arc<str>, ResolveFuture<V>),
 }
 
-impl<V: Verify> TenantSecrets<V> {
+impl<V> TenantSecrets<V> {
     /// The cache; a panic elsewhere while it was held leaves nothing half
     /// done, so a poisoned lock is taken as it is.
     fn cache(&self) -> MutexGuard<'_, Cache<V>> {
@@ -281,21 +342,19 @@ impl<V: Verify> TenantSecrets<V> {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
+}
 
+impl<V: Verify> TenantSecrets<V> {
     /// The layer of the tenant `parts` names.
     pub(crate) fn resolve(
         self: &Arc<Self>,
         parts: &Parts,
     ) -> Result<Resolving<V>, WebhookRejection> {
-        let tenant = self.key.read(parts).ok_or_else(|| {
-            WebhookRejection::unauthorized(format!(
-                "the request names no tenant in {}",
-                self.key.describe()
-            ))
-        })?;
-        if let Some(verifier) = self.cached(&tenant) {
-            return Ok(Resolving::Ready(tenant, verifier));
-        }
+        let tenant = self.key.read(parts)?;
+        let generation = match self.cached(&tenant) {
+            Ok(verifier) => return Ok(Resolving::Ready(tenant, verifier)),
+            Err(generation) => generation,
+        };
         let secrets = Arc::clone(self);
         let lookup = (self.lookup)(Arc::clone(&tenant));
         let name = Arc::clone(&tenant);
@@ -311,39 +370,35 @@ impl<V: Verify> TenantSecrets<V> {
                 }
                 Err(error) => return Err(lookup_failed(&name, &*error)),
             };
-            secrets.store(name, Arc::clone(&verifier));
+            secrets.store(name, Arc::clone(&verifier), generation);
             Ok(verifier)
         };
         Ok(Resolving::Pending(tenant, Box::pin(future)))
     }
 
-    fn cached(&self, tenant: &str) -> Option<Arc<V>> {
+    /// The tenant's cached layer, or the cache's generation to look it up in.
+    fn cached(&self, tenant: &str) -> Result<Arc<V>, u64> {
         let mut cache = self.cache();
         let ttl = cache.ttl;
         match cache.entries.get(tenant) {
-            Some((stored, verifier)) if stored.elapsed() < ttl => Some(Arc::clone(verifier)),
+            Some((stored, verifier)) if stored.elapsed() < ttl => Ok(Arc::clone(verifier)),
             Some(_) => {
                 cache.entries.remove(tenant);
-                None
+                Err(cache.generation)
             }
-            None => None,
+            None => Err(cache.generation),
         }
     }
 
-    fn store(&self, tenant: Arc<str>, verifier: Arc<V>) {
+    /// Keeps a looked-up layer, unless the cache was invalidated since the
+    /// lookup began (`generation`): it may hold a secret since rotated.
+    fn store(&self, tenant: Arc<str>, verifier: Arc<V>, generation: u64) {
         let mut cache = self.cache();
-        if cache.capacity == 0 {
+        if cache.capacity == 0 || cache.generation != generation {
             return;
         }
         if cache.entries.len() >= cache.capacity && !cache.entries.contains_key(&tenant) {
-            let oldest = cache
-                .entries
-                .iter()
-                .min_by_key(|(_, (stored, _))| *stored)
-                .map(|(tenant, _)| Arc::clone(tenant));
-            if let Some(oldest) = oldest {
-                cache.entries.remove(&oldest);
-            }
+            cache.evict_oldest();
         }
         cache.entries.insert(tenant, (Instant::now(), verifier));
     }
@@ -352,7 +407,8 @@ impl<V: Verify> TenantSecrets<V> {
 /// A failed lookup: a tenant's bad secret is its own 401; anything else is
 /// this server's trouble, 503, so that the provider tries again later.
 fn lookup_failed(tenant: &str, error: &(dyn std::error::Error + 'static)) -> WebhookRejection {
-    if let Some(config) = error.downcast_ref::<ConfigError>() {
+    let mut causes = std::iter::successors(Some(error), |error| error.source());
+    if let Some(config) = causes.find_map(|cause| cause.downcast_ref::<ConfigError>()) {
         tracing::error!(tenant, error = %config, "a tenant's webhook secrets are refused");
         return WebhookRejection::unauthorized(format!(
             "tenant {} has no usable secret",

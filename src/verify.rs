@@ -30,33 +30,54 @@ pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// The body limit every layer starts with: 1 MiB.
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
 
-/// One provider's check, as its layer configured it.
+/// One provider's check, as its layer configured it: implemented by
+/// [`KosmoSignature`](crate::KosmoSignature), [`KourierBearer`](crate::KourierBearer),
+/// [`ShipmondoJwt`](crate::ShipmondoJwt) and [`GoShiipSignature`](crate::GoShiipSignature),
+/// so that code generic over the provider can name them (`PerTenant<V: Verify>`).
 ///
-/// Public only so that [`PerTenant`](crate::PerTenant) can name it in its
-/// bounds; it cannot be named or implemented outside this crate.
-pub trait Verify: fmt::Debug + Clone + Send + Sync + 'static {
+/// Sealed: only this crate implements it; its methods are its own.
+pub trait Verify: sealed::Sealed + fmt::Debug + Clone + Send + Sync + 'static {
+    #[doc(hidden)]
     /// Who sends what this checks.
     const PROVIDER: Provider;
+    #[doc(hidden)]
     /// What the headers alone prove, carried to the check of the body.
     type HeaderProof: Send + 'static;
+    #[doc(hidden)]
     /// What a request whose proof holds is.
     type Outcome: Into<Verified>;
 
+    #[doc(hidden)]
     /// The largest body this endpoint reads, in bytes.
     fn body_limit(&self) -> usize;
 
+    #[doc(hidden)]
     /// Checks what the headers alone prove, before any of the body is read,
     /// so a sender without a valid header proof cannot make us buffer a body.
     fn check_headers(&self, headers: &HeaderMap) -> Result<Self::HeaderProof, WebhookRejection>;
 
     /// Checks the proof over `body`; if it holds, decodes the fields of the
     /// [`ShipmentEvent`](crate::ShipmentEvent).
+    #[doc(hidden)]
     fn check_body(
         &self,
         headers: &HeaderMap,
         proof: Self::HeaderProof,
         body: &Bytes,
     ) -> Result<Self::Outcome, WebhookRejection>;
+
+    /// Hands a connection test the layer answered to the user's callback.
+    #[doc(hidden)]
+    fn connection_tested(&self, _test: &ShipmondoConnectionTest) {}
+}
+
+pub(crate) mod sealed {
+    pub trait Sealed {}
+
+    impl Sealed for crate::KosmoSignature {}
+    impl Sealed for crate::KourierBearer {}
+    impl Sealed for crate::ShipmondoJwt {}
+    impl Sealed for crate::GoShiipSignature {}
 }
 
 /// What a request whose proof holds is.
@@ -192,13 +213,17 @@ where
                 }
                 SecretSource::PerTenant(tenants) => match tenants.resolve(&parts) {
                     Ok(Resolving::Ready(tenant, verifier)) => {
+                        span.record("tenant", &*tenant);
                         State::check_headers(verifier, Some(tenant), parts, body, inner)
                     }
-                    Ok(Resolving::Pending(tenant, future)) => State::Resolving {
-                        future,
-                        tenant: Some(tenant),
-                        pending: Some((parts, body, inner)),
-                    },
+                    Ok(Resolving::Pending(tenant, future)) => {
+                        span.record("tenant", &*tenant);
+                        State::Resolving {
+                            future,
+                            tenant: Some(tenant),
+                            pending: Some((parts, body, inner)),
+                        }
+                    }
                     Err(rejection) => State::rejected(
                         V::PROVIDER,
                         rejection,
@@ -318,10 +343,21 @@ where
                     future: inner.call(request),
                 }
             }
-            Ok(Verified::ConnectionTest(_)) => Self::Answering {
-                answer: Some(Answer::ConnectionTest),
-                close_connection: false,
-            },
+            Ok(Verified::ConnectionTest(mut test)) => {
+                test.secret.tenant = tenant;
+                tracing::info!(
+                    webhook = test.webhook,
+                    url = test.url,
+                    secret = test.secret.label(),
+                    tenant = test.secret.tenant(),
+                    "Shipmondo connection test answered with 200"
+                );
+                verifier.connection_tested(&test);
+                Self::Answering {
+                    answer: Some(Answer::ConnectionTest),
+                    close_connection: false,
+                }
+            }
             // The body was read to its end: the connection can go on.
             Err(rejection) => Self::rejected(V::PROVIDER, rejection, parts.version, false),
         }
@@ -457,9 +493,6 @@ fn accepted(webhook: &VerifiedWebhook, span: &tracing::Span) {
     let event = webhook.event();
     let secret = webhook.secret();
     span.record("secret", secret.label());
-    if let Some(tenant) = secret.tenant() {
-        span.record("tenant", tenant);
-    }
     tracing::debug!(
         provider = %event.provider,
         id = %event.id,

@@ -121,3 +121,22 @@ async fn middleware_outside_sees_each_refusal_and_can_replace_its_body() {
     assert_eq!(answer.status, StatusCode::OK);
     assert_eq!(answer.json["id"], "5lqijs7rm9n0");
 }
+
+#[tokio::test]
+async fn an_extractors_refusal_is_in_the_extensions_too() {
+    // The body verifies but is not a GoShiipEvent: the extractor refuses it.
+    let app = Router::new()
+        .route(
+            "/webhooks/goshiip",
+            post(|_: shipment_webhooks::GoShiipEvent| async {})
+                .route_layer(GoShiipSignature::new(SECRET)),
+        )
+        .layer(middleware::map_response(problem_details));
+    let webhook = Webhook::goshiip("Delivered").field("/shipment/carrier", 42);
+    let response = app.oneshot(webhook.sign(SECRET)).await.unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        response.headers()[header::CONTENT_TYPE],
+        "application/problem+json"
+    );
+}

@@ -248,3 +248,156 @@ async fn any_provider_can_be_per_tenant() {
     let answer = send(&app, request).await;
     assert_eq!(answer.json["tenant"], "acme", "{}", answer.json);
 }
+
+/// Forgets a tenant in any provider's `PerTenant`: the cache controls need
+/// no bound a user could not write.
+fn forget<V>(layer: &PerTenant<V>, tenant: &str) {
+    layer.invalidate(tenant);
+}
+
+#[tokio::test]
+async fn a_lookup_racing_an_invalidation_does_not_cache_the_old_secret() {
+    let table = table();
+    let gate = Arc::new(tokio::sync::Notify::new());
+    let layer = {
+        let (table, gate) = (table.clone(), gate.clone());
+        PerTenant::new(TenantKey::path_segment(2), move |tenant: Arc<str>| {
+            // The row is read when the lookup starts; the answer comes later.
+            let secrets = table.lock().unwrap().get(&*tenant).cloned();
+            let gate = gate.clone();
+            async move {
+                gate.notified().await;
+                let (_, secret) = secrets.expect("a known tenant")[0];
+                GoShiipSignature::try_new(secret).map(Some)
+            }
+        })
+    };
+    let app = app(layer.clone());
+    let first = tokio::spawn({
+        let app = app.clone();
+        async move { send(&app, request("acme", "acme-secret", 1)).await }
+    });
+    tokio::task::yield_now().await;
+    // Rotated while the lookup is under way.
+    table
+        .lock()
+        .unwrap()
+        .insert("acme".into(), vec![("primary", "acme-rotated")]);
+    forget(&layer, "acme");
+    gate.notify_one();
+    assert_eq!(first.await.unwrap().status, StatusCode::OK);
+
+    let rotated = tokio::spawn({
+        let app = app.clone();
+        async move { send(&app, request("acme", "acme-rotated", 2)).await }
+    });
+    tokio::task::yield_now().await;
+    gate.notify_one();
+    let answer = rotated.await.unwrap();
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.json);
+}
+
+#[tokio::test]
+async fn a_config_error_inside_the_lookups_own_error_is_still_a_401() {
+    #[derive(Debug)]
+    struct RowError(ConfigError);
+    impl std::fmt::Display for RowError {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "tenant row refused")
+        }
+    }
+    impl std::error::Error for RowError {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+    let layer = PerTenant::new(TenantKey::path_segment(2), |_: Arc<str>| async {
+        GoShiipSignature::try_new("").map(Some).map_err(RowError)
+    });
+    send(&app(layer), request("acme", "anything", 1))
+        .await
+        .assert_refused(StatusCode::UNAUTHORIZED, "has no usable secret");
+}
+
+#[tokio::test]
+async fn a_lookup_that_never_ends_is_bounded_by_a_timeout_outside() {
+    let layer = PerTenant::new(TenantKey::path_segment(2), |_: Arc<str>| {
+        std::future::pending::<Result<Option<GoShiipSignature>, ConfigError>>()
+    });
+    let app = app(layer).layer(tower_http::timeout::TimeoutLayer::with_status_code(
+        StatusCode::SERVICE_UNAVAILABLE,
+        Duration::from_millis(50),
+    ));
+    let response = tokio::time::timeout(
+        Duration::from_secs(5),
+        tower::ServiceExt::oneshot(app, request("acme", "acme-secret", 1)),
+    )
+    .await
+    .expect("the timeout answers")
+    .unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+}
+
+#[tokio::test]
+async fn two_tenant_headers_or_an_overlong_name_are_refused_without_a_lookup() {
+    let lookups = Arc::new(AtomicUsize::new(0));
+    let key = TenantKey::header("x-tenant".parse().unwrap());
+    let app = Router::new().route(
+        "/webhooks/goshiip",
+        post(echo).route_layer(layer(table(), key, lookups.clone())),
+    );
+    let mut twice = with_header(
+        Webhook::goshiip("Delivered").sign("acme-secret"),
+        "x-tenant",
+        "acme",
+    );
+    twice
+        .headers_mut()
+        .append("x-tenant", "globex".parse().unwrap());
+    send(&app, twice).await.assert_refused(
+        StatusCode::UNAUTHORIZED,
+        "the x-tenant header appears more than once",
+    );
+    let long = "a".repeat(shipment_webhooks::MAX_TENANT_LEN + 1);
+    let request = with_header(
+        Webhook::goshiip("Delivered").sign("acme-secret"),
+        "x-tenant",
+        &long,
+    );
+    send(&app, request).await.assert_refused(
+        StatusCode::UNAUTHORIZED,
+        "the tenant's name is over 128 bytes",
+    );
+    assert_eq!(lookups.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn a_shipmondo_connection_test_names_its_tenant() {
+    const KEY: &str = "acme-shipmondo-key-of-32-bytes-at-least";
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let layer = {
+        let seen = seen.clone();
+        PerTenant::new(TenantKey::path_segment(2), move |_: Arc<str>| {
+            let seen = seen.clone();
+            async move {
+                let layer = shipment_webhooks::ShipmondoJwt::try_new(KEY)?
+                    .on_connection_test(move |test| seen.lock().unwrap().push(test.secret.clone()));
+                Ok::<_, ConfigError>(Some(layer))
+            }
+        })
+    };
+    let app = Router::new().route(
+        "/webhooks/shipmondo/{tenant}",
+        post(echo).route_layer(layer),
+    );
+    let ping = Webhook::shipmondo_connection_test()
+        .uri("/webhooks/shipmondo/acme".parse().unwrap())
+        .sign(KEY);
+    assert_eq!(send(&app, ping).await.status, StatusCode::OK);
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(
+        (seen[0].tenant(), seen[0].label()),
+        (Some("acme"), "primary")
+    );
+}
