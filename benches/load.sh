@@ -3,14 +3,22 @@
 #  1. POSTs the same signed 1 KiB GoShiip webhook to a bare axum route and to
 #     the verified route of one server (examples/bench_server.rs);
 #  2. sends it to GoShiip's own Express and Flask (gunicorn) sample receivers;
-#  3. measures the example server's peak RSS under 256 concurrent 1 MiB bodies.
-# Servers run on core 0, wrk on core 1; each run lasts $DURATION seconds (default 10).
-# Prints a Markdown table. Usage: bash benches/load.sh
+#  3. measures the example server's peak RSS under 256 concurrent 1 MiB bodies
+#     sent whole, then under 32 sent in 1-byte chunks.
+# Servers run on core 0, wrk on core 1; each run lasts $DURATION seconds
+# (default 10), but the chunked one $CHUNKED_DURATION (default 60): the server
+# parses 1-byte chunks at about 1 MiB a second, and every connection must get
+# its whole body in. Prints Markdown tables. Usage: bash benches/load.sh
+# MEMORY_ONLY=1 runs step 3 alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DURATION=${DURATION:-10}
 CONNECTIONS=${CONNECTIONS:-64}
+MEMORY_CONNECTIONS=${MEMORY_CONNECTIONS:-256}
+CHUNKED_CONNECTIONS=${CHUNKED_CONNECTIONS:-32}
+CHUNKED_DURATION=${CHUNKED_DURATION:-60}
+MEMORY_ONLY=${MEMORY_ONLY:-}
 SECRET=your_secret_key
 work=target/load
 mkdir -p "$work"
@@ -18,11 +26,11 @@ mkdir -p "$work"
 if ! command -v wrk >/dev/null; then
     apt-get update -qq && apt-get install -y -qq wrk >/dev/null
 fi
-if [ ! -x "$work/venv/bin/gunicorn" ]; then
+if [ -z "$MEMORY_ONLY" ] && [ ! -x "$work/venv/bin/gunicorn" ]; then
     python3 -m venv "$work/venv"
     "$work/venv/bin/pip" install -q -r benches/peers/requirements.txt
 fi
-if [ ! -d "$work/node/node_modules/express" ]; then
+if [ -z "$MEMORY_ONLY" ] && [ ! -d "$work/node/node_modules/express" ]; then
     mkdir -p "$work/node"
     cp benches/peers/package.json "$work/node/"
     (cd "$work/node" && npm install --silent --no-audit --no-fund >/dev/null)
@@ -54,6 +62,28 @@ wrk.headers["X-Signature"] = "{signature}"
 PY
 }
 
+# The signed body in $1 as one raw HTTP/1.1 request in 1-byte chunks (6 bytes
+# of chunked framing each), for wrk to send as is: wrk script in $2.
+make_fragmented() {
+    python3 - "$1" "$1.chunked" "$2" "$SECRET" <<'PY'
+import hashlib, hmac, sys
+body_path, raw_path, lua_path, secret = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4].encode()
+body = open(body_path, "rb").read()
+signature = hmac.new(secret, body, hashlib.sha256).hexdigest()
+head = ("POST /webhooks/goshiip HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        f"X-Signature: {signature}\r\nTransfer-Encoding: chunked\r\n\r\n").encode()
+chunks = b"".join(b"1\r\n" + body[i:i + 1] + b"\r\n" for i in range(len(body)))
+open(raw_path, "wb").write(head + chunks + b"0\r\n\r\n")
+open(lua_path, "w").write(f'''local file = io.open("{raw_path}", "rb")
+local raw = file:read("*a")
+file:close()
+request = function() return raw end
+''')
+PY
+}
+
+ratio() { python3 -c "print(f'{$1 / $2:.2f}')"; }
+
 server_pid=""
 stop_server() {
     if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
@@ -74,10 +104,11 @@ start_server() {
     exit 1
 }
 
-# Runs wrk on core 1 against $1 with script $2; prints "requests/s p99 non-2xx".
+# Runs wrk on core 1 against $1 with script $2, $3 connections (else
+# $CONNECTIONS) for $4 seconds (else $DURATION); prints "requests/s p99 non-2xx".
 load() {
-    local out
-    out=$(taskset -c 1 wrk -t1 -c"${3:-$CONNECTIONS}" -d"${DURATION}s" --latency -s "$2" "$1")
+    local out seconds=${4:-$DURATION}
+    out=$(taskset -c 1 wrk -t1 -c"${3:-$CONNECTIONS}" -d"${seconds}s" --timeout "${seconds}s" --latency -s "$2" "$1")
     echo "$out" > "$work/last-wrk.txt"
     local rps p99 bad
     rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
@@ -92,6 +123,7 @@ load() {
     echo "$rps ${p99:-?} ${bad:-0}"
 }
 
+if [ -z "$MEMORY_ONLY" ]; then
 make_request 1024 "$work/body-1k.json" "$work/post-1k.lua"
 port=3101
 start_server env PORT=$port WORKERS=1 GOSHIIP_WEBHOOK_SECRET=$SECRET ./target/release/examples/bench_server
@@ -109,16 +141,6 @@ start_server env GOSHIIP_WEBHOOK_SECRET=$SECRET "$work/venv/bin/gunicorn" --chdi
 read -r flask_rps flask_p99 flask_bad < <(load "http://127.0.0.1:$port/webhook" "$work/post-1k.lua")
 stop_server
 
-# Peak memory: 256 connections sending bodies just under the 1 MiB limit at once.
-make_request 1040000 "$work/body-1m.json" "$work/post-1m.lua"
-port=3104
-start_server env PORT=$port RUST_LOG=warn GOSHIIP_WEBHOOK_SECRET=$SECRET ./target/release/examples/server
-idle_kib=$(awk '/^VmRSS:/ {print $2}' "/proc/$server_pid/status")
-read -r big_rps big_p99 big_bad < <(load "http://127.0.0.1:$port/webhooks/goshiip" "$work/post-1m.lua" 256)
-peak_kib=$(awk '/^VmHWM:/ {print $2}' "/proc/$server_pid/status")
-stop_server
-
-ratio() { python3 -c "print(f'{$1 / $2:.2f}')"; }
 cat <<TABLE
 Load: wrk -t1 -c$CONNECTIONS -d${DURATION}s on core 1, each server on core 0, one signed $(stat -c %s "$work/body-1k.json")-byte GoShiip webhook.
 
@@ -129,9 +151,33 @@ Load: wrk -t1 -c$CONNECTIONS -d${DURATION}s on core 1, each server on core 0, on
 | GoShiip's Express sample (node $(node --version)) | $express_rps | $express_p99 | $express_bad | $(ratio "$express_rps" "$bare_rps") |
 | GoShiip's Flask sample (gunicorn, 1 sync worker) | $flask_rps | $flask_p99 | $flask_bad | $(ratio "$flask_rps" "$bare_rps") |
 
-Memory: examples/server under wrk -c256 with $(stat -c %s "$work/body-1m.json")-byte signed GoShiip bodies for ${DURATION}s ($big_rps requests/s, $big_bad non-2xx).
-
-| idle RSS | peak RSS | 256 x 1 MiB limit | peak / (idle + 256 MiB) |
-|---|---|---|---|
-| $((idle_kib / 1024)) MiB | $((peak_kib / 1024)) MiB | 256 MiB | $(ratio "$peak_kib" "($idle_kib + 262144)") |
 TABLE
+fi
+
+# Peak memory: connections sending bodies just under the 1 MiB limit at once,
+# whole, then in 1-byte chunks; a fresh server for each.
+make_request 1040000 "$work/body-1m.json" "$work/post-1m.lua"
+make_fragmented "$work/body-1m.json" "$work/post-1m-chunks.lua"
+# One memory run on a fresh server: body $1, $2 connections for $3 seconds,
+# wrk script $4; adds a row to $memory_rows.
+memory_rows=""
+memory_run() {
+    port=3104
+    start_server env PORT=$port RUST_LOG=warn GOSHIIP_WEBHOOK_SECRET=$SECRET ./target/release/examples/server
+    local idle_kib peak_kib rps p99 bad
+    idle_kib=$(awk '/^VmRSS:/ {print $2}' "/proc/$server_pid/status")
+    read -r rps p99 bad < <(load "http://127.0.0.1:$port/webhooks/goshiip" "$4" "$2" "$3")
+    peak_kib=$(awk '/^VmHWM:/ {print $2}' "/proc/$server_pid/status")
+    stop_server
+    memory_rows+="| $1 | $2 | ${3}s | $rps | $bad | $((idle_kib / 1024)) MiB | $((peak_kib / 1024)) MiB | $((idle_kib / 1024 + $2)) MiB | $(ratio "$peak_kib" "($idle_kib + $2 * 1024)") |"$'\n'
+}
+memory_run whole "$MEMORY_CONNECTIONS" "$DURATION" "$work/post-1m.lua"
+memory_run "1-byte chunks" "$CHUNKED_CONNECTIONS" "$CHUNKED_DURATION" "$work/post-1m-chunks.lua"
+
+cat <<TABLE
+Memory: examples/server under wrk -t1, signed $(stat -c %s "$work/body-1m.json")-byte GoShiip bodies sent whole (\`Content-Length\`) or in 1-byte chunks ($(stat -c %s "$work/body-1m.json.chunked") bytes a request). Bound: idle RSS + connections x the 1 MiB limit.
+
+| body | connections | run | requests/s | non-2xx | idle RSS | peak RSS | bound | peak / bound |
+|---|---|---|---|---|---|---|---|---|
+TABLE
+printf '%s' "$memory_rows"

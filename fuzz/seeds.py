@@ -8,6 +8,12 @@ import base64, hashlib, hmac, json, pathlib, shutil
 
 SECRETS = [b"fuzz-secret-of-thirty-two-bytes!", b"the-previous-fuzz-secret-32-byte"]
 SIGN, FLIP, SECOND, STRING = 1, 2, 4, 8
+
+
+def frames(size):
+    """Flags bits 4 to 7: the body sent in frames of `size` bytes (a power of two)."""
+    return size.bit_length() << 4
+
 ROOT = pathlib.Path(__file__).resolve().parent / "seeds"
 
 
@@ -55,6 +61,7 @@ write("kosmo", [
     seed(SIGN | FLIP, [JSON], kosmo, position=12 * 8),
     seed(0, [(b"x-kosmo-signature", kosmo_signature), (b"x-kosmo-signature", kosmo_signature)], kosmo),
     seed(SIGN, [JSON], compact({"eventId": "e", "orderId": "o", "timestamp": "2023-02-23T04:22:15+01:00"})),
+    seed(SIGN | frames(1), [JSON], kosmo),
 ])
 
 kourier = compact({"event": "delivery.updated", "delivery_id": "abc123", "status": "in_transit",
@@ -66,6 +73,7 @@ write("kourier", [
     seed(SIGN, [JSON], kourier),
     seed(SIGN | FLIP, [JSON], kourier, position=40),
     seed(SIGN, [JSON], compact({"event": "delivery.cancelled", "delivery_id": 42, "status": "cancelled"})),
+    seed(SIGN | frames(16), [JSON], kourier),
 ])
 
 goshiip = compact({"shipment": {"data": {
@@ -78,6 +86,9 @@ write("goshiip", [
     seed(SIGN | SECOND, [JSON], goshiip),
     seed(SIGN | FLIP, [JSON], goshiip, position=100),
     seed(SIGN, [JSON], goshiip.replace(b",", b", ")),
+    # Near the targets' 2 KiB limit, one byte a frame: kept frame by frame,
+    # such a body once held 34 times its size.
+    seed(SIGN | frames(1), [JSON], goshiip.replace(b'"DHL"', b'"DHL","note":"' + b"x" * 1800 + b'"')),
 ])
 
 # Shipmondo's page: the JWT's payload is a JSON string holding the JSON.
@@ -118,6 +129,7 @@ write("shipmondo", [
     seed(SIGN, [JSON, *smd], json.dumps(compact(data_as_string).decode()).encode()),
     seed(SIGN, [JSON, *monitor_smd], json.dumps(compact(monitor).decode()).encode()),
     seed(0, [JSON, *smd], b'{"data":"' + token(b'{"alg":"HS256"}', as_string) + b'","evil":"unsigned"}'),
+    seed(SIGN | frames(1), [JSON, *smd], as_string),
 ])
 
 write("shipmondo_jwt", [
@@ -131,4 +143,5 @@ write("shipmondo_jwt", [
     seed(SIGN | STRING, [], compact(connection_test)).replace(b"\n\n", b'{"alg":"HS256"}\n\n', 1),
     seed(SIGN | STRING, [], compact(data_as_string)).replace(b"\n\n", b'{"alg":"HS256"}\n\n', 1),
     seed(SIGN | STRING, [], compact(monitor)).replace(b"\n\n", b'{"alg":"HS256"}\n\n', 1),
+    seed(SIGN | STRING | frames(2), [], compact(claims)).replace(b"\n\n", b'{"alg":"HS256"}\n\n', 1),
 ])

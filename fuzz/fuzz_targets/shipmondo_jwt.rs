@@ -46,6 +46,7 @@ fuzz_target!(|data: &[u8]| {
     let mut input = Input {
         secret: None,
         flip: None,
+        frame: parts.frame(),
         headers: HeaderMap::new(),
         body: serde_json::to_vec(&serde_json::json!({ "data": token })).expect("a JSON object"),
     };

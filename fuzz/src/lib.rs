@@ -5,8 +5,9 @@
 //! An input is one flags byte, two bytes of bit position, then header lines
 //! (`name: value`), a blank line and the body. Flags: bit 0, the target
 //! proves the request itself with one of [`SECRETS`] (bit 2 picks which);
-//! bit 1, it then flips the bit at the position, in what the proof covers.
-//! Inputs without a blank line are all body.
+//! bit 1, it then flips the bit at the position, in what the proof covers;
+//! bits 4 to 7, how the body is framed ([`Input::frame`]). Inputs without a
+//! blank line are all body.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::convert::Infallible;
@@ -23,7 +24,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bytes::Bytes;
 use hmac::{Hmac, KeyInit, Mac};
 use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full};
+use http_body::{Frame, SizeHint};
+use http_body_util::BodyExt;
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 use serde_json::Value;
@@ -91,6 +93,9 @@ pub struct Input {
     pub secret: Option<&'static str>,
     /// The bit to flip in what the proof covers, once proven.
     pub flip: Option<usize>,
+    /// The size of the frames the body is sent in, with no declared length,
+    /// as a chunked body is; `None`: in one frame, its length declared.
+    pub frame: Option<usize>,
     pub headers: HeaderMap,
     pub body: Vec<u8>,
 }
@@ -128,6 +133,15 @@ impl<'a> Parts<'a> {
     pub fn flip(&self) -> Option<usize> {
         (self.flags & 2 == 2).then_some(self.position)
     }
+
+    /// The body's frame size: flags bits 4 to 7 are `n`, and the frames
+    /// 2^(n-1) bytes (1 to 16 KiB); 0 sends the body whole.
+    pub fn frame(&self) -> Option<usize> {
+        match self.flags >> 4 {
+            0 => None,
+            n => Some(1 << (n - 1)),
+        }
+    }
 }
 
 impl Input {
@@ -148,6 +162,7 @@ impl Input {
         Some(Self {
             secret: parts.secret(),
             flip: parts.flip(),
+            frame: parts.frame(),
             headers,
             body: parts.body.to_vec(),
         })
@@ -161,12 +176,49 @@ impl Input {
         }
     }
 
-    pub fn request(&self) -> Request<Full<Bytes>> {
+    pub fn request(&self) -> Request<FuzzBody> {
+        let body = FuzzBody {
+            rest: Bytes::from(self.body.clone()),
+            frame: self.frame,
+        };
         let mut request = Request::post("/webhook")
-            .body(Full::new(Bytes::from(self.body.clone())))
+            .body(body)
             .expect("a fixed method and URI make a request");
         *request.headers_mut() = self.headers.clone();
         request
+    }
+}
+
+/// A request body as a server hands it on: whole, its length declared (as
+/// with `Content-Length`), or in frames of [`Input::frame`] bytes with no
+/// length declared (as a chunked body, or HTTP/2 DATA frames).
+#[derive(Debug)]
+pub struct FuzzBody {
+    rest: Bytes,
+    frame: Option<usize>,
+}
+
+impl http_body::Body for FuzzBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        let len = self.rest.len().min(self.frame.unwrap_or(usize::MAX));
+        Poll::Ready((len > 0).then(|| Ok(Frame::data(self.rest.split_to(len)))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.rest.is_empty()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self.frame {
+            None => SizeHint::with_exact(self.rest.len() as u64),
+            Some(_) => SizeHint::default(),
+        }
     }
 }
 
@@ -305,7 +357,7 @@ pub fn send<L, P>(layer: &L, provider: Provider, input: &Input) -> Option<Delive
 where
     L: Layer<Handler<P>>,
     L::Service: Service<
-            Request<Full<Bytes>>,
+            Request<FuzzBody>,
             Response = Response<Body>,
             Error = Infallible,
             Future: Future<Output = Result<Response<Body>, Infallible>>,

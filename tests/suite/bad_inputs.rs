@@ -589,6 +589,7 @@ fn every_row_of_the_table_is_a_test() {
         ("layer", include_str!("layer.rs")),
         ("axum_fit", include_str!("axum_fit.rs")),
         ("tenant", include_str!("tenant.rs")),
+        ("memory", include_str!("../memory.rs")),
     ];
     let mut named = Vec::new();
     for cell in table.split('`').skip(1).step_by(2) {
