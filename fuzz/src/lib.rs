@@ -297,6 +297,35 @@ pub fn shipmondo_token_holds(body: &[u8]) -> bool {
             .is_ok_and(|tag| signed_by_a_secret(&[signed.as_bytes()], &tag))
 }
 
+/// Whether `body`'s JWT payload, decoded here without the crate, is a
+/// connection test: `"action": "connection_test"` and no `data`.
+fn shipmondo_connection_test(body: &[u8]) -> bool {
+    let token = serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|body| body["data"].as_str().map(str::to_owned));
+    let payload = token
+        .as_deref()
+        .and_then(|token| token.split('.').nth(1))
+        .and_then(|payload| URL_SAFE_NO_PAD.decode(payload).ok())
+        .and_then(|payload| serde_json::from_slice::<Value>(&payload).ok());
+    // Shipmondo sends the payload as a JSON string holding it.
+    let payload = match payload {
+        Some(Value::String(inner)) => serde_json::from_str(&inner).ok(),
+        other => other,
+    };
+    payload.is_some_and(|payload| {
+        payload["action"] == "connection_test" && payload.get("data").is_none_or(Value::is_null)
+    })
+}
+
+/// What a layer let through: a webhook to its handler, or a Shipmondo
+/// connection test it answered itself.
+#[derive(Debug, Clone)]
+pub enum Accepted {
+    Delivered(Delivered),
+    ConnectionTest,
+}
+
 /// What a handler behind a layer got: the layer's event, whether the typed
 /// payload `P` decoded, and the body.
 #[derive(Debug, Clone)]
@@ -352,8 +381,10 @@ impl<P: FromRequestParts<()> + 'static> Service<Request<Body>> for Handler<P> {
 /// Sends `input` through `layer` to a [`Handler`] and checks what every
 /// layer owes its sender: an answer of 200, 400, 401 or 413, never a panic or
 /// a 500; a JSON error on refusal; and on 200, the `provider` event and the
-/// body exactly as sent, within the limit. Returns what was delivered.
-pub fn send<L, P>(layer: &L, provider: Provider, input: &Input) -> Option<Delivered>
+/// body exactly as sent, within the limit, or the answer to a connection
+/// test whose payload an independent decoding finds to be one. Returns what
+/// was accepted.
+pub fn send<L, P>(layer: &L, provider: Provider, input: &Input) -> Option<Accepted>
 where
     L: Layer<Handler<P>>,
     L::Service: Service<
@@ -383,17 +414,29 @@ where
     );
     let status = response.status();
     if status == StatusCode::OK {
-        let delivered = response
-            .extensions_mut()
-            .remove::<Delivered>()
-            .expect("only the handler answers 200");
+        let Some(delivered) = response.extensions_mut().remove::<Delivered>() else {
+            assert_eq!(
+                provider,
+                Provider::Shipmondo,
+                "only the handler answers 200"
+            );
+            let body = now(response.into_body().collect())
+                .expect("an answer's body is in memory")
+                .to_bytes();
+            assert_eq!(&body[..], br#"{"status":"connection test received"}"#);
+            assert!(
+                shipmondo_connection_test(&input.body),
+                "answered a payload that is no connection test"
+            );
+            return Some(Accepted::ConnectionTest);
+        };
         assert_eq!(delivered.event.provider, provider);
         assert_eq!(delivered.body, input.body, "the handler got other bytes");
         assert!(
             input.body.len() <= BODY_LIMIT,
             "a body over the limit passed"
         );
-        return Some(delivered);
+        return Some(Accepted::Delivered(delivered));
     }
     assert!(
         [
