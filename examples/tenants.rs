@@ -1,0 +1,44 @@
+//! One GoShiip endpoint for many merchants, each with its own secret:
+//! `cargo run --example tenants`, then from another terminal
+//! `cargo run --example send -- goshiip http://127.0.0.1:3000/webhooks/goshiip/acme --secret acme-secret`
+//! (accepted) or `--secret globex-secret` (refused: that is globex's).
+//!
+//! The tenant table is a map here; in an app, a database the lookup queries.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::{Router, http::StatusCode, routing::post};
+use shipment_webhooks::{GoShiipSignature, MatchedSecret, PerTenant, ShipmentEvent, TenantKey};
+
+async fn on_event(event: ShipmentEvent, secret: MatchedSecret) -> StatusCode {
+    println!(
+        "tenant {} (secret {}): shipment {} is {}",
+        secret.tenant().unwrap_or("?"),
+        secret.label(),
+        event.id,
+        event.status
+    );
+    StatusCode::OK
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let table: Arc<HashMap<&str, &str>> = Arc::new(HashMap::from([
+        ("acme", "acme-secret"),
+        ("globex", "globex-secret"),
+    ]));
+    let layer = PerTenant::new(TenantKey::path_segment(2), move |tenant: Arc<str>| {
+        let secret = table.get(&*tenant).copied();
+        async move { secret.map(GoShiipSignature::try_new).transpose() }
+    });
+    let app = Router::new().route(
+        "/webhooks/goshiip/{tenant}",
+        post(on_event).route_layer(layer),
+    );
+    let port = std::env::var("PORT").unwrap_or_else(|_| "3000".into());
+    let listener = tokio::net::TcpListener::bind(format!("127.0.0.1:{port}")).await?;
+    println!("tenants acme and globex on http://127.0.0.1:{port}/webhooks/goshiip/{{tenant}}");
+    axum::serve(listener, app).await?;
+    Ok(())
+}
