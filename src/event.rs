@@ -189,19 +189,8 @@ impl ShipmentStatus {
             return status;
         }
         match key.as_str() {
-            "created" => Self::Created,
-            "processing" => Self::Processing,
-            "ready_for_pickup" => Self::ReadyForPickup,
-            "assigned" => Self::Assigned,
-            "picked_up" => Self::PickedUp,
-            "in_transit" => Self::InTransit,
-            "out_for_delivery" => Self::OutForDelivery,
-            "delivered" => Self::Delivered,
-            "failed" => Self::Failed,
-            "cancelled" | "canceled" => Self::Cancelled,
-            "returned" => Self::Returned,
-            "on_hold" => Self::OnHold,
-            _ => Self::Other(raw.to_owned()),
+            "canceled" => Self::Cancelled,
+            name => Self::from_name(name).unwrap_or_else(|| Self::Other(raw.to_owned())),
         }
     }
 }
