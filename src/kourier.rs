@@ -144,7 +144,18 @@ impl KourierBearer {
     /// Reads the token from header `name` instead of `Authorization`, after
     /// `scheme` and a space (`Some("Token")`) or as the header's whole value
     /// (`None`). Default: `Authorization`, [`DEFAULT_SCHEME`].
+    ///
+    /// # Panics
+    ///
+    /// If `scheme` is not an HTTP token (letters, digits and
+    /// ``!#$%&'*+-.^_`|~``, no blanks): no request could carry it.
     pub fn token_header(mut self, name: HeaderName, scheme: Option<&str>) -> Self {
+        if let Some(scheme) = scheme {
+            assert!(
+                is_token(scheme),
+                "a token scheme must be an HTTP token, such as Bearer: {scheme:?} is not"
+            );
+        }
         self.header = name;
         self.scheme = scheme.map(Into::into);
         self
@@ -202,6 +213,14 @@ impl KourierBearer {
                 WebhookRejection::unauthorized("the bearer token matches no configured token")
             })
     }
+}
+
+/// Whether `text` is an HTTP token (RFC 9110, 5.6.2), as a scheme must be.
+fn is_token(text: &str) -> bool {
+    !text.is_empty()
+        && text
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&byte))
 }
 
 /// The digest tokens are compared by; an empty token is refused.

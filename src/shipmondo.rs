@@ -30,7 +30,7 @@
 //!   its endpoint at once and expects a 200, or the webhook is not created
 //!   (`Setono/shipmondo-php-sdk`'s live test; Shipmondo's [requirements
 //!   page]). Its payload's `action` is `connection_test`
-//!   (`commerce-shipmondo` returns early on it) and it has no `data`. A
+//!   (`commerce-shipmondo` returns early on it) and it has no `data` (or a `null` one). A
 //!   verified test is answered 200 with `{"status":"connection test
 //!   received"}`, traced at `info`, and never reaches the handler; a forged
 //!   one is a 401. [`ShipmondoJwt::on_connection_test`] lets you see them.
@@ -649,15 +649,27 @@ impl DataFields {
         })
     }
 
-    /// A Shipment Monitor's `shipment_id`, any other resource's `id`; the
-    /// unsigned `SMD-Resource-Id` never.
+    /// Whether the resource is a Shipment Monitor: its status is
+    /// `current_status`. The id, the status and the time follow this one answer.
+    fn is_monitor(&self) -> bool {
+        self.order_status.is_none() && self.current_status.is_some()
+    }
+
+    /// A Shipment Monitor's `shipment_id`, any other resource's `id` (the
+    /// other where it has none, or an empty one); the unsigned
+    /// `SMD-Resource-Id` never.
     fn id(&self) -> Result<String, WebhookRejection> {
-        let (first, second) = if self.current_status.is_some() {
+        let (first, second) = if self.is_monitor() {
             (&self.shipment_id, &self.id)
         } else {
             (&self.id, &self.shipment_id)
         };
-        first.as_ref().or(second.as_ref()).cloned().ok_or_else(|| {
+        let present = |id: &&String| !id.trim().is_empty();
+        let id = first
+            .as_ref()
+            .filter(present)
+            .or(second.as_ref().filter(present));
+        id.cloned().ok_or_else(|| {
             WebhookRejection::invalid_payload(
                 "the JWT payload has neither data.id nor data.shipment_id; \
                  the unsigned smd-resource-id header is not taken as the event's id",
@@ -670,15 +682,17 @@ impl DataFields {
     /// its `created_at`. One that is not RFC 3339 is traced and left out,
     /// since Shipmondo does not send a refused message again.
     fn timestamp(&self) -> Option<OffsetDateTime> {
+        let registered = (
+            "data.current_status_registered_at",
+            &self.current_status_registered_at,
+        );
         let (field, value) = [
-            (
-                "data.current_status_registered_at",
-                &self.current_status_registered_at,
-            ),
-            ("data.updated_at", &self.updated_at),
-            ("data.created_at", &self.created_at),
+            self.is_monitor().then_some(registered),
+            Some(("data.updated_at", &self.updated_at)),
+            Some(("data.created_at", &self.created_at)),
         ]
         .into_iter()
+        .flatten()
         .find_map(|(field, value)| Some((field, value.as_deref()?)))?;
         OffsetDateTime::parse(value, &Rfc3339)
             .inspect_err(|error| {

@@ -218,3 +218,18 @@ async fn reads_the_token_from_another_header_with_another_scheme_or_none() {
         "the x-kourier-token header has an empty token",
     );
 }
+
+#[test]
+fn a_scheme_no_request_could_carry_is_refused_at_start_up() {
+    for scheme in ["Bearer ", "", "Bea rer", "Bearer\t"] {
+        let panic = std::panic::catch_unwind(|| {
+            KourierBearer::new(TOKEN).token_header("x-token".parse().unwrap(), Some(scheme))
+        })
+        .expect_err("an impossible scheme panics");
+        let message = panic.downcast_ref::<String>().expect("a formatted message");
+        assert!(
+            message.contains("a token scheme must be an HTTP token"),
+            "{message}"
+        );
+    }
+}

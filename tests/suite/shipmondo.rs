@@ -674,3 +674,33 @@ async fn refuses_any_member_of_the_body_but_the_signed_data() {
         "unknown field `evil`, expected `data`",
     );
 }
+
+#[tokio::test]
+async fn one_answer_to_monitor_or_not_picks_the_id_the_status_and_the_time() {
+    // An order that also carries `current_status` and `shipment_id` is an order.
+    let order = Webhook::shipmondo_order("open")
+        .field("/data/shipment_id", 2)
+        .field("/data/current_status", "EN_ROUTE")
+        .field("/data/current_status_registered_at", "2030-01-01T00:00:00Z");
+    let answer = answer(order.sign(KEY)).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.json);
+    assert_eq!(answer.json["event"]["id"], "119175");
+    assert_eq!(answer.json["event"]["status"], "created");
+    assert_eq!(
+        answer.json["event"]["timestamp"],
+        "2021-02-23T09:12:40.233+01:00"
+    );
+}
+
+#[tokio::test]
+async fn an_empty_signed_id_is_no_id() {
+    let empty = Webhook::shipmondo_order("cancelled").field("/data/id", "");
+    answer(empty.sign(KEY)).await.assert_refused(
+        StatusCode::BAD_REQUEST,
+        "the JWT payload has neither data.id nor data.shipment_id",
+    );
+    let blank_with_other = Webhook::shipmondo_order("cancelled")
+        .field("/data/id", " ")
+        .field("/data/shipment_id", 3405958);
+    assert_eq!(answer_id(blank_with_other.sign(KEY)).await, "3405958");
+}
