@@ -5,6 +5,7 @@
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
+use crate::common::send;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{Request, StatusCode};
@@ -18,7 +19,6 @@ use shipment_webhooks::{
 };
 use time::format_description::well_known::Rfc3339;
 use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};
-use tower::ServiceExt;
 
 const SECRET: &str = "a-webhook-secret-of-at-least-32-bytes";
 
@@ -331,19 +331,6 @@ fn app(seen: Arc<Mutex<Vec<ShipmentEvent>>>) -> Router {
         .with_state(seen)
 }
 
-async fn body_of(app: &Router, request: Request<Body>) -> (StatusCode, axum::body::Bytes) {
-    let response = app
-        .clone()
-        .oneshot(request)
-        .await
-        .expect("a router never fails");
-    let status = response.status();
-    let body = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .expect("the answer is readable");
-    (status, body)
-}
-
 #[tokio::test]
 async fn every_provider_s_event_comes_back_from_its_json_as_the_layer_made_it() {
     let webhooks = [
@@ -374,14 +361,15 @@ async fn every_provider_s_event_comes_back_from_its_json_as_the_layer_made_it() 
     let seen = Arc::new(Mutex::new(Vec::new()));
     let app = app(seen.clone());
     for (webhook, status) in webhooks {
-        let (code, body) = body_of(&app, webhook.sign(SECRET)).await;
-        let text = String::from_utf8_lossy(&body);
-        assert_eq!(code, StatusCode::OK, "{text}");
+        let answer = send(&app, webhook.sign(SECRET)).await;
+        let text = answer.json.to_string();
+        assert_eq!(answer.status, StatusCode::OK, "{text}");
         let extracted = seen.lock().unwrap().pop().expect("the handler ran");
         assert_eq!(extracted.provider, webhook.provider());
         assert_eq!(extracted.status, status, "{text}");
 
-        let back: ShipmentEvent = serde_json::from_slice(&body).expect("the answer is an event");
+        let back: ShipmentEvent =
+            serde_json::from_value(answer.json).expect("the answer is an event");
         assert_eq!(back, extracted, "{text}");
         assert_eq!(
             back.timestamp.map(|t| (t.offset(), t.nanosecond())),
@@ -404,11 +392,8 @@ async fn an_event_from_a_body_is_not_a_verified_one() {
         .header("content-type", "application/json")
         .body(Body::from(serde_json::to_vec(&event).unwrap()))
         .unwrap();
-    let (code, body) = body_of(&app, request).await;
-    assert_eq!(
-        code,
+    send(&app, request).await.assert_refused(
         StatusCode::INTERNAL_SERVER_ERROR,
-        "{}",
-        String::from_utf8_lossy(&body)
+        "ShipmentEvent can only be extracted on a route layered with",
     );
 }
