@@ -4,7 +4,15 @@
 //! ```text
 //! cargo run --example send -- <kosmo|kourier|shipmondo|goshiip> <url> [--status S] [--secret S] [--forge]
 //!                                                                      [--resource orders|shipments|monitor]
+//!                                                                      [--twice] [--older-after-newer]
 //! ```
+//!
+//! For an endpoint with an inbox (`cargo run --example inbox`): `--twice`
+//! sends the same webhook twice, as a provider retrying does, and the inbox
+//! answers the second `duplicate`; `--older-after-newer` sends the webhook
+//! stamped now, then an earlier status of the same shipment stamped a minute
+//! before, as Kosmo's out-of-order deliveries do, and the inbox's worker
+//! marks the older one `superseded` instead of handling it.
 //!
 //! For Shipmondo, `--resource` picks an `Orders` webhook (the default, its
 //! `order_status`), a `Shipments` one (its action, `create` or `cancel`) or a
@@ -30,8 +38,8 @@ use hyper_util::rt::TokioExecutor;
 use shipment_webhooks::Provider;
 use shipment_webhooks::testing::Webhook;
 
-const USAGE: &str =
-    "usage: send <kosmo|kourier|shipmondo|goshiip> <url> [--status S] [--secret S] [--forge]";
+const USAGE: &str = "usage: send <kosmo|kourier|shipmondo|goshiip> <url> [--status S] [--secret S] [--forge] \
+     [--resource orders|shipments|monitor] [--twice] [--older-after-newer]";
 
 struct Args {
     provider: Provider,
@@ -40,6 +48,8 @@ struct Args {
     secret: Option<String>,
     resource: String,
     forge: bool,
+    twice: bool,
+    older_after_newer: bool,
 }
 
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
@@ -62,6 +72,8 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
         secret: None,
         resource: "orders".into(),
         forge: false,
+        twice: false,
+        older_after_newer: false,
     };
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or(format!("{flag} needs a value"));
@@ -76,6 +88,8 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
             }
             "--resource" => parsed.resource = value()?,
             "--forge" => parsed.forge = true,
+            "--twice" => parsed.twice = true,
+            "--older-after-newer" => parsed.older_after_newer = true,
             other => return Err(format!("unknown option {other:?}")),
         }
     }
@@ -118,6 +132,38 @@ fn webhook(args: &Args) -> Result<Webhook, String> {
     })
 }
 
+/// What to send, in order: the webhook; again (`--twice`); or stamped now,
+/// then an earlier status of the same shipment stamped a minute before
+/// (`--older-after-newer`).
+fn deliveries(args: &Args, webhook: Webhook) -> Vec<Webhook> {
+    if args.twice {
+        return vec![webhook.clone(), webhook];
+    }
+    if !args.older_after_newer {
+        return vec![webhook];
+    }
+    let now = time::OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .unwrap_or_else(|_| time::OffsetDateTime::now_utc());
+    let earlier = match args.provider {
+        Provider::Kosmo => "PICKED UP",
+        Provider::Kourier => "picked_up",
+        Provider::Shipmondo => "processing",
+        _ => "Picked Up",
+    };
+    let older = match (args.provider, args.resource.as_str()) {
+        (Provider::Kosmo, _) => webhook
+            .clone()
+            .field("/status", earlier)
+            .field("/eventId", "0b7e4f4c-27a5-4b8e-9d9f-6f2a0c1e5a11"),
+        (Provider::Kourier, _) => webhook.clone().field("/status", earlier),
+        (Provider::Shipmondo, "orders") => webhook.clone().field("/data/order_status", earlier),
+        (Provider::Shipmondo, _) => webhook.clone(),
+        _ => webhook.clone().field("/shipment/data/status", earlier),
+    };
+    vec![webhook.at(now), older.at(now - Duration::from_secs(60))]
+}
+
 /// How long the provider waits for an answer before it gives up.
 fn deadline(provider: Provider) -> Duration {
     match provider {
@@ -157,29 +203,43 @@ async fn main() -> ExitCode {
         (secret, source)
     };
 
-    println!(
-        "→ POST {} ({} webhook, {}, signed with {proof})",
-        args.url,
-        args.provider,
-        webhook.payload_json()
-    );
-    let request = webhook.uri(args.url).sign(&secret);
     let client = Client::builder(TokioExecutor::new()).build_http::<Body>();
+    for webhook in deliveries(&args, webhook) {
+        println!(
+            "→ POST {} ({} webhook, {}, signed with {proof})",
+            args.url,
+            args.provider,
+            webhook.payload_json()
+        );
+        let request = webhook.uri(args.url.clone()).sign(&secret);
+        if let Err(code) = deliver(&client, request, args.provider, args.forge).await {
+            return code;
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+/// Sends `request` and says whether the answer is what it should be.
+async fn deliver(
+    client: &Client<hyper_util::client::legacy::connect::HttpConnector, Body>,
+    request: axum::http::Request<Body>,
+    provider: Provider,
+    forge: bool,
+) -> Result<(), ExitCode> {
     let started = Instant::now();
-    let deadline = deadline(args.provider);
+    let deadline = deadline(provider);
     let response = match tokio::time::timeout(deadline, client.request(request)).await {
         Ok(Ok(response)) => response,
         Ok(Err(error)) => {
             println!("✗ no answer: {error} (is the server running?)");
-            return ExitCode::FAILURE;
+            return Err(ExitCode::FAILURE);
         }
         Err(_) => {
             println!(
-                "✗ no answer within {} s: {} would give up",
+                "✗ no answer within {} s: {provider} would give up",
                 deadline.as_secs(),
-                args.provider
             );
-            return ExitCode::FAILURE;
+            return Err(ExitCode::FAILURE);
         }
     };
     let elapsed = started.elapsed();
@@ -188,22 +248,22 @@ async fn main() -> ExitCode {
         Ok(body) => body.to_bytes(),
         Err(error) => {
             println!("✗ {answer}, but the body could not be read: {error}");
-            return ExitCode::FAILURE;
+            return Err(ExitCode::FAILURE);
         }
     };
     println!("← {answer} in {} ms", elapsed.as_millis());
     println!("  {}", String::from_utf8_lossy(&body));
-    match (args.forge, answer.is_success()) {
+    match (forge, answer.is_success()) {
         (false, true) => println!("✓ accepted"),
         (true, false) => println!("✓ refused, as a forged webhook should be"),
         (false, false) => {
             println!("✗ the endpoint refused a correctly signed webhook");
-            return ExitCode::FAILURE;
+            return Err(ExitCode::FAILURE);
         }
         (true, true) => {
             println!("✗ the endpoint ACCEPTED a forged webhook");
-            return ExitCode::FAILURE;
+            return Err(ExitCode::FAILURE);
         }
     }
-    ExitCode::SUCCESS
+    Ok(())
 }

@@ -10,8 +10,9 @@ use axum::{Json, Router, routing::post};
 use shipment_webhooks::{
     GoShiipSignature, KosmoSignature, KourierBearer, MatchedSecret, ShipmentEvent, ShipmondoJwt,
 };
-use tracing_subscriber::filter::Targets;
-use tracing_subscriber::prelude::*;
+
+#[path = "support/mod.rs"]
+mod support;
 
 async fn on_event(event: ShipmentEvent, secret: MatchedSecret) -> Json<ShipmentEvent> {
     tracing::info!(
@@ -25,78 +26,32 @@ async fn on_event(event: ShipmentEvent, secret: MatchedSecret) -> Json<ShipmentE
     Json(event)
 }
 
-/// The secret in `var`, or `demo` (with a warning) where `var` is not set at all.
-fn secret(var: &str, demo: &str) -> Result<String, String> {
-    match std::env::var(var) {
-        Ok(secret) if secret.is_empty() => Err(format!("{var} is set but empty")),
-        Ok(secret) => Ok(secret),
-        Err(std::env::VarError::NotPresent) => {
-            tracing::warn!(
-                "{var} is not set: using the DEMO value {demo:?}; never use it in production"
-            );
-            Ok(demo.to_owned())
-        }
-        Err(std::env::VarError::NotUnicode(_)) => Err(format!("{var} is not UTF-8")),
-    }
-}
-
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    // `RUST_LOG=shipment_webhooks=trace,info` and the like; no regex, so no
-    // regex engine to build.
-    let filter: Targets = std::env::var("RUST_LOG")
-        .ok()
-        .and_then(|filter| filter.parse().ok())
-        .unwrap_or_else(|| {
-            Targets::new()
-                .with_default(tracing::Level::INFO)
-                .with_target("shipment_webhooks", tracing::Level::DEBUG)
-        });
-    tracing_subscriber::registry()
-        .with(tracing_subscriber::fmt::layer())
-        .with(filter)
-        .init();
-
-    // The Kosmo and GoShiip demo values are the ones on those providers' own pages.
-    let kosmo = secret(
-        "KOSMO_WEBHOOK_SECRET",
-        "whk_UAzxUOOZOrtwVc9t4k8k5wbanrsGIbm",
-    )?;
-    let kourier = secret("KOURIER_WEBHOOK_TOKEN", "demo-kourier-token")?;
-    let shipmondo = secret(
-        "SHIPMONDO_WEBHOOK_KEY",
-        "demo-shipmondo-key-change-me-in-prod",
-    )?;
-    let goshiip = secret("GOSHIIP_WEBHOOK_SECRET", "your_secret_key")?;
+    support::init_tracing();
+    let secrets = support::Secrets::from_env()?;
 
     let app = Router::new()
         .route(
             "/webhooks/kosmo",
-            post(on_event).route_layer(KosmoSignature::new(kosmo)),
+            post(on_event).route_layer(KosmoSignature::new(secrets.kosmo)),
         )
         .route(
             "/webhooks/kourier",
-            post(on_event).route_layer(KourierBearer::new(kourier)),
+            post(on_event).route_layer(KourierBearer::new(secrets.kourier)),
         )
         .route(
             "/webhooks/shipmondo",
-            post(on_event).route_layer(ShipmondoJwt::new(shipmondo)),
+            post(on_event).route_layer(ShipmondoJwt::new(secrets.shipmondo)),
         )
         .route(
             "/webhooks/goshiip",
-            post(on_event).route_layer(GoShiipSignature::new(goshiip)),
+            post(on_event).route_layer(GoShiipSignature::new(secrets.goshiip)),
         );
 
-    let port: u16 = std::env::var("PORT").map_or(Ok(3000), |port| port.parse())?;
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
-    tracing::info!(
-        "listening on http://{}/webhooks/{{kosmo,kourier,shipmondo,goshiip}}",
-        listener.local_addr()?
-    );
+    let listener = support::listen().await?;
     axum::serve(listener, app)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
+        .with_graceful_shutdown(support::shutdown_signal())
         .await?;
     Ok(())
 }

@@ -1,52 +1,50 @@
 //! Shipmondo, answering within its 3 seconds: `cargo run --example shipmondo`.
 //!
 //! Shipmondo drops a message that is not answered 200 within 3 seconds, so
-//! the handler hands the verified event to a worker and answers at once.
+//! the route stores the verified webhook in a SQLite inbox
+//! (`shipmondo.db`) and answers as soon as it is committed; a worker handles
+//! it after. An event stored is not lost if the process stops: the next
+//! start handles it.
 
-use axum::{Router, extract::State, http::StatusCode, routing::post};
-use shipment_webhooks::{ShipmentEvent, ShipmondoEvent, ShipmondoJwt};
-use tokio::sync::mpsc;
+use axum::{Router, routing::post_service};
+use shipment_webhooks::inbox::{Delivery, Inbox};
+use shipment_webhooks::{ShipmondoEvent, ShipmondoJwt};
 
-async fn on_shipmondo(
-    State(queue): State<mpsc::Sender<(ShipmentEvent, ShipmondoEvent)>>,
-    event: ShipmentEvent,
-    shipmondo: ShipmondoEvent,
-) -> StatusCode {
-    match queue.try_send((event, shipmondo)) {
-        Ok(()) => StatusCode::OK,
-        // Not a 200: Shipmondo will try again later instead of the event being lost.
-        Err(_) => StatusCode::SERVICE_UNAVAILABLE,
-    }
+async fn handle(delivery: Delivery) -> Result<(), String> {
+    let shipmondo: ShipmondoEvent = delivery.payload().map_err(|error| error.to_string())?;
+    let event = delivery.event();
+    println!(
+        "{} {} is {} (action {:?} by {:?}, attempt {})",
+        shipmondo
+            .headers
+            .resource_type
+            .as_deref()
+            .unwrap_or("resource"),
+        event.id,
+        event.status,
+        shipmondo.headers.action,
+        shipmondo.headers.user,
+        delivery.attempt(),
+    );
+    Ok(())
 }
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let key = std::env::var("SHIPMONDO_WEBHOOK_KEY")
         .unwrap_or_else(|_| "demo-shipmondo-key-change-me-in-prod".into());
-    let (queue, mut events) = mpsc::channel::<(ShipmentEvent, ShipmondoEvent)>(1024);
-    tokio::spawn(async move {
-        while let Some((event, shipmondo)) = events.recv().await {
-            println!(
-                "{} {} is {} (action {:?} by {:?})",
-                shipmondo
-                    .headers
-                    .resource_type
-                    .as_deref()
-                    .unwrap_or("resource"),
-                event.id,
-                event.status,
-                shipmondo.headers.action,
-                shipmondo.headers.user,
-            );
-        }
-    });
-    let app = Router::new()
-        .route(
-            "/webhooks/shipmondo",
-            post(on_shipmondo).route_layer(ShipmondoJwt::new(key)),
-        )
-        .with_state(queue);
+    let inbox = Inbox::sqlite("shipmondo.db").await?;
+    let worker = inbox.worker(handle).spawn();
+    let app = Router::new().route(
+        "/webhooks/shipmondo",
+        post_service(inbox.receiver()).route_layer(ShipmondoJwt::new(key)),
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
-    axum::serve(listener, app).await?;
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    worker.shutdown().await;
     Ok(())
 }

@@ -358,7 +358,8 @@ impl Verify for KosmoSignature {
         let timestamp = parse_timestamp("timestamp", &fields.timestamp)?;
         self.check_freshness(timestamp)?;
         let event = fields.to_event(timestamp)?;
-        Ok(VerifiedWebhook::new(event, secret.clone(), body.clone()))
+        Ok(VerifiedWebhook::new(event, secret.clone(), body.clone())
+            .with_signed(Bytes::from(signed.concat())))
     }
 }
 

@@ -82,7 +82,10 @@
 //! |---|---|
 //! | `testing` | [`testing`]: build requests signed exactly as each provider signs them |
 //! | `secrecy` | [`WebhookSecret`] for `secrecy`'s `SecretString` and `SecretSlice<u8>` |
-//! | `metrics` | counters `shipment_webhooks_accepted_total{provider}` and `shipment_webhooks_refused_total{provider, reason}` through the `metrics` facade |
+//! | `metrics` | counters `shipment_webhooks_accepted_total{provider}` and `shipment_webhooks_refused_total{provider, reason}` through the `metrics` facade, and the inbox's `shipment_webhooks_duplicates_total{provider}` |
+//! | `inbox` | the durable [`inbox`] and its worker, with the in-memory store |
+//! | `sqlite` | the inbox's SQLite store (SQLite compiled in) |
+//! | `postgres` | the inbox's PostgreSQL store |
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub, missing_debug_implementations)]
@@ -101,6 +104,9 @@ mod verified;
 mod verify;
 
 pub mod goshiip;
+#[cfg(feature = "inbox")]
+#[cfg_attr(docsrs, doc(cfg(feature = "inbox")))]
+pub mod inbox;
 pub mod kosmo;
 pub mod kourier;
 pub mod shipmondo;
@@ -116,7 +122,7 @@ pub use rejection::WebhookRejection;
 pub use secrets::{ConfigError, MatchedSecret, WebhookSecret};
 pub use shipmondo::{ShipmondoConnectionTest, ShipmondoEvent, ShipmondoJwt};
 pub use tenant::{DEFAULT_CACHE_CAPACITY, DEFAULT_CACHE_TTL, MAX_TENANT_LEN, PerTenant, TenantKey};
-pub use verified::{TypedPayload, VerifiedWebhook};
+pub use verified::{DedupKey, TypedPayload, VerifiedWebhook};
 pub use verify::{DEFAULT_BODY_LIMIT, ResponseFuture, Verified, Verify, VerifyWebhook};
 
 /// The body the service behind a layer receives, holding the verified bytes

@@ -36,6 +36,12 @@ impl MatchedSecret {
         }
     }
 
+    /// One read back from an inbox.
+    #[cfg(feature = "inbox")]
+    pub(crate) fn stored(label: Arc<str>, tenant: Option<Arc<str>>) -> Self {
+        Self { label, tenant }
+    }
+
     /// The label given with the secret.
     pub fn label(&self) -> &str {
         &self.label

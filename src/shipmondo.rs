@@ -479,7 +479,13 @@ impl Verify for ShipmondoJwt {
         // All five are checked here, so a route's answer does not depend on its extractors.
         let smd = ShipmondoHeaders::read(headers)?;
         let event = data.into_event(smd.resource_id.as_deref(), smd.action.clone())?;
-        let webhook = VerifiedWebhook::new(event, key.clone(), json).with_smd_headers(smd);
+        let jwt = match envelope.data {
+            Cow::Borrowed(jwt) => body.slice_ref(jwt.as_bytes()),
+            Cow::Owned(jwt) => Bytes::from(jwt),
+        };
+        let webhook = VerifiedWebhook::new(event, key.clone(), json)
+            .with_signed(jwt)
+            .with_smd_headers(smd);
         Ok(Verified::Webhook(webhook))
     }
 }

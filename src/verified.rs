@@ -1,10 +1,13 @@
 //! What a layer, or a provider's `verify`, proved: the record every extractor
 //! reads.
 
+use std::fmt;
+
 use axum_core::extract::FromRequestParts;
 use bytes::Bytes;
 use http::request::Parts;
 use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
 
 use crate::payload::parse_json;
 use crate::shipmondo::ShipmondoHeaders;
@@ -29,6 +32,7 @@ pub struct VerifiedWebhook {
     event: ShipmentEvent,
     secret: MatchedSecret,
     json: Bytes,
+    signed: Signed,
     smd_headers: Option<ShipmondoHeaders>,
 }
 
@@ -38,8 +42,38 @@ impl VerifiedWebhook {
             event,
             secret,
             json,
+            signed: Signed::Json,
             smd_headers: None,
         }
+    }
+
+    /// One read back from an inbox, with the dedup key it was stored under.
+    #[cfg(feature = "inbox")]
+    pub(crate) fn stored(
+        event: ShipmentEvent,
+        secret: MatchedSecret,
+        json: Bytes,
+        smd_headers: Option<ShipmondoHeaders>,
+        key: DedupKey,
+    ) -> Self {
+        Self {
+            event,
+            secret,
+            json,
+            signed: Signed::Key(key),
+            smd_headers,
+        }
+    }
+
+    /// Records what the provider signed, where it is not the verified JSON.
+    pub(crate) fn with_signed(mut self, signed: Bytes) -> Self {
+        self.signed = Signed::Part(signed);
+        self
+    }
+
+    #[cfg(feature = "inbox")]
+    pub(crate) fn smd_headers(&self) -> Option<&ShipmondoHeaders> {
+        self.smd_headers.as_ref()
     }
 
     /// Keeps Shipmondo's `SMD-*` headers for [`ShipmondoEvent`].
@@ -73,6 +107,25 @@ impl VerifiedWebhook {
         &self.json
     }
 
+    /// SHA-256 of exactly what the provider signed: Kosmo's `eventId`,
+    /// `orderId` and `timestamp` joined, Shipmondo's JWT (not the envelope
+    /// around it), GoShiip's body, and Kourier's body (Kourier signs
+    /// nothing). A retried delivery has the same key; a webhook whose signed
+    /// part differs cannot, without the secret. Scope it by provider and
+    /// endpoint or tenant before comparing, as the [`inbox`](crate::inbox)
+    /// does.
+    ///
+    /// For Kosmo this is dedup by `eventId` for honest deliveries, which
+    /// moving characters between `eventId` and `orderId` cannot dodge.
+    pub fn dedup_key(&self) -> DedupKey {
+        match &self.signed {
+            Signed::Json => DedupKey(Sha256::digest(&self.json).into()),
+            Signed::Part(signed) => DedupKey(Sha256::digest(signed).into()),
+            #[cfg(feature = "inbox")]
+            Signed::Key(key) => *key,
+        }
+    }
+
     /// The provider's typed payload ([`KosmoEvent`], [`KourierEvent`],
     /// [`ShipmondoEvent`], [`GoShiipEvent`]), decoded now from the verified
     /// JSON: 400 if it is not that shape, 500 if it is another provider's
@@ -84,6 +137,42 @@ impl VerifiedWebhook {
         P::decode(self).inspect_err(|rejection| {
             tracing::debug!(%rejection, "verified payload is not a {}", P::NAME);
         })
+    }
+}
+
+/// What the provider signed, kept so a dedup key is hashed only when asked for.
+#[derive(Debug, Clone)]
+enum Signed {
+    /// The verified JSON itself (Kourier, GoShiip).
+    Json,
+    /// Kosmo's three fields joined, Shipmondo's JWT.
+    Part(Bytes),
+    /// Read back from an inbox, which keeps the key and not what was signed.
+    #[cfg(feature = "inbox")]
+    Key(DedupKey),
+}
+
+/// The SHA-256 a [`VerifiedWebhook::dedup_key`] is: equal for retried
+/// deliveries of one webhook. Shown as 64 lowercase hex digits.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DedupKey(pub(crate) [u8; 32]);
+
+impl DedupKey {
+    /// The 32 bytes of the hash.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+impl fmt::Display for DedupKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&hex::encode(self.0))
+    }
+}
+
+impl fmt::Debug for DedupKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DedupKey({self})")
     }
 }
 
@@ -157,7 +246,8 @@ impl TypedPayload for ShipmondoEvent {
     }
 }
 
-const ANY_LAYER: &str = "KosmoSignature, KourierBearer, ShipmondoJwt or GoShiipSignature";
+pub(crate) const ANY_LAYER: &str =
+    "KosmoSignature, KourierBearer, ShipmondoJwt or GoShiipSignature";
 
 /// What the route's layer recorded, or a 500 naming the layer it lacks.
 fn verified<'a>(

@@ -84,6 +84,7 @@ impl Answer {
             401 => "unauthorized",
             413 => "payload too large",
             500 => "missing webhook layer",
+            503 => "service unavailable",
             _ => "invalid payload",
         };
         assert_eq!(self.json["error"], expected_error, "{}", self.json);

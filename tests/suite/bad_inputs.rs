@@ -590,6 +590,8 @@ fn every_row_of_the_table_is_a_test() {
         ("axum_fit", include_str!("axum_fit.rs")),
         ("tenant", include_str!("tenant.rs")),
         ("memory", include_str!("../memory.rs")),
+        ("stores", include_str!("../inbox/stores.rs")),
+        ("crash", include_str!("../inbox/crash.rs")),
     ];
     let mut named = Vec::new();
     for cell in table.split('`').skip(1).step_by(2) {
@@ -605,8 +607,17 @@ fn every_row_of_the_table_is_a_test() {
         let is_test = |attribute: &str, signature: &str| {
             source.contains(&format!("{attribute}\n{signature} {test}("))
         };
+        // The inbox suite's tests run once per store, generated from these.
+        let per_store =
+            file == "stores" && source.contains(&format!("async fn {test}(backend: Backend)"));
         assert!(
-            is_test("#[tokio::test]", "async fn") || is_test("#[test]", "fn"),
+            is_test("#[tokio::test]", "async fn")
+                || is_test(
+                    "#[tokio::test(flavor = \"multi_thread\", worker_threads = 2)]",
+                    "async fn"
+                )
+                || is_test("#[test]", "fn")
+                || per_store,
             "the table names {file}::{test}, which is not a test there"
         );
         named.push(cell.to_owned());

@@ -1,0 +1,70 @@
+//! The four providers into a durable inbox: `cargo run --example inbox`.
+//!
+//! Same routes, `PORT` and secret variables as `cargo run --example server`,
+//! but each verified webhook is stored in a SQLite inbox (`webhooks.db` in
+//! the working directory, or `$INBOX_PATH`) before the 200, retried
+//! deliveries are answered `duplicate`, and a worker logs each webhook's
+//! provider, id and status once, skipping events older than one it already
+//! handled. Try `cargo run --example send -- kosmo
+//! http://127.0.0.1:3000/webhooks/kosmo --twice` (or `--older-after-newer`).
+//! Ctrl-C stops it gracefully: the worker finishes or hands back what it
+//! holds, and the next start takes up whatever is left.
+
+use axum::Router;
+use axum::routing::post_service;
+use shipment_webhooks::inbox::{Delivery, Inbox};
+use shipment_webhooks::{GoShiipSignature, KosmoSignature, KourierBearer, ShipmondoJwt};
+
+#[path = "support/mod.rs"]
+mod support;
+
+/// Your work for each webhook, at least once: make it idempotent (the dedup
+/// key is the same on every attempt). An `Err` is retried with backoff.
+async fn handle(delivery: Delivery) -> Result<(), std::convert::Infallible> {
+    let event = delivery.event();
+    tracing::info!(
+        provider = %event.provider,
+        id = %event.id,
+        status = %event.status,
+        attempt = delivery.attempt(),
+        key = %delivery.dedup_key(),
+        "webhook handled"
+    );
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    support::init_tracing();
+    let secrets = support::Secrets::from_env()?;
+    let path = std::env::var("INBOX_PATH").unwrap_or_else(|_| "webhooks.db".into());
+    let inbox = Inbox::sqlite(&path).await?;
+    tracing::info!(path, "inbox open");
+    let worker = inbox.worker(handle).spawn();
+
+    let receive = || post_service(inbox.receiver());
+    let app = Router::new()
+        .route(
+            "/webhooks/kosmo",
+            receive().route_layer(KosmoSignature::new(secrets.kosmo)),
+        )
+        .route(
+            "/webhooks/kourier",
+            receive().route_layer(KourierBearer::new(secrets.kourier)),
+        )
+        .route(
+            "/webhooks/shipmondo",
+            receive().route_layer(ShipmondoJwt::new(secrets.shipmondo)),
+        )
+        .route(
+            "/webhooks/goshiip",
+            receive().route_layer(GoShiipSignature::new(secrets.goshiip)),
+        );
+
+    let listener = support::listen().await?;
+    axum::serve(listener, app)
+        .with_graceful_shutdown(support::shutdown_signal())
+        .await?;
+    worker.shutdown().await;
+    Ok(())
+}

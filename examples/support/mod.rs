@@ -1,0 +1,92 @@
+//! What the example servers share: logging, the four secrets from the
+//! environment, and the port.
+
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::prelude::*;
+
+/// Logs to stderr: `RUST_LOG=shipment_webhooks=trace,info` and the like; no
+/// regex, so no regex engine to build.
+pub fn init_tracing() {
+    let filter: Targets = std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|filter| filter.parse().ok())
+        .unwrap_or_else(|| {
+            Targets::new()
+                .with_default(tracing::Level::INFO)
+                .with_target("shipment_webhooks", tracing::Level::DEBUG)
+        });
+    tracing_subscriber::registry()
+        .with(tracing_subscriber::fmt::layer())
+        .with(filter)
+        .init();
+}
+
+/// The four providers' secrets, from KOSMO_WEBHOOK_SECRET,
+/// KOURIER_WEBHOOK_TOKEN, SHIPMONDO_WEBHOOK_KEY and GOSHIIP_WEBHOOK_SECRET.
+pub struct Secrets {
+    pub kosmo: String,
+    pub kourier: String,
+    pub shipmondo: String,
+    pub goshiip: String,
+}
+
+impl Secrets {
+    /// Each from its variable, or a demo value (with a warning) where unset.
+    /// The Kosmo and GoShiip demo values are the ones on those providers' own pages.
+    pub fn from_env() -> Result<Self, String> {
+        Ok(Self {
+            kosmo: secret(
+                "KOSMO_WEBHOOK_SECRET",
+                "whk_UAzxUOOZOrtwVc9t4k8k5wbanrsGIbm",
+            )?,
+            kourier: secret("KOURIER_WEBHOOK_TOKEN", "demo-kourier-token")?,
+            shipmondo: secret(
+                "SHIPMONDO_WEBHOOK_KEY",
+                "demo-shipmondo-key-change-me-in-prod",
+            )?,
+            goshiip: secret("GOSHIIP_WEBHOOK_SECRET", "your_secret_key")?,
+        })
+    }
+}
+
+/// The secret in `var`, or `demo` (with a warning) where `var` is not set at all.
+fn secret(var: &str, demo: &str) -> Result<String, String> {
+    match std::env::var(var) {
+        Ok(secret) if secret.is_empty() => Err(format!("{var} is set but empty")),
+        Ok(secret) => Ok(secret),
+        Err(std::env::VarError::NotPresent) => {
+            tracing::warn!(
+                "{var} is not set: using the DEMO value {demo:?}; never use it in production"
+            );
+            Ok(demo.to_owned())
+        }
+        Err(std::env::VarError::NotUnicode(_)) => Err(format!("{var} is not UTF-8")),
+    }
+}
+
+/// A listener on 127.0.0.1:$PORT (default 3000).
+pub async fn listen() -> Result<tokio::net::TcpListener, Box<dyn std::error::Error>> {
+    let port: u16 = std::env::var("PORT").map_or(Ok(3000), |port| port.parse())?;
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    tracing::info!(
+        "listening on http://{}/webhooks/{{kosmo,kourier,shipmondo,goshiip}}",
+        listener.local_addr()?
+    );
+    Ok(listener)
+}
+
+/// Resolves on Ctrl-C (or SIGTERM, as container runtimes stop processes).
+pub async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("a SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

@@ -1,0 +1,339 @@
+//! The in-memory store: the same answers as the databases, in a mutex, lost
+//! when the process stops.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use super::{
+    Claim, Claimed, ClaimedRow, DeadRow, Finish, InboxStats, LEASE_RAN_OUT, NewWebhook, Receipt,
+    Store, StoreFuture,
+};
+use crate::Provider;
+
+#[derive(Debug, Default)]
+pub(super) struct MemoryStore(Mutex<Rows>);
+
+/// Which shipment a row is about, as latest-wins and leasing group rows.
+type Shipment = (Provider, String, String, String);
+
+#[derive(Debug, Default)]
+struct Rows {
+    next_id: i64,
+    rows: BTreeMap<i64, Row>,
+    /// (provider, endpoint, tenant, dedup key) to id.
+    keys: HashMap<(Provider, String, String, [u8; 32]), i64>,
+    by_shipment: HashMap<Shipment, BTreeSet<i64>>,
+    /// Pending and processing rows: the only ones a claim looks at.
+    open: BTreeSet<i64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Pending,
+    Processing,
+    Done,
+    Dead,
+    Superseded,
+}
+
+#[derive(Debug)]
+struct Row {
+    new: NewWebhook,
+    state: State,
+    attempts: i64,
+    run_at: i64,
+    lease_until: i64,
+    lease: Option<i64>,
+    last_error: Option<String>,
+    duplicates: u64,
+}
+
+impl Row {
+    fn shipment(&self) -> Shipment {
+        let new = &self.new;
+        (
+            new.provider,
+            new.endpoint.clone(),
+            new.tenant.clone(),
+            new.shipment_id.clone(),
+        )
+    }
+
+    /// Whether `self`, handled, is a newer event of `other`'s shipment.
+    fn supersedes(&self, other: &Row) -> bool {
+        if self.state != State::Done {
+            return false;
+        }
+        match (self.new.event_time, other.new.event_time) {
+            (Some(newer), Some(older)) => newer > older,
+            _ => self.new.final_status && !other.new.final_status,
+        }
+    }
+
+    fn claimed(&self, id: i64) -> ClaimedRow {
+        let new = &self.new;
+        ClaimedRow {
+            id,
+            lease: self.lease.unwrap_or_default(),
+            attempts: self.attempts,
+            dedup_key: new.dedup_key.0.to_vec(),
+            provider: new.provider.as_str().to_owned(),
+            endpoint: new.endpoint.clone(),
+            tenant: new.tenant.clone(),
+            event: new.event.clone(),
+            body: new.body.to_vec(),
+            provider_headers: new.provider_headers.clone(),
+            secret_label: new.secret_label.clone(),
+            received_at: new.received_at,
+        }
+    }
+}
+
+impl MemoryStore {
+    fn rows(&self) -> MutexGuard<'_, Rows> {
+        // Every change below is whole before it can panic, so a poisoned
+        // lock still guards consistent rows.
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Rows {
+    fn close(&mut self, id: i64, state: State) {
+        self.open.remove(&id);
+        if let Some(row) = self.rows.get_mut(&id) {
+            row.state = state;
+            row.lease = None;
+        }
+    }
+
+    fn superseded(&self, id: i64, row: &Row, shipment: &Shipment) -> bool {
+        self.by_shipment.get(shipment).is_some_and(|ids| {
+            ids.iter()
+                .any(|&other| other != id && self.rows[&other].supersedes(row))
+        })
+    }
+}
+
+impl Store for MemoryStore {
+    fn name(&self) -> &'static str {
+        "memory"
+    }
+
+    fn insert<'a>(&'a self, new: &'a NewWebhook) -> StoreFuture<'a, Receipt> {
+        let mut rows = self.rows();
+        let key = (
+            new.provider,
+            new.endpoint.clone(),
+            new.tenant.clone(),
+            new.dedup_key.0,
+        );
+        let receipt = if let Some(&id) = rows.keys.get(&key) {
+            if let Some(row) = rows.rows.get_mut(&id) {
+                row.duplicates += 1;
+            }
+            Receipt::Duplicate { id }
+        } else {
+            rows.next_id += 1;
+            let id = rows.next_id;
+            let row = Row {
+                new: new.clone(),
+                state: State::Pending,
+                attempts: 0,
+                run_at: new.received_at,
+                lease_until: 0,
+                lease: None,
+                last_error: None,
+                duplicates: 0,
+            };
+            rows.keys.insert(key, id);
+            rows.by_shipment
+                .entry(row.shipment())
+                .or_default()
+                .insert(id);
+            rows.open.insert(id);
+            rows.rows.insert(id, row);
+            Receipt::Stored { id }
+        };
+        Box::pin(async move { Ok(receipt) })
+    }
+
+    fn claim(&self, claim: Claim) -> StoreFuture<'_, Claimed> {
+        let mut rows = self.rows();
+        let rows = &mut *rows;
+        let mut leased: HashSet<Shipment> = HashSet::new();
+        let mut due = Vec::new();
+        for &id in &rows.open {
+            let row = &rows.rows[&id];
+            match row.state {
+                State::Processing if row.lease_until > claim.now => {
+                    leased.insert(row.shipment());
+                }
+                State::Processing if row.attempts >= i64::from(claim.max_attempts) => {
+                    due.push((id, true));
+                }
+                State::Processing => due.push((id, false)),
+                _ if row.run_at <= claim.now => due.push((id, false)),
+                _ => {}
+            }
+        }
+        let mut claimed = Claimed::default();
+        for (id, lost_last_attempt) in due {
+            if lost_last_attempt {
+                rows.close(id, State::Dead);
+                if let Some(row) = rows.rows.get_mut(&id) {
+                    row.last_error = Some(LEASE_RAN_OUT.to_owned());
+                }
+                continue;
+            }
+            if claimed.rows.len() == claim.limit {
+                continue;
+            }
+            let shipment = rows.rows[&id].shipment();
+            if !leased.insert(shipment.clone()) {
+                continue;
+            }
+            if claim.latest_wins && rows.superseded(id, &rows.rows[&id], &shipment) {
+                rows.close(id, State::Superseded);
+                claimed.superseded.push(id);
+                continue;
+            }
+            if let Some(row) = rows.rows.get_mut(&id) {
+                row.state = State::Processing;
+                row.attempts += 1;
+                row.lease_until = claim.lease_until;
+                row.lease = Some(claim.lease);
+                claimed.rows.push(row.claimed(id));
+            }
+        }
+        Box::pin(async move { Ok(claimed) })
+    }
+
+    fn extend(&self, id: i64, lease: i64, until: i64) -> StoreFuture<'_, bool> {
+        let mut rows = self.rows();
+        let held = match rows.rows.get_mut(&id) {
+            Some(row) if row.state == State::Processing && row.lease == Some(lease) => {
+                row.lease_until = until;
+                true
+            }
+            _ => false,
+        };
+        Box::pin(async move { Ok(held) })
+    }
+
+    fn finish(&self, id: i64, lease: i64, now: i64, finish: Finish) -> StoreFuture<'_, bool> {
+        let mut rows = self.rows();
+        let held = rows
+            .rows
+            .get(&id)
+            .is_some_and(|row| row.state == State::Processing && row.lease == Some(lease));
+        if held {
+            match finish {
+                Finish::Done => rows.close(id, State::Done),
+                Finish::Dead { error } => {
+                    rows.close(id, State::Dead);
+                    if let Some(row) = rows.rows.get_mut(&id) {
+                        row.last_error = Some(error);
+                    }
+                }
+                Finish::Retry { at, error } => {
+                    if let Some(row) = rows.rows.get_mut(&id) {
+                        row.state = State::Pending;
+                        row.lease = None;
+                        row.run_at = at;
+                        row.last_error = Some(error);
+                    }
+                }
+                Finish::Release => {
+                    if let Some(row) = rows.rows.get_mut(&id) {
+                        row.state = State::Pending;
+                        row.lease = None;
+                        row.run_at = now;
+                        row.attempts -= 1;
+                    }
+                }
+            }
+        }
+        Box::pin(async move { Ok(held) })
+    }
+
+    fn dead(&self, limit: u32) -> StoreFuture<'_, Vec<DeadRow>> {
+        let rows = self.rows();
+        let dead = rows
+            .rows
+            .iter()
+            .filter(|(_, row)| row.state == State::Dead)
+            .take(limit as usize)
+            .map(|(&id, row)| DeadRow {
+                id,
+                event: row.new.event.clone(),
+                endpoint: row.new.endpoint.clone(),
+                attempts: row.attempts,
+                last_error: row.last_error.clone(),
+                received_at: row.new.received_at,
+            })
+            .collect();
+        Box::pin(async move { Ok(dead) })
+    }
+
+    fn replay(&self, id: i64, now: i64) -> StoreFuture<'_, bool> {
+        let mut rows = self.rows();
+        let replayed = match rows.rows.get_mut(&id) {
+            Some(row) if row.state == State::Dead => {
+                row.state = State::Pending;
+                row.attempts = 0;
+                row.run_at = now;
+                true
+            }
+            _ => false,
+        };
+        if replayed {
+            rows.open.insert(id);
+        }
+        Box::pin(async move { Ok(replayed) })
+    }
+
+    fn stats(&self) -> StoreFuture<'_, InboxStats> {
+        let rows = self.rows();
+        let mut stats = InboxStats::default();
+        for row in rows.rows.values() {
+            *match row.state {
+                State::Pending => &mut stats.pending,
+                State::Processing => &mut stats.processing,
+                State::Done => &mut stats.done,
+                State::Dead => &mut stats.dead,
+                State::Superseded => &mut stats.superseded,
+            } += 1;
+            stats.duplicates += row.duplicates;
+        }
+        Box::pin(async move { Ok(stats) })
+    }
+
+    fn purge(&self, before: i64) -> StoreFuture<'_, u64> {
+        let mut rows = self.rows();
+        let rows = &mut *rows;
+        let old: Vec<i64> = rows
+            .rows
+            .iter()
+            .filter(|(_, row)| {
+                matches!(row.state, State::Done | State::Superseded) && row.new.received_at < before
+            })
+            .map(|(&id, _)| id)
+            .collect();
+        for id in &old {
+            if let Some(row) = rows.rows.remove(id) {
+                let shipment = row.shipment();
+                let new = row.new;
+                rows.keys
+                    .remove(&(new.provider, new.endpoint, new.tenant, new.dedup_key.0));
+                if let Some(ids) = rows.by_shipment.get_mut(&shipment) {
+                    ids.remove(id);
+                    if ids.is_empty() {
+                        rows.by_shipment.remove(&shipment);
+                    }
+                }
+            }
+        }
+        let purged = old.len() as u64;
+        Box::pin(async move { Ok(purged) })
+    }
+}

@@ -1,0 +1,133 @@
+//! The receiver: the service behind a verifying layer that stores the
+//! verified webhook and answers 200 only once it is committed.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum_core::body::Body;
+use bytes::Bytes;
+use http::header::CONTENT_TYPE;
+use http::{HeaderValue, Request, Response};
+use tower_service::Service;
+
+use super::{Inbox, Receipt};
+use crate::verified::ANY_LAYER;
+use crate::{VerifiedWebhook, WebhookRejection};
+
+/// The longest a receiver waits for the store by default: 2 s, well within
+/// the 3 s Shipmondo waits for its 200.
+pub const DEFAULT_RECEIVE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The future an [`InboxReceiver`] answers with.
+pub type ReceiverFuture = Pin<Box<dyn Future<Output = Result<Response<Body>, Infallible>> + Send>>;
+
+/// A Tower service, made by [`Inbox::receiver`], that stores the
+/// [`VerifiedWebhook`] a verifying layer put in the request's extensions and
+/// answers:
+///
+/// | status | body | when |
+/// |---|---|---|
+/// | 200 | `{"status":"stored","id":1}` | stored and committed |
+/// | 200 | `{"status":"duplicate","id":1}` | the same delivery was stored before, under that id |
+/// | 503 | `{"error":"service unavailable",...}` | the store failed or took longer than the [timeout](Self::timeout): the provider sends it again |
+/// | 500 | `{"error":"missing webhook layer",...}` | the route has no verifying layer |
+///
+/// Put it behind one: `post_service(inbox.receiver()).route_layer(KosmoSignature::new(secret))`.
+#[derive(Debug, Clone)]
+pub struct InboxReceiver {
+    inbox: Inbox,
+    endpoint: Option<Arc<str>>,
+    timeout: Duration,
+}
+
+impl InboxReceiver {
+    pub(super) fn new(inbox: Inbox) -> Self {
+        Self {
+            inbox,
+            endpoint: None,
+            timeout: DEFAULT_RECEIVE_TIMEOUT,
+        }
+    }
+
+    /// The name webhooks are stored under, which scopes their dedup keys and
+    /// shipments: the request's path by default. Name it when one route
+    /// serves several paths (a tenant in the path is scoped by
+    /// [`MatchedSecret::tenant`](crate::MatchedSecret::tenant) already).
+    #[must_use]
+    pub fn endpoint(mut self, name: impl Into<Arc<str>>) -> Self {
+        self.endpoint = Some(name.into());
+        self
+    }
+
+    /// How long it waits for the store before answering 503 (2 s by
+    /// default). A store that commits after that keeps the webhook, and the
+    /// provider's retry is answered as a duplicate.
+    #[must_use]
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+}
+
+impl<B> Service<Request<B>> for InboxReceiver {
+    type Response = Response<Body>;
+    type Error = Infallible;
+    type Future = ReceiverFuture;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        let Some(webhook) = request.extensions().get::<VerifiedWebhook>().cloned() else {
+            let rejection = WebhookRejection::missing_layer("InboxReceiver", ANY_LAYER);
+            tracing::error!(%rejection, "inbox receiver used without a verifying layer");
+            return Box::pin(async move { Ok(refuse(rejection)) });
+        };
+        let endpoint = match &self.endpoint {
+            Some(name) => name.to_string(),
+            None => request.uri().path().to_owned(),
+        };
+        let inbox = self.inbox.clone();
+        let timeout = self.timeout;
+        Box::pin(async move {
+            let stored = tokio::time::timeout(timeout, inbox.receive(&webhook, &endpoint)).await;
+            Ok(match stored {
+                Ok(Ok(Receipt::Stored { id })) => answer("stored", id),
+                Ok(Ok(Receipt::Duplicate { id })) => answer("duplicate", id),
+                Ok(Err(error)) => {
+                    tracing::error!(%error, "webhook not stored: answered 503");
+                    refuse(WebhookRejection::unavailable(
+                        "the webhook could not be stored; send it again later",
+                    ))
+                }
+                Err(_) => {
+                    tracing::error!(?timeout, "webhook not stored in time: answered 503");
+                    refuse(WebhookRejection::unavailable(format!(
+                        "the webhook was not stored within {} ms; send it again later",
+                        timeout.as_millis()
+                    )))
+                }
+            })
+        })
+    }
+}
+
+fn answer(status: &str, id: i64) -> Response<Body> {
+    let json = format!(r#"{{"status":"{status}","id":{id}}}"#);
+    let mut response = Response::new(Body::from(Bytes::from(json)));
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+fn refuse(rejection: WebhookRejection) -> Response<Body> {
+    let mut response = rejection.to_response::<Body>();
+    response.extensions_mut().insert(rejection);
+    response
+}

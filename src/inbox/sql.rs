@@ -1,0 +1,276 @@
+//! The SQL the SQLite and PostgreSQL stores share: one table, `$n`
+//! parameters (which sqlx binds by number on SQLite too), and only types
+//! both databases read the same way.
+
+use sqlx::query::Query;
+use sqlx::{ColumnIndex, Database, Decode, Encode, Row, Type};
+
+use super::{ClaimedRow, DeadRow, Finish, InboxError, InboxStats, NewWebhook, Receipt};
+
+/// The schema version these statements read and write.
+pub(super) const SCHEMA_VERSION: i64 = 1;
+
+pub(super) const CREATE_VERSION_TABLE: &str =
+    "CREATE TABLE IF NOT EXISTS webhook_inbox_schema (version BIGINT NOT NULL)";
+pub(super) const SELECT_VERSION: &str = "SELECT MAX(version) FROM webhook_inbox_schema";
+pub(super) const INSERT_VERSION: &str = "INSERT INTO webhook_inbox_schema (version) VALUES ($1)";
+
+/// The table, with the store's id column and byte type put in.
+pub(super) fn create_table(id: &str, bytes: &str) -> String {
+    format!(
+        "CREATE TABLE IF NOT EXISTS webhook_inbox (
+            id {id},
+            provider TEXT NOT NULL,
+            endpoint TEXT NOT NULL,
+            tenant TEXT NOT NULL,
+            dedup_key {bytes} NOT NULL,
+            shipment_id TEXT NOT NULL,
+            event TEXT NOT NULL,
+            event_time BIGINT,
+            final_status INTEGER NOT NULL,
+            body {bytes} NOT NULL,
+            provider_headers TEXT,
+            secret_label TEXT NOT NULL,
+            received_at BIGINT NOT NULL,
+            state TEXT NOT NULL DEFAULT 'pending',
+            attempts BIGINT NOT NULL DEFAULT 0,
+            run_at BIGINT NOT NULL,
+            lease_until BIGINT NOT NULL DEFAULT 0,
+            lease BIGINT,
+            last_error TEXT,
+            duplicates BIGINT NOT NULL DEFAULT 0,
+            UNIQUE (provider, endpoint, tenant, dedup_key)
+        )"
+    )
+}
+
+pub(super) const CREATE_INDEXES: [&str; 2] = [
+    "CREATE INDEX IF NOT EXISTS webhook_inbox_due ON webhook_inbox (state, run_at)",
+    "CREATE INDEX IF NOT EXISTS webhook_inbox_shipment \
+     ON webhook_inbox (provider, endpoint, tenant, shipment_id, state)",
+];
+
+/// Inserts a webhook, or counts a duplicate on the row with its key: one
+/// statement, which takes the write lock as it starts.
+pub(super) const INSERT: &str = "INSERT INTO webhook_inbox (provider, endpoint, tenant, dedup_key, \
+    shipment_id, event, event_time, final_status, body, provider_headers, secret_label, \
+    received_at, run_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12) \
+    ON CONFLICT (provider, endpoint, tenant, dedup_key) \
+    DO UPDATE SET duplicates = webhook_inbox.duplicates + 1 \
+    RETURNING id, duplicates";
+
+/// Rows whose lease ran out on their last attempt are dead.
+pub(super) const DEAD_LOST_LEASES: &str = "UPDATE webhook_inbox \
+    SET state = 'dead', lease = NULL, last_error = $1 \
+    WHERE state = 'processing' AND lease_until <= $2 AND attempts >= $3";
+
+/// Rows due (or whose lease ran out) of shipments none of whose rows is
+/// leased, oldest first.
+macro_rules! due {
+    () => {
+        "SELECT c.id, c.provider, c.endpoint, c.tenant, c.shipment_id \
+        FROM webhook_inbox c \
+        WHERE ((c.state = 'pending' AND c.run_at <= $1) \
+            OR (c.state = 'processing' AND c.lease_until <= $1)) \
+          AND NOT EXISTS (SELECT 1 FROM webhook_inbox p \
+            WHERE p.state = 'processing' AND p.lease_until > $1 AND p.provider = c.provider \
+              AND p.endpoint = c.endpoint AND p.tenant = c.tenant AND p.shipment_id = c.shipment_id) \
+        ORDER BY c.id LIMIT $2"
+    };
+}
+
+#[cfg(feature = "sqlite")]
+pub(super) const DUE: &str = due!();
+/// `DUE`, skipping rows another transaction is finishing.
+#[cfg(feature = "postgres")]
+pub(super) const DUE_SKIP_LOCKED: &str = concat!(due!(), " FOR UPDATE OF c SKIP LOCKED");
+
+/// Marks row `$1` superseded if a newer event of its shipment was handled:
+/// by signed time where both have one, else by a final status.
+pub(super) const SUPERSEDE: &str = "UPDATE webhook_inbox AS c SET state = 'superseded', lease = NULL \
+    WHERE c.id = $1 AND EXISTS (SELECT 1 FROM webhook_inbox d \
+      WHERE d.provider = c.provider AND d.endpoint = c.endpoint AND d.tenant = c.tenant \
+        AND d.shipment_id = c.shipment_id AND d.state = 'done' \
+        AND ((d.event_time IS NOT NULL AND c.event_time IS NOT NULL AND d.event_time > c.event_time) \
+          OR ((d.event_time IS NULL OR c.event_time IS NULL) \
+            AND d.final_status = 1 AND c.final_status = 0)))";
+
+pub(super) const CLAIM: &str = "UPDATE webhook_inbox \
+    SET state = 'processing', attempts = attempts + 1, lease_until = $2, lease = $3 \
+    WHERE id = $1 \
+    RETURNING id, lease, attempts, dedup_key, provider, endpoint, tenant, event, body, \
+      provider_headers, secret_label, received_at";
+
+pub(super) const EXTEND: &str = "UPDATE webhook_inbox SET lease_until = $3 \
+    WHERE id = $1 AND lease = $2 AND state = 'processing'";
+
+/// What `finish` sets, by outcome; `$1` id, `$2` lease, `$3` now or the
+/// retry's time, `$4` the error.
+pub(super) const DONE: &str = "UPDATE webhook_inbox SET state = 'done', lease = NULL \
+    WHERE id = $1 AND lease = $2 AND state = 'processing'";
+pub(super) const RETRY: &str = "UPDATE webhook_inbox \
+    SET state = 'pending', lease = NULL, run_at = $3, last_error = $4 \
+    WHERE id = $1 AND lease = $2 AND state = 'processing'";
+pub(super) const DEAD: &str = "UPDATE webhook_inbox SET state = 'dead', lease = NULL, last_error = $3 \
+    WHERE id = $1 AND lease = $2 AND state = 'processing'";
+pub(super) const RELEASE: &str = "UPDATE webhook_inbox \
+    SET state = 'pending', lease = NULL, run_at = $3, attempts = attempts - 1 \
+    WHERE id = $1 AND lease = $2 AND state = 'processing'";
+
+pub(super) const LIST_DEAD: &str = "SELECT id, event, endpoint, attempts, last_error, received_at \
+    FROM webhook_inbox WHERE state = 'dead' ORDER BY id LIMIT $1";
+
+pub(super) const REPLAY: &str = "UPDATE webhook_inbox SET state = 'pending', attempts = 0, run_at = $2 \
+    WHERE id = $1 AND state = 'dead'";
+
+pub(super) const STATS: &str = "SELECT state, COUNT(*), CAST(SUM(duplicates) AS BIGINT) \
+    FROM webhook_inbox GROUP BY state";
+
+pub(super) const PURGE: &str = "DELETE FROM webhook_inbox \
+    WHERE state IN ('done', 'superseded') AND received_at < $1";
+
+/// Reads a row [`CLAIM`] returned.
+pub(super) fn claimed_row<'r, R>(row: &'r R) -> Result<ClaimedRow, sqlx::Error>
+where
+    R: Row,
+    &'static str: ColumnIndex<R>,
+    i64: Decode<'r, R::Database> + Type<R::Database>,
+    String: Decode<'r, R::Database> + Type<R::Database>,
+    Option<String>: Decode<'r, R::Database> + Type<R::Database>,
+    Vec<u8>: Decode<'r, R::Database> + Type<R::Database>,
+{
+    Ok(ClaimedRow {
+        id: row.try_get("id")?,
+        lease: row.try_get("lease")?,
+        attempts: row.try_get("attempts")?,
+        dedup_key: row.try_get("dedup_key")?,
+        provider: row.try_get("provider")?,
+        endpoint: row.try_get("endpoint")?,
+        tenant: row.try_get("tenant")?,
+        event: row.try_get("event")?,
+        body: row.try_get("body")?,
+        provider_headers: row.try_get("provider_headers")?,
+        secret_label: row.try_get("secret_label")?,
+        received_at: row.try_get("received_at")?,
+    })
+}
+
+/// Reads a row [`LIST_DEAD`] returned.
+pub(super) fn dead_row<'r, R>(row: &'r R) -> Result<DeadRow, sqlx::Error>
+where
+    R: Row,
+    &'static str: ColumnIndex<R>,
+    i64: Decode<'r, R::Database> + Type<R::Database>,
+    String: Decode<'r, R::Database> + Type<R::Database>,
+    Option<String>: Decode<'r, R::Database> + Type<R::Database>,
+{
+    Ok(DeadRow {
+        id: row.try_get("id")?,
+        event: row.try_get("event")?,
+        endpoint: row.try_get("endpoint")?,
+        attempts: row.try_get("attempts")?,
+        last_error: row.try_get("last_error")?,
+        received_at: row.try_get("received_at")?,
+    })
+}
+
+/// Adds one [`STATS`] row (state, count, duplicates) to `stats`.
+pub(super) fn add_stats(stats: &mut InboxStats, state: &str, count: i64, duplicates: Option<i64>) {
+    let count = u64::try_from(count).unwrap_or_default();
+    match state {
+        "pending" => stats.pending += count,
+        "processing" => stats.processing += count,
+        "done" => stats.done += count,
+        "dead" => stats.dead += count,
+        "superseded" => stats.superseded += count,
+        _ => {}
+    }
+    stats.duplicates += duplicates
+        .and_then(|n| u64::try_from(n).ok())
+        .unwrap_or_default();
+}
+
+/// The refusal to touch a table a newer version of this crate laid out.
+pub(super) fn newer_schema(version: i64) -> InboxError {
+    InboxError(
+        format!("the inbox tables are at schema version {version}; this version of shipment-webhooks knows {SCHEMA_VERSION}")
+            .into(),
+    )
+}
+
+/// [`INSERT`] with `row` bound.
+pub(super) fn bind_insert<'q, DB>(row: &'q NewWebhook) -> Query<'q, DB, DB::Arguments<'q>>
+where
+    DB: Database,
+    &'q str: Encode<'q, DB> + Type<DB>,
+    &'q [u8]: Encode<'q, DB> + Type<DB>,
+    Option<&'q str>: Encode<'q, DB> + Type<DB>,
+    i64: Encode<'q, DB> + Type<DB>,
+    Option<i64>: Encode<'q, DB> + Type<DB>,
+    i32: Encode<'q, DB> + Type<DB>,
+{
+    sqlx::query(INSERT)
+        .bind(row.provider.as_str())
+        .bind(row.endpoint.as_str())
+        .bind(row.tenant.as_str())
+        .bind(row.dedup_key.as_bytes().as_slice())
+        .bind(row.shipment_id.as_str())
+        .bind(row.event.as_str())
+        .bind(row.event_time)
+        .bind(i32::from(row.final_status))
+        .bind(&row.body[..])
+        .bind(row.provider_headers.as_deref())
+        .bind(row.secret_label.as_str())
+        .bind(row.received_at)
+}
+
+/// What an [`INSERT`] returned: a new row has no duplicates yet.
+pub(super) fn receipt<'r, R>(row: &'r R) -> Result<Receipt, InboxError>
+where
+    R: Row,
+    &'static str: ColumnIndex<R>,
+    i64: Decode<'r, R::Database> + Type<R::Database>,
+{
+    let id = row.try_get("id")?;
+    Ok(if row.try_get::<i64, _>("duplicates")? == 0 {
+        Receipt::Stored { id }
+    } else {
+        Receipt::Duplicate { id }
+    })
+}
+
+/// Which shipment a `DUE` row is about.
+pub(super) fn shipment<'r, R>(row: &'r R) -> Result<[String; 4], sqlx::Error>
+where
+    R: Row,
+    &'static str: ColumnIndex<R>,
+    String: Decode<'r, R::Database> + Type<R::Database>,
+{
+    Ok([
+        row.try_get("provider")?,
+        row.try_get("endpoint")?,
+        row.try_get("tenant")?,
+        row.try_get("shipment_id")?,
+    ])
+}
+
+/// The statement that records `finish` on row `id` held under `lease`.
+pub(super) fn bind_finish<'q, DB>(
+    id: i64,
+    lease: i64,
+    now: i64,
+    finish: Finish,
+) -> Query<'q, DB, DB::Arguments<'q>>
+where
+    DB: Database,
+    i64: Encode<'q, DB> + Type<DB>,
+    String: Encode<'q, DB> + Type<DB>,
+{
+    let query = |sql| sqlx::query(sql).bind(id).bind(lease);
+    match finish {
+        Finish::Done => query(DONE),
+        Finish::Retry { at, error } => query(RETRY).bind(at).bind(error),
+        Finish::Dead { error } => query(DEAD).bind(error),
+        Finish::Release => query(RELEASE).bind(now),
+    }
+}

@@ -1,0 +1,392 @@
+//! The worker: claims stored webhooks, runs the user's handler on each with
+//! its lease kept alive, and records what came of it.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::hash::{BuildHasher, RandomState};
+use std::pin::{Pin, pin};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+use tokio::task::{Id, JoinError, JoinHandle, JoinSet};
+use tokio::time::{Instant, interval_at, sleep, sleep_until};
+use tracing::Instrument;
+
+use super::{Claim, Delivery, Finish, Inbox, now_ms};
+
+type HandlerFuture = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
+type Handler = Arc<dyn Fn(Delivery) -> HandlerFuture + Send + Sync>;
+
+/// How often a worker deletes what is older than the inbox's retention.
+const PURGE_EVERY: Duration = Duration::from_secs(10 * 60);
+
+/// Runs a handler for every webhook stored in an [`Inbox`], made by
+/// [`Inbox::worker`]: configure it, then [`spawn`](Self::spawn) it.
+///
+/// Several workers, in one process or many, may share an inbox: each
+/// webhook is leased to one at a time.
+pub struct Worker {
+    inbox: Inbox,
+    handler: Handler,
+    concurrency: usize,
+    max_attempts: u32,
+    lease: Duration,
+    backoff: (Duration, Duration),
+    poll_interval: Duration,
+    shutdown_grace: Duration,
+}
+
+impl fmt::Debug for Worker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Worker")
+            .field("inbox", &self.inbox)
+            .field("concurrency", &self.concurrency)
+            .field("max_attempts", &self.max_attempts)
+            .field("lease", &self.lease)
+            .field("backoff", &self.backoff)
+            .field("poll_interval", &self.poll_interval)
+            .field("shutdown_grace", &self.shutdown_grace)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Worker {
+    pub(super) fn new<H, Fut, E>(inbox: Inbox, handler: H) -> Self
+    where
+        H: Fn(Delivery) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), E>> + Send + 'static,
+        E: fmt::Display + Send + 'static,
+    {
+        let handler: Handler = Arc::new(move |delivery| {
+            let handled = handler(delivery);
+            Box::pin(async move { handled.await.map_err(|error| error.to_string()) })
+        });
+        Self {
+            inbox,
+            handler,
+            concurrency: 4,
+            max_attempts: 10,
+            lease: Duration::from_secs(30),
+            backoff: (Duration::from_secs(1), Duration::from_secs(10 * 60)),
+            poll_interval: Duration::from_secs(1),
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+
+    /// How many webhooks it handles at once (4 by default; at least 1).
+    #[must_use]
+    pub fn concurrency(mut self, webhooks: usize) -> Self {
+        self.concurrency = webhooks.max(1);
+        self
+    }
+
+    /// How many times a webhook is handed to the handler before it is
+    /// `dead` (10 by default; at least 1).
+    #[must_use]
+    pub fn max_attempts(mut self, attempts: u32) -> Self {
+        self.max_attempts = attempts.max(1);
+        self
+    }
+
+    /// How long a claimed webhook stays leased to this worker without word
+    /// from it (30 s by default, at least 1 ms). The worker renews the lease
+    /// every third of it while the handler runs, so a long handler keeps its
+    /// webhook; a worker that dies loses it when the lease ends, and the
+    /// webhook is handed out again.
+    #[must_use]
+    pub fn lease(mut self, lease: Duration) -> Self {
+        self.lease = lease.max(Duration::from_millis(1));
+        self
+    }
+
+    /// The wait before a failed webhook is tried again: `initial`, doubling
+    /// with each attempt up to `max`, each wait drawn between half and all of
+    /// that (1 s and 10 min by default).
+    #[must_use]
+    pub fn backoff(mut self, initial: Duration, max: Duration) -> Self {
+        self.backoff = (initial, max.max(initial));
+        self
+    }
+
+    /// How often it looks for webhooks without being woken (1 s by default):
+    /// for retries that come due, and for webhooks stored by another process
+    /// on SQLite, or on PostgreSQL when a `NOTIFY` was missed.
+    #[must_use]
+    pub fn poll_interval(mut self, interval: Duration) -> Self {
+        self.poll_interval = interval.max(Duration::from_millis(1));
+        self
+    }
+
+    /// How long [`WorkerHandle::shutdown`] lets running handlers finish
+    /// before it stops them and hands their webhooks back, not counting the
+    /// attempt (10 s by default).
+    #[must_use]
+    pub fn shutdown_grace(mut self, grace: Duration) -> Self {
+        self.shutdown_grace = grace;
+        self
+    }
+
+    /// Starts it on the current Tokio runtime.
+    ///
+    /// # Panics
+    ///
+    /// Outside a Tokio runtime, as `tokio::spawn` does.
+    pub fn spawn(self) -> WorkerHandle {
+        let (stop, stopped) = oneshot::channel();
+        WorkerHandle {
+            stop,
+            task: tokio::spawn(self.run(stopped)),
+        }
+    }
+
+    async fn run(self, mut stop: oneshot::Receiver<()>) {
+        let mut running = Running::default();
+        // A dropped handle leaves the worker running, with nothing to stop it.
+        let mut detached = false;
+        let mut next_purge = Instant::now();
+        self.inbox.store.listen();
+        loop {
+            if Instant::now() >= next_purge {
+                match self.inbox.purge().await {
+                    Ok(0) => {}
+                    Ok(purged) => tracing::debug!(purged, "inbox purged"),
+                    Err(error) => tracing::warn!(%error, "inbox purge failed"),
+                }
+                next_purge = Instant::now() + PURGE_EVERY;
+            }
+            // Registered before claiming, so a webhook stored meanwhile still wakes it.
+            let mut stored = pin!(self.inbox.stored.notified());
+            stored.as_mut().enable();
+            let free = self.concurrency - running.tasks.len();
+            if free > 0 {
+                match self.claim(free).await {
+                    Ok(deliveries) => {
+                        for delivery in deliveries {
+                            self.start(delivery, &mut running);
+                        }
+                    }
+                    Err(error) => tracing::warn!(%error, "inbox claim failed"),
+                }
+            }
+            let idle = running.tasks.len() < self.concurrency;
+            tokio::select! {
+                stopped = &mut stop, if !detached => match stopped {
+                    Ok(()) => break,
+                    Err(_) => detached = true,
+                },
+                Some(joined) = running.tasks.join_next_with_id() => self.record(joined, &mut running).await,
+                () = stored, if idle => {}
+                () = sleep(self.poll_interval), if idle => {}
+                () = sleep_until(next_purge) => {}
+            }
+        }
+        self.drain(running).await;
+    }
+
+    async fn claim(&self, limit: usize) -> Result<Vec<Delivery>, super::InboxError> {
+        let now = now_ms();
+        let claimed = self
+            .inbox
+            .store
+            .claim(Claim {
+                limit,
+                now,
+                lease_until: now.saturating_add(millis(self.lease)),
+                lease: random() as i64,
+                max_attempts: self.max_attempts,
+                latest_wins: self.inbox.latest_wins,
+            })
+            .await?;
+        for id in claimed.superseded {
+            tracing::info!(
+                id,
+                "webhook superseded: a newer event of its shipment was handled"
+            );
+        }
+        let mut deliveries = Vec::with_capacity(claimed.rows.len());
+        for row in claimed.rows {
+            let (id, lease) = (row.id, row.lease);
+            match row.into_delivery() {
+                Ok(delivery) => deliveries.push(delivery),
+                // A row this crate did not write: dead at once, for a person to look at.
+                Err(error) => {
+                    tracing::error!(%error, "inbox row unreadable");
+                    let dead = Finish::Dead {
+                        error: error.to_string(),
+                    };
+                    self.inbox.store.finish(id, lease, now, dead).await?;
+                }
+            }
+        }
+        Ok(deliveries)
+    }
+
+    fn start(&self, delivery: Delivery, running: &mut Running) {
+        let span = tracing::info_span!(
+            "inbox_delivery",
+            id = delivery.id,
+            attempt = delivery.attempt,
+            provider = %delivery.event().provider,
+            shipment = %delivery.event().id,
+        );
+        let held = Held {
+            id: delivery.id,
+            lease: delivery.lease,
+            attempt: delivery.attempt,
+        };
+        let store = Arc::clone(&self.inbox.store);
+        let lease = self.lease;
+        let handled = (self.handler)(delivery);
+        let task = running.tasks.spawn(
+            async move {
+                let mut handled = pin!(handled);
+                let renew = lease / 3;
+                let mut renewals = interval_at(Instant::now() + renew, renew);
+                loop {
+                    tokio::select! {
+                        outcome = &mut handled => return outcome,
+                        _ = renewals.tick() => {
+                            let until = now_ms().saturating_add(millis(lease));
+                            match store.extend(held.id, held.lease, until).await {
+                                Ok(true) => {}
+                                Ok(false) => tracing::warn!("lease lost: another worker may run this webhook too"),
+                                Err(error) => tracing::warn!(%error, "lease renewal failed"),
+                            }
+                        }
+                    }
+                }
+            }
+            .instrument(span),
+        );
+        running.held.insert(task.id(), held);
+    }
+
+    /// Records a finished handler: done, retry later, dead, or (stopped by
+    /// shutdown) handed back.
+    async fn record(
+        &self,
+        joined: Result<(Id, Result<(), String>), JoinError>,
+        running: &mut Running,
+    ) {
+        let (task, outcome) = match joined {
+            Ok((task, outcome)) => (task, outcome.map_err(Some)),
+            Err(error) if error.is_panic() => {
+                (error.id(), Err(Some("the handler panicked".into())))
+            }
+            Err(error) => (error.id(), Err(None)),
+        };
+        let Some(held) = running.held.remove(&task) else {
+            return;
+        };
+        let now = now_ms();
+        let finish = match outcome {
+            Ok(()) => Finish::Done,
+            Err(None) => Finish::Release,
+            Err(Some(error)) if held.attempt >= self.max_attempts => Finish::Dead { error },
+            Err(Some(error)) => Finish::Retry {
+                at: now.saturating_add(millis(self.retry_delay(held.attempt))),
+                error,
+            },
+        };
+        let what = match &finish {
+            Finish::Done => "handled",
+            Finish::Retry { .. } => "failed; will retry",
+            Finish::Dead { .. } => "failed on its last attempt: dead",
+            Finish::Release => "handed back at shutdown",
+        };
+        if let Finish::Retry { error, .. } | Finish::Dead { error } = &finish {
+            tracing::warn!(id = held.id, attempt = held.attempt, %error, "webhook {what}");
+        } else {
+            tracing::debug!(id = held.id, attempt = held.attempt, "webhook {what}");
+        }
+        match self
+            .inbox
+            .store
+            .finish(held.id, held.lease, now, finish)
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => tracing::warn!(id = held.id, "lease lost before the outcome was recorded"),
+            Err(error) => tracing::error!(
+                id = held.id,
+                %error,
+                "outcome not recorded: the webhook is handed out again when its lease ends"
+            ),
+        }
+    }
+
+    /// Waits up to the grace for running handlers, then stops the rest and
+    /// hands their webhooks back.
+    async fn drain(&self, mut running: Running) {
+        let deadline = sleep(self.shutdown_grace);
+        let mut deadline = pin!(deadline);
+        loop {
+            tokio::select! {
+                joined = running.tasks.join_next_with_id() => match joined {
+                    Some(joined) => self.record(joined, &mut running).await,
+                    None => return,
+                },
+                () = &mut deadline => break,
+            }
+        }
+        running.tasks.abort_all();
+        while let Some(joined) = running.tasks.join_next_with_id().await {
+            self.record(joined, &mut running).await;
+        }
+    }
+
+    /// The wait after attempt `attempt` failed.
+    fn retry_delay(&self, attempt: u32) -> Duration {
+        let (initial, max) = self.backoff;
+        let doublings = attempt.saturating_sub(1).min(32);
+        let ceiling = initial.saturating_mul(1 << doublings).min(max);
+        let half = ceiling / 2;
+        half + half.mul_f64(random() as f64 / u64::MAX as f64)
+    }
+}
+
+/// A claimed webhook a handler is running on.
+#[derive(Debug, Clone, Copy)]
+struct Held {
+    id: i64,
+    lease: i64,
+    attempt: u32,
+}
+
+#[derive(Default)]
+struct Running {
+    tasks: JoinSet<Result<(), String>>,
+    held: HashMap<Id, Held>,
+}
+
+/// A running [`Worker`]; dropping it leaves the worker running.
+#[derive(Debug)]
+pub struct WorkerHandle {
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<()>,
+}
+
+impl WorkerHandle {
+    /// Stops claiming, lets running handlers finish within the
+    /// [grace](Worker::shutdown_grace), hands back the webhooks of those that
+    /// did not, and returns once all that is recorded.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(());
+        if let Err(error) = self.task.await {
+            tracing::error!(%error, "inbox worker stopped abnormally");
+        }
+    }
+}
+
+fn millis(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// 64 random bits, for lease tokens and jitter: no RNG crate needed for that.
+fn random() -> u64 {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    RandomState::new().hash_one(COUNTER.fetch_add(1, Ordering::Relaxed))
+}

@@ -1,0 +1,613 @@
+//! One suite, run against every store: `stores::{memory,sqlite,postgres}::*`.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use futures_util::future::join_all;
+use serde_json::json;
+use shipment_webhooks::inbox::{Delivery, Inbox};
+use shipment_webhooks::testing::Webhook;
+use shipment_webhooks::{KosmoEvent, ShipmentStatus, ShipmondoEvent};
+
+use crate::common::send;
+use crate::harness::*;
+
+macro_rules! every_store {
+    ($($test:ident),+ $(,)?) => {
+        mod memory { $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $test() { super::$test(crate::harness::Backend::Memory).await }
+        )+ }
+        mod sqlite { $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $test() { super::$test(crate::harness::Backend::Sqlite).await }
+        )+ }
+        mod postgres { $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $test() { super::$test(crate::harness::Backend::Postgres).await }
+        )+ }
+    };
+}
+
+every_store!(
+    stored_then_handled_once,
+    retried_delivery_is_a_duplicate,
+    sixteen_concurrent_duplicates_leave_one_row,
+    refused_webhook_is_never_stored,
+    same_body_on_two_tenants_is_two_webhooks,
+    failing_handler_is_retried_then_dead_then_replayed,
+    crashed_worker_lease_runs_out_and_webhook_runs_again,
+    shutdown_hands_back_running_webhooks_uncounted,
+    older_event_is_superseded_by_signed_time,
+    latest_wins_can_be_turned_off,
+    goshiip_final_status_is_never_undone,
+    one_shipment_is_never_handled_twice_at_once,
+    purge_forgets_keys_after_retention,
+    stored_payload_and_headers_reach_the_handler,
+    panicking_handler_is_retried,
+);
+
+async fn stored_then_handled_once(backend: Backend) {
+    let Some(inbox) = open(backend, "stored").await else {
+        return;
+    };
+    let app = app(&inbox);
+    let webhook = kosmo("SG-1", "PICKED UP", at(0));
+    let answer = send(&app, webhook.sign(KOSMO)).await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(answer.json["status"], "stored");
+    assert_eq!(
+        inbox.stats().await.unwrap().pending,
+        1,
+        "stored before the 200"
+    );
+
+    let (worker, record) = recording(&inbox);
+    let worker = worker.spawn();
+    let stats = wait_for(&inbox, |stats| stats.done == 1).await;
+    worker.shutdown().await;
+    assert_eq!(stats.done, 1);
+    let handled = record.handled();
+    assert_eq!(handled.len(), 1);
+    assert_eq!(handled[0].attempt, 1);
+    assert_eq!(handled[0].shipment, "SG-1");
+    assert_eq!(handled[0].status, ShipmentStatus::PickedUp);
+    assert_eq!(Some(handled[0].id), answer.json["id"].as_i64());
+}
+
+async fn retried_delivery_is_a_duplicate(backend: Backend) {
+    let Some(inbox) = open(backend, "duplicate").await else {
+        return;
+    };
+    let app = app(&inbox);
+    for webhook in [
+        kosmo("SG-2", "ASSIGNED", at(0)),
+        Webhook::kourier("DELIVERED").field("/orderId", "K-2"),
+        goshiip("GS-2", "Picked Up"),
+        Webhook::shipmondo_order("sent"),
+    ] {
+        let first = send(&app, webhook.sign(secret(&webhook))).await;
+        let again = send(&app, webhook.sign(secret(&webhook))).await;
+        assert_eq!(first.json["status"], "stored", "{:?}", webhook.provider());
+        assert_eq!(again.status, StatusCode::OK);
+        assert_eq!(again.json["status"], "duplicate");
+        assert_eq!(again.json["id"], first.json["id"]);
+    }
+    let stats = inbox.stats().await.unwrap();
+    assert_eq!((stats.pending, stats.duplicates), (4, 4));
+
+    let (worker, record) = recording(&inbox);
+    let worker = worker.spawn();
+    wait_for(&inbox, |stats| stats.done == 4).await;
+    worker.shutdown().await;
+    assert_eq!(record.handled().len(), 4, "each handled once");
+}
+
+fn secret(webhook: &Webhook) -> &'static str {
+    match webhook.provider() {
+        shipment_webhooks::Provider::Kosmo => KOSMO,
+        shipment_webhooks::Provider::Kourier => KOURIER,
+        shipment_webhooks::Provider::Shipmondo => SHIPMONDO,
+        shipment_webhooks::Provider::GoShiip => GOSHIIP,
+        _ => unreachable!("the four providers"),
+    }
+}
+
+async fn sixteen_concurrent_duplicates_leave_one_row(backend: Backend) {
+    let Some(inbox) = open(backend, "concurrent").await else {
+        return;
+    };
+    let app = app(&inbox);
+    let webhook = kosmo("SG-3", "DELIVERED", at(0));
+    let answers = join_all((0..16).map(|_| send(&app, webhook.sign(KOSMO)))).await;
+    assert!(answers.iter().all(|answer| answer.status == StatusCode::OK));
+    let stored = answers
+        .iter()
+        .filter(|a| a.json["status"] == "stored")
+        .count();
+    assert_eq!(stored, 1, "exactly one stored");
+    let ids: Vec<_> = answers
+        .iter()
+        .map(|answer| answer.json["id"].clone())
+        .collect();
+    assert!(
+        ids.iter().all(|id| *id == ids[0]),
+        "every answer names one row"
+    );
+    let stats = inbox.stats().await.unwrap();
+    assert_eq!((stats.pending, stats.duplicates), (1, 15));
+}
+
+async fn refused_webhook_is_never_stored(backend: Backend) {
+    let Some(inbox) = open(backend, "refused").await else {
+        return;
+    };
+    let app = app(&inbox);
+    let forged = kosmo("SG-4", "DELIVERED", at(0)).sign("not-the-secret");
+    let answer = send(&app, forged).await;
+    assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
+    let unknown_tenant = kosmo("SG-4", "DELIVERED", at(0))
+        .uri("/webhooks/tenants/nobody/kosmo".parse().unwrap())
+        .sign(KOSMO);
+    assert_eq!(
+        send(&app, unknown_tenant).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(inbox.stats().await.unwrap(), Default::default());
+}
+
+async fn same_body_on_two_tenants_is_two_webhooks(backend: Backend) {
+    let Some(inbox) = open(backend, "tenants").await else {
+        return;
+    };
+    let app = app(&inbox);
+    let webhook = kosmo("SG-5", "DELIVERED", at(0));
+    for tenant in ["shop-a", "shop-b", "shop-a"] {
+        let uri = format!("/webhooks/tenants/{tenant}/kosmo");
+        let answer = send(&app, webhook.clone().uri(uri.parse().unwrap()).sign(KOSMO)).await;
+        assert_eq!(answer.status, StatusCode::OK);
+    }
+    let stats = inbox.stats().await.unwrap();
+    assert_eq!((stats.pending, stats.duplicates), (2, 1));
+}
+
+async fn failing_handler_is_retried_then_dead_then_replayed(backend: Backend) {
+    let Some(inbox) = open(backend, "dead").await else {
+        return;
+    };
+    let app = app(&inbox);
+    send(&app, kosmo("SG-6", "DELIVERED", at(0)).sign(KOSMO)).await;
+    let attempts = Arc::new(AtomicU32::new(0));
+    let seen = Arc::clone(&attempts);
+    let failing = inbox
+        .worker(move |delivery: Delivery| {
+            let seen = Arc::clone(&seen);
+            async move {
+                seen.fetch_add(1, Ordering::SeqCst);
+                Err(format!("carrier API down (attempt {})", delivery.attempt()))
+            }
+        })
+        .max_attempts(3)
+        .poll_interval(Duration::from_millis(10))
+        .backoff(Duration::from_millis(10), Duration::from_millis(20))
+        .spawn();
+    let stats = wait_for(&inbox, |stats| stats.dead == 1).await;
+    failing.shutdown().await;
+    assert_eq!(stats.dead, 1);
+    assert_eq!(attempts.load(Ordering::SeqCst), 3);
+    let dead = inbox.dead(10).await.unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].attempts, 3);
+    assert_eq!(dead[0].event.id, "SG-6");
+    assert_eq!(
+        dead[0].last_error.as_deref(),
+        Some("carrier API down (attempt 3)")
+    );
+
+    assert!(inbox.replay(dead[0].id).await.unwrap());
+    assert!(!inbox.replay(dead[0].id).await.unwrap(), "no longer dead");
+    let (worker, record) = recording(&inbox);
+    let worker = worker.spawn();
+    wait_for(&inbox, |stats| stats.done == 1).await;
+    worker.shutdown().await;
+    let handled = record.handled();
+    assert_eq!(handled.len(), 1);
+    assert_eq!(handled[0].attempt, 1, "a replay counts from one");
+}
+
+async fn crashed_worker_lease_runs_out_and_webhook_runs_again(backend: Backend) {
+    let Some(inbox) = open(backend, "lease").await else {
+        return;
+    };
+    let app = app(&inbox);
+    send(&app, kosmo("SG-7", "DELIVERED", at(0)).sign(KOSMO)).await;
+    // A worker on a runtime of its own, dropped mid-handler: a crash, as far
+    // as the inbox can tell (nothing is handed back).
+    let crashed = inbox.clone();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let _worker = crashed
+                .worker(|_| std::future::pending::<Result<(), String>>())
+                .lease(Duration::from_millis(300))
+                .poll_interval(Duration::from_millis(10))
+                .spawn();
+            wait_for(&crashed, |stats| stats.processing == 1).await;
+        });
+    })
+    .join()
+    .unwrap();
+    assert_eq!(inbox.stats().await.unwrap().processing, 1);
+
+    let (worker, record) = recording(&inbox);
+    let worker = worker.spawn();
+    let stats = wait_for(&inbox, |stats| stats.done == 1).await;
+    worker.shutdown().await;
+    assert_eq!(stats.done, 1);
+    let handled = record.handled();
+    assert_eq!(handled.len(), 1);
+    assert_eq!(handled[0].attempt, 2, "the crashed attempt counts");
+}
+
+async fn shutdown_hands_back_running_webhooks_uncounted(backend: Backend) {
+    let Some(inbox) = open(backend, "shutdown").await else {
+        return;
+    };
+    let app = app(&inbox);
+    send(&app, kosmo("SG-8", "DELIVERED", at(0)).sign(KOSMO)).await;
+    let slow = inbox
+        .worker(|_| async {
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            Ok::<(), String>(())
+        })
+        .poll_interval(Duration::from_millis(10))
+        .shutdown_grace(Duration::from_millis(50))
+        .spawn();
+    wait_for(&inbox, |stats| stats.processing == 1).await;
+    slow.shutdown().await;
+    assert_eq!(inbox.stats().await.unwrap().pending, 1, "handed back");
+
+    let (worker, record) = recording(&inbox);
+    let worker = worker.spawn();
+    wait_for(&inbox, |stats| stats.done == 1).await;
+    worker.shutdown().await;
+    assert_eq!(
+        record.handled()[0].attempt,
+        1,
+        "the stopped attempt is not counted"
+    );
+}
+
+async fn older_event_is_superseded_by_signed_time(backend: Backend) {
+    let Some(inbox) = open(backend, "latest").await else {
+        return;
+    };
+    let app = app(&inbox);
+    send(&app, kosmo("SG-9", "DELIVERED", at(60)).sign(KOSMO)).await;
+    let (worker, record) = recording(&inbox);
+    let worker = worker.spawn();
+    wait_for(&inbox, |stats| stats.done == 1).await;
+    // Kosmo's earlier event, delivered late; and one at the same time.
+    send(&app, kosmo("SG-9", "PICKED UP", at(30)).sign(KOSMO)).await;
+    send(&app, kosmo("SG-9", "DELIVERED", at(60)).sign(KOSMO)).await;
+    let stats = wait_for(&inbox, settled).await;
+    worker.shutdown().await;
+    assert_eq!((stats.done, stats.superseded), (2, 1));
+    let statuses: Vec<_> = record.handled().into_iter().map(|h| h.status).collect();
+    assert_eq!(
+        statuses,
+        [ShipmentStatus::Delivered, ShipmentStatus::Delivered]
+    );
+}
+
+async fn latest_wins_can_be_turned_off(backend: Backend) {
+    let Some(inbox) = open(backend, "every").await else {
+        return;
+    };
+    let inbox = inbox.latest_wins(false);
+    let app = app(&inbox);
+    send(&app, kosmo("SG-10", "DELIVERED", at(60)).sign(KOSMO)).await;
+    let (worker, record) = recording(&inbox);
+    let worker = worker.spawn();
+    wait_for(&inbox, |stats| stats.done == 1).await;
+    send(&app, kosmo("SG-10", "PICKED UP", at(30)).sign(KOSMO)).await;
+    let stats = wait_for(&inbox, |stats| stats.done == 2).await;
+    worker.shutdown().await;
+    assert_eq!((stats.done, stats.superseded), (2, 0));
+    assert_eq!(record.handled().len(), 2);
+}
+
+async fn goshiip_final_status_is_never_undone(backend: Backend) {
+    let Some(inbox) = open(backend, "final").await else {
+        return;
+    };
+    let app = app(&inbox);
+    send(&app, goshiip("GS-11", "Delivered").sign(GOSHIIP)).await;
+    let (worker, record) = recording(&inbox);
+    let worker = worker.spawn();
+    wait_for(&inbox, |stats| stats.done == 1).await;
+    // GoShiip signs no time: "Picked Up" after "Delivered" is a late retry.
+    send(&app, goshiip("GS-11", "Picked Up").sign(GOSHIIP)).await;
+    // Another shipment's early status is not affected.
+    send(&app, goshiip("GS-12", "Picked Up").sign(GOSHIIP)).await;
+    let stats = wait_for(&inbox, |stats| stats.done == 2 && stats.superseded == 1).await;
+    worker.shutdown().await;
+    assert_eq!((stats.done, stats.superseded), (2, 1));
+    let shipments: Vec<_> = record.handled().into_iter().map(|h| h.shipment).collect();
+    assert_eq!(shipments, ["GS-11", "GS-12"]);
+}
+
+async fn one_shipment_is_never_handled_twice_at_once(backend: Backend) {
+    let Some(inbox) = open(backend, "serial").await else {
+        return;
+    };
+    let app = app(&inbox);
+    for second in 0..6 {
+        send(&app, kosmo("SG-13", "IN TRANSIT", at(second)).sign(KOSMO)).await;
+        send(
+            &app,
+            kosmo(&format!("SG-OTHER-{second}"), "IN TRANSIT", at(second)).sign(KOSMO),
+        )
+        .await;
+    }
+    let running = Arc::new(AtomicU32::new(0));
+    let overlapped = Arc::new(AtomicU32::new(0));
+    let record = Record::default();
+    let (seen, running_, overlapped_) = (
+        record.clone(),
+        Arc::clone(&running),
+        Arc::clone(&overlapped),
+    );
+    let worker = inbox
+        .worker(move |delivery: Delivery| {
+            seen.push(&delivery);
+            let shipment = delivery.event().id.clone();
+            let (running, overlapped) = (Arc::clone(&running_), Arc::clone(&overlapped_));
+            async move {
+                if shipment == "SG-13" {
+                    if running.fetch_add(1, Ordering::SeqCst) > 0 {
+                        overlapped.fetch_add(1, Ordering::SeqCst);
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    running.fetch_sub(1, Ordering::SeqCst);
+                }
+                Ok::<(), String>(())
+            }
+        })
+        .concurrency(8)
+        .poll_interval(Duration::from_millis(5))
+        .spawn();
+    let stats = wait_for(&inbox, |stats| stats.done == 12).await;
+    worker.shutdown().await;
+    assert_eq!(stats.done, 12);
+    assert_eq!(
+        overlapped.load(Ordering::SeqCst),
+        0,
+        "SG-13 handled one at a time"
+    );
+    let times: Vec<_> = record
+        .handled()
+        .into_iter()
+        .filter(|handled| handled.shipment == "SG-13")
+        .map(|handled| handled.id)
+        .collect();
+    assert!(
+        times.windows(2).all(|pair| pair[0] < pair[1]),
+        "in arrival order: {times:?}"
+    );
+}
+
+async fn purge_forgets_keys_after_retention(backend: Backend) {
+    let Some(inbox) = open(backend, "purge").await else {
+        return;
+    };
+    let app = app(&inbox);
+    let webhook = kosmo("SG-14", "DELIVERED", at(0));
+    send(&app, webhook.sign(KOSMO)).await;
+    send(&app, kosmo("SG-15", "DELIVERED", at(0)).sign(KOSMO)).await;
+    let (worker, _) = recording(&inbox);
+    let worker = worker.spawn();
+    wait_for(&inbox, |stats| stats.done == 2).await;
+    worker.shutdown().await;
+
+    assert_eq!(inbox.purge().await.unwrap(), 0, "within the default 7 days");
+    let forgetful = inbox.clone().retention(Duration::ZERO);
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    assert_eq!(forgetful.purge().await.unwrap(), 2);
+    assert_eq!(inbox.stats().await.unwrap(), Default::default());
+    let again = send(&app, webhook.sign(KOSMO)).await;
+    assert_eq!(again.json["status"], "stored", "its key was forgotten");
+}
+
+async fn stored_payload_and_headers_reach_the_handler(backend: Backend) {
+    let Some(inbox) = open(backend, "payload").await else {
+        return;
+    };
+    let app = app(&inbox);
+    let shipmondo = Webhook::shipmondo_order("sent")
+        .header(axum::http::HeaderName::from_static("smd-user"), "Åse");
+    let kosmo = kosmo("SG-16", "DELIVERED", at(0));
+    let keys = [
+        send(&app, shipmondo.sign(SHIPMONDO)).await,
+        send(&app, kosmo.sign(KOSMO)).await,
+    ];
+    assert!(keys.iter().all(|answer| answer.status == StatusCode::OK));
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = Arc::clone(&seen);
+    let worker = inbox
+        .worker(move |delivery: Delivery| {
+            let mut sink = sink.lock().unwrap();
+            match delivery.event().provider {
+                shipment_webhooks::Provider::Shipmondo => {
+                    let payload: ShipmondoEvent = delivery.payload().expect("Shipmondo's payload");
+                    sink.push(json!({"user": payload.headers.user, "endpoint": delivery.endpoint()}));
+                }
+                _ => {
+                    let payload: KosmoEvent = delivery.payload().expect("Kosmo's payload");
+                    sink.push(json!({"order": payload.order_id, "label": delivery.webhook().secret().label()}));
+                }
+            }
+            async { Ok::<(), String>(()) }
+        })
+        .poll_interval(Duration::from_millis(10))
+        .spawn();
+    wait_for(&inbox, |stats| stats.done == 2).await;
+    worker.shutdown().await;
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(
+        seen,
+        [
+            json!({"user": "Åse", "endpoint": "/webhooks/shipmondo"}),
+            json!({"order": "SG-16", "label": "primary"}),
+        ]
+    );
+}
+
+async fn panicking_handler_is_retried(backend: Backend) {
+    let Some(inbox) = open(backend, "panic").await else {
+        return;
+    };
+    let app = app(&inbox);
+    send(&app, kosmo("SG-17", "DELIVERED", at(0)).sign(KOSMO)).await;
+    let record = Record::default();
+    let seen = record.clone();
+    let worker = inbox
+        .worker(move |delivery: Delivery| {
+            seen.push(&delivery);
+            let attempt = delivery.attempt();
+            async move {
+                assert!(attempt > 1, "a bug in the handler, on the first attempt");
+                Ok::<(), String>(())
+            }
+        })
+        .poll_interval(Duration::from_millis(10))
+        .backoff(Duration::from_millis(10), Duration::from_millis(10))
+        .spawn();
+    let stats = wait_for(&inbox, |stats| stats.done == 1).await;
+    worker.shutdown().await;
+    assert_eq!(stats.done, 1);
+    let attempts: Vec<_> = record.handled().into_iter().map(|h| h.attempt).collect();
+    assert_eq!(attempts, [1, 2]);
+}
+
+/// The receiver answers 503, never 200, when the store cannot take the
+/// webhook in time (another process holds the write lock); the provider's
+/// retry is then stored, or answered as a duplicate if the first commit
+/// landed after the 503.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_locked_by_another_process_is_503_then_retry_is_stored() {
+    use sqlx::Connection;
+    let path = sqlite_path("locked");
+    let inbox = Inbox::sqlite(&path).await.unwrap();
+    let mut other = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    sqlx::query("BEGIN EXCLUSIVE")
+        .execute(&mut other)
+        .await
+        .unwrap();
+    let unlock = async move {
+        sqlx::query("COMMIT").execute(&mut other).await.unwrap();
+    };
+    locked_is_503_then_retry_is_stored(&inbox, unlock).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_locked_table_is_503_then_retry_is_stored() {
+    use sqlx::Connection;
+    let Some(url) = postgres_url() else { return };
+    let schema = postgres_schema(&url, "locked").await;
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .connect_with(in_schema(&url, &schema))
+        .await
+        .unwrap();
+    let inbox = Inbox::postgres_pool(pool).await.unwrap();
+    let mut other = sqlx::PgConnection::connect_with(&in_schema(&url, &schema))
+        .await
+        .unwrap();
+    sqlx::query("BEGIN").execute(&mut other).await.unwrap();
+    sqlx::query("LOCK TABLE webhook_inbox IN EXCLUSIVE MODE")
+        .execute(&mut other)
+        .await
+        .unwrap();
+    let unlock = async move {
+        sqlx::query("COMMIT").execute(&mut other).await.unwrap();
+    };
+    locked_is_503_then_retry_is_stored(&inbox, unlock).await;
+}
+
+async fn locked_is_503_then_retry_is_stored(
+    inbox: &Inbox,
+    unlock: impl std::future::Future<Output = ()>,
+) {
+    let app = axum::Router::new().route(
+        "/webhooks/kosmo",
+        axum::routing::post_service(inbox.receiver().timeout(Duration::from_millis(200)))
+            .route_layer(shipment_webhooks::KosmoSignature::new(KOSMO)),
+    );
+    let webhook = kosmo("SG-18", "DELIVERED", at(0));
+    let answer = send(&app, webhook.sign(KOSMO)).await;
+    answer.assert_refused(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the webhook was not stored within 200 ms; send it again later",
+    );
+    unlock.await;
+    let retry = send(&app, webhook.sign(KOSMO)).await;
+    assert_eq!(retry.status, StatusCode::OK);
+    let stats = inbox.stats().await.unwrap();
+    assert_eq!(stats.pending, 1, "one webhook, whichever attempt stored it");
+}
+
+#[tokio::test]
+async fn sqlite_store_failure_is_503() {
+    use sqlx::Connection;
+    let path = sqlite_path("broken");
+    let inbox = Inbox::sqlite(&path).await.unwrap();
+    let mut other = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    sqlx::query("DROP TABLE webhook_inbox")
+        .execute(&mut other)
+        .await
+        .unwrap();
+    let answer = send(&app(&inbox), kosmo("SG-19", "DELIVERED", at(0)).sign(KOSMO)).await;
+    answer.assert_refused(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the webhook could not be stored; send it again later",
+    );
+}
+
+#[tokio::test]
+async fn receiver_without_a_layer_is_500() {
+    let inbox = Inbox::in_memory();
+    let app = axum::Router::new().route(
+        "/webhooks/kosmo",
+        axum::routing::post_service(inbox.receiver()),
+    );
+    let answer = send(&app, kosmo("SG-20", "DELIVERED", at(0)).sign(KOSMO)).await;
+    answer.assert_refused(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "InboxReceiver can only be extracted on a route layered with KosmoSignature, KourierBearer, ShipmondoJwt or GoShiipSignature",
+    );
+    assert_eq!(inbox.stats().await.unwrap(), Default::default());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_inbox_survives_reopening() {
+    let path = sqlite_path("reopen");
+    let inbox = Inbox::sqlite(&path).await.unwrap();
+    let answer = send(&app(&inbox), kosmo("SG-21", "DELIVERED", at(0)).sign(KOSMO)).await;
+    assert_eq!(answer.json["status"], "stored");
+    drop(inbox);
+    let inbox = Inbox::sqlite(&path).await.unwrap();
+    let (worker, record) = recording(&inbox);
+    let worker = worker.spawn();
+    wait_for(&inbox, |stats| stats.done == 1).await;
+    worker.shutdown().await;
+    assert_eq!(record.handled()[0].shipment, "SG-21");
+}
