@@ -611,3 +611,39 @@ async fn sqlite_inbox_survives_reopening() {
     worker.shutdown().await;
     assert_eq!(record.handled()[0].shipment, "SG-21");
 }
+
+/// A webhook stored by one instance wakes another's idle worker through
+/// PostgreSQL's `NOTIFY`, long before its next poll.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_notify_wakes_another_instance() {
+    let Some(url) = postgres_url() else { return };
+    let schema = postgres_schema(&url, "notify").await;
+    let instance = || async {
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .connect_with(in_schema(&url, &schema))
+            .await
+            .unwrap();
+        Inbox::postgres_pool(pool).await.unwrap()
+    };
+    let (receiving, working) = (instance().await, instance().await);
+    let (worker, record) = recording(&working);
+    let worker = worker.poll_interval(Duration::from_secs(60)).spawn();
+    // The worker's first claim, and its LISTEN, before the webhook arrives.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = tokio::time::Instant::now();
+    let answer = send(
+        &app(&receiving),
+        kosmo("SG-22", "DELIVERED", at(0)).sign(KOSMO),
+    )
+    .await;
+    assert_eq!(answer.json["status"], "stored");
+    let stats = wait_for(&working, |stats| stats.done == 1).await;
+    worker.shutdown().await;
+    assert_eq!(stats.done, 1);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "woken, not polled: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(record.handled().len(), 1);
+}
