@@ -274,3 +274,163 @@ where
         Finish::Release => query(RELEASE).bind(now),
     }
 }
+
+/// The inbox on one sqlx database: `migrate`, and every [`Store`](super::Store)
+/// method but `name` and `listen`, written once for both. A macro rather
+/// than generic code because sqlx's per-database result types
+/// (`rows_affected`) share no trait. The store (`$store`) has a `pool` and
+/// provides `schema_transaction` and `claim_transaction` (each holding the
+/// lock its work needs), and the constants `ID_COLUMN`, `BYTES`, `MORE_DDL`
+/// and `DUE`.
+macro_rules! sql_store {
+    ($store:ty, $name:literal $(, $more:item)*) => {
+        impl $store {
+            async fn migrate(&self) -> Result<(), InboxError> {
+                let mut tx = self.schema_transaction().await?;
+                sqlx::query(sql::CREATE_VERSION_TABLE).execute(&mut *tx).await?;
+                let version: Option<i64> = sqlx::query_scalar(sql::SELECT_VERSION)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                match version {
+                    None => {
+                        let table = sql::create_table(Self::ID_COLUMN, Self::BYTES);
+                        sqlx::query(&table).execute(&mut *tx).await?;
+                        for statement in sql::CREATE_INDEXES.iter().chain(Self::MORE_DDL) {
+                            sqlx::query(statement).execute(&mut *tx).await?;
+                        }
+                        sqlx::query(sql::INSERT_VERSION)
+                            .bind(sql::SCHEMA_VERSION)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    Some(sql::SCHEMA_VERSION) => {}
+                    Some(newer) => return Err(sql::newer_schema(newer)),
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn claim_in(&self, claim: Claim) -> Result<Claimed, InboxError> {
+                let mut tx = self.claim_transaction().await?;
+                sqlx::query(sql::DEAD_LOST_LEASES)
+                    .bind(LEASE_RAN_OUT)
+                    .bind(claim.now)
+                    .bind(i64::from(claim.max_attempts))
+                    .execute(&mut *tx)
+                    .await?;
+                let due = sqlx::query(Self::DUE)
+                    .bind(claim.now)
+                    .bind(candidates(claim.limit))
+                    .fetch_all(&mut *tx)
+                    .await?;
+                let mut shipments = HashSet::new();
+                let mut claimed = Claimed::default();
+                for row in due {
+                    if claimed.rows.len() == claim.limit {
+                        break;
+                    }
+                    let id: i64 = row.try_get("id")?;
+                    if !shipments.insert(sql::shipment(&row)?) {
+                        continue;
+                    }
+                    if claim.latest_wins {
+                        let superseded = sqlx::query(sql::SUPERSEDE).bind(id).execute(&mut *tx).await?;
+                        if superseded.rows_affected() > 0 {
+                            claimed.superseded.push(id);
+                            continue;
+                        }
+                    }
+                    let row = sqlx::query(sql::CLAIM)
+                        .bind(id)
+                        .bind(claim.lease_until)
+                        .bind(claim.lease)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                    claimed.rows.push(sql::claimed_row(&row)?);
+                }
+                tx.commit().await?;
+                Ok(claimed)
+            }
+        }
+
+        impl Store for $store {
+            fn name(&self) -> &'static str {
+                $name
+            }
+
+            fn insert<'a>(&'a self, row: &'a NewWebhook) -> StoreFuture<'a, Receipt> {
+                Box::pin(async move {
+                    let inserted = sql::bind_insert(row).fetch_one(&self.pool).await?;
+                    sql::receipt(&inserted)
+                })
+            }
+
+            fn claim(&self, claim: Claim) -> StoreFuture<'_, Claimed> {
+                Box::pin(self.claim_in(claim))
+            }
+
+            fn extend(&self, id: i64, lease: i64, until: i64) -> StoreFuture<'_, bool> {
+                Box::pin(async move {
+                    let extended = sqlx::query(sql::EXTEND)
+                        .bind(id)
+                        .bind(lease)
+                        .bind(until)
+                        .execute(&self.pool)
+                        .await?;
+                    Ok(extended.rows_affected() > 0)
+                })
+            }
+
+            fn finish(&self, id: i64, lease: i64, now: i64, finish: Finish) -> StoreFuture<'_, bool> {
+                Box::pin(async move {
+                    let finished = sql::bind_finish(id, lease, now, finish)
+                        .execute(&self.pool)
+                        .await?;
+                    Ok(finished.rows_affected() > 0)
+                })
+            }
+
+            fn dead(&self, limit: u32) -> StoreFuture<'_, Vec<DeadRow>> {
+                Box::pin(async move {
+                    let rows = sqlx::query(sql::LIST_DEAD)
+                        .bind(i64::from(limit))
+                        .fetch_all(&self.pool)
+                        .await?;
+                    Ok(rows.iter().map(sql::dead_row).collect::<Result<_, _>>()?)
+                })
+            }
+
+            fn replay(&self, id: i64, now: i64) -> StoreFuture<'_, bool> {
+                Box::pin(async move {
+                    let replayed = sqlx::query(sql::REPLAY)
+                        .bind(id)
+                        .bind(now)
+                        .execute(&self.pool)
+                        .await?;
+                    Ok(replayed.rows_affected() > 0)
+                })
+            }
+
+            fn stats(&self) -> StoreFuture<'_, InboxStats> {
+                Box::pin(async move {
+                    let mut stats = InboxStats::default();
+                    for row in sqlx::query(sql::STATS).fetch_all(&self.pool).await? {
+                        sql::add_stats(&mut stats, row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
+                    }
+                    Ok(stats)
+                })
+            }
+
+            fn purge(&self, before: i64) -> StoreFuture<'_, u64> {
+                Box::pin(async move {
+                    let purged = sqlx::query(sql::PURGE).bind(before).execute(&self.pool).await?;
+                    Ok(purged.rows_affected())
+                })
+            }
+
+            $($more)*
+        }
+    };
+}
+
+pub(super) use sql_store;
