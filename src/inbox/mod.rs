@@ -38,7 +38,7 @@
 //!   there: keep the timeout well under Shipmondo's 3 seconds (the default is
 //!   2) so that what can be stored is.
 //! - **Retried duplicates are dropped.** A delivery whose
-//!   [`DedupKey`](crate::DedupKey) (a SHA-256 of what the provider signed) was
+//!   [`DedupKey`] (a SHA-256 of what the provider signed) was
 //!   seen before on the same provider, endpoint and tenant is answered 200
 //!   and counted, not stored or processed again, as long as the first is
 //!   kept ([`Inbox::retention`], 7 days by default).
