@@ -175,8 +175,7 @@ impl Inbox {
         let pool = sqlx::postgres::PgPoolOptions::new()
             .max_connections(16)
             .connect(url)
-            .await
-            .map_err(InboxError::store)?;
+            .await?;
         Self::postgres_pool(pool).await
     }
 
@@ -394,13 +393,6 @@ impl Delivery {
 /// read back.
 #[derive(Debug)]
 pub struct InboxError(Box<dyn std::error::Error + Send + Sync>);
-
-impl InboxError {
-    #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), expect(dead_code))]
-    fn store(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
-        Self(error.into())
-    }
-}
 
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 impl From<sqlx::Error> for InboxError {

@@ -57,8 +57,7 @@ impl SqliteStore {
         let pool = SqlitePoolOptions::new()
             .max_connections(1)
             .connect_with(options)
-            .await
-            .map_err(InboxError::store)?;
+            .await?;
         let store = Self { pool };
         store.migrate().await?;
         Ok(store)
