@@ -14,7 +14,7 @@ use crate::Provider;
 pub(super) struct MemoryStore(Mutex<Rows>);
 
 /// Which shipment a row is about, as latest-wins and leasing group rows.
-type Shipment = (Provider, String, String, String);
+type Shipment = (Provider, String, String, [u8; 32]);
 
 #[derive(Debug, Default)]
 struct Rows {
@@ -55,7 +55,7 @@ impl Row {
             new.provider,
             new.endpoint.clone(),
             new.tenant.clone(),
-            new.shipment_id.clone(),
+            new.shipment,
         )
     }
 

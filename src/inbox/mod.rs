@@ -50,14 +50,18 @@
 //!   So a handler may see a webhook again after a crash, with a higher
 //!   [`attempt`](Delivery::attempt) and the same
 //!   [`dedup_key`](Delivery::dedup_key): make it idempotent. Webhooks about
-//!   one shipment are never handled at once, and in the order they arrived.
+//!   one shipment are never handled at once, and are handed out oldest
+//!   first; one waiting out a retry's backoff does not hold back the later
+//!   ones (latest wins then supersedes it if a newer one was handled).
 //! - **The newest status wins.** With [`Inbox::latest_wins`] (on by
 //!   default), a webhook about a shipment whose newer event was already
 //!   handled is marked `superseded` instead. "Newer" is by the provider's
 //!   signed time (Kosmo, Kourier, Shipmondo); where either event has no time
 //!   (GoShiip), a shipment that reached a final status (delivered,
 //!   cancelled, returned) never goes back to a status that is not final.
-//!   Events with equal times are both handled.
+//!   Events with equal times are both handled. GoShiip's body is its dedup
+//!   key, so a status GoShiip sends again after another (In Progress, Picked
+//!   Up, In Progress) is a duplicate of the first: its last status is lost.
 //!
 //! # Stores
 //!
@@ -89,6 +93,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
+use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use tokio::sync::Notify;
 
@@ -421,7 +426,9 @@ struct NewWebhook {
     /// The tenant, or `""`: part of the unique key, so never null.
     tenant: String,
     dedup_key: DedupKey,
-    shipment_id: String,
+    /// SHA-256 of the shipment's id: any id fits in an index (and a
+    /// PostgreSQL column) as 32 bytes; the id itself is in `event`.
+    shipment: [u8; 32],
     event: String,
     event_time: Option<i64>,
     final_status: bool,
@@ -439,7 +446,7 @@ impl NewWebhook {
             endpoint: endpoint.to_owned(),
             tenant: webhook.secret().tenant().unwrap_or_default().to_owned(),
             dedup_key: webhook.dedup_key(),
-            shipment_id: event.id.clone(),
+            shipment: Sha256::digest(&event.id).into(),
             event: serde_json::to_string(event).map_err(|error| InboxError(error.into()))?,
             event_time: event.timestamp.map(event_time),
             final_status: is_final(&event.status),

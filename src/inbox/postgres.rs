@@ -1,13 +1,18 @@
 //! The PostgreSQL store, for several instances sharing one database.
 //!
 //! Claims run one at a time across every instance (a transaction-scoped
-//! advisory lock), so two instances never lease two events of one shipment
-//! at once; within a claim, `FOR UPDATE SKIP LOCKED` passes over rows whose
-//! outcome another worker is recording instead of waiting for them. A
-//! trigger `NOTIFY`s `webhook_inbox` when a row becomes ready, and workers
-//! `LISTEN`; a missed notification waits for the next poll.
+//! advisory lock, tried, not waited for, so a stalled instance holding it
+//! delays claims by one poll rather than wedging them); within a claim,
+//! `FOR UPDATE SKIP LOCKED` passes over rows whose outcome another worker is
+//! recording instead of waiting for them. After storing a webhook, an
+//! instance `NOTIFY`s `webhook_inbox` (at most one every 2 ms, and outside
+//! the insert, whose commit would otherwise be serialized with every other
+//! notifying one), and workers `LISTEN`; a missed notification waits for the
+//! next poll. Claims and outcomes commit with `synchronous_commit = off`:
+//! one lost in a crash only hands a webhook out again.
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -29,31 +34,28 @@ const CHANNEL: &str = "webhook_inbox";
 const SCHEMA_LOCK: i64 = 0x0069_6e62_6f78;
 const CLAIM_LOCK: i64 = 0x0063_6c61_696d;
 
-const CREATE_NOTIFY: [&str; 3] = [
-    "CREATE OR REPLACE FUNCTION webhook_inbox_notify() RETURNS trigger LANGUAGE plpgsql AS \
-     $$ BEGIN PERFORM pg_notify('webhook_inbox', ''); RETURN NULL; END $$",
-    "DROP TRIGGER IF EXISTS webhook_inbox_ready ON webhook_inbox",
-    // New rows, replayed ones and those handed back at shutdown: not retries,
-    // which come due later and are polled for.
-    "CREATE TRIGGER webhook_inbox_ready AFTER INSERT OR UPDATE OF state ON webhook_inbox \
-     FOR EACH ROW WHEN (NEW.state = 'pending' AND NEW.attempts = 0) \
-     EXECUTE FUNCTION webhook_inbox_notify()",
-];
-
 pub(super) struct PgStore {
     pool: PgPool,
     ready: Arc<Notify>,
     listener: OnceLock<JoinHandle<()>>,
+    /// A `NOTIFY` is about to be sent: rows stored until then need no other.
+    notifying: Arc<AtomicBool>,
 }
 
 impl PgStore {
     /// The store on `pool`, which wakes `ready`'s waiters when another
     /// process stores a webhook, once a worker asks it to [`listen`](Store::listen).
     pub(super) async fn open(pool: PgPool, ready: Arc<Notify>) -> Result<Self, InboxError> {
+        if pool.options().get_max_connections() < 2 {
+            return Err(InboxError(
+                "the pool needs 2 connections or more: one is held for LISTEN".into(),
+            ));
+        }
         let store = Self {
             pool,
             ready,
             listener: OnceLock::new(),
+            notifying: Arc::new(AtomicBool::new(false)),
         };
         store.migrate().await?;
         Ok(store)
@@ -61,25 +63,63 @@ impl PgStore {
 
     const ID_COLUMN: &str = "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY";
     const BYTES: &str = "BYTEA";
-    const MORE_DDL: &[&str] = &CREATE_NOTIFY;
-    const DUE: &str = sql::DUE_SKIP_LOCKED;
+    const MORE_DDL: &[&str] = &[];
+    const DUE: [(&str, &str); 2] = sql::DUE_SKIP_LOCKED;
 
     async fn schema_transaction(&self) -> Result<Transaction<'static, Postgres>, InboxError> {
-        self.locked(SCHEMA_LOCK).await
-    }
-
-    async fn claim_transaction(&self) -> Result<Transaction<'static, Postgres>, InboxError> {
-        self.locked(CLAIM_LOCK).await
-    }
-
-    /// A transaction holding the advisory lock `key` until it ends.
-    async fn locked(&self, key: i64) -> Result<Transaction<'static, Postgres>, InboxError> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(key)
+            .bind(SCHEMA_LOCK)
             .execute(&mut *tx)
             .await?;
         Ok(tx)
+    }
+
+    /// A bookkeeping transaction holding the claim lock, or `None` while
+    /// another instance holds it.
+    async fn claim_transaction(
+        &self,
+    ) -> Result<Option<Transaction<'static, Postgres>>, InboxError> {
+        let mut tx = self.bookkeeping().await?;
+        let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
+            .bind(CLAIM_LOCK)
+            .fetch_one(&mut *tx)
+            .await?;
+        Ok(locked.then_some(tx))
+    }
+
+    async fn bookkeeping(&self) -> Result<Transaction<'static, Postgres>, InboxError> {
+        let mut tx = self.pool.begin().await?;
+        // An instance that stalls mid-transaction (paused, cut off) is cut
+        // off by the server, so it cannot hold the claim lock for ever.
+        for setting in [
+            "SET LOCAL synchronous_commit = off",
+            "SET LOCAL idle_in_transaction_session_timeout = '10s'",
+        ] {
+            sqlx::query(setting).execute(&mut *tx).await?;
+        }
+        Ok(tx)
+    }
+
+    /// Wakes every instance's workers, soon: one `NOTIFY` for the rows
+    /// stored in the next 2 ms.
+    fn stored(&self) {
+        if self.notifying.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let (pool, notifying) = (self.pool.clone(), Arc::clone(&self.notifying));
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+            // Cleared first: a row stored from here on sends its own.
+            notifying.store(false, Ordering::Release);
+            if let Err(error) = sqlx::query("SELECT pg_notify($1, '')")
+                .bind(CHANNEL)
+                .execute(&pool)
+                .await
+            {
+                tracing::debug!(%error, "inbox NOTIFY failed; workers will poll");
+            }
+        });
     }
 }
 
@@ -124,6 +164,16 @@ async fn listen(pool: PgPool, ready: Arc<Notify>) {
 sql::sql_store!(
     PgStore,
     "postgres",
+    fn insert<'a>(&'a self, row: &'a NewWebhook) -> StoreFuture<'a, Receipt> {
+        Box::pin(async move {
+            let inserted = sql::bind_insert(row).fetch_one(&self.pool).await?;
+            let receipt = sql::receipt(&inserted)?;
+            if let Receipt::Stored { .. } = receipt {
+                self.stored();
+            }
+            Ok(receipt)
+        })
+    },
     fn listen(&self) {
         self.listener
             .get_or_init(|| tokio::spawn(listen(self.pool.clone(), Arc::clone(&self.ready))));

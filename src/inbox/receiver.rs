@@ -55,8 +55,10 @@ impl InboxReceiver {
 
     /// The name webhooks are stored under, which scopes their dedup keys and
     /// shipments: the request's path by default. Name it when one route
-    /// serves several paths (a tenant in the path is scoped by
-    /// [`MatchedSecret::tenant`](crate::MatchedSecret::tenant) already).
+    /// serves several paths, and under axum's `Router::nest`, where the path
+    /// a service sees is the one inside the nest, the same for every mount
+    /// (a tenant is scoped by [`MatchedSecret::tenant`](crate::MatchedSecret::tenant)
+    /// already).
     #[must_use]
     pub fn endpoint(mut self, name: impl Into<Arc<str>>) -> Self {
         self.endpoint = Some(name.into());

@@ -24,7 +24,7 @@ pub(super) fn create_table(id: &str, bytes: &str) -> String {
             endpoint TEXT NOT NULL,
             tenant TEXT NOT NULL,
             dedup_key {bytes} NOT NULL,
-            shipment_id TEXT NOT NULL,
+            shipment {bytes} NOT NULL,
             event TEXT NOT NULL,
             event_time BIGINT,
             final_status INTEGER NOT NULL,
@@ -45,15 +45,16 @@ pub(super) fn create_table(id: &str, bytes: &str) -> String {
 }
 
 pub(super) const CREATE_INDEXES: [&str; 2] = [
-    "CREATE INDEX IF NOT EXISTS webhook_inbox_due ON webhook_inbox (state, run_at)",
+    // Claims read pending rows, and leased ones, oldest first.
+    "CREATE INDEX IF NOT EXISTS webhook_inbox_due ON webhook_inbox (state, id)",
     "CREATE INDEX IF NOT EXISTS webhook_inbox_shipment \
-     ON webhook_inbox (provider, endpoint, tenant, shipment_id, state)",
+     ON webhook_inbox (provider, endpoint, tenant, shipment, state)",
 ];
 
 /// Inserts a webhook, or counts a duplicate on the row with its key: one
 /// statement, which takes the write lock as it starts.
 pub(super) const INSERT: &str = "INSERT INTO webhook_inbox (provider, endpoint, tenant, dedup_key, \
-    shipment_id, event, event_time, final_status, body, provider_headers, secret_label, \
+    shipment, event, event_time, final_status, body, provider_headers, secret_label, \
     received_at, run_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12) \
     ON CONFLICT (provider, endpoint, tenant, dedup_key) \
     DO UPDATE SET duplicates = webhook_inbox.duplicates + 1 \
@@ -64,33 +65,49 @@ pub(super) const DEAD_LOST_LEASES: &str = "UPDATE webhook_inbox \
     SET state = 'dead', lease = NULL, last_error = $1 \
     WHERE state = 'processing' AND lease_until <= $2 AND attempts >= $3";
 
-/// Rows due (or whose lease ran out) of shipments none of whose rows is
-/// leased, oldest first.
+/// Rows in state `$3` due by `$1` (`run_at` for pending rows, `lease_until`
+/// for leased ones), of shipments none of whose rows is leased, oldest
+/// first: read in `id` order from the `(state, id)` index, so a claim reads
+/// about what it takes, whatever the backlog.
 macro_rules! due {
-    () => {
-        "SELECT c.id, c.provider, c.endpoint, c.tenant, c.shipment_id \
-        FROM webhook_inbox c \
-        WHERE ((c.state = 'pending' AND c.run_at <= $1) \
-            OR (c.state = 'processing' AND c.lease_until <= $1)) \
-          AND NOT EXISTS (SELECT 1 FROM webhook_inbox p \
-            WHERE p.state = 'processing' AND p.lease_until > $1 AND p.provider = c.provider \
-              AND p.endpoint = c.endpoint AND p.tenant = c.tenant AND p.shipment_id = c.shipment_id) \
-        ORDER BY c.id LIMIT $2"
+    ($time:literal) => {
+        concat!(
+            "SELECT c.id, c.provider, c.endpoint, c.tenant, c.shipment \
+            FROM webhook_inbox c WHERE c.state = $3 AND c.",
+            $time,
+            " <= $1 \
+              AND NOT EXISTS (SELECT 1 FROM webhook_inbox p \
+                WHERE p.state = 'processing' AND p.lease_until > $1 AND p.provider = c.provider \
+                  AND p.endpoint = c.endpoint AND p.tenant = c.tenant AND p.shipment = c.shipment) \
+            ORDER BY c.id LIMIT $2"
+        )
     };
 }
 
-#[cfg(feature = "sqlite")]
-pub(super) const DUE: &str = due!();
+/// Pending rows due, and leased rows whose lease ran out.
+pub(super) const DUE: [(&str, &str); 2] = [
+    (due!("run_at"), "pending"),
+    (due!("lease_until"), "processing"),
+];
 /// `DUE`, skipping rows another transaction is finishing.
 #[cfg(feature = "postgres")]
-pub(super) const DUE_SKIP_LOCKED: &str = concat!(due!(), " FOR UPDATE OF c SKIP LOCKED");
+pub(super) const DUE_SKIP_LOCKED: [(&str, &str); 2] = [
+    (
+        concat!(due!("run_at"), " FOR UPDATE OF c SKIP LOCKED"),
+        "pending",
+    ),
+    (
+        concat!(due!("lease_until"), " FOR UPDATE OF c SKIP LOCKED"),
+        "processing",
+    ),
+];
 
 /// Marks row `$1` superseded if a newer event of its shipment was handled:
 /// by signed time where both have one, else by a final status.
 pub(super) const SUPERSEDE: &str = "UPDATE webhook_inbox AS c SET state = 'superseded', lease = NULL \
     WHERE c.id = $1 AND EXISTS (SELECT 1 FROM webhook_inbox d \
       WHERE d.provider = c.provider AND d.endpoint = c.endpoint AND d.tenant = c.tenant \
-        AND d.shipment_id = c.shipment_id AND d.state = 'done' \
+        AND d.shipment = c.shipment AND d.state = 'done' \
         AND ((d.event_time IS NOT NULL AND c.event_time IS NOT NULL AND d.event_time > c.event_time) \
           OR ((d.event_time IS NULL OR c.event_time IS NULL) \
             AND d.final_status = 1 AND c.final_status = 0)))";
@@ -214,7 +231,7 @@ where
         .bind(row.endpoint.as_str())
         .bind(row.tenant.as_str())
         .bind(row.dedup_key.as_bytes().as_slice())
-        .bind(row.shipment_id.as_str())
+        .bind(row.shipment.as_slice())
         .bind(row.event.as_str())
         .bind(row.event_time)
         .bind(i32::from(row.final_status))
@@ -240,18 +257,19 @@ where
 }
 
 /// Which shipment a `DUE` row is about.
-pub(super) fn shipment<'r, R>(row: &'r R) -> Result<[String; 4], sqlx::Error>
+pub(super) fn shipment<'r, R>(row: &'r R) -> Result<(String, String, String, Vec<u8>), sqlx::Error>
 where
     R: Row,
     &'static str: ColumnIndex<R>,
     String: Decode<'r, R::Database> + Type<R::Database>,
+    Vec<u8>: Decode<'r, R::Database> + Type<R::Database>,
 {
-    Ok([
+    Ok((
         row.try_get("provider")?,
         row.try_get("endpoint")?,
         row.try_get("tenant")?,
-        row.try_get("shipment_id")?,
-    ])
+        row.try_get("shipment")?,
+    ))
 }
 
 /// The statement that records `finish` on row `id` held under `lease`.
@@ -276,14 +294,16 @@ where
 }
 
 /// The inbox on one sqlx database: `migrate`, and every [`Store`](super::Store)
-/// method but `name` and `listen`, written once for both. A macro rather
-/// than generic code because sqlx's per-database result types
-/// (`rows_affected`) share no trait. The store (`$store`) has a `pool` and
-/// provides `schema_transaction` and `claim_transaction` (each holding the
-/// lock its work needs), and the constants `ID_COLUMN`, `BYTES`, `MORE_DDL`
+/// method but `name`, `insert` and `listen` (given as `$more`), written once
+/// for both. A macro rather than generic code because sqlx's per-database
+/// result types (`rows_affected`) share no trait. The store (`$store`) has a
+/// `pool` and provides `schema_transaction`, `claim_transaction` (each
+/// holding the lock its work needs) and `bookkeeping` (a transaction whose
+/// commit need not wait for the disk: losing one in a crash only hands a
+/// webhook out again), and the constants `ID_COLUMN`, `BYTES`, `MORE_DDL`
 /// and `DUE`.
 macro_rules! sql_store {
-    ($store:ty, $name:literal $(, $more:item)*) => {
+    ($store:ty, $name:literal $(, $more:item)* $(,)?) => {
         impl $store {
             async fn migrate(&self) -> Result<(), InboxError> {
                 let mut tx = self.schema_transaction().await?;
@@ -311,25 +331,38 @@ macro_rules! sql_store {
             }
 
             async fn claim_in(&self, claim: Claim) -> Result<Claimed, InboxError> {
-                let mut tx = self.claim_transaction().await?;
+                let Some(mut tx) = self.claim_transaction().await? else {
+                    return Ok(Claimed::default());
+                };
                 sqlx::query(sql::DEAD_LOST_LEASES)
                     .bind(LEASE_RAN_OUT)
                     .bind(claim.now)
                     .bind(i64::from(claim.max_attempts))
                     .execute(&mut *tx)
                     .await?;
-                let due = sqlx::query(Self::DUE)
-                    .bind(claim.now)
-                    .bind(candidates(claim.limit))
-                    .fetch_all(&mut *tx)
-                    .await?;
+                let mut due = Vec::new();
+                for (query, state) in Self::DUE {
+                    due.extend(
+                        sqlx::query(query)
+                            .bind(claim.now)
+                            .bind(candidates(claim.limit))
+                            .bind(state)
+                            .fetch_all(&mut *tx)
+                            .await?,
+                    );
+                }
+                let mut ids = Vec::with_capacity(due.len());
+                for row in &due {
+                    ids.push(row.try_get::<i64, _>("id")?);
+                }
+                let mut due: Vec<_> = ids.into_iter().zip(due).collect();
+                due.sort_unstable_by_key(|(id, _)| *id);
                 let mut shipments = HashSet::new();
                 let mut claimed = Claimed::default();
-                for row in due {
+                for (id, row) in due {
                     if claimed.rows.len() == claim.limit {
                         break;
                     }
-                    let id: i64 = row.try_get("id")?;
                     if !shipments.insert(sql::shipment(&row)?) {
                         continue;
                     }
@@ -346,7 +379,20 @@ macro_rules! sql_store {
                         .bind(claim.lease)
                         .fetch_one(&mut *tx)
                         .await?;
-                    claimed.rows.push(sql::claimed_row(&row)?);
+                    match sql::claimed_row(&row) {
+                        Ok(row) => claimed.rows.push(row),
+                        // A row this crate did not write: dead, for a person to
+                        // look at, rather than failing every claim.
+                        Err(error) => {
+                            tracing::error!(id, %error, "inbox row unreadable: dead");
+                            sqlx::query(sql::DEAD)
+                                .bind(id)
+                                .bind(claim.lease)
+                                .bind(format!("unreadable row: {error}"))
+                                .execute(&mut *tx)
+                                .await?;
+                        }
+                    }
                 }
                 tx.commit().await?;
                 Ok(claimed)
@@ -358,34 +404,31 @@ macro_rules! sql_store {
                 $name
             }
 
-            fn insert<'a>(&'a self, row: &'a NewWebhook) -> StoreFuture<'a, Receipt> {
-                Box::pin(async move {
-                    let inserted = sql::bind_insert(row).fetch_one(&self.pool).await?;
-                    sql::receipt(&inserted)
-                })
-            }
-
             fn claim(&self, claim: Claim) -> StoreFuture<'_, Claimed> {
                 Box::pin(self.claim_in(claim))
             }
 
             fn extend(&self, id: i64, lease: i64, until: i64) -> StoreFuture<'_, bool> {
                 Box::pin(async move {
+                    let mut tx = self.bookkeeping().await?;
                     let extended = sqlx::query(sql::EXTEND)
                         .bind(id)
                         .bind(lease)
                         .bind(until)
-                        .execute(&self.pool)
+                        .execute(&mut *tx)
                         .await?;
+                    tx.commit().await?;
                     Ok(extended.rows_affected() > 0)
                 })
             }
 
             fn finish(&self, id: i64, lease: i64, now: i64, finish: Finish) -> StoreFuture<'_, bool> {
                 Box::pin(async move {
+                    let mut tx = self.bookkeeping().await?;
                     let finished = sql::bind_finish(id, lease, now, finish)
-                        .execute(&self.pool)
+                        .execute(&mut *tx)
                         .await?;
+                    tx.commit().await?;
                     Ok(finished.rows_affected() > 0)
                 })
             }
@@ -407,6 +450,7 @@ macro_rules! sql_store {
                         .bind(now)
                         .execute(&self.pool)
                         .await?;
+                    self.stored();
                     Ok(replayed.rows_affected() > 0)
                 })
             }
@@ -423,7 +467,9 @@ macro_rules! sql_store {
 
             fn purge(&self, before: i64) -> StoreFuture<'_, u64> {
                 Box::pin(async move {
-                    let purged = sqlx::query(sql::PURGE).bind(before).execute(&self.pool).await?;
+                    let mut tx = self.bookkeeping().await?;
+                    let purged = sqlx::query(sql::PURGE).bind(before).execute(&mut *tx).await?;
+                    tx.commit().await?;
                     Ok(purged.rows_affected())
                 })
             }

@@ -1,12 +1,12 @@
 //! The SQLite store: one file in WAL mode, written through one connection.
 //!
 //! All writes go through a single pooled connection, so writers in this
-//! process queue in the pool rather than in SQLite's busy handler; a claim's
-//! several statements run in `BEGIN IMMEDIATE`, which takes the write lock
-//! up front, so another process on the same file makes it wait (up to the
-//! busy timeout) instead of failing with "database is locked" when a read
-//! turns into a write. Every other write is one statement, which takes the
-//! write lock as it starts.
+//! process queue in the pool rather than in SQLite's busy handler, and every
+//! transaction starts with `BEGIN IMMEDIATE`, which takes the write lock up
+//! front: another process on the same file makes it wait (up to the busy
+//! timeout) instead of failing with "database is locked" when a read turns
+//! into a write. Receivers' webhooks are committed by one writer task, many
+//! to a commit.
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -15,7 +15,8 @@ use std::time::Duration;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{Row, Sqlite, Transaction};
+use sqlx::{Connection, Row, Sqlite, Transaction};
+use tokio::sync::{mpsc, oneshot};
 
 use super::sql;
 use super::{
@@ -41,24 +42,52 @@ pub enum SqliteSync {
 
 pub(super) struct SqliteStore {
     pool: SqlitePool,
+    /// Where receivers queue their webhooks for the writer's next commit.
+    inserts: mpsc::Sender<Insert>,
 }
 
+/// A webhook to store, and where to say what came of it.
+type Insert = (NewWebhook, oneshot::Sender<Result<Receipt, InboxError>>);
+
+/// The most webhooks one commit takes.
+const MAX_BATCH: usize = 256;
+
 impl SqliteStore {
+    /// Opens the file. Connections run with `synchronous=NORMAL`, which
+    /// commits without waiting for the disk; the writer switches to `FULL`
+    /// (unless `sync` says not to) for the commits that acknowledge
+    /// webhooks, whose flush of the WAL also makes every earlier commit
+    /// durable. So only acknowledgements wait for the disk; a claim or an
+    /// outcome lost to a power cut only hands a webhook out again.
     pub(super) async fn open(path: &Path, sync: SqliteSync) -> Result<Self, InboxError> {
         let options = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(match sync {
-                SqliteSync::Full => SqliteSynchronous::Full,
-                SqliteSync::Normal => SqliteSynchronous::Normal,
-            })
+            .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(5));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(options)
-            .await?;
-        let store = Self { pool };
+        // Switching a new file to WAL takes a lock SQLite's busy handler does
+        // not wait for: a second process opening the same new file at that
+        // moment is told "database is locked", so it tries again.
+        let mut tries = 0;
+        let pool = loop {
+            match SqlitePoolOptions::new()
+                .max_connections(1)
+                .connect_with(options.clone())
+                .await
+            {
+                Err(sqlx::Error::Database(error))
+                    if error.code().as_deref() == Some("5") && tries < 50 =>
+                {
+                    tries += 1;
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                connected => break connected?,
+            }
+        };
+        let (inserts, queue) = mpsc::channel(4 * MAX_BATCH);
+        tokio::spawn(write(pool.clone(), sync, queue));
+        let store = Self { pool, inserts };
         store.migrate().await?;
         Ok(store)
     }
@@ -66,16 +95,93 @@ impl SqliteStore {
     const ID_COLUMN: &str = "INTEGER PRIMARY KEY AUTOINCREMENT";
     const BYTES: &str = "BLOB";
     const MORE_DDL: &[&str] = &[];
-    const DUE: &str = sql::DUE;
+    const DUE: [(&str, &str); 2] = sql::DUE;
 
-    /// Migrations and claims both take the write lock up front.
+    /// Migrations, claims and bookkeeping all take the write lock up front.
     async fn schema_transaction(&self) -> Result<Transaction<'static, Sqlite>, InboxError> {
         Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
     }
 
-    async fn claim_transaction(&self) -> Result<Transaction<'static, Sqlite>, InboxError> {
+    async fn claim_transaction(&self) -> Result<Option<Transaction<'static, Sqlite>>, InboxError> {
+        Ok(Some(self.schema_transaction().await?))
+    }
+
+    async fn bookkeeping(&self) -> Result<Transaction<'static, Sqlite>, InboxError> {
         self.schema_transaction().await
+    }
+
+    /// Workers in this process are woken by the inbox itself.
+    fn stored(&self) {}
+}
+
+/// The writer: commits every webhook queued while the previous commit was
+/// being flushed in one transaction (group commit), so one flush of the
+/// disk acknowledges many webhooks.
+async fn write(pool: SqlitePool, sync: SqliteSync, mut queue: mpsc::Receiver<Insert>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        match commit(&pool, sync, &batch).await {
+            Ok(receipts) => {
+                for ((_, reply), receipt) in batch.drain(..).zip(receipts) {
+                    let _ = reply.send(Ok(receipt));
+                }
+            }
+            Err(error) => {
+                let error = error.to_string();
+                for (_, reply) in batch.drain(..) {
+                    let _ = reply.send(Err(InboxError(error.clone().into())));
+                }
+            }
+        }
     }
 }
 
-sql::sql_store!(SqliteStore, "sqlite");
+async fn commit(
+    pool: &SqlitePool,
+    sync: SqliteSync,
+    batch: &[Insert],
+) -> Result<Vec<Receipt>, InboxError> {
+    let mut connection = pool.acquire().await?;
+    if sync == SqliteSync::Full {
+        sqlx::query("PRAGMA synchronous = FULL")
+            .execute(&mut *connection)
+            .await?;
+    }
+    let committed = async {
+        let mut tx = connection.begin_with("BEGIN IMMEDIATE").await?;
+        let mut receipts = Vec::with_capacity(batch.len());
+        for (row, _) in batch {
+            let inserted = sql::bind_insert(row).fetch_one(&mut *tx).await?;
+            receipts.push(sql::receipt(&inserted)?);
+        }
+        tx.commit().await?;
+        Ok::<_, InboxError>(receipts)
+    }
+    .await;
+    if sync == SqliteSync::Full
+        && let Err(error) = sqlx::query("PRAGMA synchronous = NORMAL")
+            .execute(&mut *connection)
+            .await
+    {
+        // Still correct, only slower: every commit then waits for the disk.
+        tracing::warn!(%error, "inbox connection left at synchronous=FULL");
+    }
+    committed
+}
+
+sql::sql_store!(
+    SqliteStore,
+    "sqlite",
+    fn insert<'a>(&'a self, row: &'a NewWebhook) -> StoreFuture<'a, Receipt> {
+        Box::pin(async move {
+            let (reply, receipt) = oneshot::channel();
+            self.inserts
+                .send((row.clone(), reply))
+                .await
+                .map_err(|_| InboxError("the inbox's writer has stopped".into()))?;
+            receipt
+                .await
+                .map_err(|_| InboxError("the inbox's writer has stopped".into()))?
+        })
+    }
+);

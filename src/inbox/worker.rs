@@ -92,13 +92,18 @@ impl Worker {
     }
 
     /// How long a claimed webhook stays leased to this worker without word
-    /// from it (30 s by default, at least 1 ms). The worker renews the lease
+    /// from it (30 s by default, at least 1 s). The worker renews the lease
     /// every third of it while the handler runs, so a long handler keeps its
     /// webhook; a worker that dies loses it when the lease ends, and the
     /// webhook is handed out again.
+    ///
+    /// The renewal runs beside the handler on the same task: a handler that
+    /// blocks its thread (CPU work, blocking I/O) for longer than the lease
+    /// must do that in `tokio::task::spawn_blocking`, or its webhook is
+    /// handed out again while it runs.
     #[must_use]
     pub fn lease(mut self, lease: Duration) -> Self {
-        self.lease = lease.max(Duration::from_millis(1));
+        self.lease = lease.max(Duration::from_secs(1));
         self
     }
 
@@ -217,7 +222,9 @@ impl Worker {
                     let dead = Finish::Dead {
                         error: error.to_string(),
                     };
-                    self.inbox.store.finish(id, lease, now, dead).await?;
+                    if let Err(error) = self.inbox.store.finish(id, lease, now, dead).await {
+                        tracing::warn!(id, %error, "unreadable row not marked dead; retried when its lease ends");
+                    }
                 }
             }
         }
@@ -239,10 +246,11 @@ impl Worker {
         };
         let store = Arc::clone(&self.inbox.store);
         let lease = self.lease;
-        let handled = (self.handler)(delivery);
+        let handler = Arc::clone(&self.handler);
         let task = running.tasks.spawn(
             async move {
-                let mut handled = pin!(handled);
+                // Called in the task, so a panic before its future is caught too.
+                let mut handled = pin!(handler(delivery));
                 let renew = lease / 3;
                 let mut renewals = interval_at(Instant::now() + renew, renew);
                 loop {
@@ -341,7 +349,7 @@ impl Worker {
     /// The wait after attempt `attempt` failed.
     fn retry_delay(&self, attempt: u32) -> Duration {
         let (initial, max) = self.backoff;
-        let doublings = attempt.saturating_sub(1).min(32);
+        let doublings = attempt.saturating_sub(1).min(31);
         let ceiling = initial.saturating_mul(1 << doublings).min(max);
         let half = ceiling / 2;
         half + half.mul_f64(random() as f64 / u64::MAX as f64)

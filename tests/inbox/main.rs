@@ -11,4 +11,5 @@ mod common;
 
 mod crash;
 mod harness;
+mod regressions;
 mod stores;

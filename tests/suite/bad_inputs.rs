@@ -592,6 +592,7 @@ fn every_row_of_the_table_is_a_test() {
         ("memory", include_str!("../memory.rs")),
         ("stores", include_str!("../inbox/stores.rs")),
         ("crash", include_str!("../inbox/crash.rs")),
+        ("regressions", include_str!("../inbox/regressions.rs")),
     ];
     let mut named = Vec::new();
     for cell in table.split('`').skip(1).step_by(2) {
