@@ -84,6 +84,7 @@ where
 
 // The fields each layer decodes into its `ShipmentEvent`, as the reference decodes them.
 #[derive(Deserialize)]
+#[expect(dead_code, reason = "decoded as the layer decodes them, never read")]
 #[serde(rename_all = "camelCase")]
 struct KosmoFields<'a> {
     #[serde(borrow)]
@@ -97,6 +98,7 @@ struct KosmoFields<'a> {
 }
 
 #[derive(Deserialize)]
+#[expect(dead_code, reason = "decoded as the layer decodes them, never read")]
 struct KourierFields<'a> {
     #[serde(borrow)]
     event: Cow<'a, str>,
@@ -109,12 +111,14 @@ struct KourierFields<'a> {
 }
 
 #[derive(Deserialize)]
+#[expect(dead_code, reason = "decoded as the layer decodes them, never read")]
 struct ShipmondoFields<'a> {
     #[serde(borrow)]
     data: ShipmondoData<'a>,
 }
 
 #[derive(Deserialize)]
+#[expect(dead_code, reason = "decoded as the layer decodes them, never read")]
 struct ShipmondoData<'a> {
     id: u64,
     #[serde(borrow)]
@@ -124,18 +128,21 @@ struct ShipmondoData<'a> {
 }
 
 #[derive(Deserialize)]
+#[expect(dead_code, reason = "decoded as the layer decodes them, never read")]
 struct GoShiipFields<'a> {
     #[serde(borrow)]
     shipment: GoShiipShipment<'a>,
 }
 
 #[derive(Deserialize)]
+#[expect(dead_code, reason = "decoded as the layer decodes them, never read")]
 struct GoShiipShipment<'a> {
     #[serde(borrow)]
     data: GoShiipData<'a>,
 }
 
 #[derive(Deserialize)]
+#[expect(dead_code, reason = "decoded as the layer decodes them, never read")]
 struct GoShiipData<'a> {
     #[serde(borrow)]
     reference: Cow<'a, str>,
