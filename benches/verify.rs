@@ -12,7 +12,6 @@
 //!
 //! `cargo bench --bench verify`, then `python3 benches/ratios.py` for the table.
 
-use std::borrow::Cow;
 use std::convert::Infallible;
 use std::hint::black_box;
 use std::time::Duration;
@@ -26,9 +25,7 @@ use criterion::{BatchSize, BenchmarkGroup, Criterion, criterion_group, criterion
 use futures_util::FutureExt;
 use hmac::{Hmac, KeyInit, Mac};
 use http_body_util::Full;
-use serde::Deserialize;
 use sha2::{Digest, Sha256};
-use shipment_webhooks::testing::Webhook;
 use shipment_webhooks::{
     GoShiipEvent, GoShiipSignature, KosmoEvent, KosmoSignature, KourierBearer, KourierEvent,
     ShipmondoEvent, ShipmondoJwt,
@@ -37,7 +34,7 @@ use subtle::ConstantTimeEq;
 use tower::{Layer, Service, ServiceExt, service_fn};
 
 mod common;
-use common::{SECRET, body_of, samples};
+use common::{SECRET, body_of, decode_fields, samples, signed};
 
 const SIZES: [(&str, usize); 2] = [("1KiB", 1024), ("64KiB", 64 * 1024)];
 
@@ -80,110 +77,6 @@ where
             BatchSize::SmallInput,
         )
     });
-}
-
-// The fields each layer decodes into its `ShipmentEvent`, as the reference decodes them.
-#[derive(Deserialize)]
-#[expect(dead_code, reason = "decoded as the layer decodes them, never read")]
-#[serde(rename_all = "camelCase")]
-struct KosmoFields<'a> {
-    #[serde(borrow)]
-    event_id: Cow<'a, str>,
-    #[serde(borrow)]
-    order_id: Cow<'a, str>,
-    #[serde(borrow)]
-    timestamp: Cow<'a, str>,
-    #[serde(borrow)]
-    status: Cow<'a, str>,
-}
-
-#[derive(Deserialize)]
-#[expect(dead_code, reason = "decoded as the layer decodes them, never read")]
-struct KourierFields<'a> {
-    #[serde(borrow)]
-    event: Cow<'a, str>,
-    #[serde(borrow)]
-    delivery_id: Cow<'a, str>,
-    #[serde(borrow)]
-    status: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    timestamp: Option<Cow<'a, str>>,
-}
-
-#[derive(Deserialize)]
-#[expect(dead_code, reason = "decoded as the layer decodes them, never read")]
-struct ShipmondoFields<'a> {
-    #[serde(borrow)]
-    data: ShipmondoData<'a>,
-}
-
-#[derive(Deserialize)]
-#[expect(dead_code, reason = "decoded as the layer decodes them, never read")]
-struct ShipmondoData<'a> {
-    id: u64,
-    #[serde(borrow)]
-    order_status: Cow<'a, str>,
-    #[serde(borrow)]
-    updated_at: Cow<'a, str>,
-}
-
-#[derive(Deserialize)]
-#[expect(dead_code, reason = "decoded as the layer decodes them, never read")]
-struct GoShiipFields<'a> {
-    #[serde(borrow)]
-    shipment: GoShiipShipment<'a>,
-}
-
-#[derive(Deserialize)]
-#[expect(dead_code, reason = "decoded as the layer decodes them, never read")]
-struct GoShiipShipment<'a> {
-    #[serde(borrow)]
-    data: GoShiipData<'a>,
-}
-
-#[derive(Deserialize)]
-#[expect(dead_code, reason = "decoded as the layer decodes them, never read")]
-struct GoShiipData<'a> {
-    #[serde(borrow)]
-    reference: Cow<'a, str>,
-    #[serde(borrow)]
-    status: Cow<'a, str>,
-}
-
-/// Decodes the event's fields from `json`, as `provider`'s layer must.
-fn decode_fields(provider: &str, json: &[u8]) {
-    match provider {
-        "kosmo" => drop(black_box(
-            serde_json::from_slice::<KosmoFields<'_>>(json).unwrap(),
-        )),
-        "kourier" => drop(black_box(
-            serde_json::from_slice::<KourierFields<'_>>(json).unwrap(),
-        )),
-        "shipmondo" => drop(black_box(
-            serde_json::from_slice::<ShipmondoFields<'_>>(json).unwrap(),
-        )),
-        _ => drop(black_box(
-            serde_json::from_slice::<GoShiipFields<'_>>(json).unwrap(),
-        )),
-    }
-}
-
-/// What `provider` signs in `webhook`'s request whose body is `body`.
-fn signed(provider: &str, webhook: &Webhook, body: &Bytes) -> Vec<u8> {
-    let payload = webhook.payload();
-    match provider {
-        "kosmo" => ["eventId", "orderId", "timestamp"]
-            .map(|name| payload[name].as_str().expect("a signed field"))
-            .concat()
-            .into_bytes(),
-        "shipmondo" => {
-            let envelope: serde_json::Value = serde_json::from_slice(body).expect("JSON");
-            let token = envelope["data"].as_str().expect("a token");
-            let (signed, _) = token.rsplit_once('.').expect("a JWT");
-            signed.as_bytes().to_vec()
-        }
-        _ => body.to_vec(),
-    }
 }
 
 fn bench(c: &mut Criterion) {

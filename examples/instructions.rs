@@ -3,13 +3,20 @@
 //! network, runtime or subscriber, so callgrind counts the same instructions
 //! on every run.
 //!
-//! `instructions ROUTE COUNT`, where ROUTE is
+//! `instructions ROUTE COUNT [SIZE]` (SIZE in bytes, default 1024), where ROUTE is
 //! - `bare`: the GoShiip webhook to a route that takes the body as `Bytes`;
 //! - `kosmo`, `kourier`, `shipmondo`, `goshiip`: that provider's webhook to
 //!   a route behind its layer whose handler takes the `ShipmentEvent`;
-//! - `hmac-kosmo`... : the reference alone, one HMAC-SHA256 of what that
-//!   provider signs (for Kourier, the token's SHA-256 digest compared in
-//!   constant time, as `KourierBearer` compares tokens).
+//! - `hmac-kosmo`... : one HMAC-SHA256 of what that provider signs (for
+//!   Kourier, the token's SHA-256 digest compared in constant time, as
+//!   `KourierBearer` compares tokens), so that the hashing, which takes
+//!   sha2's software path under valgrind (no SHA-NI), shows apart;
+//! - `fields-kosmo`... : serde_json decoding, borrowed, the few fields the
+//!   `ShipmentEvent` is made of (for Shipmondo, from the JWT's payload
+//!   already decoded), as the criterion reference does.
+//!
+//! `hmac-` plus `fields-` is the reference of `benches/verify.rs`: the work no
+//! layer can avoid.
 //!
 //! The script runs each route twice, with two counts, and divides the
 //! difference, so start-up cancels out.
@@ -23,7 +30,6 @@ use axum::routing::post;
 use futures_util::FutureExt;
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
-use shipment_webhooks::testing::Webhook;
 use shipment_webhooks::{
     GoShiipSignature, KosmoSignature, KourierBearer, ShipmentEvent, ShipmondoJwt,
 };
@@ -32,7 +38,7 @@ use tower::Service;
 
 #[path = "../benches/common/mod.rs"]
 mod common;
-use common::{SECRET, body_of, samples};
+use common::{SECRET, body_of, decode_fields, samples, signed};
 
 async fn bare(_body: Bytes) -> StatusCode {
     StatusCode::OK
@@ -66,24 +72,6 @@ fn router(bare_routes: bool) -> Router {
         )
 }
 
-/// What `provider` signs in `webhook`'s request.
-fn signed(provider: &str, webhook: &Webhook, body: &Bytes) -> Vec<u8> {
-    let payload = webhook.payload();
-    match provider {
-        "kosmo" => ["eventId", "orderId", "timestamp"]
-            .map(|name| payload[name].as_str().expect("a signed field"))
-            .concat()
-            .into_bytes(),
-        "shipmondo" => {
-            let envelope: serde_json::Value = serde_json::from_slice(body).expect("JSON");
-            let token = envelope["data"].as_str().expect("a token");
-            let (signed, _) = token.rsplit_once('.').expect("a JWT");
-            signed.as_bytes().to_vec()
-        }
-        _ => body.to_vec(),
-    }
-}
-
 fn main() {
     let mut args = std::env::args().skip(1);
     let (Some(route), Some(count)) = (args.next(), args.next()) else {
@@ -91,18 +79,35 @@ fn main() {
         std::process::exit(2);
     };
     let count: usize = count.parse().expect("COUNT is a number");
-    let provider = route.strip_prefix("hmac-").unwrap_or(&route);
+    let size: usize = args
+        .next()
+        .map_or(1024, |size| size.parse().expect("SIZE is a number"));
+    let provider = route
+        .strip_prefix("hmac-")
+        .or_else(|| route.strip_prefix("fields-"))
+        .unwrap_or(&route);
     let provider = if provider == "bare" {
         "goshiip"
     } else {
         provider
     };
-    let (_, webhook) = samples(1024)
+    let (_, webhook) = samples(size)
         .into_iter()
         .find(|(name, _)| *name == provider)
         .unwrap_or_else(|| panic!("unknown route {route}"));
     let body = body_of(&webhook);
 
+    if route.starts_with("fields-") {
+        // Shipmondo's fields are in the JWT's payload, the object its JSON string holds.
+        let json = match provider {
+            "shipmondo" => Bytes::from(webhook.payload_json()),
+            _ => body,
+        };
+        for _ in 0..count {
+            decode_fields(provider, black_box(&json));
+        }
+        return;
+    }
     if route.starts_with("hmac-") {
         let key = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).expect("any key length");
         let token = Sha256::digest(SECRET.as_bytes());
