@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Instructions per request, counted by callgrind: the bare route and each
 # provider's verified route of an axum Router driven in-process
-# (examples/instructions.rs), and each provider's reference apart: one HMAC
+# (benches/gauge), and each provider's reference apart: one HMAC
 # of what it signs (hmac-), and decoding the event's few fields (fields-).
 # Each route runs with $LOW and $HIGH requests; the difference over
 # $HIGH - $LOW is the figure, so start-up cancels out. Fails if a route
@@ -24,8 +24,8 @@ mkdir -p "$work"
 if ! command -v valgrind >/dev/null; then
     apt-get update -qq && apt-get install -y -qq valgrind >/dev/null
 fi
-cargo build -q --release --example instructions
-binary=target/release/examples/instructions
+cargo build -q --release --manifest-path benches/gauge/Cargo.toml --target-dir target/gauge
+binary=target/gauge/release/instruction-gauge
 
 # Instructions of one run of ROUTE with COUNT requests.
 count() {

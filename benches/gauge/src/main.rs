@@ -1,4 +1,4 @@
-//! The instruction gauge's target (`benches/instructions.sh`): sends COUNT
+//! The instruction gauge (`benches/instructions.sh`): sends COUNT
 //! signed 1 KiB webhooks through an axum `Router` in-process, with no
 //! network, runtime or subscriber, so callgrind counts the same instructions
 //! on every run.
@@ -36,7 +36,7 @@ use shipment_webhooks::{
 use subtle::ConstantTimeEq;
 use tower::Service;
 
-#[path = "../benches/common/mod.rs"]
+#[path = "../../common/mod.rs"]
 mod common;
 use common::{SECRET, body_of, decode_fields, samples, signed};
 
