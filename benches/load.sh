@@ -12,7 +12,7 @@
 # parses 1-byte chunks at about 1 MiB a second, and every connection must get
 # its whole body in. Prints Markdown tables. Usage: bash benches/load.sh
 # ROUNDS_ONLY=1 runs step 1 alone (about 2 x $ROUNDS x $DURATION seconds);
-# MEMORY_ONLY=1 runs step 3 alone.
+# MEMORY_ONLY=1 runs step 3 alone; BENCH_SERVER=path measures another build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,6 +24,8 @@ MEMORY_CONNECTIONS=${MEMORY_CONNECTIONS:-256}
 CHUNKED_CONNECTIONS=${CHUNKED_CONNECTIONS:-32}
 CHUNKED_DURATION=${CHUNKED_DURATION:-60}
 MEMORY_ONLY=${MEMORY_ONLY:-}
+# Another build of examples/bench_server to measure (an older commit's, say).
+BENCH_SERVER=${BENCH_SERVER:-./target/release/examples/bench_server}
 SECRET=your_secret_key
 work=target/load
 mkdir -p "$work"
@@ -133,7 +135,7 @@ load() {
 if [ -z "$MEMORY_ONLY" ]; then
 make_request 1024 "$work/body-1k.json" "$work/post-1k.lua"
 port=3101
-start_server env PORT=$port WORKERS=1 GOSHIIP_WEBHOOK_SECRET=$SECRET ./target/release/examples/bench_server
+start_server env PORT=$port WORKERS=1 GOSHIIP_WEBHOOK_SECRET=$SECRET "$BENCH_SERVER"
 # Alternating rounds on one server: drift (the other core's load, the
 # machine's clock) reaches both routes alike, and the median ignores an
 # outlier round.
