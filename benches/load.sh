@@ -1,24 +1,31 @@
 #!/usr/bin/env bash
 # Load benchmark on 127.0.0.1, end to end: installs wrk and the peers, then
 #  1. POSTs the same signed 1 KiB GoShiip webhook to a bare axum route and to
-#     the verified route of one server (examples/bench_server.rs);
+#     the verified route of one server (examples/bench_server.rs), in
+#     $ROUNDS alternating rounds (bare, verified, bare...; default 6 each),
+#     and reports the median ratio of requests/s with its spread (min-max);
 #  2. sends it to GoShiip's own Express and Flask (gunicorn) sample receivers;
 #  3. measures the example server's peak RSS under 256 concurrent 1 MiB bodies
 #     sent whole, then under 32 sent in 1-byte chunks.
 # Servers run on core 0, wrk on core 1; each run lasts $DURATION seconds
-# (default 10), but the chunked one $CHUNKED_DURATION (default 60): the server
+# (default 5), but the chunked one $CHUNKED_DURATION (default 60): the server
 # parses 1-byte chunks at about 1 MiB a second, and every connection must get
 # its whole body in. Prints Markdown tables. Usage: bash benches/load.sh
-# MEMORY_ONLY=1 runs step 3 alone.
+# ROUNDS_ONLY=1 runs step 1 alone (about 2 x $ROUNDS x $DURATION seconds);
+# MEMORY_ONLY=1 runs step 3 alone; BENCH_SERVER=path measures another build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DURATION=${DURATION:-10}
+DURATION=${DURATION:-5}
+ROUNDS=${ROUNDS:-6}
+ROUNDS_ONLY=${ROUNDS_ONLY:-}
 CONNECTIONS=${CONNECTIONS:-64}
 MEMORY_CONNECTIONS=${MEMORY_CONNECTIONS:-256}
 CHUNKED_CONNECTIONS=${CHUNKED_CONNECTIONS:-32}
 CHUNKED_DURATION=${CHUNKED_DURATION:-60}
 MEMORY_ONLY=${MEMORY_ONLY:-}
+# Another build of examples/bench_server to measure (an older commit's, say).
+BENCH_SERVER=${BENCH_SERVER:-./target/release/examples/bench_server}
 SECRET=your_secret_key
 work=target/load
 mkdir -p "$work"
@@ -26,11 +33,13 @@ mkdir -p "$work"
 if ! command -v wrk >/dev/null; then
     apt-get update -qq && apt-get install -y -qq wrk >/dev/null
 fi
-if [ -z "$MEMORY_ONLY" ] && [ ! -x "$work/venv/bin/gunicorn" ]; then
+peers=""
+[ -z "$MEMORY_ONLY" ] && [ -z "$ROUNDS_ONLY" ] && peers=1
+if [ -n "$peers" ] && [ ! -x "$work/venv/bin/gunicorn" ]; then
     python3 -m venv "$work/venv"
     "$work/venv/bin/pip" install -q -r benches/peers/requirements.txt
 fi
-if [ -z "$MEMORY_ONLY" ] && [ ! -d "$work/node/node_modules/express" ]; then
+if [ -n "$peers" ] && [ ! -d "$work/node/node_modules/express" ]; then
     mkdir -p "$work/node"
     cp benches/peers/package.json "$work/node/"
     (cd "$work/node" && npm install --silent --no-audit --no-fund >/dev/null)
@@ -126,11 +135,34 @@ load() {
 if [ -z "$MEMORY_ONLY" ]; then
 make_request 1024 "$work/body-1k.json" "$work/post-1k.lua"
 port=3101
-start_server env PORT=$port WORKERS=1 GOSHIIP_WEBHOOK_SECRET=$SECRET ./target/release/examples/bench_server
-read -r bare_rps bare_p99 bare_bad < <(load "http://127.0.0.1:$port/bare" "$work/post-1k.lua")
-read -r verified_rps verified_p99 verified_bad < <(load "http://127.0.0.1:$port/webhooks/goshiip" "$work/post-1k.lua")
+start_server env PORT=$port WORKERS=1 GOSHIIP_WEBHOOK_SECRET=$SECRET "$BENCH_SERVER"
+# Alternating rounds on one server: drift (the other core's load, the
+# machine's clock) reaches both routes alike, and the median ignores an
+# outlier round.
+round_rows="" ratios=""
+for round in $(seq "$ROUNDS"); do
+    read -r bare_rps bare_p99 bare_bad < <(load "http://127.0.0.1:$port/bare" "$work/post-1k.lua")
+    read -r verified_rps verified_p99 verified_bad < <(load "http://127.0.0.1:$port/webhooks/goshiip" "$work/post-1k.lua")
+    r=$(ratio "$verified_rps" "$bare_rps")
+    ratios+="$r "
+    round_rows+="| $round | $bare_rps | $bare_p99 | $verified_rps | $verified_p99 | $r |"$'\n'
+done
 stop_server
+read -r median low high < <(python3 -c "import statistics, sys; r = [float(x) for x in sys.argv[1:]]; print(f'{statistics.median(r):.2f} {min(r):.2f} {max(r):.2f}')" $ratios)
 
+cat <<TABLE
+Rounds: wrk -t1 -c$CONNECTIONS -d${DURATION}s on core 1, bench_server on core 0 (one runtime thread), one signed $(stat -c %s "$work/body-1k.json")-byte GoShiip webhook; bare then verified, $ROUNDS times.
+
+| round | bare requests/s | bare p99 | verified requests/s | verified p99 | verified / bare |
+|---|---|---|---|---|---|
+$(printf '%s' "$round_rows")
+
+Verified / bare over $ROUNDS rounds: median **$median**, spread $low-$high.
+
+TABLE
+fi
+
+if [ -n "$peers" ]; then
 port=3102
 start_server env PORT=$port NODE_PATH="$PWD/$work/node/node_modules" GOSHIIP_WEBHOOK_SECRET=$SECRET node benches/peers/express.js
 read -r express_rps express_p99 express_bad < <(load "http://127.0.0.1:$port/webhook" "$work/post-1k.lua")
@@ -142,17 +174,19 @@ read -r flask_rps flask_p99 flask_bad < <(load "http://127.0.0.1:$port/webhook" 
 stop_server
 
 cat <<TABLE
-Load: wrk -t1 -c$CONNECTIONS -d${DURATION}s on core 1, each server on core 0, one signed $(stat -c %s "$work/body-1k.json")-byte GoShiip webhook.
+Peers: wrk -t1 -c$CONNECTIONS -d${DURATION}s on core 1, each server on core 0, against the last round's bare route.
 
 | receiver | requests/s | p99 latency | non-2xx | requests/s vs bare axum |
 |---|---|---|---|---|
-| bare axum route (reads \`Bytes\`, answers 200) | $bare_rps | $bare_p99 | $bare_bad | 1.00 |
-| verified route (\`GoShiipSignature\` + \`ShipmentEvent\`) | $verified_rps | $verified_p99 | $verified_bad | $(ratio "$verified_rps" "$bare_rps") |
+| bare axum route (reads \`Bytes\`, answers 200), last round | $bare_rps | $bare_p99 | $bare_bad | 1.00 |
+| verified route (\`GoShiipSignature\` + \`ShipmentEvent\`), last round | $verified_rps | $verified_p99 | $verified_bad | $(ratio "$verified_rps" "$bare_rps") |
 | GoShiip's Express sample (node $(node --version)) | $express_rps | $express_p99 | $express_bad | $(ratio "$express_rps" "$bare_rps") |
 | GoShiip's Flask sample (gunicorn, 1 sync worker) | $flask_rps | $flask_p99 | $flask_bad | $(ratio "$flask_rps" "$bare_rps") |
 
 TABLE
 fi
+
+[ -n "$ROUNDS_ONLY" ] && exit 0
 
 # Peak memory: connections sending bodies just under the 1 MiB limit at once,
 # whole, then in 1-byte chunks; a fresh server for each.

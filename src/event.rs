@@ -184,21 +184,34 @@ impl ShipmentStatus {
         raw: &str,
         provider_words: impl FnOnce(&str) -> Option<ShipmentStatus>,
     ) -> Self {
-        let key = status_key(raw);
-        if let Some(status) = provider_words(&key) {
-            return status;
-        }
-        match key.as_str() {
-            "canceled" => Self::Cancelled,
-            name => Self::from_name(name).unwrap_or_else(|| Self::Other(raw.to_owned())),
-        }
+        let mut buffer = [0; STATUS_KEY_LEN];
+        let known = status_key(raw, &mut buffer).and_then(|key| match provider_words(key) {
+            Some(status) => Some(status),
+            None if key == "canceled" => Some(Self::Cancelled),
+            None => Self::from_name(key),
+        });
+        known.unwrap_or_else(|| Self::Other(raw.to_owned()))
     }
 }
 
+/// The longest key [`status_key`] makes: longer than any word a mapping knows.
+pub(crate) const STATUS_KEY_LEN: usize = 32;
+
 /// A provider's word as the mappings match it: trimmed, lowercase, with
-/// spaces and hyphens as underscores (`Picked Up` is `picked_up`).
-pub(crate) fn status_key(raw: &str) -> String {
-    raw.trim().to_ascii_lowercase().replace([' ', '-'], "_")
+/// spaces and hyphens as underscores (`Picked Up` is `picked_up`), written in
+/// `buffer`, so that mapping a status allocates nothing. `None` for a word
+/// longer than the buffer, which no mapping knows.
+pub(crate) fn status_key<'a>(raw: &str, buffer: &'a mut [u8; STATUS_KEY_LEN]) -> Option<&'a str> {
+    let word = raw.trim().as_bytes();
+    let key = buffer.get_mut(..word.len())?;
+    for (to, &from) in key.iter_mut().zip(word) {
+        *to = match from {
+            b' ' | b'-' => b'_',
+            other => other.to_ascii_lowercase(),
+        };
+    }
+    // Only ASCII bytes changed, to ASCII: still UTF-8.
+    std::str::from_utf8(key).ok()
 }
 
 impl fmt::Display for ShipmentStatus {
@@ -494,6 +507,29 @@ mod tests {
             assert_eq!(status.as_str().parse(), Ok(status));
         }
         assert_eq!(ShipmentStatus::from_name("other"), None);
+    }
+
+    #[test]
+    fn status_key_is_trimmed_lowercase_with_underscores() {
+        let mut buffer = [0; STATUS_KEY_LEN];
+        for (raw, key) in [
+            ("  Picked Up ", Some("picked_up")),
+            ("\u{a0}IN-TRANSIT\t", Some("in_transit")),
+            ("Élan vital", Some("Élan_vital")),
+            ("", Some("")),
+            (
+                &"x".repeat(STATUS_KEY_LEN),
+                Some(&*"x".repeat(STATUS_KEY_LEN)),
+            ),
+            (&"x".repeat(STATUS_KEY_LEN + 1), None),
+        ] {
+            assert_eq!(status_key(raw, &mut buffer), key, "{raw:?}");
+        }
+        let long = "a status far longer than any word a mapping knows";
+        assert_eq!(
+            ShipmentStatus::normalize(long, |_| None),
+            ShipmentStatus::Other(long.into())
+        );
     }
 
     #[test]

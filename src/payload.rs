@@ -134,26 +134,80 @@ fn shorten(text: &str) -> Cow<'_, str> {
     }
 }
 
-/// An id that a provider may send as a JSON string or number, kept as text.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum StringOrNumber {
-    String(String),
-    Number(serde_json::Number),
-}
-
 /// `deserialize_with` for an optional id sent as a string or a number. A
 /// number that is not an integer of at most 64 bits is refused: serde_json
 /// would round it, and two ids could become one.
+///
+/// A visitor, not an untagged enum: that buffers the value and builds an
+/// error for each variant it tries.
 pub(crate) fn optional_id<'de, D: Deserializer<'de>>(
     deserializer: D,
 ) -> Result<Option<String>, D::Error> {
-    match Option::<StringOrNumber>::deserialize(deserializer)? {
-        None => Ok(None),
-        Some(StringOrNumber::String(text)) => Ok(Some(text)),
-        Some(StringOrNumber::Number(number)) if !number.is_f64() => Ok(Some(number.to_string())),
-        Some(StringOrNumber::Number(number)) => Err(D::Error::custom(format_args!(
-            "the id {number} is not an integer of at most 64 bits, so it cannot be read exactly"
-        ))),
+    deserializer.deserialize_option(OptionalId)
+}
+
+struct OptionalId;
+
+/// What the untagged enum this replaces said of any other value.
+const NOT_AN_ID: &str = "data did not match any variant of untagged enum StringOrNumber";
+
+impl<'de> Visitor<'de> for OptionalId {
+    type Value = Option<String>;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str("an id: a string or an integer")
+    }
+
+    fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+
+    fn visit_str<E: serde::de::Error>(self, id: &str) -> Result<Self::Value, E> {
+        Ok(Some(id.to_owned()))
+    }
+
+    fn visit_string<E: serde::de::Error>(self, id: String) -> Result<Self::Value, E> {
+        Ok(Some(id))
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, id: u64) -> Result<Self::Value, E> {
+        Ok(Some(id.to_string()))
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, id: i64) -> Result<Self::Value, E> {
+        Ok(Some(id.to_string()))
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, id: f64) -> Result<Self::Value, E> {
+        match serde_json::Number::from_f64(id) {
+            Some(number) => Err(E::custom(format_args!(
+                "the id {number} is not an integer of at most 64 bits, so it cannot be read exactly"
+            ))),
+            None => Err(E::custom(NOT_AN_ID)),
+        }
+    }
+
+    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Self::Value, E> {
+        Err(E::custom(NOT_AN_ID))
+    }
+
+    fn visit_bytes<E: serde::de::Error>(self, _: &[u8]) -> Result<Self::Value, E> {
+        Err(E::custom(NOT_AN_ID))
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, _: A) -> Result<Self::Value, A::Error> {
+        Err(A::Error::custom(NOT_AN_ID))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<Self::Value, A::Error> {
+        Err(A::Error::custom(NOT_AN_ID))
     }
 }

@@ -140,7 +140,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use tower_layer::Layer;
 
-use crate::event::status_key;
+use crate::event::{STATUS_KEY_LEN, status_key};
 use crate::payload::{
     from_object_slice, object_or_json_string, optional_id, parse_json, parse_object,
 };
@@ -478,7 +478,7 @@ impl Verify for ShipmondoJwt {
         };
         // All five are checked here, so a route's answer does not depend on its extractors.
         let smd = ShipmondoHeaders::read(headers)?;
-        let event = data.into_event(smd.resource_id.as_deref(), smd.action.clone())?;
+        let event = data.into_event(smd.resource_id.as_deref(), smd.action.as_deref())?;
         let jwt = match envelope.data {
             Cow::Borrowed(jwt) => body.slice_ref(jwt.as_bytes()),
             Cow::Owned(jwt) => Bytes::from(jwt),
@@ -492,13 +492,105 @@ impl Verify for ShipmondoJwt {
 
 /// The JSON of the JWT's payload, which Shipmondo sends as a JSON string
 /// holding JSON; a payload that is a JSON object is accepted too.
-fn claims_json(claims: Vec<u8>) -> Result<Bytes, WebhookRejection> {
-    if claims.trim_ascii_start().starts_with(b"\"") {
-        let inner: String = parse_json("the JWT payload", &claims)?;
-        Ok(Bytes::from(inner))
-    } else {
-        Ok(Bytes::from(claims))
+fn claims_json(mut claims: Vec<u8>) -> Result<Bytes, WebhookRejection> {
+    let start = claims.len() - claims.trim_ascii_start().len();
+    if claims.get(start) != Some(&b'"') {
+        return Ok(Bytes::from(claims));
     }
+    // The common case, unescaped in the buffer it was decoded into.
+    if let Some(len) = unescape_in_place(&mut claims) {
+        claims.truncate(len);
+        return Ok(Bytes::from(claims));
+    }
+    // Anything else (a lone surrogate, a control character...): serde_json
+    // decides, with its own error.
+    let inner: String = parse_json("the JWT payload", &claims)?;
+    Ok(Bytes::from(inner))
+}
+
+/// Unescapes `buffer`, a JSON string with nothing but JSON whitespace around
+/// it, into its own start; returns the unescaped length. `None` for anything
+/// it does not accept as serde_json would, which then decides.
+/// Writing never overtakes reading: no escape is shorter than what it stands for.
+fn unescape_in_place(buffer: &mut [u8]) -> Option<usize> {
+    let is_blank = |byte: &u8| matches!(byte, b' ' | b'\t' | b'\n' | b'\r');
+    let quote = buffer.iter().position(|byte| !is_blank(byte))?;
+    if buffer[quote] != b'"' {
+        return None;
+    }
+    let mut read = quote + 1;
+    let mut write = 0;
+    loop {
+        let run = buffer
+            .get(read..)?
+            .iter()
+            .position(|&byte| byte == b'"' || byte == b'\\' || byte < 0x20)?;
+        buffer.copy_within(read..read + run, write);
+        write += run;
+        read += run;
+        match buffer[read] {
+            b'"' => break,
+            b'\\' => {}
+            // A control character, which JSON refuses unescaped.
+            _ => return None,
+        }
+        let byte = match *buffer.get(read + 1)? {
+            b'"' => b'"',
+            b'\\' => b'\\',
+            b'/' => b'/',
+            b'b' => 0x08,
+            b'f' => 0x0c,
+            b'n' => b'\n',
+            b'r' => b'\r',
+            b't' => b'\t',
+            b'u' => {
+                let (c, escape_len) = unicode_escape(&buffer[read..])?;
+                let mut utf8 = [0; 4];
+                let utf8 = c.encode_utf8(&mut utf8).as_bytes();
+                buffer
+                    .get_mut(write..write + utf8.len())?
+                    .copy_from_slice(utf8);
+                write += utf8.len();
+                read += escape_len;
+                continue;
+            }
+            _ => return None,
+        };
+        buffer[write] = byte;
+        write += 1;
+        read += 2;
+    }
+    if !buffer[read + 1..].iter().all(is_blank) {
+        return None;
+    }
+    // Raw bytes between escapes must be UTF-8, as serde_json requires.
+    std::str::from_utf8(&buffer[..write]).ok()?;
+    Some(write)
+}
+
+/// The character a `\uXXXX` escape (or a surrogate pair of two) at the
+/// start of `escape` stands for, and the escape's length.
+fn unicode_escape(escape: &[u8]) -> Option<(char, usize)> {
+    let hex = |at: usize| {
+        let digits = std::str::from_utf8(escape.get(at..at + 4)?).ok()?;
+        if !digits.bytes().all(|byte| byte.is_ascii_hexdigit()) {
+            return None;
+        }
+        u32::from_str_radix(digits, 16).ok()
+    };
+    let first = hex(2)?;
+    if !(0xD800..0xDC00).contains(&first) {
+        return Some((char::from_u32(first)?, 6));
+    }
+    if escape.get(6..8)? != b"\\u" {
+        return None;
+    }
+    let second = hex(8)?;
+    if !(0xDC00..0xE000).contains(&second) {
+        return None;
+    }
+    let c = char::from_u32(0x10000 + ((first - 0xD800) << 10) + (second - 0xDC00))?;
+    Some((c, 12))
 }
 
 /// A verified Shipmondo webhook: its headers and the JWT's decoded payload.
@@ -631,7 +723,7 @@ impl DataFields {
     fn into_event(
         self,
         resource_id: Option<&str>,
-        action: Option<String>,
+        action: Option<&str>,
     ) -> Result<ShipmentEvent, WebhookRejection> {
         let id = self.id()?;
         if let Some(header) = resource_id
@@ -709,19 +801,20 @@ impl DataFields {
 
     /// The signed payload's status where it has one; the unsigned `SMD-Action`
     /// only where it has none, and then only `create` and `cancel` mean anything.
-    fn status(self, action: String) -> (ShipmentStatus, String) {
+    fn status(self, action: &str) -> (ShipmentStatus, String) {
         if let Some(raw) = self.order_status {
             return (ShipmentStatus::normalize(&raw, order_status), raw);
         }
         if let Some(raw) = self.current_status {
             return (ShipmentStatus::normalize(&raw, monitor_status), raw);
         }
-        let status = match status_key(&action).as_str() {
-            "create" => ShipmentStatus::Created,
-            "cancel" => ShipmentStatus::Cancelled,
-            _ => ShipmentStatus::Other(action.clone()),
+        let mut buffer = [0; STATUS_KEY_LEN];
+        let status = match status_key(action, &mut buffer) {
+            Some("create") => ShipmentStatus::Created,
+            Some("cancel") => ShipmentStatus::Cancelled,
+            _ => ShipmentStatus::Other(action.to_owned()),
         };
-        (status, action)
+        (status, action.to_owned())
     }
 }
 
@@ -749,7 +842,7 @@ mod tests {
 
     fn event(data: Value, action: Option<&str>) -> ShipmentEvent {
         let data: DataFields = serde_json::from_value(data).expect("a resource");
-        data.into_event(None, action.map(Into::into))
+        data.into_event(None, action)
             .expect("the payload has an id")
     }
 
@@ -793,6 +886,63 @@ mod tests {
             action("delivered"),
             ShipmentStatus::Other("delivered".into())
         );
+    }
+
+    /// What the fast path gives, checked against serde_json.
+    fn unescaped(json: &[u8]) -> Option<Vec<u8>> {
+        let mut buffer = json.to_vec();
+        let len = unescape_in_place(&mut buffer)?;
+        buffer.truncate(len);
+        Some(buffer)
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn unescapes_any_string_as_serde_json_does(text in "\\PC*") {
+            let json = serde_json::to_vec(&text).expect("a string");
+            proptest::prop_assert_eq!(unescaped(&json), Some(text.into_bytes()));
+        }
+
+        #[test]
+        fn accepts_only_what_serde_json_accepts(pieces in proptest::collection::vec(
+            proptest::sample::select(vec![
+                "\"", "\\", "\\u", "\\n", "\\/", "\\x", "d83d", "de00", "DC00", "00e9",
+                "0000", "a", " ", "\n", "\u{1}", "é", "\u{7f}", "\\ud83d\\ude00", "\\ude00",
+            ]),
+            0..12,
+        ), invalid_utf8: bool) {
+            let mut json = b"\"".to_vec();
+            json.extend(pieces.concat().into_bytes());
+            if invalid_utf8 {
+                json.push(0xff);
+            }
+            json.extend(b"\" ");
+            let expected = serde_json::from_slice::<String>(&json).ok().map(String::into_bytes);
+            let fast = unescaped(&json);
+            // The fast path may leave a case to serde_json, never disagree with it.
+            proptest::prop_assert!(fast.is_none() || fast == expected, "{:?}", String::from_utf8_lossy(&json));
+        }
+    }
+
+    #[test]
+    fn unescapes_escapes_and_surrogate_pairs() {
+        let json = br#" "{\"a\":\"\u00e9\ud83d\ude00\/\n\\\"}" "#;
+        let expected = serde_json::from_slice::<String>(json).expect("a JSON string");
+        assert_eq!(unescaped(json), Some(expected.into_bytes()));
+        for refused in [
+            &br#""\ud83d""#[..],
+            br#""\ude00""#,
+            b"\"\x01\"",
+            br#""a" x"#,
+            br#""a"#,
+        ] {
+            assert_eq!(
+                unescaped(refused),
+                None,
+                "{}",
+                String::from_utf8_lossy(refused)
+            );
+        }
     }
 
     #[test]

@@ -1,0 +1,142 @@
+//! The instruction gauge (`benches/instructions.sh`): sends COUNT
+//! signed 1 KiB webhooks through an axum `Router` in-process, with no
+//! network, runtime or subscriber, so callgrind counts the same instructions
+//! on every run.
+//!
+//! `instructions ROUTE COUNT [SIZE]` (SIZE in bytes, default 1024), where ROUTE is
+//! - `bare`: the GoShiip webhook to a route that takes the body as `Bytes`;
+//! - `kosmo`, `kourier`, `shipmondo`, `goshiip`: that provider's webhook to
+//!   a route behind its layer whose handler takes the `ShipmentEvent`;
+//! - `hmac-kosmo`... : one HMAC-SHA256 of what that provider signs (for
+//!   Kourier, the token's SHA-256 digest compared in constant time, as
+//!   `KourierBearer` compares tokens), so that the hashing, which takes
+//!   sha2's software path under valgrind (no SHA-NI), shows apart;
+//! - `fields-kosmo`... : serde_json decoding, borrowed, the few fields the
+//!   `ShipmentEvent` is made of (for Shipmondo, from the JWT's payload
+//!   already decoded), as the criterion reference does.
+//!
+//! `hmac-` plus `fields-` is the reference of `benches/verify.rs`: the work no
+//! layer can avoid.
+//!
+//! The script runs each route twice, with two counts, and divides the
+//! difference, so start-up cancels out.
+
+use std::hint::black_box;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::http::{Request, StatusCode};
+use axum::routing::post;
+use futures_util::FutureExt;
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::{Digest, Sha256};
+use shipment_webhooks::{
+    GoShiipSignature, KosmoSignature, KourierBearer, ShipmentEvent, ShipmondoJwt,
+};
+use subtle::ConstantTimeEq;
+use tower::Service;
+
+#[path = "../../common/mod.rs"]
+mod common;
+use common::{SECRET, body_of, decode_fields, samples, signed};
+
+async fn bare(_body: Bytes) -> StatusCode {
+    StatusCode::OK
+}
+
+async fn verified(_event: ShipmentEvent) -> StatusCode {
+    StatusCode::OK
+}
+
+/// Every provider's path, behind its layer or (`bare`) behind none.
+fn router(bare_routes: bool) -> Router {
+    let route = |layered: axum::routing::MethodRouter| {
+        if bare_routes { post(bare) } else { layered }
+    };
+    Router::new()
+        .route(
+            "/webhooks/kosmo",
+            route(post(verified).route_layer(KosmoSignature::new(SECRET))),
+        )
+        .route(
+            "/webhooks/kourier",
+            route(post(verified).route_layer(KourierBearer::new(SECRET))),
+        )
+        .route(
+            "/webhooks/shipmondo",
+            route(post(verified).route_layer(ShipmondoJwt::new(SECRET))),
+        )
+        .route(
+            "/webhooks/goshiip",
+            route(post(verified).route_layer(GoShiipSignature::new(SECRET))),
+        )
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let (Some(route), Some(count)) = (args.next(), args.next()) else {
+        eprintln!("usage: instructions ROUTE COUNT");
+        std::process::exit(2);
+    };
+    let count: usize = count.parse().expect("COUNT is a number");
+    let size: usize = args
+        .next()
+        .map_or(1024, |size| size.parse().expect("SIZE is a number"));
+    let provider = route
+        .strip_prefix("hmac-")
+        .or_else(|| route.strip_prefix("fields-"))
+        .unwrap_or(&route);
+    let provider = if provider == "bare" {
+        "goshiip"
+    } else {
+        provider
+    };
+    let (_, webhook) = samples(size)
+        .into_iter()
+        .find(|(name, _)| *name == provider)
+        .unwrap_or_else(|| panic!("unknown route {route}"));
+    let body = body_of(&webhook);
+
+    if route.starts_with("fields-") {
+        // Shipmondo's fields are in the JWT's payload, the object its JSON string holds.
+        let json = match provider {
+            "shipmondo" => Bytes::from(webhook.payload_json()),
+            _ => body,
+        };
+        for _ in 0..count {
+            decode_fields(provider, black_box(&json));
+        }
+        return;
+    }
+    if route.starts_with("hmac-") {
+        let key = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).expect("any key length");
+        let token = Sha256::digest(SECRET.as_bytes());
+        let message = signed(provider, &webhook, &body);
+        for _ in 0..count {
+            if provider == "kourier" {
+                let received = Sha256::digest(black_box(SECRET.as_bytes()));
+                assert!(bool::from(received.ct_eq(&token)));
+            } else {
+                let mut mac = key.clone();
+                mac.update(black_box(&message));
+                black_box(mac.finalize());
+            }
+        }
+        return;
+    }
+
+    let (parts, _) = webhook.sign(SECRET).into_parts();
+    // As `axum::serve` does: every route made once, not per request.
+    let mut app = router(route == "bare")
+        .with_state::<()>(())
+        .into_service::<Body>();
+    for _ in 0..count {
+        let request = Request::from_parts(parts.clone(), Body::from(body.clone()));
+        let response = app
+            .call(request)
+            .now_or_never()
+            .expect("answered at once")
+            .expect("infallible");
+        assert_eq!(response.status(), StatusCode::OK, "{route}");
+    }
+}

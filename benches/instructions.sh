@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Instructions per request, counted by callgrind: the bare route and each
+# provider's verified route of an axum Router driven in-process
+# (benches/gauge), and each provider's reference apart: one HMAC
+# of what it signs (hmac-), and decoding the event's few fields (fields-).
+# Each route runs with $LOW and $HIGH requests; the difference over
+# $HIGH - $LOW is the figure, so start-up cancels out. Fails if a route
+# exceeds its line in benches/instructions.budget by more than 5 %.
+# UPDATE=1 writes the budget from this run instead.
+# Usage: bash benches/instructions.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+LOW=${LOW:-100}
+HIGH=${HIGH:-600}
+BUDGET=benches/instructions.budget
+TOLERANCE_PERCENT=5
+PROVIDERS="kosmo kourier shipmondo goshiip"
+ROUTES="bare $PROVIDERS"
+for provider in $PROVIDERS; do ROUTES+=" hmac-$provider fields-$provider"; done
+work=target/instructions
+mkdir -p "$work"
+
+if ! command -v valgrind >/dev/null; then
+    apt-get update -qq && apt-get install -y -qq valgrind >/dev/null
+fi
+cargo build -q --release --manifest-path benches/gauge/Cargo.toml --target-dir target/gauge
+binary=target/gauge/release/instruction-gauge
+
+# Instructions of one run of ROUTE with COUNT requests.
+count() {
+    local out="$work/callgrind.$1.$2"
+    valgrind --tool=callgrind --callgrind-out-file="$out" "$binary" "$1" "$2" 2>"$out.log" || {
+        cat "$out.log" >&2
+        exit 1
+    }
+    awk '/^(summary|totals):/ {print $2; exit}' "$out"
+}
+
+declare -A measured
+for route in $ROUTES; do
+    low=$(count "$route" "$LOW")
+    high=$(count "$route" "$HIGH")
+    measured[$route]=$(( (high - low) / (HIGH - LOW) ))
+done
+
+if [ -n "${UPDATE:-}" ]; then
+    {
+        echo "# Instructions per request (benches/instructions.sh); CI fails past +$TOLERANCE_PERCENT %."
+        for route in $ROUTES; do echo "$route ${measured[$route]}"; done
+    } > "$BUDGET"
+    echo "wrote $BUDGET"
+fi
+
+bare=${measured[bare]}
+echo "| route | instructions / request | budget | over bare | over bare and the reference (HMAC + fields) |"
+echo "|---|---|---|---|---|"
+failed=0
+for route in $ROUTES; do
+    budget=$(awk -v r="$route" '$1 == r {print $2}' "$BUDGET" 2>/dev/null || true)
+    n=${measured[$route]}
+    over="" own=""
+    case $route in
+        bare|hmac-*|fields-*) ;;
+        *) over=$((n - bare)); own=$((n - bare - ${measured[hmac-$route]} - ${measured[fields-$route]})) ;;
+    esac
+    echo "| $route | $n | ${budget:-none} | $over | $own |"
+    if [ -z "$budget" ]; then
+        echo "no budget for $route in $BUDGET" >&2
+        failed=1
+    elif [ $((n * 100)) -gt $((budget * (100 + TOLERANCE_PERCENT))) ]; then
+        echo "$route: $n instructions per request, over its budget of $budget by more than $TOLERANCE_PERCENT %" >&2
+        failed=1
+    fi
+done
+exit $failed
