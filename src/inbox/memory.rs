@@ -189,14 +189,16 @@ impl Store for MemoryStore {
                 continue;
             }
             let shipment = rows.rows[&id].shipment();
-            if !leased.insert(shipment.clone()) {
+            if leased.contains(&shipment) {
                 continue;
             }
+            // Superseded, the shipment's next row may still be claimed now.
             if claim.latest_wins && rows.superseded(id, &rows.rows[&id], &shipment) {
                 rows.close(id, State::Superseded);
                 claimed.superseded.push(id);
                 continue;
             }
+            leased.insert(shipment);
             if let Some(row) = rows.rows.get_mut(&id) {
                 row.state = State::Processing;
                 row.attempts += 1;

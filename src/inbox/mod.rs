@@ -49,10 +49,14 @@
 //!   leased: if its worker dies, it is handed out again when the lease ends.
 //!   So a handler may see a webhook again after a crash, with a higher
 //!   [`attempt`](Delivery::attempt) and the same
-//!   [`dedup_key`](Delivery::dedup_key): make it idempotent. Webhooks about
-//!   one shipment are never handled at once, and are handed out oldest
-//!   first; one waiting out a retry's backoff does not hold back the later
-//!   ones (latest wins then supersedes it if a newer one was handled).
+//!   [`dedup_key`](Delivery::dedup_key): make it idempotent with the key
+//!   (the attempt can repeat if the database itself crashes: claims and
+//!   outcomes commit without waiting for the disk). Webhooks about one
+//!   shipment are never handled at once while their leases hold, and are
+//!   handed out oldest first; one waiting out a retry's backoff does not
+//!   hold back the later ones (latest wins then supersedes it if a newer one
+//!   was handled). An attempt running past [`Worker::handler_timeout`]
+//!   counts as failed.
 //! - **The newest status wins.** With [`Inbox::latest_wins`] (on by
 //!   default), a webhook about a shipment whose newer event was already
 //!   handled is marked `superseded` instead. "Newer" is by the provider's

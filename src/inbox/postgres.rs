@@ -1,8 +1,9 @@
 //! The PostgreSQL store, for several instances sharing one database.
 //!
 //! Claims run one at a time across every instance (a transaction-scoped
-//! advisory lock, tried, not waited for, so a stalled instance holding it
-//! delays claims by one poll rather than wedging them); within a claim,
+//! advisory lock, tried, not waited for, so no worker waits on it; an
+//! instance that stalls holding it is cut off by the server after 10 s idle
+//! in that transaction, and claims resume); within a claim,
 //! `FOR UPDATE SKIP LOCKED` passes over rows whose outcome another worker is
 //! recording instead of waiting for them. After storing a webhook, an
 //! instance `NOTIFY`s `webhook_inbox` (at most one every 2 ms, and outside
@@ -27,7 +28,7 @@ use super::{
     Store, StoreFuture, candidates,
 };
 
-/// The channel the trigger notifies.
+/// The channel instances notify when they store a webhook.
 const CHANNEL: &str = "webhook_inbox";
 /// Advisory lock keys ("inbox" and "claim" in ASCII), so that schema changes
 /// and claims each run one at a time.
@@ -63,7 +64,6 @@ impl PgStore {
 
     const ID_COLUMN: &str = "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY";
     const BYTES: &str = "BYTEA";
-    const MORE_DDL: &[&str] = &[];
     const DUE: [(&str, &str); 2] = sql::DUE_SKIP_LOCKED;
 
     async fn schema_transaction(&self) -> Result<Transaction<'static, Postgres>, InboxError> {
@@ -103,7 +103,7 @@ impl PgStore {
 
     /// Wakes every instance's workers, soon: one `NOTIFY` for the rows
     /// stored in the next 2 ms.
-    fn stored(&self) {
+    fn notify_other_instances(&self) {
         if self.notifying.swap(true, Ordering::AcqRel) {
             return;
         }
@@ -169,7 +169,7 @@ sql::sql_store!(
             let inserted = sql::bind_insert(row).fetch_one(&self.pool).await?;
             let receipt = sql::receipt(&inserted)?;
             if let Receipt::Stored { .. } = receipt {
-                self.stored();
+                self.notify_other_instances();
             }
             Ok(receipt)
         })

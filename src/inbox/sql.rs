@@ -44,15 +44,16 @@ pub(super) fn create_table(id: &str, bytes: &str) -> String {
     )
 }
 
-pub(super) const CREATE_INDEXES: [&str; 2] = [
+pub(super) const CREATE_INDEXES: [&str; 3] = [
     // Claims read pending rows, and leased ones, oldest first.
     "CREATE INDEX IF NOT EXISTS webhook_inbox_due ON webhook_inbox (state, id)",
+    // Purges read handled rows by age.
+    "CREATE INDEX IF NOT EXISTS webhook_inbox_kept ON webhook_inbox (state, received_at)",
     "CREATE INDEX IF NOT EXISTS webhook_inbox_shipment \
      ON webhook_inbox (provider, endpoint, tenant, shipment, state)",
 ];
 
-/// Inserts a webhook, or counts a duplicate on the row with its key: one
-/// statement, which takes the write lock as it starts.
+/// Inserts a webhook, or counts a duplicate on the row with its key.
 pub(super) const INSERT: &str = "INSERT INTO webhook_inbox (provider, endpoint, tenant, dedup_key, \
     shipment, event, event_time, final_status, body, provider_headers, secret_label, \
     received_at, run_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12) \
@@ -68,7 +69,8 @@ pub(super) const DEAD_LOST_LEASES: &str = "UPDATE webhook_inbox \
 /// Rows in state `$3` due by `$1` (`run_at` for pending rows, `lease_until`
 /// for leased ones), of shipments none of whose rows is leased, oldest
 /// first: read in `id` order from the `(state, id)` index, so a claim reads
-/// about what it takes, whatever the backlog.
+/// what it takes plus the rows it passes over (those waiting out a retry's
+/// backoff, those of leased shipments), not the whole backlog.
 macro_rules! due {
     ($time:literal) => {
         concat!(
@@ -300,8 +302,8 @@ where
 /// `pool` and provides `schema_transaction`, `claim_transaction` (each
 /// holding the lock its work needs) and `bookkeeping` (a transaction whose
 /// commit need not wait for the disk: losing one in a crash only hands a
-/// webhook out again), and the constants `ID_COLUMN`, `BYTES`, `MORE_DDL`
-/// and `DUE`.
+/// webhook out again), `notify_other_instances`, and the constants
+/// `ID_COLUMN`, `BYTES` and `DUE`.
 macro_rules! sql_store {
     ($store:ty, $name:literal $(, $more:item)* $(,)?) => {
         impl $store {
@@ -315,7 +317,7 @@ macro_rules! sql_store {
                     None => {
                         let table = sql::create_table(Self::ID_COLUMN, Self::BYTES);
                         sqlx::query(&table).execute(&mut *tx).await?;
-                        for statement in sql::CREATE_INDEXES.iter().chain(Self::MORE_DDL) {
+                        for statement in sql::CREATE_INDEXES {
                             sqlx::query(statement).execute(&mut *tx).await?;
                         }
                         sqlx::query(sql::INSERT_VERSION)
@@ -363,16 +365,19 @@ macro_rules! sql_store {
                     if claimed.rows.len() == claim.limit {
                         break;
                     }
-                    if !shipments.insert(sql::shipment(&row)?) {
+                    let shipment = sql::shipment(&row)?;
+                    if shipments.contains(&shipment) {
                         continue;
                     }
                     if claim.latest_wins {
                         let superseded = sqlx::query(sql::SUPERSEDE).bind(id).execute(&mut *tx).await?;
+                        // The shipment's next row may still be claimed now.
                         if superseded.rows_affected() > 0 {
                             claimed.superseded.push(id);
                             continue;
                         }
                     }
+                    shipments.insert(shipment);
                     let row = sqlx::query(sql::CLAIM)
                         .bind(id)
                         .bind(claim.lease_until)
@@ -450,8 +455,11 @@ macro_rules! sql_store {
                         .bind(now)
                         .execute(&self.pool)
                         .await?;
-                    self.stored();
-                    Ok(replayed.rows_affected() > 0)
+                    let replayed = replayed.rows_affected() > 0;
+                    if replayed {
+                        self.notify_other_instances();
+                    }
+                    Ok(replayed)
                 })
             }
 

@@ -94,7 +94,6 @@ impl SqliteStore {
 
     const ID_COLUMN: &str = "INTEGER PRIMARY KEY AUTOINCREMENT";
     const BYTES: &str = "BLOB";
-    const MORE_DDL: &[&str] = &[];
     const DUE: [(&str, &str); 2] = sql::DUE;
 
     /// Migrations, claims and bookkeeping all take the write lock up front.
@@ -110,8 +109,9 @@ impl SqliteStore {
         self.schema_transaction().await
     }
 
-    /// Workers in this process are woken by the inbox itself.
-    fn stored(&self) {}
+    /// Other processes on the file poll; this one's workers are woken by
+    /// the inbox itself.
+    fn notify_other_instances(&self) {}
 }
 
 /// The writer: commits every webhook queued while the previous commit was
@@ -126,10 +126,22 @@ async fn write(pool: SqlitePool, sync: SqliteSync, mut queue: mpsc::Receiver<Ins
                     let _ = reply.send(Ok(receipt));
                 }
             }
+            // One row's failure must not fail the others: each on its own.
+            Err(_) if batch.len() > 1 => {
+                for insert in batch.drain(..) {
+                    let one = [insert];
+                    let receipt = commit(&pool, sync, &one).await;
+                    let [(_, reply)] = one;
+                    let _ = reply.send(receipt.and_then(|mut receipts| {
+                        receipts
+                            .pop()
+                            .ok_or_else(|| InboxError("no receipt".into()))
+                    }));
+                }
+            }
             Err(error) => {
-                let error = error.to_string();
                 for (_, reply) in batch.drain(..) {
-                    let _ = reply.send(Err(InboxError(error.clone().into())));
+                    let _ = reply.send(Err(InboxError(error.to_string().into())));
                 }
             }
         }

@@ -37,6 +37,7 @@ pub struct Worker {
     backoff: (Duration, Duration),
     poll_interval: Duration,
     shutdown_grace: Duration,
+    handler_timeout: Duration,
 }
 
 impl fmt::Debug for Worker {
@@ -49,6 +50,7 @@ impl fmt::Debug for Worker {
             .field("backoff", &self.backoff)
             .field("poll_interval", &self.poll_interval)
             .field("shutdown_grace", &self.shutdown_grace)
+            .field("handler_timeout", &self.handler_timeout)
             .finish_non_exhaustive()
     }
 }
@@ -73,6 +75,7 @@ impl Worker {
             backoff: (Duration::from_secs(1), Duration::from_secs(10 * 60)),
             poll_interval: Duration::from_secs(1),
             shutdown_grace: Duration::from_secs(10),
+            handler_timeout: Duration::from_secs(5 * 60),
         }
     }
 
@@ -131,6 +134,16 @@ impl Worker {
     #[must_use]
     pub fn shutdown_grace(mut self, grace: Duration) -> Self {
         self.shutdown_grace = grace;
+        self
+    }
+
+    /// How long one attempt may run before it counts as failed and is
+    /// retried (5 min by default): a handler stuck on a call without a
+    /// timeout would otherwise hold its webhook, and every later one of its
+    /// shipment, for ever.
+    #[must_use]
+    pub fn handler_timeout(mut self, timeout: Duration) -> Self {
+        self.handler_timeout = timeout;
         self
     }
 
@@ -245,7 +258,7 @@ impl Worker {
             attempt: delivery.attempt,
         };
         let store = Arc::clone(&self.inbox.store);
-        let lease = self.lease;
+        let (lease, timeout) = (self.lease, self.handler_timeout);
         let handler = Arc::clone(&self.handler);
         let task = running.tasks.spawn(
             async move {
@@ -253,14 +266,23 @@ impl Worker {
                 let mut handled = pin!(handler(delivery));
                 let renew = lease / 3;
                 let mut renewals = interval_at(Instant::now() + renew, renew);
+                let deadline = sleep(timeout);
+                let mut deadline = pin!(deadline);
+                let mut renewing = true;
                 loop {
                     tokio::select! {
                         outcome = &mut handled => return outcome,
-                        _ = renewals.tick() => {
+                        () = &mut deadline => {
+                            return Err(format!("the handler took longer than {timeout:?}"));
+                        }
+                        _ = renewals.tick(), if renewing => {
                             let until = now_ms().saturating_add(millis(lease));
                             match store.extend(held.id, held.lease, until).await {
                                 Ok(true) => {}
-                                Ok(false) => tracing::warn!("lease lost: another worker may run this webhook too"),
+                                Ok(false) => {
+                                    tracing::warn!("lease lost: another worker may run this webhook too");
+                                    renewing = false;
+                                }
                                 Err(error) => tracing::warn!(%error, "lease renewal failed"),
                             }
                         }

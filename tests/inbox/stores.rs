@@ -47,6 +47,7 @@ every_store!(
     purge_forgets_keys_after_retention,
     stored_payload_and_headers_reach_the_handler,
     panicking_handler_is_retried,
+    hung_handler_times_out_and_is_retried,
 );
 
 async fn stored_then_handled_once(backend: Backend) {
@@ -487,6 +488,36 @@ async fn panicking_handler_is_retried(backend: Backend) {
                 Ok::<(), String>(())
             }
         })
+        .poll_interval(Duration::from_millis(10))
+        .backoff(Duration::from_millis(10), Duration::from_millis(10))
+        .spawn();
+    let stats = wait_for(&inbox, |stats| stats.done == 1).await;
+    worker.shutdown().await;
+    assert_eq!(stats.done, 1);
+    let attempts: Vec<_> = record.handled().into_iter().map(|h| h.attempt).collect();
+    assert_eq!(attempts, [1, 2]);
+}
+
+async fn hung_handler_times_out_and_is_retried(backend: Backend) {
+    let Some(inbox) = open(backend, "hung").await else {
+        return;
+    };
+    let app = app(&inbox);
+    send(&app, kosmo("SG-23", "DELIVERED", at(0)).sign(KOSMO)).await;
+    let record = Record::default();
+    let seen = record.clone();
+    let worker = inbox
+        .worker(move |delivery: Delivery| {
+            seen.push(&delivery);
+            let attempt = delivery.attempt();
+            async move {
+                if attempt == 1 {
+                    std::future::pending::<()>().await;
+                }
+                Ok::<(), String>(())
+            }
+        })
+        .handler_timeout(Duration::from_millis(100))
         .poll_interval(Duration::from_millis(10))
         .backoff(Duration::from_millis(10), Duration::from_millis(10))
         .spawn();
