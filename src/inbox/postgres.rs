@@ -92,12 +92,12 @@ impl PgStore {
         let mut tx = self.pool.begin().await?;
         // An instance that stalls mid-transaction (paused, cut off) is cut
         // off by the server, so it cannot hold the claim lock for ever.
-        for setting in [
-            "SET LOCAL synchronous_commit = off",
-            "SET LOCAL idle_in_transaction_session_timeout = '10s'",
-        ] {
-            sqlx::query(setting).execute(&mut *tx).await?;
-        }
+        sqlx::query(
+            "SELECT set_config('synchronous_commit', 'off', true), \
+             set_config('idle_in_transaction_session_timeout', '10s', true)",
+        )
+        .execute(&mut *tx)
+        .await?;
         Ok(tx)
     }
 

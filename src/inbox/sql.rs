@@ -67,24 +67,25 @@ pub(super) const DEAD_LOST_LEASES: &str = "UPDATE webhook_inbox \
     WHERE state = 'processing' AND lease_until <= $2 AND attempts >= $3";
 
 /// Rows in state `$3` due by `$1` (`run_at` for pending rows, `lease_until`
-/// for leased ones), of shipments none of whose rows is leased, oldest
-/// first: read in `id` order from the `(state, id)` index, so a claim reads
-/// what it takes plus the rows it passes over (those waiting out a retry's
-/// backoff, those of leased shipments), not the whole backlog.
+/// for leased ones), oldest first: read in `id` order from the `(state, id)`
+/// index and stopped at the limit, so a claim reads what it takes plus the
+/// rows it passes over (those waiting out a retry's backoff), not the whole
+/// backlog. Rows of leased shipments ([`LEASED`], read once per claim) are
+/// passed over in Rust, so the query stays a plain index range.
 macro_rules! due {
     ($time:literal) => {
         concat!(
             "SELECT c.id, c.provider, c.endpoint, c.tenant, c.shipment \
             FROM webhook_inbox c WHERE c.state = $3 AND c.",
             $time,
-            " <= $1 \
-              AND NOT EXISTS (SELECT 1 FROM webhook_inbox p \
-                WHERE p.state = 'processing' AND p.lease_until > $1 AND p.provider = c.provider \
-                  AND p.endpoint = c.endpoint AND p.tenant = c.tenant AND p.shipment = c.shipment) \
-            ORDER BY c.id LIMIT $2"
+            " <= $1 ORDER BY c.id LIMIT $2"
         )
     };
 }
+
+/// The shipments leased at `$1`, whose other rows wait.
+pub(super) const LEASED: &str = "SELECT provider, endpoint, tenant, shipment \
+    FROM webhook_inbox WHERE state = 'processing' AND lease_until > $1";
 
 /// Pending rows due, and leased rows whose lease ran out.
 pub(super) const DUE: [(&str, &str); 2] = [
@@ -360,6 +361,9 @@ macro_rules! sql_store {
                 let mut due: Vec<_> = ids.into_iter().zip(due).collect();
                 due.sort_unstable_by_key(|(id, _)| *id);
                 let mut shipments = HashSet::new();
+                for row in sqlx::query(sql::LEASED).bind(claim.now).fetch_all(&mut *tx).await? {
+                    shipments.insert(sql::shipment(&row)?);
+                }
                 let mut claimed = Claimed::default();
                 for (id, row) in due {
                     if claimed.rows.len() == claim.limit {

@@ -195,7 +195,13 @@ impl Worker {
                     Ok(()) => break,
                     Err(_) => detached = true,
                 },
-                Some(joined) = running.tasks.join_next_with_id() => self.record(joined, &mut running).await,
+                Some(joined) = running.tasks.join_next_with_id() => {
+                    self.record(joined, &mut running).await;
+                    // Every handler done by now, so the next claim fills all their places at once.
+                    while let Some(joined) = running.tasks.try_join_next_with_id() {
+                        self.record(joined, &mut running).await;
+                    }
+                }
                 () = stored, if idle => {}
                 () = sleep(self.poll_interval), if idle => {}
                 () = sleep_until(next_purge) => {}
