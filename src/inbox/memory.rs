@@ -81,7 +81,7 @@ impl Row {
             endpoint: new.endpoint.clone(),
             tenant: new.tenant.clone(),
             event: new.event.clone(),
-            body: new.body.to_vec(),
+            body: new.body.clone(),
             provider_headers: new.provider_headers.clone(),
             secret_label: new.secret_label.clone(),
             received_at: new.received_at,
@@ -119,7 +119,7 @@ impl Store for MemoryStore {
         "memory"
     }
 
-    fn insert<'a>(&'a self, new: &'a NewWebhook) -> StoreFuture<'a, Receipt> {
+    fn insert(&self, new: NewWebhook) -> StoreFuture<'_, Receipt> {
         let mut rows = self.rows();
         let key = (
             new.provider,
@@ -136,10 +136,10 @@ impl Store for MemoryStore {
             rows.next_id += 1;
             let id = rows.next_id;
             let row = Row {
-                new: new.clone(),
+                run_at: new.received_at,
+                new,
                 state: State::Pending,
                 attempts: 0,
-                run_at: new.received_at,
                 lease_until: 0,
                 lease: None,
                 last_error: None,
@@ -185,7 +185,7 @@ impl Store for MemoryStore {
                 }
                 continue;
             }
-            if claimed.rows.len() == claim.limit {
+            if claimed.deliveries.len() == claim.limit {
                 continue;
             }
             let shipment = rows.rows[&id].shipment();
@@ -204,7 +204,16 @@ impl Store for MemoryStore {
                 row.attempts += 1;
                 row.lease_until = claim.lease_until;
                 row.lease = Some(claim.lease);
-                claimed.rows.push(row.claimed(id));
+                match row.claimed(id).into_delivery() {
+                    Ok(delivery) => claimed.deliveries.push(delivery),
+                    Err(error) => {
+                        tracing::error!(id, %error, "inbox row unreadable: dead");
+                        row.state = State::Dead;
+                        row.lease = None;
+                        row.last_error = Some(format!("unreadable row: {error}"));
+                        rows.open.remove(&id);
+                    }
+                }
             }
         }
         Box::pin(async move { Ok(claimed) })
@@ -222,7 +231,7 @@ impl Store for MemoryStore {
         Box::pin(async move { Ok(held) })
     }
 
-    fn finish(&self, id: i64, lease: i64, now: i64, finish: Finish) -> StoreFuture<'_, bool> {
+    fn finish(&self, id: i64, lease: i64, finish: Finish) -> StoreFuture<'_, bool> {
         let mut rows = self.rows();
         let held = rows
             .rows
@@ -245,11 +254,11 @@ impl Store for MemoryStore {
                         row.last_error = Some(error);
                     }
                 }
-                Finish::Release => {
+                Finish::Release { at } => {
                     if let Some(row) = rows.rows.get_mut(&id) {
                         row.state = State::Pending;
                         row.lease = None;
-                        row.run_at = now;
+                        row.run_at = at;
                         row.attempts -= 1;
                     }
                 }

@@ -121,7 +121,8 @@ pub const DEFAULT_RETENTION: Duration = Duration::from_secs(7 * 24 * 60 * 60);
 #[derive(Clone)]
 pub struct Inbox {
     store: Arc<dyn Store>,
-    stored: Arc<Notify>,
+    /// Wakes this process's workers when a webhook is stored or replayed.
+    wake: Arc<Notify>,
     retention: Duration,
     latest_wins: bool,
 }
@@ -137,11 +138,11 @@ impl fmt::Debug for Inbox {
 }
 
 impl Inbox {
-    /// An inbox on `store`, whose workers wait on `stored`.
-    fn with_store(store: impl Store, stored: Arc<Notify>) -> Self {
+    /// An inbox on `store`, whose workers wait on `wake`.
+    fn with_store(store: impl Store, wake: Arc<Notify>) -> Self {
         Self {
             store: Arc::new(store),
-            stored,
+            wake,
             retention: DEFAULT_RETENTION,
             latest_wins: true,
         }
@@ -194,9 +195,9 @@ impl Inbox {
     #[cfg(feature = "postgres")]
     #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
     pub async fn postgres_pool(pool: sqlx::PgPool) -> Result<Self, InboxError> {
-        let stored = Arc::new(Notify::new());
-        let store = postgres::PgStore::open(pool, Arc::clone(&stored)).await?;
-        Ok(Self::with_store(store, stored))
+        let wake = Arc::new(Notify::new());
+        let store = postgres::PgStore::open(pool, Arc::clone(&wake)).await?;
+        Ok(Self::with_store(store, wake))
     }
 
     /// How long a webhook handled (or superseded) is kept, and with it its
@@ -233,13 +234,14 @@ impl Inbox {
         endpoint: &str,
     ) -> Result<Receipt, InboxError> {
         let row = NewWebhook::new(webhook, endpoint)?;
-        let receipt = self.store.insert(&row).await?;
+        let (provider, key) = (row.provider, row.dedup_key);
+        let receipt = self.store.insert(row).await?;
         match receipt {
-            Receipt::Stored { .. } => self.stored.notify_waiters(),
+            Receipt::Stored { .. } => self.wake.notify_waiters(),
             Receipt::Duplicate { id } => {
-                tracing::debug!(id, key = %row.dedup_key, "duplicate webhook dropped");
+                tracing::debug!(id, %provider, %key, "duplicate webhook dropped");
                 #[cfg(feature = "metrics")]
-                metrics::counter!("shipment_webhooks_duplicates_total", "provider" => row.provider.as_str())
+                metrics::counter!("shipment_webhooks_duplicates_total", "provider" => provider.as_str())
                     .increment(1);
             }
         }
@@ -269,7 +271,7 @@ impl Inbox {
     pub async fn replay(&self, id: i64) -> Result<bool, InboxError> {
         let replayed = self.store.replay(id, now_ms()).await?;
         if replayed {
-            self.stored.notify_waiters();
+            self.wake.notify_waiters();
         }
         Ok(replayed)
     }
@@ -423,7 +425,7 @@ impl std::error::Error for InboxError {
 }
 
 /// A webhook as the receiver stores it: one row.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 struct NewWebhook {
     provider: Provider,
     endpoint: String,
@@ -477,7 +479,7 @@ struct ClaimedRow {
     endpoint: String,
     tenant: String,
     event: String,
-    body: Vec<u8>,
+    body: Bytes,
     provider_headers: Option<String>,
     secret_label: String,
     received_at: i64,
@@ -504,13 +506,7 @@ impl ClaimedRow {
             .map_err(|_| bad("provider headers are not Shipmondo's"))?;
         let tenant = (!self.tenant.is_empty()).then(|| Arc::from(self.tenant));
         let secret = MatchedSecret::stored(Arc::from(self.secret_label), tenant);
-        let webhook = VerifiedWebhook::stored(
-            event,
-            secret,
-            Bytes::from(self.body),
-            headers,
-            DedupKey(key),
-        );
+        let webhook = VerifiedWebhook::stored(event, secret, self.body, headers, DedupKey(key));
         Ok(Delivery {
             id: self.id,
             lease: self.lease,
@@ -522,10 +518,12 @@ impl ClaimedRow {
     }
 }
 
-/// What a claim took: rows for the handler, and the ids it marked superseded.
+/// What a claim took: deliveries for the handler, and the ids it marked
+/// superseded. A row that cannot be read back is marked dead instead, for a
+/// person to look at, rather than failing every claim.
 #[derive(Debug, Default)]
 struct Claimed {
-    rows: Vec<ClaimedRow>,
+    deliveries: Vec<Delivery>,
     superseded: Vec<i64>,
 }
 
@@ -578,8 +576,9 @@ enum Finish {
     Retry { at: i64, error: String },
     /// The handler failed on its last attempt.
     Dead { error: String },
-    /// The worker stopped before the handler finished: not an attempt.
-    Release,
+    /// The worker stopped before the handler finished: not an attempt; due
+    /// again at this time.
+    Release { at: i64 },
 }
 
 type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, InboxError>> + Send + 'a>>;
@@ -591,7 +590,7 @@ trait Store: Send + Sync + 'static {
 
     /// Inserts the row unless its (provider, endpoint, tenant, dedup key) is
     /// there, in which case it counts a duplicate on the row that is.
-    fn insert<'a>(&'a self, row: &'a NewWebhook) -> StoreFuture<'a, Receipt>;
+    fn insert(&self, row: NewWebhook) -> StoreFuture<'_, Receipt>;
 
     /// Marks dead the rows whose lease ran out on their last attempt, then
     /// claims up to `limit` rows that are due or whose lease ran out, at most
@@ -605,7 +604,7 @@ trait Store: Send + Sync + 'static {
 
     /// Finishes a row still held under `lease`; `false` if it is not (its
     /// lease ran out and another worker took it).
-    fn finish(&self, id: i64, lease: i64, now: i64, finish: Finish) -> StoreFuture<'_, bool>;
+    fn finish(&self, id: i64, lease: i64, finish: Finish) -> StoreFuture<'_, bool>;
 
     fn dead(&self, limit: u32) -> StoreFuture<'_, Vec<DeadRow>>;
 

@@ -37,16 +37,17 @@ const CLAIM_LOCK: i64 = 0x0063_6c61_696d;
 
 pub(super) struct PgStore {
     pool: PgPool,
-    ready: Arc<Notify>,
+    /// The inbox's wake-up for this process's workers, which LISTEN rings.
+    wake: Arc<Notify>,
     listener: OnceLock<JoinHandle<()>>,
     /// A `NOTIFY` is about to be sent: rows stored until then need no other.
     notifying: Arc<AtomicBool>,
 }
 
 impl PgStore {
-    /// The store on `pool`, which wakes `ready`'s waiters when another
+    /// The store on `pool`, which wakes `wake`'s waiters when another
     /// process stores a webhook, once a worker asks it to [`listen`](Store::listen).
-    pub(super) async fn open(pool: PgPool, ready: Arc<Notify>) -> Result<Self, InboxError> {
+    pub(super) async fn open(pool: PgPool, wake: Arc<Notify>) -> Result<Self, InboxError> {
         if pool.options().get_max_connections() < 2 {
             return Err(InboxError(
                 "the pool needs 2 connections or more: one is held for LISTEN".into(),
@@ -54,7 +55,7 @@ impl PgStore {
         }
         let store = Self {
             pool,
-            ready,
+            wake,
             listener: OnceLock::new(),
             notifying: Arc::new(AtomicBool::new(false)),
         };
@@ -131,9 +132,9 @@ impl Drop for PgStore {
     }
 }
 
-/// Wakes `ready`'s waiters on every notification, and whenever the
+/// Wakes `wake`'s waiters on every notification, and whenever the
 /// connection was lost (notifications may have been missed meanwhile).
-async fn listen(pool: PgPool, ready: Arc<Notify>) {
+async fn listen(pool: PgPool, wake: Arc<Notify>) {
     loop {
         let mut listener = match PgListener::connect_with(&pool).await {
             Ok(listener) => listener,
@@ -150,10 +151,10 @@ async fn listen(pool: PgPool, ready: Arc<Notify>) {
         }
         loop {
             match listener.try_recv().await {
-                Ok(_) => ready.notify_waiters(),
+                Ok(_) => wake.notify_waiters(),
                 Err(error) => {
                     tracing::warn!(%error, "inbox LISTEN lost; reconnecting");
-                    ready.notify_waiters();
+                    wake.notify_waiters();
                     break;
                 }
             }
@@ -164,9 +165,9 @@ async fn listen(pool: PgPool, ready: Arc<Notify>) {
 sql::sql_store!(
     PgStore,
     "postgres",
-    fn insert<'a>(&'a self, row: &'a NewWebhook) -> StoreFuture<'a, Receipt> {
+    fn insert(&self, row: NewWebhook) -> StoreFuture<'_, Receipt> {
         Box::pin(async move {
-            let inserted = sql::bind_insert(row).fetch_one(&self.pool).await?;
+            let inserted = sql::bind_insert(&row).fetch_one(&self.pool).await?;
             let receipt = sql::receipt(&inserted)?;
             if let Receipt::Stored { .. } = receipt {
                 self.notify_other_instances();
@@ -176,6 +177,6 @@ sql::sql_store!(
     },
     fn listen(&self) {
         self.listener
-            .get_or_init(|| tokio::spawn(listen(self.pool.clone(), Arc::clone(&self.ready))));
+            .get_or_init(|| tokio::spawn(listen(self.pool.clone(), Arc::clone(&self.wake))));
     }
 );

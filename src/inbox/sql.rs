@@ -2,10 +2,11 @@
 //! parameters (which sqlx binds by number on SQLite too), and only types
 //! both databases read the same way.
 
+use bytes::Bytes;
 use sqlx::query::Query;
 use sqlx::{ColumnIndex, Database, Decode, Encode, Row, Type};
 
-use super::{ClaimedRow, DeadRow, Finish, InboxError, InboxStats, NewWebhook, Receipt};
+use super::{ClaimedRow, DeadRow, Delivery, Finish, InboxError, InboxStats, NewWebhook, Receipt};
 
 /// The schema version these statements read and write.
 pub(super) const SCHEMA_VERSION: i64 = 1;
@@ -88,6 +89,7 @@ pub(super) const LEASED: &str = "SELECT provider, endpoint, tenant, shipment \
     FROM webhook_inbox WHERE state = 'processing' AND lease_until > $1";
 
 /// Pending rows due, and leased rows whose lease ran out.
+#[cfg(feature = "sqlite")]
 pub(super) const DUE: [(&str, &str); 2] = [
     (due!("run_at"), "pending"),
     (due!("lease_until"), "processing"),
@@ -124,8 +126,8 @@ pub(super) const CLAIM: &str = "UPDATE webhook_inbox \
 pub(super) const EXTEND: &str = "UPDATE webhook_inbox SET lease_until = $3 \
     WHERE id = $1 AND lease = $2 AND state = 'processing'";
 
-/// What `finish` sets, by outcome; `$1` id, `$2` lease, `$3` now or the
-/// retry's time, `$4` the error.
+/// What `finish` sets, by outcome: `$1` id, `$2` lease, then the outcome's
+/// fields in order (`RETRY`: when, error; `DEAD`: error; `RELEASE`: when).
 pub(super) const DONE: &str = "UPDATE webhook_inbox SET state = 'done', lease = NULL \
     WHERE id = $1 AND lease = $2 AND state = 'processing'";
 pub(super) const RETRY: &str = "UPDATE webhook_inbox \
@@ -149,8 +151,8 @@ pub(super) const STATS: &str = "SELECT state, COUNT(*), CAST(SUM(duplicates) AS 
 pub(super) const PURGE: &str = "DELETE FROM webhook_inbox \
     WHERE state IN ('done', 'superseded') AND received_at < $1";
 
-/// Reads a row [`CLAIM`] returned.
-pub(super) fn claimed_row<'r, R>(row: &'r R) -> Result<ClaimedRow, sqlx::Error>
+/// The delivery a row [`CLAIM`] returned holds.
+pub(super) fn delivery<'r, R>(row: &'r R) -> Result<Delivery, InboxError>
 where
     R: Row,
     &'static str: ColumnIndex<R>,
@@ -159,7 +161,7 @@ where
     Option<String>: Decode<'r, R::Database> + Type<R::Database>,
     Vec<u8>: Decode<'r, R::Database> + Type<R::Database>,
 {
-    Ok(ClaimedRow {
+    ClaimedRow {
         id: row.try_get("id")?,
         lease: row.try_get("lease")?,
         attempts: row.try_get("attempts")?,
@@ -168,11 +170,12 @@ where
         endpoint: row.try_get("endpoint")?,
         tenant: row.try_get("tenant")?,
         event: row.try_get("event")?,
-        body: row.try_get("body")?,
+        body: Bytes::from(row.try_get::<Vec<u8>, _>("body")?),
         provider_headers: row.try_get("provider_headers")?,
         secret_label: row.try_get("secret_label")?,
         received_at: row.try_get("received_at")?,
-    })
+    }
+    .into_delivery()
 }
 
 /// Reads a row [`LIST_DEAD`] returned.
@@ -279,7 +282,6 @@ where
 pub(super) fn bind_finish<'q, DB>(
     id: i64,
     lease: i64,
-    now: i64,
     finish: Finish,
 ) -> Query<'q, DB, DB::Arguments<'q>>
 where
@@ -292,7 +294,7 @@ where
         Finish::Done => query(DONE),
         Finish::Retry { at, error } => query(RETRY).bind(at).bind(error),
         Finish::Dead { error } => query(DEAD).bind(error),
-        Finish::Release => query(RELEASE).bind(now),
+        Finish::Release { at } => query(RELEASE).bind(at),
     }
 }
 
@@ -366,7 +368,7 @@ macro_rules! sql_store {
                 }
                 let mut claimed = Claimed::default();
                 for (id, row) in due {
-                    if claimed.rows.len() == claim.limit {
+                    if claimed.deliveries.len() == claim.limit {
                         break;
                     }
                     let shipment = sql::shipment(&row)?;
@@ -388,8 +390,8 @@ macro_rules! sql_store {
                         .bind(claim.lease)
                         .fetch_one(&mut *tx)
                         .await?;
-                    match sql::claimed_row(&row) {
-                        Ok(row) => claimed.rows.push(row),
+                    match sql::delivery(&row) {
+                        Ok(delivery) => claimed.deliveries.push(delivery),
                         // A row this crate did not write: dead, for a person to
                         // look at, rather than failing every claim.
                         Err(error) => {
@@ -431,10 +433,10 @@ macro_rules! sql_store {
                 })
             }
 
-            fn finish(&self, id: i64, lease: i64, now: i64, finish: Finish) -> StoreFuture<'_, bool> {
+            fn finish(&self, id: i64, lease: i64, finish: Finish) -> StoreFuture<'_, bool> {
                 Box::pin(async move {
                     let mut tx = self.bookkeeping().await?;
-                    let finished = sql::bind_finish(id, lease, now, finish)
+                    let finished = sql::bind_finish(id, lease, finish)
                         .execute(&mut *tx)
                         .await?;
                     tx.commit().await?;

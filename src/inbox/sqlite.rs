@@ -184,11 +184,11 @@ async fn commit(
 sql::sql_store!(
     SqliteStore,
     "sqlite",
-    fn insert<'a>(&'a self, row: &'a NewWebhook) -> StoreFuture<'a, Receipt> {
+    fn insert(&self, row: NewWebhook) -> StoreFuture<'_, Receipt> {
         Box::pin(async move {
             let (reply, receipt) = oneshot::channel();
             self.inserts
-                .send((row.clone(), reply))
+                .send((row, reply))
                 .await
                 .map_err(|_| InboxError("the inbox's writer has stopped".into()))?;
             receipt

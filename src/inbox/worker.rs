@@ -176,7 +176,7 @@ impl Worker {
                 next_purge = Instant::now() + PURGE_EVERY;
             }
             // Registered before claiming, so a webhook stored meanwhile still wakes it.
-            let mut stored = pin!(self.inbox.stored.notified());
+            let mut stored = pin!(self.inbox.wake.notified());
             stored.as_mut().enable();
             let free = self.concurrency - running.tasks.len();
             if free > 0 {
@@ -230,24 +230,7 @@ impl Worker {
                 "webhook superseded: a newer event of its shipment was handled"
             );
         }
-        let mut deliveries = Vec::with_capacity(claimed.rows.len());
-        for row in claimed.rows {
-            let (id, lease) = (row.id, row.lease);
-            match row.into_delivery() {
-                Ok(delivery) => deliveries.push(delivery),
-                // A row this crate did not write: dead at once, for a person to look at.
-                Err(error) => {
-                    tracing::error!(%error, "inbox row unreadable");
-                    let dead = Finish::Dead {
-                        error: error.to_string(),
-                    };
-                    if let Err(error) = self.inbox.store.finish(id, lease, now, dead).await {
-                        tracing::warn!(id, %error, "unreadable row not marked dead; retried when its lease ends");
-                    }
-                }
-            }
-        }
-        Ok(deliveries)
+        Ok(claimed.deliveries)
     }
 
     fn start(&self, delivery: Delivery, running: &mut Running) {
@@ -320,7 +303,7 @@ impl Worker {
         let now = now_ms();
         let finish = match outcome {
             Ok(()) => Finish::Done,
-            Err(None) => Finish::Release,
+            Err(None) => Finish::Release { at: now },
             Err(Some(error)) if held.attempt >= self.max_attempts => Finish::Dead { error },
             Err(Some(error)) => Finish::Retry {
                 at: now.saturating_add(millis(self.retry_delay(held.attempt))),
@@ -331,19 +314,14 @@ impl Worker {
             Finish::Done => "handled",
             Finish::Retry { .. } => "failed; will retry",
             Finish::Dead { .. } => "failed on its last attempt: dead",
-            Finish::Release => "handed back at shutdown",
+            Finish::Release { .. } => "handed back at shutdown",
         };
         if let Finish::Retry { error, .. } | Finish::Dead { error } = &finish {
             tracing::warn!(id = held.id, attempt = held.attempt, %error, "webhook {what}");
         } else {
             tracing::debug!(id = held.id, attempt = held.attempt, "webhook {what}");
         }
-        match self
-            .inbox
-            .store
-            .finish(held.id, held.lease, now, finish)
-            .await
-        {
+        match self.inbox.store.finish(held.id, held.lease, finish).await {
             Ok(true) => {}
             Ok(false) => tracing::warn!(id = held.id, "lease lost before the outcome was recorded"),
             Err(error) => tracing::error!(
