@@ -484,7 +484,7 @@ impl Verify for ShipmondoJwt {
             Cow::Owned(jwt) => Bytes::from(jwt),
         };
         let webhook = VerifiedWebhook::new(event, key.clone(), json)
-            .with_signed(jwt)
+            .with_jwt(jwt)
             .with_smd_headers(smd);
         Ok(Verified::Webhook(webhook))
     }

@@ -33,7 +33,9 @@ pub struct VerifiedWebhook {
     secret: MatchedSecret,
     json: Bytes,
     signed: Signed,
-    smd_headers: Option<ShipmondoHeaders>,
+    // Boxed: a webhook is moved several times on its way to the handler,
+    // and only Shipmondo's carry these five headers.
+    smd_headers: Option<Box<ShipmondoHeaders>>,
 }
 
 impl VerifiedWebhook {
@@ -61,24 +63,31 @@ impl VerifiedWebhook {
             secret,
             json,
             signed: Signed::Key(key),
-            smd_headers,
+            smd_headers: smd_headers.map(Box::new),
         }
     }
 
-    /// Records what the provider signed, where it is not the verified JSON.
-    pub(crate) fn with_signed(mut self, signed: Bytes) -> Self {
-        self.signed = Signed::Part(signed);
+    /// Records Shipmondo's JWT, what it signed.
+    pub(crate) fn with_jwt(mut self, jwt: Bytes) -> Self {
+        self.signed = Signed::Jwt(jwt);
+        self
+    }
+
+    /// Records Kosmo's signed `timestamp` as sent; the event holds the other
+    /// two signed fields.
+    pub(crate) fn with_kosmo_timestamp(mut self, timestamp: Bytes) -> Self {
+        self.signed = Signed::KosmoTimestamp(timestamp);
         self
     }
 
     #[cfg(feature = "inbox")]
     pub(crate) fn smd_headers(&self) -> Option<&ShipmondoHeaders> {
-        self.smd_headers.as_ref()
+        self.smd_headers.as_deref()
     }
 
     /// Keeps Shipmondo's `SMD-*` headers for [`ShipmondoEvent`].
     pub(crate) fn with_smd_headers(mut self, headers: ShipmondoHeaders) -> Self {
-        self.smd_headers = Some(headers);
+        self.smd_headers = Some(Box::new(headers));
         self
     }
 
@@ -120,7 +129,16 @@ impl VerifiedWebhook {
     pub fn dedup_key(&self) -> DedupKey {
         match &self.signed {
             Signed::Json => DedupKey(Sha256::digest(&self.json).into()),
-            Signed::Part(signed) => DedupKey(Sha256::digest(signed).into()),
+            Signed::Jwt(jwt) => DedupKey(Sha256::digest(jwt).into()),
+            Signed::KosmoTimestamp(timestamp) => {
+                let event_id = self.event.event_id.as_deref().unwrap_or_default();
+                let digest = Sha256::new()
+                    .chain_update(event_id)
+                    .chain_update(&self.event.id)
+                    .chain_update(timestamp)
+                    .finalize();
+                DedupKey(digest.into())
+            }
             #[cfg(feature = "inbox")]
             Signed::Key(key) => *key,
         }
@@ -145,8 +163,11 @@ impl VerifiedWebhook {
 enum Signed {
     /// The verified JSON itself (Kourier, GoShiip).
     Json,
-    /// Kosmo's three fields joined, Shipmondo's JWT.
-    Part(Bytes),
+    /// Shipmondo's JWT.
+    Jwt(Bytes),
+    /// Kosmo's `timestamp` as sent: the key hashes `eventId`, `orderId` (the
+    /// event's `event_id` and `id`) and it, without joining them in a copy.
+    KosmoTimestamp(Bytes),
     /// Read back from an inbox, which keeps the key and not what was signed.
     #[cfg(feature = "inbox")]
     Key(DedupKey),
@@ -241,7 +262,7 @@ impl TypedPayload for ShipmondoEvent {
 
     fn decode(verified: &VerifiedWebhook) -> Result<Self, WebhookRejection> {
         let mut payload: Self = parse_json("the JWT payload", &verified.json)?;
-        payload.headers = verified.smd_headers.clone().unwrap_or_default();
+        payload.headers = verified.smd_headers.as_deref().cloned().unwrap_or_default();
         Ok(payload)
     }
 }

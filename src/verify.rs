@@ -83,10 +83,6 @@ pub(crate) mod sealed {
 /// What a request whose proof holds is.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
-#[expect(
-    clippy::large_enum_variant,
-    reason = "boxing the webhook, the common case, would cost an allocation per request"
-)]
 pub enum Verified {
     /// A webhook: the layer passes it on to the service behind it.
     Webhook(VerifiedWebhook),

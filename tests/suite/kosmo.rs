@@ -58,6 +58,25 @@ async fn accepts_the_known_answer_from_kosmos_page() {
     assert_eq!(answer.json["secret"], "primary");
 }
 
+#[test]
+fn the_dedup_key_is_over_the_signed_fields_as_unescaped() {
+    // The timestamp's `Z` sent as `\u005a`: signed, and keyed, as its text.
+    let body = format!(
+        r#"{{"eventId":"{EVENT_ID}","orderId":"{ORDER_ID}","timestamp":"{}\u005a","status":"COMPLETED"}}"#,
+        TIMESTAMP.trim_end_matches('Z')
+    );
+    let mut headers = axum::http::HeaderMap::new();
+    headers.insert("x-kosmo-signature", SIGNATURE.parse().unwrap());
+    let verified = KosmoSignature::new(SECRET)
+        .verify(&headers, body)
+        .expect("signed over the unescaped fields");
+    let signed = [EVENT_ID, ORDER_ID, TIMESTAMP].concat();
+    assert_eq!(
+        verified.dedup_key().as_bytes(),
+        &hmac_sha256::Hash::hash(signed.as_bytes())
+    );
+}
+
 #[tokio::test]
 async fn typed_payload_keeps_fields_the_crate_does_not_model() {
     let request = Webhook::kosmo("PICKED UP")

@@ -90,6 +90,36 @@ async fn each_layer_verifies_headers_and_a_body_without_a_framework() {
 }
 
 #[tokio::test]
+async fn the_dedup_key_is_the_sha256_of_what_the_provider_signed() {
+    for provider in PROVIDERS {
+        let webhook = Webhook::sample(provider, "delivered");
+        let (headers, body) = head_and_body(webhook.clone().sign(SECRET)).await;
+        let verified = verify(provider, &headers, body.clone()).expect("a signed webhook");
+        let payload = webhook.payload();
+        let signed = match provider {
+            Provider::Kosmo => ["eventId", "orderId", "timestamp"]
+                .map(|name| payload[name].as_str().expect("a signed field"))
+                .concat()
+                .into_bytes(),
+            Provider::Shipmondo => {
+                let envelope: Value = serde_json::from_slice(&body).expect("JSON");
+                envelope["data"]
+                    .as_str()
+                    .expect("a JWT")
+                    .as_bytes()
+                    .to_vec()
+            }
+            _ => body.to_vec(),
+        };
+        assert_eq!(
+            verified.dedup_key().as_bytes(),
+            &hmac_sha256::Hash::hash(&signed),
+            "{provider}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn verify_refuses_exactly_as_the_layer_does() {
     for provider in PROVIDERS {
         let signed = || Webhook::sample(provider, "delivered").sign(SECRET);
