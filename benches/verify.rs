@@ -14,22 +14,32 @@
 //! - `json`: decoding the JSON into the provider's typed payload, what a
 //!   handler that also takes it pays.
 //!
-//! `cargo bench --bench verify`, then `python3 benches/ratios.py` for the table.
+//! After criterion, **paired rounds** measure the layer's own cost at 1 KiB
+//! again: each round times `bare`, `reference` and `layer` back to back
+//! (`PAIRED_ITERS` requests each, 2,000 by default, in a rotating order) and
+//! takes `layer - bare - reference` within the round, so that the machine's
+//! drift, which moves criterion's separate figures by more than that
+//! difference, reaches all three alike. It prints the median over
+//! `PAIRED_ROUNDS` rounds (101 by default) and the spread.
+//!
+//! `cargo bench --bench verify`, then `python3 benches/ratios.py` for
+//! criterion's table.
 
 use std::convert::Infallible;
 use std::hint::black_box;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::http::request::Parts;
 use axum::http::{Request, Response};
 use bytes::Bytes;
 use criterion::measurement::WallTime;
-use criterion::{BatchSize, BenchmarkGroup, Criterion, criterion_group, criterion_main};
+use criterion::{BatchSize, BenchmarkGroup, Criterion};
 use futures_util::FutureExt;
 use hmac::{Hmac, KeyInit, Mac};
 use http_body_util::{BodyExt, Full};
 use sha2::{Digest, Sha256};
+use shipment_webhooks::testing::Webhook;
 use shipment_webhooks::{
     GoShiipEvent, GoShiipSignature, KosmoEvent, KosmoSignature, KourierBearer, KourierEvent,
     ShipmondoEvent, ShipmondoJwt,
@@ -57,100 +67,154 @@ fn handler(request: Request<Body>) -> Ready {
     std::future::ready(Ok(Response::new(Body::empty())))
 }
 
-/// The same request to a service with no layer, which reads the body as a
-/// bare axum handler taking `Bytes` does: what sending a request costs the
-/// bench, which `layer` pays too.
-fn bench_bare(group: &mut BenchmarkGroup<'_, WallTime>, parts: &Parts, body: &Bytes) {
-    let service = service_fn(|request: Request<Full<Bytes>>| async move {
-        let body = request
-            .into_body()
-            .collect()
-            .await
-            .map_err(|never| match never {})?
-            .to_bytes();
-        black_box(body);
-        Ok::<_, Infallible>(Response::new(Body::empty()))
-    });
-    group.bench_function("bare", |b| {
+/// A service with no layer, which reads the body as a bare axum handler
+/// taking `Bytes` does.
+async fn bare(request: Request<Full<Bytes>>) -> Result<Response<Body>, Infallible> {
+    let Ok(body) = request.into_body().collect().await;
+    black_box(body.to_bytes());
+    Ok(Response::new(Body::empty()))
+}
+
+/// Sends one request to `service` and checks it was answered 200.
+fn send<S>(service: &S, request: Request<Full<Bytes>>) -> Response<Body>
+where
+    S: Service<Request<Full<Bytes>>, Response = Response<Body>, Error = Infallible> + Clone,
+{
+    let Ok(response) = service
+        .clone()
+        .oneshot(request)
+        .now_or_never()
+        .expect("answered at once");
+    assert!(response.status().is_success());
+    response
+}
+
+/// The work no layer can avoid: the HMAC of what the provider signs (for
+/// Kourier, the token's digest compared in constant time) and the event's
+/// fields decoded.
+struct Reference {
+    provider: &'static str,
+    key: Hmac<Sha256>,
+    token: [u8; 32],
+    message: Vec<u8>,
+}
+
+impl Reference {
+    fn new(provider: &'static str, webhook: &Webhook, body: &Bytes) -> Self {
+        Self {
+            provider,
+            key: Hmac::new_from_slice(SECRET.as_bytes()).expect("any key length"),
+            token: Sha256::digest(SECRET.as_bytes()).into(),
+            message: signed(provider, webhook, body),
+        }
+    }
+
+    fn run(&self, body: &Bytes) {
+        if self.provider == "kourier" {
+            let received = Sha256::digest(black_box(SECRET.as_bytes()));
+            assert!(bool::from(received.ct_eq(&self.token)));
+        } else {
+            let mut mac = self.key.clone();
+            mac.update(black_box(&self.message));
+            black_box(mac.finalize());
+        }
+        decode_fields(self.provider, black_box(body));
+    }
+}
+
+/// One webhook as the benches send it: its request's head and its body.
+struct Sample {
+    provider: &'static str,
+    webhook: Webhook,
+    parts: Parts,
+    body: Bytes,
+}
+
+impl Sample {
+    fn new(provider: &'static str, webhook: Webhook) -> Self {
+        let (parts, _) = webhook.sign(SECRET).into_parts();
+        let body = body_of(&webhook);
+        Self {
+            provider,
+            webhook,
+            parts,
+            body,
+        }
+    }
+
+    fn request(&self) -> Request<Full<Bytes>> {
+        Request::from_parts(self.parts.clone(), Full::new(self.body.clone()))
+    }
+}
+
+/// Calls `measure` with `sample`'s provider's layer around [`handler`].
+macro_rules! with_layer {
+    ($sample:expr, $measure:ident($($arg:expr),*)) => {
+        match $sample.provider {
+            "kosmo" => $measure($($arg,)* KosmoSignature::new(SECRET)),
+            "kourier" => $measure($($arg,)* KourierBearer::new(SECRET)),
+            "shipmondo" => $measure($($arg,)* ShipmondoJwt::new(SECRET)),
+            _ => $measure($($arg,)* GoShiipSignature::new(SECRET)),
+        }
+    };
+}
+
+/// Times `service` in criterion, each request built outside the timing.
+fn bench_service<S>(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    name: &str,
+    sample: &Sample,
+    service: S,
+) where
+    S: Service<Request<Full<Bytes>>, Response = Response<Body>, Error = Infallible> + Clone,
+{
+    group.bench_function(name, |b| {
         b.iter_batched(
-            || Request::from_parts(parts.clone(), Full::new(body.clone())),
-            |request| {
-                let response = service
-                    .oneshot(request)
-                    .now_or_never()
-                    .expect("ready")
-                    .unwrap();
-                assert!(response.status().is_success());
-                response
-            },
+            || sample.request(),
+            |request| send(&service, request),
             BatchSize::SmallInput,
         )
     });
 }
 
 /// The whole layer as a Tower service: buffer, verify, parse, record, call the handler.
-fn bench_layer<L>(group: &mut BenchmarkGroup<'_, WallTime>, layer: L, parts: &Parts, body: &Bytes)
+fn bench_layer<L>(group: &mut BenchmarkGroup<'_, WallTime>, sample: &Sample, layer: L)
 where
     L: Layer<Handler>,
     L::Service:
         Service<Request<Full<Bytes>>, Response = Response<Body>, Error = Infallible> + Clone,
 {
-    let service = layer.layer(service_fn(handler as fn(_) -> _));
-    group.bench_function("layer", |b| {
-        b.iter_batched(
-            || Request::from_parts(parts.clone(), Full::new(body.clone())),
-            |request| {
-                let response = service
-                    .clone()
-                    .oneshot(request)
-                    .now_or_never()
-                    .expect("ready")
-                    .unwrap();
-                assert!(response.status().is_success());
-                response
-            },
-            BatchSize::SmallInput,
-        )
-    });
+    bench_service(
+        group,
+        "layer",
+        sample,
+        layer.layer(service_fn(handler as fn(_) -> _)),
+    );
 }
 
 fn bench(c: &mut Criterion) {
-    let key = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).expect("any key length");
-    let token = Sha256::digest(SECRET.as_bytes());
     for (size_name, size) in SIZES {
         for (provider, webhook) in samples(size) {
-            let request = webhook.sign(SECRET);
-            let (parts, _) = request.into_parts();
-            let body = body_of(&webhook);
+            let sample = Sample::new(provider, webhook);
+            let body = &sample.body;
             let mut group = c.benchmark_group(format!("{provider}/{size_name}"));
             group.throughput(criterion::Throughput::Bytes(body.len() as u64));
 
+            let key = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).expect("any key length");
             group.bench_function("hmac", |b| {
                 b.iter(|| {
                     let mut mac = key.clone();
-                    mac.update(black_box(&body));
+                    mac.update(black_box(body));
                     black_box(mac.finalize())
                 })
             });
 
-            let message = signed(provider, &webhook, &body);
-            group.bench_function("reference", |b| {
-                b.iter(|| {
-                    if provider == "kourier" {
-                        let received = Sha256::digest(black_box(SECRET.as_bytes()));
-                        assert!(bool::from(received.ct_eq(&token)));
-                    } else {
-                        let mut mac = key.clone();
-                        mac.update(black_box(&message));
-                        black_box(mac.finalize());
-                    }
-                    decode_fields(provider, black_box(&body));
-                })
-            });
+            let reference = Reference::new(provider, &sample.webhook, body);
+            group.bench_function("reference", |b| b.iter(|| reference.run(body)));
 
             // Shipmondo's typed payload is the JWT's (the object its JSON string holds).
             let json = match provider {
-                "shipmondo" => Bytes::from(webhook.payload_json()),
+                "shipmondo" => Bytes::from(sample.webhook.payload_json()),
                 _ => body.clone(),
             };
             group.bench_function("json", |b| match provider {
@@ -166,25 +230,108 @@ fn bench(c: &mut Criterion) {
                 _ => b.iter(|| serde_json::from_slice::<ShipmondoEvent>(black_box(&json)).unwrap()),
             });
 
-            bench_bare(&mut group, &parts, &body);
-            match provider {
-                "kosmo" => bench_layer(&mut group, KosmoSignature::new(SECRET), &parts, &body),
-                "kourier" => bench_layer(&mut group, KourierBearer::new(SECRET), &parts, &body),
-                "shipmondo" => bench_layer(&mut group, ShipmondoJwt::new(SECRET), &parts, &body),
-                _ => bench_layer(&mut group, GoShiipSignature::new(SECRET), &parts, &body),
-            }
+            bench_service(&mut group, "bare", &sample, service_fn(bare));
+            with_layer!(sample, bench_layer(&mut group, &sample));
             group.finish();
         }
     }
 }
 
-criterion_group! {
-    name = benches;
-    // Short runs: every ratio is taken within one run, and each bench is
-    // tens of thousands of iterations even so.
-    config = Criterion::default()
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3));
-    targets = bench
+/// Nanoseconds per call of `f`, over `iters` calls.
+fn time_per_call(iters: u32, f: &mut dyn FnMut()) -> f64 {
+    let start = Instant::now();
+    for _ in 0..iters {
+        f();
+    }
+    start.elapsed().as_nanos() as f64 / f64::from(iters)
 }
-criterion_main!(benches);
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(default)
+}
+
+/// The layer's own cost in paired rounds: `layer - bare - reference`
+/// within each round. The requests are built inside the timing, alike
+/// for `bare` and `layer`, so they cancel out.
+fn paired<L>(sample: &Sample, layer: L) -> Vec<[f64; 4]>
+where
+    L: Layer<Handler>,
+    L::Service:
+        Service<Request<Full<Bytes>>, Response = Response<Body>, Error = Infallible> + Clone,
+{
+    let rounds: usize = env_or("PAIRED_ROUNDS", 101);
+    let iters: u32 = env_or("PAIRED_ITERS", 2000);
+    let layered = layer.layer(service_fn(handler as fn(_) -> _));
+    let bare = service_fn(bare);
+    let reference = Reference::new(sample.provider, &sample.webhook, &sample.body);
+    let mut runs: [&mut dyn FnMut(); 3] = [
+        &mut || drop(black_box(send(&bare, sample.request()))),
+        &mut || reference.run(&sample.body),
+        &mut || drop(black_box(send(&layered, sample.request()))),
+    ];
+    // A warm-up round, not kept.
+    for run in &mut runs {
+        time_per_call(iters, &mut **run);
+    }
+    (0..rounds)
+        .map(|round| {
+            let mut times = [0.0; 3];
+            for step in 0..3 {
+                let which = (round + step) % 3;
+                times[which] = time_per_call(iters, &mut *runs[which]);
+            }
+            let [bare, reference, layer] = times;
+            [bare, reference, layer, layer - bare - reference]
+        })
+        .collect()
+}
+
+/// The `share` quantile of `values`, sorted.
+fn quantile(sorted: &[f64], share: f64) -> f64 {
+    sorted[((sorted.len() - 1) as f64 * share).round() as usize]
+}
+
+fn paired_rounds() {
+    println!("\nThe layer's own cost at 1 KiB in paired rounds (ns a request):\n");
+    println!(
+        "| provider | rounds | bare | reference | layer | own: layer - bare - reference, median | own, 10th–90th percentile | target |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    for (provider, webhook) in samples(1024) {
+        let sample = Sample::new(provider, webhook);
+        let rounds = with_layer!(sample, paired(&sample));
+        let column = |index: usize| {
+            let mut values: Vec<f64> = rounds.iter().map(|round| round[index]).collect();
+            values.sort_by(f64::total_cmp);
+            values
+        };
+        let [bare, reference, layer] = [0, 1, 2].map(|index| quantile(&column(index), 0.5));
+        let own = column(3);
+        let median = quantile(&own, 0.5);
+        println!(
+            "| {provider} | {} | {bare:.0} | {reference:.0} | {layer:.0} | **{median:.0}** | {:.0} to {:.0} | own ≤ 500 ns: {} |",
+            own.len(),
+            quantile(&own, 0.1),
+            quantile(&own, 0.9),
+            if median <= 500.0 { "met" } else { "not met" }
+        );
+    }
+}
+
+fn main() {
+    // As `criterion_main!` would, with short runs: every ratio is taken
+    // within one run, and each bench is tens of thousands of iterations even so.
+    let mut criterion = Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .configure_from_args();
+    bench(&mut criterion);
+    criterion.final_summary();
+    // Only under `cargo bench`, not when `cargo test` runs each bench once.
+    if std::env::args().any(|arg| arg == "--bench") && env_or("PAIRED_ROUNDS", 101) > 0 {
+        paired_rounds();
+    }
+}
