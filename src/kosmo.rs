@@ -91,7 +91,7 @@ use serde_json::{Map, Value};
 use time::OffsetDateTime;
 use tower_layer::Layer;
 
-use crate::payload::{parse_object, parse_timestamp, quote};
+use crate::payload::{optional_str, parse_object, parse_timestamp, quote};
 use crate::secrets::{
     HmacSha256, Secrets, TAG_LEN, Tag, hmac_key, no_secret_matched, or_panic, proof_header,
     tag_from,
@@ -308,7 +308,7 @@ struct KosmoFields<'a> {
     order_id: Cow<'a, str>,
     #[serde(borrow)]
     timestamp: Cow<'a, str>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "optional_str")]
     status: Option<Cow<'a, str>>,
 }
 

@@ -72,7 +72,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tower_layer::Layer;
 
-use crate::payload::{parse_object, parse_timestamp};
+use crate::payload::{optional_str, parse_object, parse_timestamp};
 use crate::secrets::{Secrets, not_empty, or_panic, proof_header};
 use crate::verify::{DEFAULT_BODY_LIMIT, Verify, VerifyWebhook, verify_whole};
 use crate::{
@@ -305,9 +305,9 @@ struct KourierFields<'a> {
     event: Cow<'a, str>,
     #[serde(borrow)]
     delivery_id: Cow<'a, str>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "optional_str")]
     status: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "optional_str")]
     timestamp: Option<Cow<'a, str>>,
 }
 

@@ -134,6 +134,49 @@ fn shorten(text: &str) -> Cow<'_, str> {
     }
 }
 
+/// `deserialize_with` for an optional string, borrowed from the JSON where it
+/// has no escapes. serde's own `Option<Cow<str>>` always copies it
+/// (serde-rs/serde#1497): an allocation per field and request.
+pub(crate) fn optional_str<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Cow<'de, str>>, D::Error> {
+    deserializer.deserialize_option(OptionalStr)
+}
+
+struct OptionalStr;
+
+impl<'de> Visitor<'de> for OptionalStr {
+    type Value = Option<Cow<'de, str>>;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str("a string")
+    }
+
+    fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+
+    fn visit_borrowed_str<E: serde::de::Error>(self, text: &'de str) -> Result<Self::Value, E> {
+        Ok(Some(Cow::Borrowed(text)))
+    }
+
+    fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Self::Value, E> {
+        Ok(Some(Cow::Owned(text.to_owned())))
+    }
+
+    fn visit_string<E: serde::de::Error>(self, text: String) -> Result<Self::Value, E> {
+        Ok(Some(Cow::Owned(text)))
+    }
+}
+
 /// `deserialize_with` for an optional id sent as a string or a number. A
 /// number that is not an integer of at most 64 bits is refused: serde_json
 /// would round it, and two ids could become one.
@@ -209,5 +252,45 @@ impl<'de> Visitor<'de> for OptionalId {
 
     fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<Self::Value, A::Error> {
         Err(A::Error::custom(NOT_AN_ID))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Deserialize)]
+    struct Fields<'a> {
+        #[serde(borrow, default, deserialize_with = "optional_str")]
+        status: Option<Cow<'a, str>>,
+    }
+
+    fn status(json: &str) -> Result<Option<Cow<'_, str>>, String> {
+        serde_json::from_str::<Fields<'_>>(json)
+            .map(|fields| fields.status)
+            .map_err(|error| error.to_string())
+    }
+
+    #[test]
+    fn an_optional_string_is_borrowed_unless_escaped() {
+        assert!(matches!(
+            status(r#"{"status":"sent"}"#),
+            Ok(Some(Cow::Borrowed("sent")))
+        ));
+        let escaped = status(r#"{"status":"s\u0065nt"}"#);
+        assert!(
+            matches!(&escaped, Ok(Some(Cow::Owned(text))) if text == "sent"),
+            "{escaped:?}"
+        );
+        assert_eq!(status(r#"{"status":null}"#), Ok(None));
+        assert_eq!(status("{}"), Ok(None));
+        assert_eq!(
+            status(r#"{"status":5}"#),
+            Err("invalid type: integer `5`, expected a string at line 1 column 11".to_owned())
+        );
+        assert_eq!(
+            status(r#"{"status":"a","status":"b"}"#),
+            Err("duplicate field `status` at line 1 column 22".to_owned())
+        );
     }
 }

@@ -142,7 +142,7 @@ use tower_layer::Layer;
 
 use crate::event::{STATUS_KEY_LEN, status_key};
 use crate::payload::{
-    from_object_slice, object_or_json_string, optional_id, parse_json, parse_object,
+    from_object_slice, object_or_json_string, optional_id, optional_str, parse_json, parse_object,
 };
 use crate::secrets::{HmacSha256, Secrets, hmac_key, no_secret_matched, or_panic};
 use crate::verify::{DEFAULT_BODY_LIMIT, Verified, Verify, VerifyWebhook, verify_whole};
@@ -679,11 +679,11 @@ impl ShipmondoEvent {
 struct ShipmondoFields<'a> {
     #[serde(default, deserialize_with = "optional_data")]
     data: Option<DataFields>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "optional_str")]
     action: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "optional_str")]
     webhook: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "optional_str")]
     url: Option<Cow<'a, str>>,
 }
 

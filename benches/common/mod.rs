@@ -96,10 +96,9 @@ struct KourierFields<'a> {
     event: Cow<'a, str>,
     #[serde(borrow)]
     delivery_id: Cow<'a, str>,
-    #[serde(borrow)]
-    status: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    timestamp: Option<Cow<'a, str>>,
+    // Not `Option<Cow<str>>`, which serde always copies (serde-rs/serde#1497).
+    status: Option<&'a str>,
+    timestamp: Option<&'a str>,
 }
 
 #[derive(Deserialize)]

@@ -22,7 +22,9 @@
 //! The script runs each route twice, with two counts, and divides the
 //! difference, so start-up cancels out.
 
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -73,6 +75,45 @@ fn router(bare_routes: bool) -> Router {
         )
 }
 
+/// The global allocator, counting what is asked of it: the allocations
+/// of a run, and their bytes, do not depend on the machine's load either.
+struct Counting;
+
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+static ALLOCATED_BYTES: AtomicU64 = AtomicU64::new(0);
+
+impl Counting {
+    fn count(size: usize) {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        ALLOCATED_BYTES.fetch_add(size as u64, Ordering::Relaxed);
+    }
+}
+
+// SAFETY: every call is passed on to the system allocator unchanged.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        Self::count(layout.size());
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        Self::count(layout.size());
+        unsafe { System.alloc_zeroed(layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        Self::count(new_size);
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
 fn main() {
     let mut args = std::env::args().skip(1);
     let (Some(route), Some(count)) = (args.next(), args.next()) else {
@@ -83,10 +124,21 @@ fn main() {
     let size: usize = args
         .next()
         .map_or(1024, |size| size.parse().expect("SIZE is a number"));
+    run(&route, count, size);
+    // For the script, which divides the difference between two counts.
+    eprintln!(
+        "allocations {} bytes {}",
+        ALLOCATIONS.load(Ordering::Relaxed),
+        ALLOCATED_BYTES.load(Ordering::Relaxed)
+    );
+}
+
+/// Sends `count` of `route`'s requests (or runs its reference) of `size` bytes.
+fn run(route: &str, count: usize, size: usize) {
     let provider = route
         .strip_prefix("hmac-")
         .or_else(|| route.strip_prefix("fields-"))
-        .unwrap_or(&route);
+        .unwrap_or(route);
     let provider = if provider == "bare" {
         "goshiip"
     } else {
