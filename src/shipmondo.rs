@@ -353,8 +353,11 @@ impl ShipmondoJwt {
                 header.len()
             )));
         }
-        let header = decode_segment("header", header)?;
-        let header: JwsHeader = from_object_slice(&header).map_err(|error| {
+        // Both bounded, so both decode on the stack; base64's decoder wants
+        // room for a whole last group of three.
+        let mut header_bytes = [0; MAX_HEADER_LEN / 4 * 3 + 3];
+        let header = decode_segment_into("header", header, &mut header_bytes)?;
+        let header: JwsHeader<'_> = from_object_slice(header).map_err(|error| {
             WebhookRejection::unauthorized(format!("the JWT header is not valid: {error}"))
         })?;
         if header.alg != ALGORITHM {
@@ -374,10 +377,11 @@ impl ShipmondoJwt {
                 signature.len()
             )));
         }
-        let tag = decode_segment("signature", signature)?;
+        let mut tag = [0; SIGNATURE_LEN / 4 * 3 + 3];
+        let tag = decode_segment_into("signature", signature, &mut tag)?;
         let key = self
             .keys
-            .verify_hmac(&[signed.as_bytes()], &tag)
+            .verify_hmac(&[signed.as_bytes()], tag)
             .ok_or_else(|| {
                 no_secret_matched(
                     Provider::Shipmondo,
@@ -405,9 +409,25 @@ fn checked_key(
 }
 
 fn decode_segment(name: &str, segment: &str) -> Result<Vec<u8>, WebhookRejection> {
-    URL_SAFE_NO_PAD.decode(segment).map_err(|_| {
-        WebhookRejection::unauthorized(format!("the JWT {name} is not unpadded base64url"))
-    })
+    URL_SAFE_NO_PAD
+        .decode(segment)
+        .map_err(|_| not_base64url(name))
+}
+
+/// [`decode_segment`] into `buffer`, which the caller sized for the segment.
+fn decode_segment_into<'b>(
+    name: &str,
+    segment: &str,
+    buffer: &'b mut [u8],
+) -> Result<&'b [u8], WebhookRejection> {
+    match URL_SAFE_NO_PAD.decode_slice(segment, buffer) {
+        Ok(len) => Ok(&buffer[..len]),
+        Err(_) => Err(not_base64url(name)),
+    }
+}
+
+fn not_base64url(name: &str) -> WebhookRejection {
+    WebhookRejection::unauthorized(format!("the JWT {name} is not unpadded base64url"))
 }
 
 /// The body. Only `data` is signed, so nothing else may come with it: a
@@ -420,8 +440,9 @@ struct Envelope<'a> {
 }
 
 #[derive(Deserialize)]
-struct JwsHeader {
-    alg: String,
+struct JwsHeader<'a> {
+    #[serde(borrow)]
+    alg: Cow<'a, str>,
     #[serde(default)]
     crit: Vec<String>,
 }
