@@ -133,7 +133,7 @@ use std::sync::Arc;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bytes::Bytes;
-use http::{HeaderMap, HeaderName};
+use http::{HeaderMap, HeaderName, HeaderValue};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
@@ -498,15 +498,16 @@ impl Verify for ShipmondoJwt {
             ));
         };
         // All five are checked here, so a route's answer does not depend on its extractors.
-        let smd = ShipmondoHeaders::read(headers)?;
-        let event = data.into_event(smd.resource_id.as_deref(), smd.action.as_deref())?;
+        let smd = read_smd_headers(headers)?;
+        let [_, resource_id, _, action, _] = smd.each_ref().map(|value| value.as_ref().map(text));
+        let event = data.into_event(resource_id.as_deref(), action.as_deref())?;
         let jwt = match envelope.data {
             Cow::Borrowed(jwt) => body.slice_ref(jwt.as_bytes()),
             Cow::Owned(jwt) => Bytes::from(jwt),
         };
         let webhook = VerifiedWebhook::new(event, key.clone(), json)
             .with_jwt(jwt)
-            .with_smd_headers(smd);
+            .with_smd_headers(SmdHeaders::Received(smd));
         Ok(Verified::Webhook(webhook))
     }
 }
@@ -659,20 +660,64 @@ pub struct ShipmondoHeaders {
     pub user: Option<String>,
 }
 
-impl ShipmondoHeaders {
-    fn read(headers: &HeaderMap) -> Result<Self, WebhookRejection> {
-        Ok(Self {
-            resource_type: smd_header(headers, &RESOURCE_TYPE_HEADER)?,
-            resource_id: smd_header(headers, &RESOURCE_ID_HEADER)?,
-            webhook_id: smd_header(headers, &WEBHOOK_ID_HEADER)?,
-            action: smd_header(headers, &ACTION_HEADER)?,
-            user: smd_header(headers, &USER_HEADER)?,
-        })
+/// The `SMD-*` headers a verified webhook came with: as received (checked,
+/// made text only when asked for: five strings a request that no handler
+/// may read), or as an inbox stored them.
+#[derive(Debug, Clone)]
+pub(crate) enum SmdHeaders {
+    Received([Option<HeaderValue>; 5]),
+    #[cfg(feature = "inbox")]
+    Stored(ShipmondoHeaders),
+}
+
+/// The five `SMD-*` headers, in the order of [`ShipmondoHeaders`]' fields,
+/// each refused if repeated.
+fn read_smd_headers(headers: &HeaderMap) -> Result<[Option<HeaderValue>; 5], WebhookRejection> {
+    let names = [
+        RESOURCE_TYPE_HEADER,
+        RESOURCE_ID_HEADER,
+        WEBHOOK_ID_HEADER,
+        ACTION_HEADER,
+        USER_HEADER,
+    ];
+    let mut values = [const { None }; 5];
+    for (value, name) in values.iter_mut().zip(&names) {
+        *value = smd_header(headers, name)?;
+    }
+    Ok(values)
+}
+
+impl SmdHeaders {
+    pub(crate) fn to_headers(&self) -> ShipmondoHeaders {
+        match self {
+            Self::Received(values) => {
+                let [resource_type, resource_id, webhook_id, action, user] = values
+                    .each_ref()
+                    .map(|value| value.as_ref().map(|value| text(value).into_owned()));
+                ShipmondoHeaders {
+                    resource_type,
+                    resource_id,
+                    webhook_id,
+                    action,
+                    user,
+                }
+            }
+            #[cfg(feature = "inbox")]
+            Self::Stored(headers) => headers.clone(),
+        }
     }
 }
 
-/// An `SMD-*` header as text (a user's name may not be ASCII), refused if repeated.
-fn smd_header(headers: &HeaderMap, name: &HeaderName) -> Result<Option<String>, WebhookRejection> {
+/// An `SMD-*` header as text: a user's name may not be ASCII.
+fn text(value: &HeaderValue) -> Cow<'_, str> {
+    String::from_utf8_lossy(value.as_bytes())
+}
+
+/// An `SMD-*` header, refused if repeated.
+fn smd_header(
+    headers: &HeaderMap,
+    name: &HeaderName,
+) -> Result<Option<HeaderValue>, WebhookRejection> {
     let mut values = headers.get_all(name).iter();
     let Some(value) = values.next() else {
         return Ok(None);
@@ -682,7 +727,7 @@ fn smd_header(headers: &HeaderMap, name: &HeaderName) -> Result<Option<String>, 
             "the {name} header appears more than once"
         )));
     }
-    Ok(Some(String::from_utf8_lossy(value.as_bytes()).into_owned()))
+    Ok(Some(value.clone()))
 }
 
 impl ShipmondoEvent {

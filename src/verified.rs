@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 
 use crate::payload::parse_json;
-use crate::shipmondo::ShipmondoHeaders;
+use crate::shipmondo::{ShipmondoHeaders, SmdHeaders};
 use crate::{
     GoShiipEvent, KosmoEvent, KourierEvent, MatchedSecret, Provider, ShipmentEvent, ShipmondoEvent,
     WebhookRejection,
@@ -35,7 +35,7 @@ pub struct VerifiedWebhook {
     signed: Signed,
     // Boxed: a webhook is moved several times on its way to the handler,
     // and only Shipmondo's carry these five headers.
-    smd_headers: Option<Box<ShipmondoHeaders>>,
+    smd_headers: Option<Box<SmdHeaders>>,
 }
 
 impl VerifiedWebhook {
@@ -63,7 +63,7 @@ impl VerifiedWebhook {
             secret,
             json,
             signed: Signed::Key(key),
-            smd_headers: smd_headers.map(Box::new),
+            smd_headers: smd_headers.map(|headers| Box::new(SmdHeaders::Stored(headers))),
         }
     }
 
@@ -80,13 +80,13 @@ impl VerifiedWebhook {
         self
     }
 
-    #[cfg(feature = "inbox")]
-    pub(crate) fn smd_headers(&self) -> Option<&ShipmondoHeaders> {
-        self.smd_headers.as_deref()
+    /// Shipmondo's `SMD-*` headers, as text.
+    pub(crate) fn smd_headers(&self) -> Option<ShipmondoHeaders> {
+        self.smd_headers.as_deref().map(SmdHeaders::to_headers)
     }
 
     /// Keeps Shipmondo's `SMD-*` headers for [`ShipmondoEvent`].
-    pub(crate) fn with_smd_headers(mut self, headers: ShipmondoHeaders) -> Self {
+    pub(crate) fn with_smd_headers(mut self, headers: SmdHeaders) -> Self {
         self.smd_headers = Some(Box::new(headers));
         self
     }
@@ -262,7 +262,7 @@ impl TypedPayload for ShipmondoEvent {
 
     fn decode(verified: &VerifiedWebhook) -> Result<Self, WebhookRejection> {
         let mut payload: Self = parse_json("the JWT payload", &verified.json)?;
-        payload.headers = verified.smd_headers.as_deref().cloned().unwrap_or_default();
+        payload.headers = verified.smd_headers().unwrap_or_default();
         Ok(payload)
     }
 }

@@ -459,6 +459,7 @@ impl NewWebhook {
             body: webhook.json().clone(),
             provider_headers: webhook
                 .smd_headers()
+                .as_ref()
                 .map(serde_json::to_string)
                 .transpose()
                 .map_err(|error| InboxError(error.into()))?,
