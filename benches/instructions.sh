@@ -29,6 +29,12 @@ fi
 cargo build -q --release --manifest-path benches/gauge/Cargo.toml --target-dir target/gauge
 binary=target/gauge/release/instruction-gauge
 
+# $2, or a failure naming what $1 is if it is not a count.
+number() {
+    [[ $2 =~ ^[0-9]+$ ]] || { echo "no count of $1: got '$2'" >&2; exit 1; }
+    echo "$2"
+}
+
 # Instructions of one run of ROUTE with COUNT requests.
 count() {
     local out="$work/callgrind.$1.$2"
@@ -36,12 +42,12 @@ count() {
         cat "$out.log" >&2
         exit 1
     }
-    awk '/^(summary|totals):/ {print $2; exit}' "$out"
+    number "instructions ($1)" "$(awk '/^(summary|totals):/ {print $2; exit}' "$out")"
 }
 
 # Allocations of one run of ROUTE with COUNT requests, as the gauge reports them.
 allocations() {
-    "$binary" "$1" "$2" 2>&1 >/dev/null | awk '$1 == "allocations" {print $2}'
+    number "allocations ($1)" "$("$binary" "$1" "$2" 2>&1 >/dev/null | awk '$1 == "allocations" {print $2}')"
 }
 
 declare -A measured allocated
@@ -68,7 +74,8 @@ echo "| route | instructions / request | budget | over bare | over bare and the 
 echo "|---|---|---|---|---|---|---|"
 failed=0
 for route in $ROUTES; do
-    read -r budget budget_allocations < <(awk -v r="$route" '$1 == r {print $2, $3}' "$BUDGET" 2>/dev/null || true)
+    budget=$(awk -v r="$route" '$1 == r {print $2}' "$BUDGET" 2>/dev/null || true)
+    budget_allocations=$(awk -v r="$route" '$1 == r {print $3}' "$BUDGET" 2>/dev/null || true)
     n=${measured[$route]}
     a=${allocated[$route]}
     over="" own=""
