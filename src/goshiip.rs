@@ -56,7 +56,8 @@ use tower_layer::Layer;
 
 use crate::payload::{object, optional_id, parse_object};
 use crate::secrets::{
-    HmacSha256, Secrets, TAG_LEN, Tag, hmac_key, no_secret_matched, or_panic, proof_header,
+    HmacSha256, NOT_A_DIGIT, Secrets, TAG_LEN, Tag, digit_table, hmac_key, no_secret_matched,
+    or_panic, proof_header,
 };
 use crate::verify::{DEFAULT_BODY_LIMIT, Verify, VerifyWebhook, verify_whole};
 use crate::{
@@ -193,22 +194,7 @@ impl Verify for GoShiipSignature {
 /// `hex`, 64 hex digits in either case, as a tag; through a table, a
 /// few instructions a digit where the `hex` crate takes a dozen.
 fn hex_tag(hex: &[u8]) -> Option<Tag> {
-    const INVALID: u8 = 0xff;
-    const DIGITS: [u8; 256] = {
-        let mut table = [INVALID; 256];
-        let mut i = 0;
-        while i < 10 {
-            table[b'0' as usize + i] = i as u8;
-            i += 1;
-        }
-        let mut i = 0;
-        while i < 6 {
-            table[b'a' as usize + i] = 10 + i as u8;
-            table[b'A' as usize + i] = 10 + i as u8;
-            i += 1;
-        }
-        table
-    };
+    const DIGITS: [u8; 256] = digit_table(&[b"0123456789abcdef", b"0123456789ABCDEF"]);
     let mut tag = [0; TAG_LEN];
     if hex.len() != 2 * TAG_LEN {
         return None;
@@ -216,7 +202,7 @@ fn hex_tag(hex: &[u8]) -> Option<Tag> {
     let mut invalid = false;
     for (byte, pair) in tag.iter_mut().zip(hex.chunks_exact(2)) {
         let (high, low) = (DIGITS[usize::from(pair[0])], DIGITS[usize::from(pair[1])]);
-        invalid |= high == INVALID || low == INVALID;
+        invalid |= high == NOT_A_DIGIT || low == NOT_A_DIGIT;
         *byte = (high << 4) | (low & 0x0f);
     }
     (!invalid).then_some(tag)

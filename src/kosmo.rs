@@ -93,8 +93,8 @@ use tower_layer::Layer;
 
 use crate::payload::{optional_str, parse_object, parse_timestamp, quote};
 use crate::secrets::{
-    HmacSha256, Secrets, TAG_LEN, Tag, hmac_key, no_secret_matched, or_panic, proof_header,
-    tag_from,
+    HmacSha256, Secrets, TAG_LEN, Tag, digit_table, hmac_key, no_secret_matched, or_panic,
+    proof_header, tag_from,
 };
 use crate::verify::{DEFAULT_BODY_LIMIT, Verify, VerifyWebhook, verify_whole};
 use crate::{
@@ -414,17 +414,8 @@ pub struct KosmoEvent {
 /// crate takes about 450 instructions for these 44 characters, this about a
 /// quarter of that.
 fn base64_tag(text: &[u8]) -> Option<Tag> {
-    const INVALID: u8 = 0xff;
-    const DIGITS: [u8; 256] = {
-        let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-        let mut table = [INVALID; 256];
-        let mut i = 0;
-        while i < alphabet.len() {
-            table[alphabet[i] as usize] = i as u8;
-            i += 1;
-        }
-        table
-    };
+    const DIGITS: [u8; 256] =
+        digit_table(&[b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"]);
     let (digits, b"=") = text.split_last_chunk::<1>()? else {
         return None;
     };
@@ -435,8 +426,8 @@ fn base64_tag(text: &[u8]) -> Option<Tag> {
         *sextet = DIGITS[usize::from(digit)];
         invalid |= *sextet;
     }
-    // 43 digits carry 258 bits: the last two must be zero, as canonical
-    // base64 (and the crate) requires.
+    // A digit is under 64, `NOT_A_DIGIT` is not. 43 digits carry 258 bits:
+    // the last two must be zero, as canonical base64 (and the crate) requires.
     if invalid & 0xc0 != 0 || sextets[42] & 0b11 != 0 {
         return None;
     }

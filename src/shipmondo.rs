@@ -499,7 +499,8 @@ impl Verify for ShipmondoJwt {
         };
         // All five are checked here, so a route's answer does not depend on its extractors.
         let smd = read_smd_headers(headers)?;
-        let [_, resource_id, _, action, _] = smd.each_ref().map(|value| value.as_ref().map(text));
+        let [_, resource_id, _, action, _] = &smd;
+        let (resource_id, action) = (resource_id.as_ref().map(text), action.as_ref().map(text));
         let event = data.into_event(resource_id.as_deref(), action.as_deref())?;
         let jwt = match envelope.data {
             Cow::Borrowed(jwt) => body.slice_ref(jwt.as_bytes()),
