@@ -2,8 +2,10 @@
 # Instructions per request, counted by callgrind, and allocations per
 # request, counted by the gauge's allocator: the bare route and each
 # provider's verified route of an axum Router driven in-process
-# (benches/gauge), and each provider's reference apart: one HMAC
-# of what it signs (hmac-), and decoding the event's few fields (fields-).
+# (benches/gauge), the floor under any layer with this crate's API
+# (floor: benches/common's `Floor`), and each provider's reference apart:
+# one HMAC of what it signs (hmac-), and decoding the event's few fields
+# (fields-).
 # Each route runs with $LOW and $HIGH requests; the difference over
 # $HIGH - $LOW is the figure, so start-up cancels out. Fails if a route
 # exceeds its line in benches/instructions.budget by more than 5 % of
@@ -18,7 +20,7 @@ HIGH=${HIGH:-600}
 BUDGET=benches/instructions.budget
 TOLERANCE_PERCENT=5
 PROVIDERS="kosmo kourier shipmondo goshiip"
-ROUTES="bare $PROVIDERS"
+ROUTES="bare floor $PROVIDERS"
 for provider in $PROVIDERS; do ROUTES+=" hmac-$provider fields-$provider"; done
 work=target/instructions
 mkdir -p "$work"
@@ -81,6 +83,7 @@ for route in $ROUTES; do
     over="" own=""
     case $route in
         bare|hmac-*|fields-*) ;;
+        floor) over=$((n - bare)) ;;
         *) over=$((n - bare)); own=$((n - bare - ${measured[hmac-$route]} - ${measured[fields-$route]})) ;;
     esac
     echo "| $route | $n | ${budget:-none} | $over | $own | $a | ${budget_allocations:-none} |"

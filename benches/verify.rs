@@ -5,9 +5,9 @@
 //! - `reference`: the work no layer can avoid: one HMAC of what the
 //!   provider signs (for Kourier, the token's SHA-256 digest compared in
 //!   constant time) plus decoding, borrowed, the few fields the
-//!   `ShipmentEvent` is made of (for Shipmondo, through its format: the
-//!   envelope, the JWT's header and payload from base64, the payload's JSON
-//!   string unescaped);
+//!   `ShipmentEvent` is made of, its time parsed (for Shipmondo, through its
+//!   format: the envelope, the JWT's header and payload from base64, the
+//!   payload's JSON string unescaped);
 //! - `bare`: the same request to a service with no layer that reads the
 //!   body, what the bench's request and handler cost: the layer's own cost
 //!   is `layer - bare - reference`;
@@ -15,12 +15,14 @@
 //!   handler that also takes it pays.
 //!
 //! After criterion, **paired rounds** measure the layer's own cost at 1 KiB
-//! again: each round times `bare`, `reference` and `layer` back to back
-//! (`PAIRED_ITERS` requests each, 2,000 by default, in a rotating order) and
-//! takes `layer - bare - reference` within the round, so that the machine's
-//! drift, which moves criterion's separate figures by more than that
-//! difference, reaches all three alike. It prints the median over
-//! `PAIRED_ROUNDS` rounds (101 by default) and the spread.
+//! again: each round times `bare`, `bare + reference` (the two back to
+//! back, as the layer interleaves that work), `layer` and `floor` (the
+//! least a layer with this crate's API does, benches/common's `Floor`),
+//! `PAIRED_ITERS` requests each (2,000 by default) in a rotating order, and
+//! takes `layer - (bare + reference)` and `floor - bare` within the round,
+//! so that the machine's drift, which moves criterion's separate figures by
+//! more than those differences, reaches them alike. It prints the medians
+//! over `PAIRED_ROUNDS` rounds (101 by default) and the spread.
 //!
 //! `cargo bench --bench verify`, then `python3 benches/ratios.py` for
 //! criterion's table.
@@ -47,7 +49,7 @@ use shipment_webhooks::{
 use tower::{Layer, Service, ServiceExt, service_fn};
 
 mod common;
-use common::{Reference, SECRET, body_of, decode_fields, samples};
+use common::{FloorLayer, Reference, SECRET, body_of, decode_fields, samples};
 
 const SIZES: [(&str, usize); 2] = [("1KiB", 1024), ("64KiB", 64 * 1024)];
 
@@ -62,6 +64,15 @@ fn handler(request: Request<Body>) -> Ready {
             .get::<shipment_webhooks::VerifiedWebhook>()
             .is_some(),
         "the layer recorded the event"
+    );
+    std::future::ready(Ok(Response::new(Body::empty())))
+}
+
+/// The handler behind [`common::Floor`], which checks its record.
+fn floor_handler(request: Request<Body>) -> Ready {
+    assert!(
+        request.extensions().get::<common::FloorRecord>().is_some(),
+        "the floor recorded the event"
     );
     std::future::ready(Ok(Response::new(Body::empty())))
 }
@@ -224,10 +235,13 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
         .unwrap_or(default)
 }
 
-/// The layer's own cost in paired rounds: `layer - bare - reference`
-/// within each round. The requests are built inside the timing, alike
-/// for `bare` and `layer`, so they cancel out.
-fn paired<L>(sample: &Sample, layer: L) -> Vec<[f64; 4]>
+/// The layer's own cost in paired rounds: `layer - (bare + reference)`
+/// within each round, where `bare + reference` runs the bare request and the
+/// reference back to back, as the layer interleaves that work (each alone in
+/// a loop of its own runs faster than in between others); and the floor's
+/// `floor - bare`. The requests are built inside the timing, alike for
+/// each, so they cancel out.
+fn paired<L>(sample: &Sample, layer: L) -> Vec<[f64; 6]>
 where
     L: Layer<Handler>,
     L::Service:
@@ -236,15 +250,18 @@ where
     let rounds: usize = env_or("PAIRED_ROUNDS", 101);
     let iters: u32 = env_or("PAIRED_ITERS", 2000);
     let layered = layer.layer(service_fn(handler as fn(_) -> _));
+    let floor = FloorLayer.layer(service_fn(floor_handler as fn(_) -> _));
     let bare = service_fn(bare);
     let reference = Reference::new(sample.provider, &sample.webhook, &sample.body);
-    let mut runs: [&mut dyn FnMut(); 3] = [
+    let mut runs: [&mut dyn FnMut(); 4] = [
         &mut || drop(black_box(send(&bare, sample.request()))),
         &mut || {
+            drop(black_box(send(&bare, sample.request())));
             reference.hmac();
             decode_fields(sample.provider, black_box(&sample.body));
         },
         &mut || drop(black_box(send(&layered, sample.request()))),
+        &mut || drop(black_box(send(&floor, sample.request()))),
     ];
     // A warm-up round, not kept.
     for run in &mut runs {
@@ -252,13 +269,20 @@ where
     }
     (0..rounds)
         .map(|round| {
-            let mut times = [0.0; 3];
-            for step in 0..3 {
-                let which = (round + step) % 3;
+            let mut times = [0.0; 4];
+            for step in 0..4 {
+                let which = (round + step) % 4;
                 times[which] = time_per_call(iters, &mut *runs[which]);
             }
-            let [bare, reference, layer] = times;
-            [bare, reference, layer, layer - bare - reference]
+            let [bare, bare_and_reference, layer, floor] = times;
+            [
+                bare,
+                bare_and_reference - bare,
+                layer,
+                floor,
+                layer - bare_and_reference,
+                floor - bare,
+            ]
         })
         .collect()
 }
@@ -271,9 +295,9 @@ fn quantile(sorted: &[f64], share: f64) -> f64 {
 fn paired_rounds() {
     println!("\nThe layer's own cost at 1 KiB in paired rounds (ns a request):\n");
     println!(
-        "| provider | rounds | bare | reference | layer | own: layer - bare - reference, median | own, 10th–90th percentile | target |"
+        "| provider | rounds | bare | reference | layer | own: layer - (bare + reference), median | own, 10th–90th percentile | target | floor - bare, median |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|");
     for (provider, webhook) in samples(1024) {
         let sample = Sample::new(provider, webhook);
         let rounds = with_layer!(sample, paired(&sample));
@@ -282,11 +306,12 @@ fn paired_rounds() {
             values.sort_by(f64::total_cmp);
             values
         };
-        let [bare, reference, layer] = [0, 1, 2].map(|index| quantile(&column(index), 0.5));
-        let own = column(3);
+        let [bare, reference, layer, _, _, floor] =
+            [0, 1, 2, 3, 4, 5].map(|index| quantile(&column(index), 0.5));
+        let own = column(4);
         let median = quantile(&own, 0.5);
         println!(
-            "| {provider} | {} | {bare:.0} | {reference:.0} | {layer:.0} | **{median:.0}** | {:.0} to {:.0} | own ≤ 500 ns: {} |",
+            "| {provider} | {} | {bare:.0} | {reference:.0} | {layer:.0} | **{median:.0}** | {:.0} to {:.0} | own ≤ 500 ns: {} | {floor:.0} |",
             own.len(),
             quantile(&own, 0.1),
             quantile(&own, 0.9),

@@ -93,8 +93,8 @@ use tower_layer::Layer;
 
 use crate::payload::{optional_str, parse_object, parse_timestamp, quote};
 use crate::secrets::{
-    HmacSha256, Secrets, TAG_LEN, Tag, digit_table, hmac_key, no_secret_matched, or_panic,
-    proof_header, tag_from,
+    HEX_DIGITS, HmacSha256, Secrets, TAG_LEN, Tag, digit_table, hmac_key, no_secret_matched,
+    or_panic, proof_text, proof_value, tag_from,
 };
 use crate::verify::{DEFAULT_BODY_LIMIT, Verify, VerifyWebhook, verify_whole};
 use crate::{
@@ -235,7 +235,7 @@ impl KosmoSignature {
     fn match_secret(
         &self,
         signed: [&str; 3],
-        tag: &[u8],
+        tag: &Tag,
         headers: &HeaderMap,
         body: &[u8],
     ) -> Result<&MatchedSecret, WebhookRejection> {
@@ -339,12 +339,14 @@ impl Verify for KosmoSignature {
     }
 
     fn check_headers(&self, headers: &HeaderMap) -> Result<Tag, WebhookRejection> {
-        let signature = proof_header(headers, &self.header)?;
-        let not_base64 =
-            || WebhookRejection::unauthorized(format!("the {} header is not base64", self.header));
-        if let Some(tag) = base64_tag(signature.as_bytes()) {
+        let value = proof_value(headers, &self.header)?;
+        // A tag that decodes is visible ASCII: the text is checked only to say what is wrong.
+        if let Some(tag) = base64_tag(value.as_bytes()) {
             return Ok(tag);
         }
+        let signature = proof_text(value, &self.header)?;
+        let not_base64 =
+            || WebhookRejection::unauthorized(format!("the {} header is not base64", self.header));
         // Anything else, as the base64 crate decides: on the stack for 44
         // characters (the decoder wants room for 33 bytes), to say how long
         // any other length is.
@@ -445,13 +447,19 @@ fn base64_tag(text: &[u8]) -> Option<Tag> {
     Some(tag)
 }
 
-/// A UUID in its 36-character text form, in either case.
+/// A UUID in its 36-character text form, in either case: its five groups
+/// of hex digits through a table, without a branch a digit.
 fn is_uuid(id: &str) -> bool {
-    id.len() == 36
-        && id.bytes().enumerate().all(|(i, byte)| match i {
-            8 | 13 | 18 | 23 => byte == b'-',
-            _ => byte.is_ascii_hexdigit(),
-        })
+    let Ok(id) = <&[u8; 36]>::try_from(id.as_bytes()) else {
+        return false;
+    };
+    let groups = [&id[..8], &id[9..13], &id[14..18], &id[19..23], &id[24..]];
+    let digits = groups
+        .into_iter()
+        .flatten()
+        .fold(0, |digits, &byte| digits | HEX_DIGITS[usize::from(byte)]);
+    // A digit is under 16, `NOT_A_DIGIT` is not.
+    [8, 13, 18, 23].iter().all(|&at| id[at] == b'-') && digits & 0xf0 == 0
 }
 
 fn status(raw: &str) -> ShipmentStatus {
@@ -496,6 +504,18 @@ mod tests {
         assert_eq!(base64_tag(&loose), None);
         for other in [&b""[..], b"=", &[b'A'; 44], &[b'A'; 43]] {
             assert_eq!(base64_tag(other), None);
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn knows_a_uuid_as_a_digit_by_digit_check_does(id in "[0-9a-fA-Fg]{8}[-_][0-9a-fA-F]{4}-[0-9a-fA-Fg]{4}-[0-9a-fA-F]{4}-[0-9a-fA-Fé]{11,13}|[0-9a-f-]{34,38}") {
+            let expected = id.len() == 36
+                && id.bytes().enumerate().all(|(i, byte)| match i {
+                    8 | 13 | 18 | 23 => byte == b'-',
+                    _ => byte.is_ascii_hexdigit(),
+                });
+            proptest::prop_assert_eq!(is_uuid(&id), expected, "{}", id);
         }
     }
 

@@ -69,18 +69,17 @@ use http::{HeaderMap, HeaderName};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 use tower_layer::Layer;
 
 use crate::payload::{optional_str, parse_object, parse_timestamp};
-use crate::secrets::{Secrets, not_empty, or_panic, proof_header};
+use crate::secrets::{Secrets, Tag, not_empty, or_panic, proof_header, tags_equal};
 use crate::verify::{DEFAULT_BODY_LIMIT, Verify, VerifyWebhook, verify_whole};
 use crate::{
     ConfigError, MatchedSecret, Provider, ShipmentEvent, ShipmentStatus, VerifiedWebhook,
     WebhookRejection, WebhookSecret,
 };
 
-type TokenDigest = [u8; 32];
+type TokenDigest = Tag;
 
 /// Layer that checks Kourier's bearer token.
 ///
@@ -202,9 +201,9 @@ impl KourierBearer {
                 "the {name} header has an empty token"
             )));
         }
-        let received = Sha256::digest(token.as_bytes());
+        let received = Sha256::digest(token.as_bytes()).into();
         self.tokens
-            .find(|known| bool::from(known.ct_eq(received.as_slice())))
+            .find(|known| tags_equal(known, &received))
             .ok_or_else(|| {
                 tracing::debug!(
                     token_len = token.len(),

@@ -5,8 +5,9 @@ use std::sync::Arc;
 
 use hmac::{Hmac, KeyInit, Mac};
 use http::header::CONTENT_ENCODING;
-use http::{HeaderMap, HeaderName};
+use http::{HeaderMap, HeaderName, HeaderValue};
 use sha2::Sha256;
+use subtle::ConstantTimeEq;
 
 use crate::{Provider, WebhookRejection};
 
@@ -256,15 +257,26 @@ impl WebhookSecret for secrecy::SecretSlice<u8> {
 impl Secrets<HmacSha256> {
     /// The secret whose HMAC-SHA256 over the concatenated `message` equals `tag`,
     /// compared in constant time.
-    pub(crate) fn verify_hmac(&self, message: &[&[u8]], tag: &[u8]) -> Option<&MatchedSecret> {
+    pub(crate) fn verify_hmac(&self, message: &[&[u8]], tag: &Tag) -> Option<&MatchedSecret> {
         self.find(|key| {
             let mut mac = key.clone();
             for part in message {
                 mac.update(part);
             }
-            mac.verify_slice(tag).is_ok()
+            tags_equal(&mac.finalize().into_bytes().into(), tag)
         })
     }
+}
+
+/// Whether two 32-byte tags or digests are equal, in constant time: the
+/// difference of every 8-byte word is gathered without a branch and tested
+/// once, where `subtle` compares byte by byte, about 300 instructions for 32 bytes.
+pub(crate) fn tags_equal(a: &Tag, b: &Tag) -> bool {
+    let (a, b) = (a.as_chunks::<8>().0, b.as_chunks::<8>().0);
+    let difference = a.iter().zip(b).fold(0, |difference, (a, b)| {
+        difference | (u64::from_ne_bytes(*a) ^ u64::from_ne_bytes(*b))
+    });
+    bool::from(difference.ct_eq(&0))
 }
 
 /// The length of an HMAC-SHA256 tag.
@@ -294,6 +306,9 @@ pub(crate) const fn digit_table(alphabets: &[&[u8]]) -> [u8; 256] {
     table
 }
 
+/// Hex digits, in either case, through [`digit_table`].
+pub(crate) const HEX_DIGITS: [u8; 256] = digit_table(&[b"0123456789abcdef", b"0123456789ABCDEF"]);
+
 /// A decoded tag, refused if it cannot be an HMAC-SHA256.
 pub(crate) fn tag_from(what: fmt::Arguments<'_>, tag: &[u8]) -> Result<Tag, WebhookRejection> {
     tag.try_into().map_err(|_| {
@@ -309,6 +324,14 @@ pub(crate) fn proof_header<'a>(
     headers: &'a HeaderMap,
     name: &HeaderName,
 ) -> Result<&'a str, WebhookRejection> {
+    proof_text(proof_value(headers, name)?, name)
+}
+
+/// The one value of the header carrying the proof.
+pub(crate) fn proof_value<'a>(
+    headers: &'a HeaderMap,
+    name: &HeaderName,
+) -> Result<&'a HeaderValue, WebhookRejection> {
     let mut values = headers.get_all(name).iter();
     let value = values
         .next()
@@ -318,6 +341,14 @@ pub(crate) fn proof_header<'a>(
             "the {name} header appears more than once"
         )));
     }
+    Ok(value)
+}
+
+/// The proof header's `value` as text, refused unless visible ASCII.
+pub(crate) fn proof_text<'a>(
+    value: &'a HeaderValue,
+    name: &HeaderName,
+) -> Result<&'a str, WebhookRejection> {
     value.to_str().map_err(|_| {
         WebhookRejection::unauthorized(format!("the {name} header is not visible ASCII"))
     })
@@ -351,4 +382,23 @@ pub(crate) fn no_secret_matched(
         "webhook proof matches no configured secret"
     );
     WebhookRejection::unauthorized(details)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_are_equal_only_when_every_bit_is() {
+        let tag: Tag = std::array::from_fn(|i| (i * 37) as u8);
+        let same = tag;
+        assert!(tags_equal(&tag, &same));
+        for at in 0..TAG_LEN {
+            for bit in 0..8 {
+                let mut other = tag;
+                other[at] ^= 1 << bit;
+                assert!(!tags_equal(&tag, &other), "byte {at}, bit {bit}");
+            }
+        }
+    }
 }

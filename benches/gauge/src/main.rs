@@ -5,6 +5,9 @@
 //!
 //! `instructions ROUTE COUNT [SIZE]` (SIZE in bytes, default 1024), where ROUTE is
 //! - `bare`: the GoShiip webhook to a route that takes the body as `Bytes`;
+//! - `floor`: the GoShiip webhook to a route behind benches/common's
+//!   `Floor`, the least a layer with this crate's API does, whose handler
+//!   takes the record it left (`floor - bare` is what any such layer costs);
 //! - `kosmo`, `kourier`, `shipmondo`, `goshiip`: that provider's webhook to
 //!   a route behind its layer whose handler takes the `ShipmentEvent`;
 //! - `hmac-kosmo`... : one HMAC-SHA256 of what that provider signs (for
@@ -26,10 +29,10 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::http::{Request, StatusCode};
 use axum::routing::post;
+use axum::{Extension, Router};
 use futures_util::FutureExt;
 use shipment_webhooks::{
     GoShiipSignature, KosmoSignature, KourierBearer, ShipmentEvent, ShipmondoJwt,
@@ -38,7 +41,7 @@ use tower::Service;
 
 #[path = "../../common/mod.rs"]
 mod common;
-use common::{Reference, SECRET, body_of, decode_fields, samples};
+use common::{FloorLayer, FloorRecord, Reference, SECRET, body_of, decode_fields, samples};
 
 async fn bare(_body: Bytes) -> StatusCode {
     StatusCode::OK
@@ -48,10 +51,17 @@ async fn verified(_event: ShipmentEvent) -> StatusCode {
     StatusCode::OK
 }
 
-/// Every provider's path, behind its layer or (`bare`) behind none.
-fn router(bare_routes: bool) -> Router {
-    let route = |layered: axum::routing::MethodRouter| {
-        if bare_routes { post(bare) } else { layered }
+async fn floor(Extension(_record): Extension<FloorRecord>) -> StatusCode {
+    StatusCode::OK
+}
+
+/// Every provider's path, behind its layer, or for `bare` and `floor` behind
+/// none or the floor's.
+fn router(route: &str) -> Router {
+    let route = |layered: axum::routing::MethodRouter| match route {
+        "bare" => post(bare),
+        "floor" => post(floor).route_layer(FloorLayer),
+        _ => layered,
     };
     Router::new()
         .route(
@@ -136,7 +146,7 @@ fn run(route: &str, count: usize, size: usize) {
         .strip_prefix("hmac-")
         .or_else(|| route.strip_prefix("fields-"))
         .unwrap_or(route);
-    let provider = if provider == "bare" {
+    let provider = if provider == "bare" || provider == "floor" {
         "goshiip"
     } else {
         provider
@@ -163,9 +173,7 @@ fn run(route: &str, count: usize, size: usize) {
 
     let (parts, _) = webhook.sign(SECRET).into_parts();
     // As `axum::serve` does: every route made once, not per request.
-    let mut app = router(route == "bare")
-        .with_state::<()>(())
-        .into_service::<Body>();
+    let mut app = router(route).with_state::<()>(()).into_service::<Body>();
     for _ in 0..count {
         let request = Request::from_parts(parts.clone(), Body::from(body.clone()));
         let response = app
