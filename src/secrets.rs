@@ -307,7 +307,7 @@ pub(crate) const fn digit_table(alphabets: &[&[u8]]) -> [u8; 256] {
 }
 
 /// Hex digits, in either case, through [`digit_table`].
-pub(crate) const HEX_DIGITS: [u8; 256] = digit_table(&[b"0123456789abcdef", b"0123456789ABCDEF"]);
+pub(crate) static HEX_DIGITS: [u8; 256] = digit_table(&[b"0123456789abcdef", b"0123456789ABCDEF"]);
 
 /// A decoded tag, refused if it cannot be an HMAC-SHA256.
 pub(crate) fn tag_from(what: fmt::Arguments<'_>, tag: &[u8]) -> Result<Tag, WebhookRejection> {
