@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Load benchmark on 127.0.0.1, end to end: installs wrk and the peers, then
-#  1. POSTs the same signed 1 KiB GoShiip webhook to a bare axum route and to
-#     the verified route of one server (examples/bench_server.rs), in
-#     $ROUNDS alternating rounds (bare, verified, bare...; default 6 each),
-#     and reports the median ratio of requests/s with its spread (min-max);
+#  1. POSTs the same signed 1 KiB GoShiip webhook to three routes of one
+#     server (examples/bench_server.rs): bare, a hand-written reference doing
+#     only the HMAC and the event's fields, and the verified route; in $ROUNDS
+#     rounds (default 6) whose order alternates (bare, reference, verified,
+#     then back), and reports each ratio of requests/s as the median over the
+#     rounds with its spread (min-max), and the server's CPU time a request;
 #  2. sends it to GoShiip's own Express and Flask (gunicorn) sample receivers;
 #  3. measures the example server's peak RSS under 256 concurrent 1 MiB bodies
 #     sent whole, then under 32 sent in 1-byte chunks.
@@ -11,7 +13,7 @@
 # (default 5), but the chunked one $CHUNKED_DURATION (default 60): the server
 # parses 1-byte chunks at about 1 MiB a second, and every connection must get
 # its whole body in. Prints Markdown tables. Usage: bash benches/load.sh
-# ROUNDS_ONLY=1 runs step 1 alone (about 2 x $ROUNDS x $DURATION seconds);
+# ROUNDS_ONLY=1 runs step 1 alone (about 3 x $ROUNDS x $DURATION seconds);
 # MEMORY_ONLY=1 runs step 3 alone; BENCH_SERVER=path measures another build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -114,9 +116,11 @@ start_server() {
 }
 
 # Runs wrk on core 1 against $1 with script $2, $3 connections (else
-# $CONNECTIONS) for $4 seconds (else $DURATION); prints "requests/s p99 non-2xx".
+# $CONNECTIONS) for $4 seconds (else $DURATION); prints "requests/s p99
+# non-2xx cpu", cpu being the server's CPU time per request in µs.
 load() {
-    local out seconds=${4:-$DURATION}
+    local out seconds=${4:-$DURATION} ticks
+    ticks=$(cpu_ticks)
     out=$(taskset -c 1 wrk -t1 -c"${3:-$CONNECTIONS}" -d"${seconds}s" --timeout "${seconds}s" --latency -s "$2" "$1")
     echo "$out" > "$work/last-wrk.txt"
     local rps p99 bad
@@ -129,35 +133,56 @@ load() {
         echo "$out" >&2
         exit 1
     fi
-    echo "$rps ${p99:-?} ${bad:-0}"
+    local requests cpu
+    requests=$(awk '$2 == "requests" && $3 == "in" {print $1}' <<<"$out")
+    cpu=$(python3 -c "n = ${requests:-0}; print(f'{($(cpu_ticks) - $ticks) / $(getconf CLK_TCK) * 1e6 / n:.2f}' if n else '-')")
+    echo "$rps ${p99:-?} ${bad:-0} $cpu"
 }
+
+# User and system CPU time of the server so far, in clock ticks.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$server_pid/stat"; }
 
 if [ -z "$MEMORY_ONLY" ]; then
 make_request 1024 "$work/body-1k.json" "$work/post-1k.lua"
 port=3101
 start_server env PORT=$port WORKERS=1 GOSHIIP_WEBHOOK_SECRET=$SECRET "$BENCH_SERVER"
-# Alternating rounds on one server: drift (the other core's load, the
-# machine's clock) reaches both routes alike, and the median ignores an
+# Rounds on one server whose order turns back each time (bare, reference,
+# verified, then verified, reference, bare): drift (the other core's load,
+# the machine's clock) reaches every route alike, and the median ignores an
 # outlier round.
 round_rows="" ratios=""
 for round in $(seq "$ROUNDS"); do
-    read -r bare_rps bare_p99 bare_bad < <(load "http://127.0.0.1:$port/bare" "$work/post-1k.lua")
-    read -r verified_rps verified_p99 verified_bad < <(load "http://127.0.0.1:$port/webhooks/goshiip" "$work/post-1k.lua")
-    r=$(ratio "$verified_rps" "$bare_rps")
-    ratios+="$r "
-    round_rows+="| $round | $bare_rps | $bare_p99 | $verified_rps | $verified_p99 | $r |"$'\n'
+    routes="bare reference webhooks/goshiip"
+    [ $((round % 2)) = 0 ] && routes="webhooks/goshiip reference bare"
+    for route in $routes; do
+        read -r rps p99 bad cpu < <(load "http://127.0.0.1:$port/$route" "$work/post-1k.lua")
+        case $route in
+            bare) bare_rps=$rps bare_p99=$p99 bare_bad=$bad bare_cpu=$cpu ;;
+            reference) reference_rps=$rps reference_cpu=$cpu ;;
+            *) verified_rps=$rps verified_p99=$p99 verified_bad=$bad verified_cpu=$cpu ;;
+        esac
+    done
+    r=$(ratio "$verified_rps" "$bare_rps") f=$(ratio "$reference_rps" "$bare_rps") v=$(ratio "$verified_rps" "$reference_rps")
+    ratios+="$r,$f,$v,$bare_cpu,$reference_cpu,$verified_cpu "
+    round_rows+="| $round | $bare_rps | $reference_rps | $verified_rps | $bare_cpu | $reference_cpu | $verified_cpu | $r | $f | $v |"$'\n'
 done
 stop_server
-read -r median low high < <(python3 -c "import statistics, sys; r = [float(x) for x in sys.argv[1:]]; print(f'{statistics.median(r):.2f} {min(r):.2f} {max(r):.2f}')" $ratios)
+summary=$(python3 -c "
+import statistics, sys
+rows = [[float(x) for x in r.split(',')] for r in sys.argv[1:]]
+columns = list(zip(*rows))
+names = ['verified / bare', 'reference / bare', 'verified / reference']
+print('; '.join(f'{n} **{statistics.median(c):.2f}**, spread {min(c):.2f}-{max(c):.2f}' for n, c in zip(names, columns)), end='. ')
+print('Server CPU a request: bare {:.2f} µs, reference {:.2f} µs, verified {:.2f} µs'.format(*map(statistics.median, columns[3:])))" $ratios)
 
 cat <<TABLE
-Rounds: wrk -t1 -c$CONNECTIONS -d${DURATION}s on core 1, bench_server on core 0 (one runtime thread), one signed $(stat -c %s "$work/body-1k.json")-byte GoShiip webhook; bare then verified, $ROUNDS times.
+Rounds: wrk -t1 -c$CONNECTIONS -d${DURATION}s on core 1, bench_server on core 0 (one runtime thread), one signed $(stat -c %s "$work/body-1k.json")-byte GoShiip webhook; bare, reference, verified, then back, $ROUNDS times.
 
-| round | bare requests/s | bare p99 | verified requests/s | verified p99 | verified / bare |
-|---|---|---|---|---|---|
+| round | bare requests/s | reference requests/s | verified requests/s | bare CPU µs / request | reference | verified | verified / bare | reference / bare | verified / reference |
+|---|---|---|---|---|---|---|---|---|---|
 $(printf '%s' "$round_rows")
 
-Verified / bare over $ROUNDS rounds: median **$median**, spread $low-$high.
+Medians over $ROUNDS rounds: $summary.
 
 TABLE
 fi
@@ -165,12 +190,12 @@ fi
 if [ -n "$peers" ]; then
 port=3102
 start_server env PORT=$port NODE_PATH="$PWD/$work/node/node_modules" GOSHIIP_WEBHOOK_SECRET=$SECRET node benches/peers/express.js
-read -r express_rps express_p99 express_bad < <(load "http://127.0.0.1:$port/webhook" "$work/post-1k.lua")
+read -r express_rps express_p99 express_bad _ < <(load "http://127.0.0.1:$port/webhook" "$work/post-1k.lua")
 stop_server
 
 port=3103
 start_server env GOSHIIP_WEBHOOK_SECRET=$SECRET "$work/venv/bin/gunicorn" --chdir benches/peers -w 1 -b "127.0.0.1:$port" flask_app:app
-read -r flask_rps flask_p99 flask_bad < <(load "http://127.0.0.1:$port/webhook" "$work/post-1k.lua")
+read -r flask_rps flask_p99 flask_bad _ < <(load "http://127.0.0.1:$port/webhook" "$work/post-1k.lua")
 stop_server
 
 cat <<TABLE
@@ -200,7 +225,7 @@ memory_run() {
     start_server env PORT=$port RUST_LOG=warn GOSHIIP_WEBHOOK_SECRET=$SECRET ./target/release/examples/server
     local idle_kib peak_kib rps p99 bad
     idle_kib=$(awk '/^VmRSS:/ {print $2}' "/proc/$server_pid/status")
-    read -r rps p99 bad < <(load "http://127.0.0.1:$port/webhooks/goshiip" "$4" "$2" "$3")
+    read -r rps p99 bad _ < <(load "http://127.0.0.1:$port/webhooks/goshiip" "$4" "$2" "$3")
     peak_kib=$(awk '/^VmHWM:/ {print $2}' "/proc/$server_pid/status")
     stop_server
     memory_rows+="| $1 | $2 | ${3}s | $rps | $bad | $((idle_kib / 1024)) MiB | $((peak_kib / 1024)) MiB | $((idle_kib / 1024 + $2)) MiB | $(ratio "$peak_kib" "($idle_kib + $2 * 1024)") |"$'\n'

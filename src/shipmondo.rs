@@ -545,18 +545,36 @@ fn unescape_in_place(buffer: &mut [u8]) -> Option<usize> {
     let mut read = quote + 1;
     let mut write = 0;
     loop {
-        let run = buffer
-            .get(read..)?
-            .iter()
-            .position(|&byte| byte == b'"' || byte == b'\\' || byte < 0x20)?;
-        buffer.copy_within(read..read + run, write);
-        write += run;
-        read += run;
-        match buffer[read] {
+        // Plain bytes eight at a time, up to the first that is not.
+        while let Some(chunk) = buffer.get(read..read + 8) {
+            let bytes: [u8; 8] = chunk.try_into().ok()?;
+            let special = special_bytes(u64::from_le_bytes(bytes));
+            if special == 0 {
+                buffer[write..write + 8].copy_from_slice(&bytes);
+                write += 8;
+                read += 8;
+                continue;
+            }
+            // Only the bytes before the special one: writing more could
+            // overwrite bytes not read yet.
+            let run = special.trailing_zeros() as usize / 8;
+            buffer[write..write + run].copy_from_slice(&bytes[..run]);
+            write += run;
+            read += run;
+            break;
+        }
+        match *buffer.get(read)? {
             b'"' => break,
             b'\\' => {}
             // A control character, which JSON refuses unescaped.
-            _ => return None,
+            0..0x20 => return None,
+            // One of the last seven bytes.
+            byte => {
+                buffer[write] = byte;
+                write += 1;
+                read += 1;
+                continue;
+            }
         }
         let byte = match *buffer.get(read + 1)? {
             b'"' => b'"',
@@ -590,6 +608,18 @@ fn unescape_in_place(buffer: &mut [u8]) -> Option<usize> {
     // Raw bytes between escapes must be UTF-8, as serde_json requires.
     std::str::from_utf8(&buffer[..write]).ok()?;
     Some(write)
+}
+
+/// The high bit of each byte of `word` that is a quote, a backslash or a
+/// control character, and maybe of bytes after the first such: only the
+/// lowest bit set is exact (a byte's borrow reaches the byte above).
+fn special_bytes(word: u64) -> u64 {
+    const ONES: u64 = u64::from_le_bytes([1; 8]);
+    const HIGHS: u64 = ONES * 0x80;
+    let below = |word: u64, bound: u8| word.wrapping_sub(ONES * u64::from(bound)) & !word & HIGHS;
+    below(word ^ (ONES * u64::from(b'"')), 1)
+        | below(word ^ (ONES * u64::from(b'\\')), 1)
+        | below(word, 0x20)
 }
 
 /// The character a `\uXXXX` escape (or a surrogate pair of two) at the
@@ -958,6 +988,20 @@ mod tests {
     }
 
     proptest::proptest! {
+        #[test]
+        fn special_bytes_finds_the_first_quote_backslash_or_control(
+            bytes in proptest::array::uniform8(proptest::prop_oneof![
+                proptest::strategy::Just(b'"'),
+                proptest::strategy::Just(b'\\'),
+                0..0x20u8,
+                proptest::num::u8::ANY,
+            ])
+        ) {
+            let first = bytes.iter().position(|&byte| byte == b'"' || byte == b'\\' || byte < 0x20);
+            let found = special_bytes(u64::from_le_bytes(bytes)).trailing_zeros() as usize / 8;
+            proptest::prop_assert_eq!(found, first.unwrap_or(8));
+        }
+
         #[test]
         fn unescapes_any_string_as_serde_json_does(text in "\\PC*") {
             let json = serde_json::to_vec(&text).expect("a string");

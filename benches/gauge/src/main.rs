@@ -60,7 +60,7 @@ async fn floor(Extension(_record): Extension<FloorRecord>) -> StatusCode {
 fn router(route: &str) -> Router {
     let route = |layered: axum::routing::MethodRouter| match route {
         "bare" => post(bare),
-        "floor" => post(floor).route_layer(FloorLayer),
+        "floor" => post(floor).route_layer(FloorLayer::default()),
         _ => layered,
     };
     Router::new()
@@ -151,7 +151,7 @@ fn run(route: &str, count: usize, size: usize) {
     } else {
         provider
     };
-    let (_, webhook) = samples(size)
+    let (provider, webhook) = samples(size)
         .into_iter()
         .find(|(name, _)| *name == provider)
         .unwrap_or_else(|| panic!("unknown route {route}"));
