@@ -74,8 +74,14 @@ fi
 
 declare -A budget budget_allocations
 while read -r route instructions allocations; do
-    budget[$route]=$instructions budget_allocations[$route]=$allocations
+    [ -n "$route" ] && budget[$route]=$instructions budget_allocations[$route]=$allocations
 done < <(grep -v '^#' "$BUDGET" 2>/dev/null || true)
+for route in $ROUTES; do
+    [[ ${budget[$route]:-} =~ ^[0-9]+$ && ${budget_allocations[$route]:-} =~ ^[0-9]+$ ]] || {
+        echo "no budget for $route in $BUDGET (instructions and allocations)" >&2
+        exit 1
+    }
+done
 
 # A provider's own instructions, its route's less the bare route's and its
 # reference's, from $1 (measured or budget).
@@ -89,12 +95,7 @@ echo "|---|---|---|---|---|---|---|---|"
 failed=0
 for route in $ROUTES; do
     n=${measured[$route]} a=${allocated[$route]}
-    limit=${budget[$route]:-} limit_allocations=${budget_allocations[$route]:-}
-    if [ -z "$limit" ] || [ -z "$limit_allocations" ]; then
-        echo "no budget for $route in $BUDGET" >&2
-        failed=1
-        continue
-    fi
+    limit=${budget[$route]} limit_allocations=${budget_allocations[$route]}
     over="" own="" own_limit=""
     case $route in
         bare|hmac-*|fields-*) ;;

@@ -329,12 +329,12 @@ impl ShipmondoJwt {
     }
 
     /// Checks `token` and returns its decoded payload and the key that signed it.
-    fn verify_token(
+    fn verify_token<'t>(
         &self,
-        token: &str,
+        token: &'t str,
         headers: &HeaderMap,
         body: &[u8],
-    ) -> Result<(Vec<u8>, &MatchedSecret), WebhookRejection> {
+    ) -> Result<(&'t str, &MatchedSecret), WebhookRejection> {
         let malformed = || {
             WebhookRejection::unauthorized(
                 "`data` is not a JWT: it needs three dot-separated parts",
@@ -391,7 +391,7 @@ impl ShipmondoJwt {
                     "the JWT signature matches no configured key",
                 )
             })?;
-        Ok((decode_segment("payload", payload)?, key))
+        Ok((payload, key))
     }
 }
 
@@ -483,8 +483,8 @@ impl Verify for ShipmondoJwt {
         body: &Bytes,
     ) -> Result<Verified, WebhookRejection> {
         let envelope: Envelope<'_> = parse_object("the body", body)?;
-        let (claims, key) = self.verify_token(&envelope.data, headers, body)?;
-        let json = claims_json(claims)?;
+        let (payload, key) = self.verify_token(&envelope.data, headers, body)?;
+        let json = claims_json(payload)?;
         let fields: ShipmondoFields<'_> = parse_object("the JWT payload", &json)?;
         let Some(data) = fields.data else {
             if fields.action.as_deref() == Some(CONNECTION_TEST) {
@@ -514,9 +514,11 @@ impl Verify for ShipmondoJwt {
     }
 }
 
-/// The JSON of the JWT's payload, which Shipmondo sends as a JSON string
-/// holding JSON; a payload that is a JSON object is accepted too.
-fn claims_json(mut claims: Vec<u8>) -> Result<Bytes, WebhookRejection> {
+/// The JSON of the JWT's payload, from its verified base64url `segment`:
+/// Shipmondo sends a JSON string holding JSON; a payload that is a JSON
+/// object is accepted too.
+fn claims_json(segment: &str) -> Result<Bytes, WebhookRejection> {
+    let mut claims = decode_segment("payload", segment)?;
     let start = claims.len() - claims.trim_ascii_start().len();
     if claims.get(start) != Some(&b'"') {
         return Ok(Bytes::from(claims));
@@ -526,8 +528,10 @@ fn claims_json(mut claims: Vec<u8>) -> Result<Bytes, WebhookRejection> {
         claims.truncate(len);
         return Ok(Bytes::from(claims));
     }
-    // Anything else (a lone surrogate, a control character...): serde_json
-    // decides, with its own error.
+    // Anything else (a lone surrogate, a control character, no closing
+    // quote...): serde_json decides, with its own error, over the payload as
+    // sent, which the unescape may have partly overwritten.
+    let claims = decode_segment("payload", segment)?;
     let inner: String = parse_json("the JWT payload", &claims)?;
     Ok(Bytes::from(inner))
 }
@@ -1027,6 +1031,57 @@ mod tests {
             // The fast path may leave a case to serde_json, never disagree with it.
             proptest::prop_assert!(fast.is_none() || fast == expected, "{:?}", String::from_utf8_lossy(&json));
         }
+    }
+
+    proptest::proptest! {
+        /// The whole path from the verified payload segment: whatever the
+        /// fast path leaves, serde_json reads the payload as sent.
+        #[test]
+        fn a_string_payload_reads_as_serde_json_reads_it(
+            pieces in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    "\\", "\\\"", "\\\\", "\\u", "\\n", "\\x", "d83d", "de00", "00e9", "a",
+                    "abcdefghij", " ", "\t", "\u{1}", "é", "\\ud83d\\ude00", "\\ude00",
+                ]),
+                0..16,
+            ),
+            closed: bool,
+            after in proptest::sample::select(vec!["", " ", " \t\n", "    \t", "x", "\u{1}", "\""]),
+            invalid_utf8: bool,
+        ) {
+            let mut payload = b"\"".to_vec();
+            payload.extend(pieces.concat().into_bytes());
+            if invalid_utf8 {
+                payload.push(0xff);
+            }
+            if closed {
+                payload.push(b'"');
+            }
+            payload.extend(after.as_bytes());
+            let got = claims_json(&URL_SAFE_NO_PAD.encode(&payload));
+            match (got, serde_json::from_slice::<String>(&payload)) {
+                (Ok(json), Ok(text)) => proptest::prop_assert_eq!(json, text.into_bytes()),
+                (Err(rejection), Err(error)) => proptest::prop_assert_eq!(
+                    rejection.details(),
+                    format!("the JWT payload: {error}")
+                ),
+                (got, expected) => proptest::prop_assert!(
+                    false,
+                    "{:?}: got {got:?}, serde_json {expected:?}",
+                    String::from_utf8_lossy(&payload)
+                ),
+            }
+        }
+    }
+
+    #[test]
+    fn a_payload_without_its_closing_quote_is_refused_as_serde_json_refuses_it() {
+        // The unescape has copied the string's tail over its start by then.
+        let payload = format!("\"{{\\\"data\\\":{{\\\"id\\\":1}}}}{}", " ".repeat(40));
+        let rejection =
+            claims_json(&URL_SAFE_NO_PAD.encode(&payload)).expect_err("no closing quote");
+        let error = serde_json::from_str::<String>(&payload).expect_err("no closing quote");
+        assert_eq!(rejection.details(), format!("the JWT payload: {error}"));
     }
 
     #[test]

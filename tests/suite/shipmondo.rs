@@ -290,6 +290,25 @@ async fn refuses_a_signed_payload_that_is_not_canonical_base64url() {
 }
 
 #[tokio::test]
+async fn refuses_a_signed_payload_string_without_its_closing_quote() {
+    let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256"}"#);
+    // The JSON string holding the order's JSON, cut before its closing
+    // quote: with blanks after, a reading of what the unescape had already
+    // rewritten in place once passed it.
+    let string = serde_json::to_string(&order_payload().to_string()).expect("a string");
+    let cut = &string[..string.len() - 1];
+    for payload in [cut.to_owned(), format!("{cut}{}", " ".repeat(1000))] {
+        let error = serde_json::from_str::<String>(&payload).expect_err("an unclosed string");
+        let signed = format!("{header}.{}", URL_SAFE_NO_PAD.encode(&payload));
+        let token = format!("{signed}.{}", hs256(&signed));
+        answer(with_token(&token)).await.assert_refused(
+            StatusCode::BAD_REQUEST,
+            &format!("the JWT payload: {error}"),
+        );
+    }
+}
+
+#[tokio::test]
 async fn the_signer_names_the_resource_it_signs() {
     let request = Webhook::shipmondo_order("open")
         .field("/data/id", 42)
