@@ -328,7 +328,8 @@ impl ShipmondoJwt {
         self
     }
 
-    /// Checks `token` and returns its decoded payload and the key that signed it.
+    /// Checks `token` and returns its payload segment, verified but still
+    /// base64url, and the key that signed it.
     fn verify_token<'t>(
         &self,
         token: &'t str,
