@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::{Router, http::StatusCode, routing::post};
-use shipment_webhooks::{GoShiipSignature, MatchedSecret, PerTenant, ShipmentEvent, TenantKey};
+use shipment_webhooks::{GoShiipSignature, MatchedSecret, PerTenant, ShipmentEvent, TenantSource};
 
 async fn on_event(event: ShipmentEvent, secret: MatchedSecret) -> StatusCode {
     println!(
@@ -28,7 +28,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ("acme", "acme-secret"),
         ("globex", "globex-secret"),
     ]));
-    let layer = PerTenant::new(TenantKey::path_segment(2), move |tenant: Arc<str>| {
+    let layer = PerTenant::new(TenantSource::path_segment(2), move |tenant: Arc<str>| {
         let secret = table.get(&*tenant).copied();
         async move { secret.map(GoShiipSignature::try_new).transpose() }
     });

@@ -29,6 +29,9 @@ pub enum Provider {
 }
 
 impl Provider {
+    /// Every provider, in the order of the docs.
+    pub const ALL: [Self; 4] = [Self::Kosmo, Self::Kourier, Self::Shipmondo, Self::GoShiip];
+
     /// The provider's name as it appears in JSON: `kosmo`, `kourier`, `shipmondo` or `goshiip`.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -45,7 +48,7 @@ impl FromStr for Provider {
 
     /// Parses the name [`as_str`](Self::as_str) gives, in any case.
     fn from_str(name: &str) -> Result<Self, Self::Err> {
-        [Self::Kosmo, Self::Kourier, Self::Shipmondo, Self::GoShiip]
+        Self::ALL
             .into_iter()
             .find(|provider| provider.as_str().eq_ignore_ascii_case(name))
             .ok_or_else(|| UnknownProvider(name.to_owned()))
@@ -73,6 +76,10 @@ impl fmt::Display for Provider {
         f.write_str(self.as_str())
     }
 }
+
+/// Every provider's layer, for a 500 on a route that has none.
+pub(crate) const ANY_LAYER: &str =
+    "KosmoSignature, KourierBearer, ShipmondoJwt or GoShiipSignature";
 
 /// One status vocabulary for every provider.
 ///

@@ -46,23 +46,23 @@
 //! ```
 
 use std::borrow::Cow;
-use std::sync::Arc;
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use tower_layer::Layer;
 
-use crate::payload::{object, optional_id, parse_object};
-use crate::secrets::{
-    HEX_DIGITS, HmacSha256, Secrets, TAG_LEN, Tag, hmac_key, no_secret_matched, or_panic,
-    proof_text, proof_value,
+use crate::extract::typed_payload;
+use crate::json::{object, optional_id, parse_object};
+use crate::proof::{
+    HmacSha256, TAG_LEN, Tag, header_name, hex_tag, hmac_key, no_secret_matched, proof_text,
+    proof_value,
 };
-use crate::verify::{DEFAULT_BODY_LIMIT, Verify, VerifyWebhook, verify_whole};
+use crate::secret::Secrets;
+use crate::verify::{DEFAULT_BODY_LIMIT, Verified, Verifier, layer_builders};
 use crate::{
-    ConfigError, Provider, ShipmentEvent, ShipmentStatus, VerifiedWebhook, WebhookRejection,
-    WebhookSecret,
+    ConfigError, Provider, ShipmentEvent, ShipmentStatus, TypedPayload, VerifiedWebhook,
+    WebhookRejection,
 };
 
 /// The header GoShiip sends its signature in.
@@ -74,104 +74,66 @@ pub const SIGNATURE_HEADER: HeaderName = HeaderName::from_static("x-signature");
 #[derive(Debug, Clone)]
 pub struct GoShiipSignature {
     secrets: Secrets<HmacSha256>,
+    header: HeaderName,
     body_limit: usize,
 }
 
+layer_builders!(
+    GoShiipSignature,
+    "GoShiip's secret key",
+    prepare: hmac_key,
+    min_len: 0,
+);
+
 impl GoShiipSignature {
-    /// Verifies with `secret`, GoShiip's secret key.
-    ///
-    /// # Panics
-    ///
-    /// If `secret` is empty; [`try_new`](Self::try_new) returns the error.
-    #[track_caller]
-    pub fn new(secret: impl WebhookSecret) -> Self {
-        or_panic(Self::try_new(secret))
-    }
-
-    /// Like [`new`](Self::new), for a secret read at run time: an error
-    /// instead of a panic.
-    pub fn try_new(secret: impl WebhookSecret) -> Result<Self, ConfigError> {
-        Ok(Self {
-            secrets: Secrets::new(secret.secret_bytes(), hmac_key)?,
+    fn from_secrets(secrets: Secrets<HmacSha256>) -> Self {
+        Self {
+            secrets,
+            header: SIGNATURE_HEADER,
             body_limit: DEFAULT_BODY_LIMIT,
-        })
+        }
     }
 
-    /// Also accepts requests signed with `secret`, reported as `label` in
-    /// [`MatchedSecret`](crate::MatchedSecret): configure the old and the new
-    /// key while rotating.
-    ///
-    /// # Panics
-    ///
-    /// If `secret` is empty or `label` is taken;
-    /// [`try_with_secret`](Self::try_with_secret) returns the error.
-    #[track_caller]
-    pub fn with_secret(self, label: impl Into<Arc<str>>, secret: impl WebhookSecret) -> Self {
-        or_panic(self.try_with_secret(label, secret))
-    }
-
-    /// Like [`with_secret`](Self::with_secret): an error instead of a panic.
-    pub fn try_with_secret(
-        mut self,
-        label: impl Into<Arc<str>>,
-        secret: impl WebhookSecret,
-    ) -> Result<Self, ConfigError> {
-        (self.secrets).push(label.into(), secret.secret_bytes(), hmac_key)?;
-        Ok(self)
-    }
-
-    /// Verifies a webhook without a framework, from its headers and its whole
-    /// body as received: the checks the layer makes, in the same order, with
-    /// the same refusals ([`WebhookRejection::to_response`] answers with one).
-    pub fn verify(
-        &self,
-        headers: &HeaderMap,
-        body: impl Into<Bytes>,
-    ) -> Result<VerifiedWebhook, WebhookRejection> {
-        verify_whole(self, headers, body.into())
-    }
-
-    /// Refuses bodies larger than `bytes` with 413 (default 1 MiB).
-    pub fn body_limit(mut self, bytes: usize) -> Self {
-        self.body_limit = bytes;
+    /// Reads the signature from header `name` instead of `X-Signature`.
+    #[must_use]
+    pub fn signature_header(mut self, name: HeaderName) -> Self {
+        self.header = name;
         self
     }
-}
 
-impl<S> Layer<S> for GoShiipSignature {
-    type Service = VerifyWebhook<S, Self>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        VerifyWebhook::fixed(inner, self)
+    /// Like [`signature_header`](Self::signature_header), for a name read
+    /// at run time: an error if it is not a valid header name.
+    pub fn try_signature_header(self, name: &str) -> Result<Self, ConfigError> {
+        Ok(self.signature_header(header_name(name)?))
     }
 }
 
-impl Verify for GoShiipSignature {
+impl Verifier for GoShiipSignature {
     const PROVIDER: Provider = Provider::GoShiip;
     type HeaderProof = Tag;
-    type Outcome = VerifiedWebhook;
 
     fn body_limit(&self) -> usize {
         self.body_limit
     }
 
     fn check_headers(&self, headers: &HeaderMap) -> Result<Tag, WebhookRejection> {
-        let value = proof_value(headers, &SIGNATURE_HEADER)?;
+        let name = &self.header;
+        let value = proof_value(headers, name)?;
         // A tag that decodes is visible ASCII: the text is checked only to say what is wrong.
         if let Some(tag) = hex_tag(value.as_bytes()) {
             return Ok(tag);
         }
-        let signature = proof_text(value, &SIGNATURE_HEADER)?;
+        let signature = proof_text(value, name)?;
         if signature.len() != 2 * TAG_LEN {
-            return Err(WebhookRejection::unauthorized(format!(
-                "the x-signature header is {} characters long; a hex HMAC-SHA256 is {}",
+            return Err(WebhookRejection::malformed_proof(format!(
+                "the {name} header is {} characters long; a hex HMAC-SHA256 is {}",
                 signature.len(),
                 2 * TAG_LEN
             )));
         }
-        Err(WebhookRejection::unauthorized(
-            "the x-signature header is not hex",
-        ))
+        Err(WebhookRejection::malformed_proof(format!(
+            "the {name} header is not hex"
+        )))
     }
 
     fn check_body(
@@ -179,7 +141,7 @@ impl Verify for GoShiipSignature {
         headers: &HeaderMap,
         tag: Tag,
         body: &Bytes,
-    ) -> Result<VerifiedWebhook, WebhookRejection> {
+    ) -> Result<Verified, WebhookRejection> {
         let secret = self.secrets.verify_hmac(&[body], &tag).ok_or_else(|| {
             no_secret_matched(
                 Provider::GoShiip,
@@ -189,32 +151,12 @@ impl Verify for GoShiipSignature {
             )
         })?;
         let fields: GoShiipFields<'_> = parse_object("the body", body)?;
-        Ok(VerifiedWebhook::new(
+        Ok(Verified::Webhook(VerifiedWebhook::new(
             fields.to_event(),
             secret.clone(),
             body.clone(),
-        ))
+        )))
     }
-}
-
-/// `hex`, 64 hex digits in either case, as a tag; through a table, a
-/// few instructions a digit where the `hex` crate takes a dozen.
-fn hex_tag(hex: &[u8]) -> Option<Tag> {
-    let mut tag = [0; TAG_LEN];
-    if hex.len() != 2 * TAG_LEN {
-        return None;
-    }
-    let mut digits = 0;
-    for (byte, pair) in tag.iter_mut().zip(hex.chunks_exact(2)) {
-        let (high, low) = (
-            HEX_DIGITS[usize::from(pair[0])],
-            HEX_DIGITS[usize::from(pair[1])],
-        );
-        digits |= high | low;
-        *byte = (high << 4) | (low & 0x0f);
-    }
-    // A digit is under 16, `NOT_A_DIGIT` is not.
-    (digits & 0xf0 == 0).then_some(tag)
 }
 
 /// A GoShiip webhook's body, as sent.
@@ -272,6 +214,14 @@ pub struct GoShiipShipmentData {
     pub other: Map<String, Value>,
 }
 
+impl TypedPayload for GoShiipEvent {
+    const PROVIDER: Provider = Provider::GoShiip;
+    const NAME: &'static str = "GoShiipEvent";
+    const LAYER: &'static str = "GoShiipSignature";
+}
+
+typed_payload!(GoShiipEvent);
+
 /// The fields a [`ShipmentEvent`] is made of: `shipment.data.reference` and `.status`.
 #[derive(Deserialize)]
 struct GoShiipFields<'a> {
@@ -318,22 +268,6 @@ fn status(raw: &str) -> ShipmentStatus {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn reads_hex_tags_in_either_case() {
-        let tag: Tag = std::array::from_fn(|i| (i * 37) as u8);
-        for hex in [hex::encode(tag), hex::encode_upper(tag)] {
-            assert_eq!(hex_tag(hex.as_bytes()), Some(tag), "{hex}");
-        }
-        for bad in [
-            "g".repeat(64),
-            "0".repeat(63),
-            "0".repeat(65),
-            format!("{}é", "0".repeat(62)),
-        ] {
-            assert_eq!(hex_tag(bad.as_bytes()), None, "{bad}");
-        }
-    }
 
     #[test]
     fn maps_every_documented_status() {

@@ -79,7 +79,6 @@
 //! ```
 
 use std::borrow::Cow;
-use std::sync::Arc;
 use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD;
@@ -89,17 +88,18 @@ use http::{HeaderMap, HeaderName};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
-use tower_layer::Layer;
 
-use crate::payload::{optional_str, parse_object, parse_timestamp, quote};
-use crate::secrets::{
-    HEX_DIGITS, HmacSha256, Secrets, TAG_LEN, Tag, digit_table, hmac_key, no_secret_matched,
-    or_panic, proof_text, proof_value, tag_from,
+use crate::extract::typed_payload;
+use crate::json::{optional_str, parse_object, parse_timestamp, quote};
+use crate::proof::{
+    HmacSha256, TAG_LEN, Tag, all_hex, base64_tag, header_name, hmac_key, no_secret_matched,
+    proof_text, proof_value, tag_from,
 };
-use crate::verify::{DEFAULT_BODY_LIMIT, Verify, VerifyWebhook, verify_whole};
+use crate::secret::Secrets;
+use crate::verify::{DEFAULT_BODY_LIMIT, Verified, Verifier, layer_builders};
 use crate::{
-    ConfigError, MatchedSecret, Provider, ShipmentEvent, ShipmentStatus, VerifiedWebhook,
-    WebhookRejection, WebhookSecret,
+    ConfigError, MatchedSecret, Provider, RejectionKind, ShipmentEvent, ShipmentStatus,
+    TypedPayload, VerifiedWebhook, WebhookRejection,
 };
 
 /// The header this crate reads Kosmo's signature from unless told otherwise.
@@ -122,74 +122,36 @@ pub struct KosmoSignature {
     uuid_event_ids: bool,
 }
 
-impl KosmoSignature {
-    /// Verifies with `secret`, Kosmo's secret token as shown (`whk_...`).
-    ///
-    /// # Panics
-    ///
-    /// If `secret` is empty; [`try_new`](Self::try_new) returns the error.
-    #[track_caller]
-    pub fn new(secret: impl WebhookSecret) -> Self {
-        or_panic(Self::try_new(secret))
-    }
+layer_builders!(
+    KosmoSignature,
+    "Kosmo's secret token as shown (`whk_...`)",
+    prepare: hmac_key,
+    min_len: 0,
+);
 
-    /// Like [`new`](Self::new), for a secret read at run time: an error
-    /// instead of a panic.
-    pub fn try_new(secret: impl WebhookSecret) -> Result<Self, ConfigError> {
-        Ok(Self {
-            secrets: Secrets::new(secret.secret_bytes(), hmac_key)?,
+impl KosmoSignature {
+    fn from_secrets(secrets: Secrets<HmacSha256>) -> Self {
+        Self {
+            secrets,
             header: DEFAULT_SIGNATURE_HEADER,
             body_limit: DEFAULT_BODY_LIMIT,
             max_age: None,
             max_future_skew: None,
             uuid_event_ids: true,
-        })
+        }
     }
 
-    /// Also accepts requests signed with `secret`, reported as `label` in
-    /// [`MatchedSecret`]: configure the old and the new
-    /// token while rotating.
-    ///
-    /// # Panics
-    ///
-    /// If `secret` is empty or `label` is taken;
-    /// [`try_with_secret`](Self::try_with_secret) returns the error.
-    #[track_caller]
-    pub fn with_secret(self, label: impl Into<Arc<str>>, secret: impl WebhookSecret) -> Self {
-        or_panic(self.try_with_secret(label, secret))
-    }
-
-    /// Like [`with_secret`](Self::with_secret): an error instead of a panic.
-    pub fn try_with_secret(
-        mut self,
-        label: impl Into<Arc<str>>,
-        secret: impl WebhookSecret,
-    ) -> Result<Self, ConfigError> {
-        (self.secrets).push(label.into(), secret.secret_bytes(), hmac_key)?;
-        Ok(self)
-    }
-
-    /// Reads the signature from `name` instead of `X-Kosmo-Signature`.
+    /// Reads the signature from header `name` instead of `X-Kosmo-Signature`.
+    #[must_use]
     pub fn signature_header(mut self, name: HeaderName) -> Self {
         self.header = name;
         self
     }
 
-    /// Verifies a webhook without a framework, from its headers and its whole
-    /// body as received: the checks the layer makes, in the same order, with
-    /// the same refusals ([`WebhookRejection::to_response`] answers with one).
-    pub fn verify(
-        &self,
-        headers: &HeaderMap,
-        body: impl Into<Bytes>,
-    ) -> Result<VerifiedWebhook, WebhookRejection> {
-        verify_whole(self, headers, body.into())
-    }
-
-    /// Refuses bodies larger than `bytes` with 413 (default 1 MiB).
-    pub fn body_limit(mut self, bytes: usize) -> Self {
-        self.body_limit = bytes;
-        self
+    /// Like [`signature_header`](Self::signature_header), for a name read
+    /// at run time: an error if it is not a valid header name.
+    pub fn try_signature_header(self, name: &str) -> Result<Self, ConfigError> {
+        Ok(self.signature_header(header_name(name)?))
     }
 
     /// Refuses with 401 events whose signed `timestamp` is older than `age`,
@@ -197,6 +159,7 @@ impl KosmoSignature {
     /// [`DEFAULT_MAX_FUTURE_SKEW`] (one minute). Off by default: see the
     /// [module docs](self#replay-window) before choosing `age`. Every event
     /// spends some time in transit, so an `age` of zero refuses them all.
+    #[must_use]
     pub fn max_age(mut self, age: Duration) -> Self {
         self.max_age = Some(age);
         self
@@ -208,6 +171,7 @@ impl KosmoSignature {
     /// on Kosmo's page), which fixes where the signed `eventId` ends and
     /// `orderId` begins; see the [module docs](self#where-the-signed-fields-meet)
     /// before turning this on.
+    #[must_use]
     pub fn any_event_id(mut self) -> Self {
         self.uuid_event_ids = false;
         self
@@ -216,17 +180,10 @@ impl KosmoSignature {
     /// Refuses with 401 events whose signed `timestamp` is further than
     /// `skew` ahead of this server's clock, with or without
     /// [`max_age`](Self::max_age).
+    #[must_use]
     pub fn max_future_skew(mut self, skew: Duration) -> Self {
         self.max_future_skew = Some(skew);
         self
-    }
-}
-
-impl<S> Layer<S> for KosmoSignature {
-    type Service = VerifyWebhook<S, Self>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        VerifyWebhook::fixed(inner, self)
     }
 }
 
@@ -279,19 +236,25 @@ impl KosmoSignature {
         if let Some(max_age) = self.max_age
             && age > max_age
         {
-            return Err(WebhookRejection::unauthorized(format!(
-                "the event's timestamp is {} s old; this endpoint accepts events up to {} s old",
-                age.whole_seconds(),
-                max_age.as_secs()
-            )));
+            return Err(WebhookRejection::new(
+                RejectionKind::Stale,
+                format!(
+                    "the event's timestamp is {} s old; this endpoint accepts events up to {} s old",
+                    age.whole_seconds(),
+                    max_age.as_secs()
+                ),
+            ));
         }
         let skew = self.max_future_skew.unwrap_or(DEFAULT_MAX_FUTURE_SKEW);
         if -age > skew {
-            return Err(WebhookRejection::unauthorized(format!(
-                "the event's timestamp is {} s ahead of this server's clock; at most {} s is accepted",
-                -age.whole_seconds(),
-                skew.as_secs()
-            )));
+            return Err(WebhookRejection::new(
+                RejectionKind::Stale,
+                format!(
+                    "the event's timestamp is {} s ahead of this server's clock; at most {} s is accepted",
+                    -age.whole_seconds(),
+                    skew.as_secs()
+                ),
+            ));
         }
         Ok(())
     }
@@ -329,10 +292,9 @@ impl KosmoFields<'_> {
     }
 }
 
-impl Verify for KosmoSignature {
+impl Verifier for KosmoSignature {
     const PROVIDER: Provider = Provider::Kosmo;
     type HeaderProof = Tag;
-    type Outcome = VerifiedWebhook;
 
     fn body_limit(&self) -> usize {
         self.body_limit
@@ -345,8 +307,9 @@ impl Verify for KosmoSignature {
             return Ok(tag);
         }
         let signature = proof_text(value, &self.header)?;
-        let not_base64 =
-            || WebhookRejection::unauthorized(format!("the {} header is not base64", self.header));
+        let not_base64 = || {
+            WebhookRejection::malformed_proof(format!("the {} header is not base64", self.header))
+        };
         // Anything else, as the base64 crate decides: on the stack for 44
         // characters (the decoder wants room for 33 bytes), to say how long
         // any other length is.
@@ -366,7 +329,7 @@ impl Verify for KosmoSignature {
         headers: &HeaderMap,
         tag: Tag,
         body: &Bytes,
-    ) -> Result<VerifiedWebhook, WebhookRejection> {
+    ) -> Result<Verified, WebhookRejection> {
         let fields: KosmoFields<'_> = parse_object("the body", body)?;
         let signed = [&*fields.event_id, &*fields.order_id, &*fields.timestamp];
         let secret = self.match_secret(signed, &tag, headers, body)?;
@@ -374,14 +337,14 @@ impl Verify for KosmoSignature {
         let timestamp = parse_timestamp("timestamp", &fields.timestamp)?;
         self.check_freshness(timestamp)?;
         let event = fields.to_event(timestamp)?;
-        // The event keeps `eventId` and `orderId`; the timestamp as sent is a
-        // slice of the body unless it was escaped.
-        let timestamp = match fields.timestamp {
-            Cow::Borrowed(sent) => body.slice_ref(sent.as_bytes()),
-            Cow::Owned(unescaped) => Bytes::from(unescaped),
-        };
-        Ok(VerifiedWebhook::new(event, secret.clone(), body.clone())
-            .with_kosmo_timestamp(timestamp))
+        // What was signed, as sent: slices of the body unless escaped.
+        let signed =
+            [fields.event_id, fields.order_id, fields.timestamp].map(|field| match field {
+                Cow::Borrowed(sent) => body.slice_ref(sent.as_bytes()),
+                Cow::Owned(unescaped) => Bytes::from(unescaped),
+            });
+        let webhook = VerifiedWebhook::new(event, secret.clone(), body.clone()).signed_over(signed);
+        Ok(Verified::Webhook(webhook))
     }
 }
 
@@ -411,55 +374,21 @@ pub struct KosmoEvent {
     pub other: Map<String, Value>,
 }
 
-/// A tag in its canonical 44-character base64 (43 digits and `=`), through a
-/// table; `None` for anything else, which the base64 crate then decides. The
-/// crate takes about 450 instructions for these 44 characters, this about a
-/// quarter of that.
-fn base64_tag(text: &[u8]) -> Option<Tag> {
-    const DIGITS: [u8; 256] =
-        digit_table(&[b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"]);
-    let (digits, b"=") = text.split_last_chunk::<1>()? else {
-        return None;
-    };
-    let digits: &[u8; 43] = digits.try_into().ok()?;
-    let mut sextets = [0u8; 44];
-    let mut invalid = 0;
-    for (sextet, &digit) in sextets.iter_mut().zip(digits) {
-        *sextet = DIGITS[usize::from(digit)];
-        invalid |= *sextet;
-    }
-    // A digit is under 64, `NOT_A_DIGIT` is not. 43 digits carry 258 bits:
-    // the last two must be zero, as canonical base64 (and the crate) requires.
-    if invalid & 0xc0 != 0 || sextets[42] & 0b11 != 0 {
-        return None;
-    }
-    let mut tag = [0; TAG_LEN];
-    for (bytes, quad) in tag.chunks_mut(3).zip(sextets.chunks_exact(4)) {
-        let word = u32::from(quad[0]) << 18
-            | u32::from(quad[1]) << 12
-            | u32::from(quad[2]) << 6
-            | u32::from(quad[3]);
-        let [_, high, middle, low] = word.to_be_bytes();
-        for (byte, value) in bytes.iter_mut().zip([high, middle, low]) {
-            *byte = value;
-        }
-    }
-    Some(tag)
+impl TypedPayload for KosmoEvent {
+    const PROVIDER: Provider = Provider::Kosmo;
+    const NAME: &'static str = "KosmoEvent";
+    const LAYER: &'static str = "KosmoSignature";
 }
 
-/// A UUID in its 36-character text form, in either case: its five groups
-/// of hex digits through a table, without a branch a digit.
+typed_payload!(KosmoEvent);
+
+/// A UUID in its 36-character text form, in either case.
 fn is_uuid(id: &str) -> bool {
     let Ok(id) = <&[u8; 36]>::try_from(id.as_bytes()) else {
         return false;
     };
     let groups = [&id[..8], &id[9..13], &id[14..18], &id[19..23], &id[24..]];
-    let digits = groups
-        .into_iter()
-        .flatten()
-        .fold(0, |digits, &byte| digits | HEX_DIGITS[usize::from(byte)]);
-    // A digit is under 16, `NOT_A_DIGIT` is not.
-    [8, 13, 18, 23].iter().all(|&at| id[at] == b'-') && digits & 0xf0 == 0
+    [8, 13, 18, 23].iter().all(|&at| id[at] == b'-') && groups.into_iter().all(all_hex)
 }
 
 fn status(raw: &str) -> ShipmentStatus {
@@ -474,38 +403,6 @@ fn status(raw: &str) -> ShipmentStatus {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    proptest::proptest! {
-        #[test]
-        fn decodes_every_tag_as_the_base64_crate_does(tag: [u8; TAG_LEN]) {
-            let text = STANDARD.encode(tag);
-            proptest::prop_assert_eq!(base64_tag(text.as_bytes()), Some(tag));
-        }
-
-        #[test]
-        fn accepts_only_what_the_base64_crate_accepts(
-            text in "[A-Za-z0-9+/_-]{43}[=A]|[A-Za-z0-9+/=]{42,46}",
-        ) {
-            let expected = STANDARD.decode(&text).ok();
-            let fast = base64_tag(text.as_bytes());
-            // The fast path may leave a case to the crate, never disagree with it.
-            proptest::prop_assert!(fast.is_none() || fast.map(Vec::from) == expected, "{}", text);
-        }
-    }
-
-    #[test]
-    fn leaves_non_canonical_tags_to_the_base64_crate() {
-        let canonical = STANDARD.encode([0xab; TAG_LEN]);
-        assert_eq!(base64_tag(canonical.as_bytes()), Some([0xab; TAG_LEN]));
-        // The same tag with one of the two unused low bits set: the crate refuses it.
-        let mut loose = canonical.into_bytes();
-        loose[42] = b'l'; // 37: its lowest bit is set
-        assert!(STANDARD.decode(&loose).is_err());
-        assert_eq!(base64_tag(&loose), None);
-        for other in [&b""[..], b"=", &[b'A'; 44], &[b'A'; 43]] {
-            assert_eq!(base64_tag(other), None);
-        }
-    }
 
     proptest::proptest! {
         #[test]

@@ -61,7 +61,6 @@
 //! ```
 
 use std::borrow::Cow;
-use std::sync::Arc;
 
 use bytes::Bytes;
 use http::header::AUTHORIZATION;
@@ -69,14 +68,15 @@ use http::{HeaderMap, HeaderName};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
-use tower_layer::Layer;
 
-use crate::payload::{optional_str, parse_object, parse_timestamp};
-use crate::secrets::{Secrets, Tag, not_empty, or_panic, proof_header, tags_equal};
-use crate::verify::{DEFAULT_BODY_LIMIT, Verify, VerifyWebhook, verify_whole};
+use crate::extract::typed_payload;
+use crate::json::{optional_str, parse_object, parse_timestamp};
+use crate::proof::{Tag, header_name, proof_header, tags_equal};
+use crate::secret::{Secrets, or_panic};
+use crate::verify::{DEFAULT_BODY_LIMIT, Verified, Verifier, layer_builders};
 use crate::{
-    ConfigError, MatchedSecret, Provider, ShipmentEvent, ShipmentStatus, VerifiedWebhook,
-    WebhookRejection, WebhookSecret,
+    ConfigError, MatchedSecret, Provider, RejectionKind, ShipmentEvent, ShipmentStatus,
+    TypedPayload, VerifiedWebhook, WebhookRejection,
 };
 
 type TokenDigest = Tag;
@@ -86,7 +86,7 @@ type TokenDigest = Tag;
 /// See the [module docs](self) for what the token proves and how statuses map.
 #[derive(Debug, Clone)]
 pub struct KourierBearer {
-    tokens: Secrets<TokenDigest>,
+    secrets: Secrets<TokenDigest>,
     header: HeaderName,
     scheme: Option<Box<str>>,
     body_limit: usize,
@@ -95,49 +95,21 @@ pub struct KourierBearer {
 /// The scheme [`KourierBearer`] expects before the token unless told otherwise.
 pub const DEFAULT_SCHEME: &str = "Bearer";
 
-impl KourierBearer {
-    /// Accepts requests that carry `token`, the one set in Kourier's dashboard.
-    ///
-    /// # Panics
-    ///
-    /// If `token` is empty; [`try_new`](Self::try_new) returns the error.
-    #[track_caller]
-    pub fn new(token: impl WebhookSecret) -> Self {
-        or_panic(Self::try_new(token))
-    }
+layer_builders!(
+    KourierBearer,
+    "the token set in Kourier's dashboard",
+    prepare: digest,
+    min_len: 0,
+);
 
-    /// Like [`new`](Self::new), for a token read at run time: an error
-    /// instead of a panic.
-    pub fn try_new(token: impl WebhookSecret) -> Result<Self, ConfigError> {
-        Ok(Self {
-            tokens: Secrets::new(token.secret_bytes(), digest)?,
+impl KourierBearer {
+    fn from_secrets(secrets: Secrets<TokenDigest>) -> Self {
+        Self {
+            secrets,
             header: AUTHORIZATION,
             scheme: Some(DEFAULT_SCHEME.into()),
             body_limit: DEFAULT_BODY_LIMIT,
-        })
-    }
-
-    /// Also accepts `token`, reported as `label` in
-    /// [`MatchedSecret`]: configure the old and the new
-    /// token while rotating.
-    ///
-    /// # Panics
-    ///
-    /// If `token` is empty or `label` is taken;
-    /// [`try_with_secret`](Self::try_with_secret) returns the error.
-    #[track_caller]
-    pub fn with_secret(self, label: impl Into<Arc<str>>, token: impl WebhookSecret) -> Self {
-        or_panic(self.try_with_secret(label, token))
-    }
-
-    /// Like [`with_secret`](Self::with_secret): an error instead of a panic.
-    pub fn try_with_secret(
-        mut self,
-        label: impl Into<Arc<str>>,
-        token: impl WebhookSecret,
-    ) -> Result<Self, ConfigError> {
-        (self.tokens).push(label.into(), token.secret_bytes(), digest)?;
-        Ok(self)
+        }
     }
 
     /// Reads the token from header `name` instead of `Authorization`, after
@@ -147,34 +119,35 @@ impl KourierBearer {
     /// # Panics
     ///
     /// If `scheme` is not an HTTP token (letters, digits and
-    /// ``!#$%&'*+-.^_`|~``, no blanks): no request could carry it.
-    pub fn token_header(mut self, name: HeaderName, scheme: Option<&str>) -> Self {
-        if let Some(scheme) = scheme {
-            assert!(
-                is_token(scheme),
-                "a token scheme must be an HTTP token, such as Bearer: {scheme:?} is not"
-            );
+    /// ``!#$%&'*+-.^_`|~``, no blanks): no request could carry it;
+    /// [`try_token_header`](Self::try_token_header) returns the error.
+    #[track_caller]
+    #[must_use]
+    pub fn token_header(self, name: HeaderName, scheme: Option<&str>) -> Self {
+        or_panic(self.with_token_header(name, scheme))
+    }
+
+    /// Like [`token_header`](Self::token_header), for a name and scheme
+    /// read at run time: an error if either is invalid.
+    pub fn try_token_header(self, name: &str, scheme: Option<&str>) -> Result<Self, ConfigError> {
+        self.with_token_header(header_name(name)?, scheme)
+    }
+
+    fn with_token_header(
+        mut self,
+        name: HeaderName,
+        scheme: Option<&str>,
+    ) -> Result<Self, ConfigError> {
+        if let Some(scheme) = scheme
+            && !is_token(scheme)
+        {
+            return Err(ConfigError::InvalidScheme {
+                scheme: scheme.to_owned(),
+            });
         }
         self.header = name;
         self.scheme = scheme.map(Into::into);
-        self
-    }
-
-    /// Verifies a webhook without a framework, from its headers and its whole
-    /// body as received: the checks the layer makes, in the same order, with
-    /// the same refusals ([`WebhookRejection::to_response`] answers with one).
-    pub fn verify(
-        &self,
-        headers: &HeaderMap,
-        body: impl Into<Bytes>,
-    ) -> Result<VerifiedWebhook, WebhookRejection> {
-        verify_whole(self, headers, body.into())
-    }
-
-    /// Refuses bodies larger than `bytes` with 413 (default 1 MiB).
-    pub fn body_limit(mut self, bytes: usize) -> Self {
-        self.body_limit = bytes;
-        self
+        Ok(self)
     }
 
     fn check_token(&self, headers: &HeaderMap) -> Result<&MatchedSecret, WebhookRejection> {
@@ -184,12 +157,12 @@ impl KourierBearer {
             None => value,
             Some(expected) => {
                 let (scheme, credentials) = value.split_once(' ').ok_or_else(|| {
-                    WebhookRejection::unauthorized(format!(
+                    WebhookRejection::malformed_proof(format!(
                         "the {name} header is not `{expected} <token>`"
                     ))
                 })?;
                 if !scheme.eq_ignore_ascii_case(expected) {
-                    return Err(WebhookRejection::unauthorized(format!(
+                    return Err(WebhookRejection::malformed_proof(format!(
                         "the {name} scheme is not {expected}"
                     )));
                 }
@@ -197,19 +170,22 @@ impl KourierBearer {
             }
         };
         if token.is_empty() {
-            return Err(WebhookRejection::unauthorized(format!(
+            return Err(WebhookRejection::malformed_proof(format!(
                 "the {name} header has an empty token"
             )));
         }
         let received = Sha256::digest(token.as_bytes()).into();
-        self.tokens
+        self.secrets
             .find(|known| tags_equal(known, &received))
             .ok_or_else(|| {
                 tracing::debug!(
                     token_len = token.len(),
                     "bearer token matches no configured token"
                 );
-                WebhookRejection::unauthorized("the bearer token matches no configured token")
+                WebhookRejection::new(
+                    RejectionKind::SignatureMismatch,
+                    "the bearer token matches no configured token",
+                )
             })
     }
 }
@@ -222,24 +198,14 @@ fn is_token(text: &str) -> bool {
             .all(|byte| byte.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&byte))
 }
 
-/// The digest tokens are compared by; an empty token is refused.
-fn digest(label: &Arc<str>, token: &[u8]) -> Result<TokenDigest, ConfigError> {
-    not_empty(label, token)?;
-    Ok(Sha256::digest(token).into())
+/// The digest tokens are compared by.
+fn digest(token: &[u8]) -> TokenDigest {
+    Sha256::digest(token).into()
 }
 
-impl<S> Layer<S> for KourierBearer {
-    type Service = VerifyWebhook<S, Self>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        VerifyWebhook::fixed(inner, self)
-    }
-}
-
-impl Verify for KourierBearer {
+impl Verifier for KourierBearer {
     const PROVIDER: Provider = Provider::Kourier;
     type HeaderProof = MatchedSecret;
-    type Outcome = VerifiedWebhook;
 
     fn body_limit(&self) -> usize {
         self.body_limit
@@ -263,13 +229,13 @@ impl Verify for KourierBearer {
         _headers: &HeaderMap,
         secret: MatchedSecret,
         body: &Bytes,
-    ) -> Result<VerifiedWebhook, WebhookRejection> {
+    ) -> Result<Verified, WebhookRejection> {
         let fields: KourierFields<'_> = parse_object("the body", body)?;
-        Ok(VerifiedWebhook::new(
+        Ok(Verified::Webhook(VerifiedWebhook::new(
             fields.to_event()?,
             secret,
             body.clone(),
-        ))
+        )))
     }
 }
 
@@ -296,6 +262,14 @@ pub struct KourierEvent {
     #[serde(flatten)]
     pub other: Map<String, Value>,
 }
+
+impl TypedPayload for KourierEvent {
+    const PROVIDER: Provider = Provider::Kourier;
+    const NAME: &'static str = "KourierEvent";
+    const LAYER: &'static str = "KourierBearer";
+}
+
+typed_payload!(KourierEvent);
 
 /// The fields a [`ShipmentEvent`] is made of.
 #[derive(Deserialize)]

@@ -56,7 +56,8 @@
 //!   services that are not axum handlers;
 //! - refuses everything else with a [`WebhookRejection`]: 401 for a missing,
 //!   malformed or wrong proof, 400 for a body that is not the provider's shape,
-//!   413 for one too large, each with `{"error": "...", "details": "..."}`.
+//!   413 for one too large, each with `{"error": "...", "reason": "...",
+//!   "details": "..."}`, `reason` being its [`RejectionKind`].
 //!   Refusals are traced at `debug` level, with hints for a signature
 //!   mismatch, and put in the response's extensions for middleware outside;
 //! - runs each webhook in an `info` span `webhook` (provider, route, matched
@@ -64,8 +65,14 @@
 //!
 //! Put it on with `route_layer`, so that other methods get axum's 405. Each
 //! layer's `verify` method makes the same checks for servers that are not
-//! Tower ([`KosmoSignature::verify`]...), and [`PerTenant`] looks a layer up
-//! per request, for one secret per tenant.
+//! Tower ([`KosmoSignature::verify`]...) and returns [`Verified`]: a webhook,
+//! or a provider's [`ConnectionTest`] to answer with 200. [`PerTenant`]
+//! looks a layer up per request, for one secret per tenant.
+//!
+//! Every provider is one module on one provider-agnostic core (the service,
+//! the verified record, the extractors, secrets, refusals, tenants, the
+//! inbox); `docs/adding-a-provider.md` in the repository is the contract for
+//! adding one.
 //!
 //! The extractors ([`ShipmentEvent`], [`MatchedSecret`] and the typed payloads)
 //! only work behind a layer: without one they answer 500 naming the missing
@@ -96,12 +103,16 @@
 struct ReadmeDoctests;
 
 mod event;
-mod payload;
+mod extract;
+mod json;
+mod proof;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod providers;
 mod rejection;
-mod secrets;
-mod tenant;
-mod verified;
+mod secret;
+pub mod tenant;
 mod verify;
+mod webhook;
 
 pub mod goshiip;
 #[cfg(feature = "inbox")]
@@ -118,12 +129,14 @@ pub use event::{Provider, ShipmentEvent, ShipmentStatus, UnknownProvider};
 pub use goshiip::{GoShiipEvent, GoShiipSignature};
 pub use kosmo::{KosmoEvent, KosmoSignature};
 pub use kourier::{KourierBearer, KourierEvent};
-pub use rejection::WebhookRejection;
-pub use secrets::{ConfigError, MatchedSecret, WebhookSecret};
-pub use shipmondo::{ShipmondoConnectionTest, ShipmondoEvent, ShipmondoJwt};
-pub use tenant::{DEFAULT_CACHE_CAPACITY, DEFAULT_CACHE_TTL, MAX_TENANT_LEN, PerTenant, TenantKey};
-pub use verified::{DedupKey, TypedPayload, VerifiedWebhook};
-pub use verify::{DEFAULT_BODY_LIMIT, ResponseFuture, Verified, Verify, VerifyWebhook};
+pub use rejection::{RejectionKind, WebhookRejection};
+pub use secret::{ConfigError, MatchedSecret, WebhookSecret};
+pub use shipmondo::{ShipmondoEvent, ShipmondoJwt};
+pub use tenant::{PerTenant, TenantSource};
+pub use verify::{
+    ConnectionTest, DEFAULT_BODY_LIMIT, ResponseFuture, Verified, Verifier, VerifyWebhook,
+};
+pub use webhook::{DedupKey, TypedPayload, VerifiedWebhook};
 
 /// The body the service behind a layer receives, holding the verified bytes
 /// (axum's own body type, which any `http_body::Body` of `Bytes` converts into).

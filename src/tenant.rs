@@ -1,5 +1,7 @@
 //! Secrets looked up per request, for apps that receive one provider's
-//! webhooks for many merchants, each with its own secret.
+//! webhooks for many merchants, each with its own secret: [`PerTenant`],
+//! where a request names its tenant ([`TenantSource`]), and the cache's
+//! defaults.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -13,9 +15,9 @@ use http::header::HOST;
 use http::request::Parts;
 use tower_layer::Layer;
 
-use crate::payload::quote;
-use crate::verify::{BoxError, SecretSource, Verify, VerifyWebhook};
-use crate::{ConfigError, WebhookRejection};
+use crate::json::quote;
+use crate::verify::{BoxError, Resolve, Resolving, Verifier, Verifiers, VerifyWebhook};
+use crate::{ConfigError, RejectionKind, WebhookRejection};
 
 /// The longest tenant name a [`PerTenant`] layer looks up, in bytes; a
 /// longer one is refused (401) without a lookup.
@@ -31,10 +33,10 @@ pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(300);
 /// Where a request names its tenant: a header, the host, a path segment, or
 /// anything a function reads from the request's head.
 #[derive(Clone)]
-pub struct TenantKey(KeySource);
+pub struct TenantSource(Source);
 
 #[derive(Clone)]
-enum KeySource {
+enum Source {
     Header(HeaderName),
     Host,
     PathSegment(usize),
@@ -43,17 +45,17 @@ enum KeySource {
 
 type ReadTenant = dyn Fn(&Parts) -> Option<String> + Send + Sync;
 
-impl TenantKey {
+impl TenantSource {
     /// The value of header `name` (`X-Tenant`...); a request with two is refused.
     pub fn header(name: HeaderName) -> Self {
-        Self(KeySource::Header(name))
+        Self(Source::Header(name))
     }
 
     /// The host the request was sent to (`acme.example.com`), in lower case
     /// and without its port: the `Host` header, or the URI's authority over
     /// HTTP/2.
     pub fn host() -> Self {
-        Self(KeySource::Host)
+        Self(Source::Host)
     }
 
     /// The path's segment `index`, counting from 0 after the leading `/`:
@@ -62,53 +64,55 @@ impl TenantKey {
     /// as sent, not percent-decoded (`%61cme` is not `acme`), and may be any
     /// text: look it up as a key, never build a path or a query from it.
     pub fn path_segment(index: usize) -> Self {
-        Self(KeySource::PathSegment(index))
+        Self(Source::PathSegment(index))
     }
 
     /// Whatever `read` finds in the request's head.
     pub fn from_fn(read: impl Fn(&Parts) -> Option<String> + Send + Sync + 'static) -> Self {
-        Self(KeySource::Function(Arc::new(read)))
+        Self(Source::Function(Arc::new(read)))
     }
 
     /// The tenant `parts` names, refused if it names none, an empty one,
     /// one longer than [`MAX_TENANT_LEN`], or (in a header) two.
     fn read(&self, parts: &Parts) -> Result<Arc<str>, WebhookRejection> {
         let tenant: Option<Arc<str>> = match &self.0 {
-            KeySource::Header(name) => {
+            Source::Header(name) => {
                 let mut values = parts.headers.get_all(name).iter();
                 let value = values.next().and_then(|value| value.to_str().ok());
                 if values.next().is_some() {
-                    return Err(WebhookRejection::unauthorized(format!(
-                        "the {name} header appears more than once"
-                    )));
+                    return Err(WebhookRejection::new(
+                        RejectionKind::UnknownTenant,
+                        format!("the {name} header appears more than once"),
+                    ));
                 }
                 value.map(Arc::from)
             }
-            KeySource::Host => host(parts).map(Arc::from),
-            KeySource::PathSegment(index) => {
+            Source::Host => host(parts).map(Arc::from),
+            Source::PathSegment(index) => {
                 let path = parts.uri.path().trim_start_matches('/');
                 path.split('/').nth(*index).map(Arc::from)
             }
-            KeySource::Function(read) => read(parts).map(Arc::from),
+            Source::Function(read) => read(parts).map(Arc::from),
         };
         match tenant {
-            Some(tenant) if tenant.len() > MAX_TENANT_LEN => Err(WebhookRejection::unauthorized(
+            Some(tenant) if tenant.len() > MAX_TENANT_LEN => Err(WebhookRejection::new(
+                RejectionKind::UnknownTenant,
                 format!("the tenant's name is over {MAX_TENANT_LEN} bytes"),
             )),
             Some(tenant) if !tenant.is_empty() => Ok(tenant),
-            _ => Err(WebhookRejection::unauthorized(format!(
-                "the request names no tenant in {}",
-                self.describe()
-            ))),
+            _ => Err(WebhookRejection::new(
+                RejectionKind::UnknownTenant,
+                format!("the request names no tenant in {}", self.describe()),
+            )),
         }
     }
 
     fn describe(&self) -> String {
         match &self.0 {
-            KeySource::Header(name) => format!("the {name} header"),
-            KeySource::Host => "the host".to_owned(),
-            KeySource::PathSegment(index) => format!("segment {index} of the path"),
-            KeySource::Function(_) => "the request".to_owned(),
+            Source::Header(name) => format!("the {name} header"),
+            Source::Host => "the host".to_owned(),
+            Source::PathSegment(index) => format!("segment {index} of the path"),
+            Source::Function(_) => "the request".to_owned(),
         }
     }
 }
@@ -126,7 +130,7 @@ fn host(parts: &Parts) -> Option<String> {
     Some(host.to_ascii_lowercase())
 }
 
-impl fmt::Debug for TenantKey {
+impl fmt::Debug for TenantSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.describe())
     }
@@ -170,7 +174,7 @@ type Lookup<V> = dyn Fn(Arc<str>) -> Pin<Box<dyn Future<Output = Result<Option<V
 /// use std::sync::Arc;
 ///
 /// use axum::{Router, routing::post};
-/// use shipment_webhooks::{GoShiipSignature, MatchedSecret, PerTenant, ShipmentEvent, TenantKey};
+/// use shipment_webhooks::{GoShiipSignature, MatchedSecret, PerTenant, ShipmentEvent, TenantSource};
 ///
 /// async fn on_event(event: ShipmentEvent, secret: MatchedSecret) {
 ///     println!("{:?}: {} is {}", secret.tenant(), event.id, event.status);
@@ -179,7 +183,7 @@ type Lookup<V> = dyn Fn(Arc<str>) -> Pin<Box<dyn Future<Output = Result<Option<V
 /// // A tenant table; in an app, a database.
 /// let secrets: Arc<HashMap<&str, &str>> =
 ///     Arc::new(HashMap::from([("acme", "acme-secret"), ("globex", "globex-secret")]));
-/// let layer = PerTenant::new(TenantKey::path_segment(2), move |tenant| {
+/// let layer = PerTenant::new(TenantSource::path_segment(2), move |tenant| {
 ///     let secrets = Arc::clone(&secrets);
 ///     async move {
 ///         let Some(secret) = secrets.get(&*tenant) else { return Ok(None) };
@@ -210,10 +214,23 @@ impl<V> fmt::Debug for PerTenant<V> {
     }
 }
 
-impl<V: Verify> PerTenant<V> {
+impl<V: Verifier> PerTenant<V> {
     /// Verifies each request with the layer `lookup` returns for the tenant
-    /// `key` finds in it.
-    pub fn new<F, Fut, E>(key: TenantKey, lookup: F) -> Self
+    /// `source` finds in it, with the cache's defaults; see
+    /// [`builder`](Self::builder) to size the cache.
+    #[must_use]
+    pub fn new<F, Fut, E>(source: TenantSource, lookup: F) -> Self
+    where
+        F: Fn(Arc<str>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Option<V>, E>> + Send + 'static,
+        E: Into<BoxError>,
+    {
+        Self::builder(source, lookup).build()
+    }
+
+    /// Like [`new`](Self::new), with the cache's settings still to choose.
+    #[must_use]
+    pub fn builder<F, Fut, E>(source: TenantSource, lookup: F) -> PerTenantBuilder<V>
     where
         F: Fn(Arc<str>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<Option<V>, E>> + Send + 'static,
@@ -223,14 +240,62 @@ impl<V: Verify> PerTenant<V> {
             let future = lookup(tenant);
             Box::pin(async move { future.await.map_err(Into::into) }) as Pin<Box<_>>
         };
-        Self {
+        PerTenantBuilder {
+            source,
+            lookup: Box::new(lookup),
+            capacity: DEFAULT_CACHE_CAPACITY,
+            ttl: DEFAULT_CACHE_TTL,
+        }
+    }
+}
+
+/// A [`PerTenant`] layer's settings, chosen before the layer is made and
+/// shared: [`PerTenant::builder`].
+pub struct PerTenantBuilder<V> {
+    source: TenantSource,
+    lookup: Box<Lookup<V>>,
+    capacity: usize,
+    ttl: Duration,
+}
+
+impl<V> fmt::Debug for PerTenantBuilder<V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PerTenantBuilder")
+            .field("tenant", &self.source)
+            .field("capacity", &self.capacity)
+            .field("ttl", &self.ttl)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<V> PerTenantBuilder<V> {
+    /// Keeps at most `tenants` tenants' secrets prepared (default 1024);
+    /// past that, the one kept longest is dropped. Zero keeps none.
+    #[must_use]
+    pub fn cache_capacity(mut self, tenants: usize) -> Self {
+        self.capacity = tenants;
+        self
+    }
+
+    /// Looks a tenant's secrets up again once they have been kept for
+    /// `ttl` (default five minutes).
+    #[must_use]
+    pub fn cache_ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = ttl;
+        self
+    }
+
+    /// The layer.
+    #[must_use]
+    pub fn build(self) -> PerTenant<V> {
+        PerTenant {
             secrets: Arc::new(TenantSecrets {
-                key,
-                lookup: Box::new(lookup),
+                key: self.source,
+                lookup: self.lookup,
                 cache: Mutex::new(Cache {
                     entries: HashMap::new(),
-                    capacity: DEFAULT_CACHE_CAPACITY,
-                    ttl: DEFAULT_CACHE_TTL,
+                    capacity: self.capacity,
+                    ttl: self.ttl,
                     generation: 0,
                 }),
             }),
@@ -238,28 +303,9 @@ impl<V: Verify> PerTenant<V> {
     }
 }
 
-/// The cache's settings and controls. They act on the cache that every
-/// clone of this layer, and every service it made, shares.
+/// The cache's controls. They act on the cache that every clone of this
+/// layer, and every service it made, shares.
 impl<V> PerTenant<V> {
-    /// Keeps at most `tenants` tenants' secrets prepared (default 1024);
-    /// past that, the one kept longest is dropped.
-    pub fn cache_capacity(self, tenants: usize) -> Self {
-        let mut cache = self.secrets.cache();
-        cache.capacity = tenants;
-        while cache.entries.len() > tenants {
-            cache.evict_oldest();
-        }
-        drop(cache);
-        self
-    }
-
-    /// Looks a tenant's secrets up again once they have been kept for
-    /// `ttl` (default five minutes).
-    pub fn cache_ttl(self, ttl: Duration) -> Self {
-        self.secrets.cache().ttl = ttl;
-        self
-    }
-
     /// Forgets `tenant`'s secrets, so its next request looks them up again:
     /// call it when a tenant's secret changes. A lookup already under way
     /// then keeps what it found out of the cache, since it may have read the
@@ -278,17 +324,17 @@ impl<V> PerTenant<V> {
     }
 }
 
-impl<S, V: Verify> Layer<S> for PerTenant<V> {
+impl<S, V: Verifier> Layer<S> for PerTenant<V> {
     type Service = VerifyWebhook<S, V>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        VerifyWebhook::new(inner, SecretSource::PerTenant(Arc::clone(&self.secrets)))
+        VerifyWebhook::new(inner, Verifiers::PerTenant(self.secrets.clone()))
     }
 }
 
 /// A [`PerTenant`] layer's lookup and cache, shared by every service it made.
 pub(crate) struct TenantSecrets<V> {
-    key: TenantKey,
+    key: TenantSource,
     lookup: Box<Lookup<V>>,
     cache: Mutex<Cache<V>>,
 }
@@ -324,16 +370,6 @@ impl<V> Cache<V> {
     }
 }
 
-/// The future of a tenant's layer being looked up.
-pub(crate) type ResolveFuture<V> =
-    Pin<Box<dyn Future<Output = Result<Arc<V>, WebhookRejection>> + Send>>;
-
-/// A tenant's layer: cached, or being looked up.
-pub(crate) enum Resolving<V> {
-    Ready(Arc<str>, Arc<V>),
-    Pending(Arc<str>, ResolveFuture<V>),
-}
-
 impl<V> TenantSecrets<V> {
     /// The cache; a panic elsewhere while it was held leaves nothing half
     /// done, so a poisoned lock is taken as it is.
@@ -344,29 +380,25 @@ impl<V> TenantSecrets<V> {
     }
 }
 
-impl<V: Verify> TenantSecrets<V> {
-    /// The layer of the tenant `parts` names.
-    pub(crate) fn resolve(
-        self: &Arc<Self>,
-        parts: &Parts,
-    ) -> Result<Resolving<V>, WebhookRejection> {
+impl<V: Verifier> Resolve<V> for TenantSecrets<V> {
+    fn resolve(self: Arc<Self>, parts: &Parts) -> Result<Resolving<V>, WebhookRejection> {
         let tenant = self.key.read(parts)?;
         let generation = match self.cached(&tenant) {
             Ok(verifier) => return Ok(Resolving::Ready(tenant, verifier)),
             Err(generation) => generation,
         };
-        let secrets = Arc::clone(self);
         let lookup = (self.lookup)(Arc::clone(&tenant));
+        let secrets = self;
         let name = Arc::clone(&tenant);
         let future = async move {
             let verifier = match lookup.await {
                 Ok(Some(verifier)) => Arc::new(verifier),
                 Ok(None) => {
                     tracing::debug!(tenant = &*name, "webhook for an unknown tenant");
-                    return Err(WebhookRejection::unauthorized(format!(
-                        "unknown tenant {}",
-                        quote(&name)
-                    )));
+                    return Err(WebhookRejection::new(
+                        RejectionKind::UnknownTenant,
+                        format!("unknown tenant {}", quote(&name)),
+                    ));
                 }
                 Err(error) => return Err(lookup_failed(&name, &*error)),
             };
@@ -375,7 +407,9 @@ impl<V: Verify> TenantSecrets<V> {
         };
         Ok(Resolving::Pending(tenant, Box::pin(future)))
     }
+}
 
+impl<V> TenantSecrets<V> {
     /// The tenant's cached layer, or the cache's generation to look it up in.
     fn cached(&self, tenant: &str) -> Result<Arc<V>, u64> {
         let mut cache = self.cache();
@@ -410,13 +444,14 @@ fn lookup_failed(tenant: &str, error: &(dyn std::error::Error + 'static)) -> Web
     let mut causes = std::iter::successors(Some(error), |error| error.source());
     if let Some(config) = causes.find_map(|cause| cause.downcast_ref::<ConfigError>()) {
         tracing::error!(tenant, error = %config, "a tenant's webhook secrets are refused");
-        return WebhookRejection::unauthorized(format!(
-            "tenant {} has no usable secret",
-            quote(tenant)
-        ));
+        return WebhookRejection::new(
+            RejectionKind::UnknownTenant,
+            format!("tenant {} has no usable secret", quote(tenant)),
+        );
     }
     tracing::error!(tenant, %error, "looking up a tenant's webhook secrets failed");
-    WebhookRejection::unavailable(
+    WebhookRejection::new(
+        RejectionKind::LookupFailed,
         "the tenant's webhook secrets could not be looked up; try again later",
     )
 }

@@ -40,8 +40,8 @@ use time::format_description::well_known::Rfc3339;
 
 use crate::Provider;
 use crate::WebhookSecret;
-use crate::payload::optional_id;
-use crate::secrets::HmacSha256;
+use crate::json::optional_id;
+use crate::proof::HmacSha256;
 use crate::{goshiip, kosmo, shipmondo};
 
 /// Kosmo's signature: base64 HMAC-SHA256 of `event_id + order_id + timestamp`.
@@ -269,6 +269,7 @@ impl Webhook {
     /// # Panics
     ///
     /// If the pointer's parent is not a JSON object in the payload.
+    #[must_use]
     pub fn field(mut self, pointer: &str, value: impl Into<Value>) -> Self {
         let (parent, key) = self.parent(pointer);
         parent.insert(key, value.into());
@@ -280,6 +281,7 @@ impl Webhook {
     /// # Panics
     ///
     /// If the pointer's parent is not a JSON object in the payload.
+    #[must_use]
     pub fn without(mut self, pointer: &str) -> Self {
         let (parent, key) = self.parent(pointer);
         parent.remove(&key);
@@ -304,6 +306,7 @@ impl Webhook {
     /// # Panics
     ///
     /// If `value` is not a valid header value.
+    #[must_use]
     pub fn header(mut self, name: HeaderName, value: &str) -> Self {
         self.headers.insert(name, header_value(value));
         self
@@ -312,6 +315,7 @@ impl Webhook {
     /// Puts the proof (Kosmo's or GoShiip's signature, Kourier's token) in
     /// header `name` instead of the provider's, for a layer configured with another one
     /// ([`KosmoSignature::signature_header`](crate::KosmoSignature::signature_header)).
+    #[must_use]
     pub fn signature_header(mut self, name: HeaderName) -> Self {
         self.signature_header = Some(name);
         self
@@ -319,6 +323,7 @@ impl Webhook {
 
     /// Sets where the request goes (default `/webhooks/<provider>`); an
     /// absolute URL to send it over the network.
+    #[must_use]
     pub fn uri(mut self, uri: Uri) -> Self {
         self.uri = uri;
         self
@@ -347,6 +352,7 @@ impl Webhook {
     /// The samples are stamped in the past (Kosmo's in 2023), which a layer
     /// with a replay window ([`KosmoSignature::max_age`](crate::KosmoSignature::max_age))
     /// refuses: stamp them [`now`](Self::now).
+    #[must_use]
     pub fn at(self, time: OffsetDateTime) -> Self {
         let text = time.format(&Rfc3339).expect("a time this crate can format");
         let pointer = match self.provider {
@@ -361,6 +367,7 @@ impl Webhook {
     }
 
     /// Stamps the webhook with the current time, to the second: see [`at`](Self::at).
+    #[must_use]
     pub fn now(self) -> Self {
         let now = OffsetDateTime::now_utc();
         self.at(now.replace_nanosecond(0).unwrap_or(now))

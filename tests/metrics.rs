@@ -70,11 +70,11 @@ async fn counts_accepted_and_refused_webhooks_by_provider_and_reason() {
         3
     );
     assert_eq!(
-        counters.get("shipment_webhooks_refused_total{provider=kourier,reason=unauthorized}"),
+        counters.get("shipment_webhooks_refused_total{provider=kourier,reason=signature_mismatch}"),
         1
     );
     assert_eq!(
-        counters.get("shipment_webhooks_refused_total{provider=kourier,reason=invalid payload}"),
+        counters.get("shipment_webhooks_refused_total{provider=kourier,reason=invalid_payload}"),
         1
     );
 }

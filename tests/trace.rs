@@ -102,7 +102,8 @@ async fn a_shipmondo_connection_test_is_traced_at_info() {
     let log = traced(send(&app, Webhook::shipmondo_connection_test().sign(KEY))).await;
     assert!(
         log.contains(" INFO ")
-            && log.contains("Shipmondo connection test answered with 200")
+            && log.contains("connection test answered with 200")
+            && log.contains("provider=shipmondo")
             && log.contains(r#"webhook="Webhook1""#),
         "{log}"
     );

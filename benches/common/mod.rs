@@ -214,7 +214,7 @@ pub fn decode_fields(provider: &str, body: &[u8]) {
 
 /// One HMAC of what a provider signs, the hashing no layer can avoid (for
 /// Kourier, which signs nothing, the token's SHA-256 digest compared in
-/// constant time, as `KourierBearer` compares tokens).
+/// constant time, with the cheapest such compare).
 pub struct Reference {
     provider: &'static str,
     // Decided once: `hmac` runs in the timed loops.

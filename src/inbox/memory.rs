@@ -4,10 +4,10 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use super::{
-    Claim, Claimed, ClaimedRow, DeadRow, Finish, InboxStats, LEASE_RAN_OUT, NewWebhook, Receipt,
-    Store, StoreFuture,
+use super::store::{
+    Claim, Claimed, ClaimedRow, DeadRow, Finish, LEASE_RAN_OUT, NewWebhook, Store, StoreFuture,
 };
+use super::{InboxStats, Receipt};
 use crate::Provider;
 
 #[derive(Debug, Default)]

@@ -75,11 +75,18 @@
 //! | [`Inbox::sqlite`] | `sqlite` | the embedded default: one file, WAL, `synchronous=FULL` |
 //! | [`Inbox::postgres`] | `postgres` | several instances sharing one database |
 //!
+//! The SQL stores' tables carry a schema version (now 2). Opening a database
+//! an older version of this crate wrote migrates it in place, in one
+//! transaction, keeping every row; one a newer version wrote is refused with
+//! [`InboxError::NewerSchema`] and left untouched. Check
+//! [`InboxError::is_transient`] to tell an outage from a lasting fault.
+//!
 //! The stores keep their times in milliseconds since the epoch from the
 //! clock of the process that writes them; instances sharing a PostgreSQL
 //! database need clocks in step (NTP) to within a small part of the
 //! [lease](Worker::lease).
 
+mod error;
 mod memory;
 #[cfg(feature = "postgres")]
 mod postgres;
@@ -88,26 +95,21 @@ mod receiver;
 mod sql;
 #[cfg(feature = "sqlite")]
 mod sqlite;
+mod store;
 mod worker;
 
 use std::fmt;
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use bytes::Bytes;
-use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use tokio::sync::Notify;
 
-use crate::shipmondo::ShipmondoHeaders;
-use crate::verified::DedupKey;
-use crate::{
-    MatchedSecret, Provider, ShipmentEvent, ShipmentStatus, TypedPayload, VerifiedWebhook,
-    WebhookRejection,
-};
+use crate::{DedupKey, ShipmentEvent, TypedPayload, VerifiedWebhook, WebhookRejection};
+use store::{DeadRow, NewWebhook, Store, now_ms};
 
+pub use error::InboxError;
 pub use receiver::{DEFAULT_RECEIVE_TIMEOUT, InboxReceiver, ReceiverFuture};
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteSync;
@@ -397,264 +399,4 @@ impl Delivery {
     pub fn payload<P: TypedPayload>(&self) -> Result<P, WebhookRejection> {
         self.webhook.payload()
     }
-}
-
-/// Why the inbox could not do what was asked: the store failed (a
-/// database error, a lost connection, a full disk) or a row could not be
-/// read back.
-#[derive(Debug)]
-pub struct InboxError(Box<dyn std::error::Error + Send + Sync>);
-
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
-impl From<sqlx::Error> for InboxError {
-    fn from(error: sqlx::Error) -> Self {
-        Self(error.into())
-    }
-}
-
-impl fmt::Display for InboxError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "webhook inbox: {}", self.0)
-    }
-}
-
-impl std::error::Error for InboxError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&*self.0)
-    }
-}
-
-/// A webhook as the receiver stores it: one row.
-#[derive(Debug)]
-struct NewWebhook {
-    provider: Provider,
-    endpoint: String,
-    /// The tenant, or `""`: part of the unique key, so never null.
-    tenant: String,
-    dedup_key: DedupKey,
-    /// SHA-256 of the shipment's id: any id fits in an index (and a
-    /// PostgreSQL column) as 32 bytes; the id itself is in `event`.
-    shipment: [u8; 32],
-    event: String,
-    event_time: Option<i64>,
-    final_status: bool,
-    body: Bytes,
-    provider_headers: Option<String>,
-    secret_label: String,
-    received_at: i64,
-}
-
-impl NewWebhook {
-    fn new(webhook: &VerifiedWebhook, endpoint: &str) -> Result<Self, InboxError> {
-        let event = webhook.event();
-        Ok(Self {
-            provider: event.provider,
-            endpoint: endpoint.to_owned(),
-            tenant: webhook.secret().tenant().unwrap_or_default().to_owned(),
-            dedup_key: webhook.dedup_key(),
-            shipment: Sha256::digest(&event.id).into(),
-            event: serde_json::to_string(event).map_err(|error| InboxError(error.into()))?,
-            event_time: event.timestamp.map(event_time),
-            final_status: is_final(&event.status),
-            body: webhook.json().clone(),
-            provider_headers: webhook
-                .smd_headers()
-                .as_ref()
-                .map(serde_json::to_string)
-                .transpose()
-                .map_err(|error| InboxError(error.into()))?,
-            secret_label: webhook.secret().label().to_owned(),
-            received_at: now_ms(),
-        })
-    }
-}
-
-/// A row a worker claimed, as the store reads it back.
-#[derive(Debug)]
-struct ClaimedRow {
-    id: i64,
-    lease: i64,
-    attempts: i64,
-    dedup_key: Vec<u8>,
-    provider: String,
-    endpoint: String,
-    tenant: String,
-    event: String,
-    body: Bytes,
-    provider_headers: Option<String>,
-    secret_label: String,
-    received_at: i64,
-}
-
-impl ClaimedRow {
-    fn into_delivery(self) -> Result<Delivery, InboxError> {
-        let bad = |what: &str| InboxError(format!("row {}: {what}", self.id).into());
-        let event: ShipmentEvent =
-            serde_json::from_str(&self.event).map_err(|_| bad("event is not a ShipmentEvent"))?;
-        if event.provider.as_str() != self.provider {
-            return Err(bad("event's provider differs from the row's"));
-        }
-        let key: [u8; 32] = self
-            .dedup_key
-            .as_slice()
-            .try_into()
-            .map_err(|_| bad("dedup key is not 32 bytes"))?;
-        let headers: Option<ShipmondoHeaders> = self
-            .provider_headers
-            .as_deref()
-            .map(serde_json::from_str)
-            .transpose()
-            .map_err(|_| bad("provider headers are not Shipmondo's"))?;
-        let tenant = (!self.tenant.is_empty()).then(|| Arc::from(self.tenant));
-        let secret = MatchedSecret::stored(Arc::from(self.secret_label), tenant);
-        let webhook = VerifiedWebhook::stored(event, secret, self.body, headers, DedupKey(key));
-        Ok(Delivery {
-            id: self.id,
-            lease: self.lease,
-            attempt: u32::try_from(self.attempts).unwrap_or(u32::MAX),
-            endpoint: self.endpoint,
-            received_at: from_ms(self.received_at),
-            webhook,
-        })
-    }
-}
-
-/// What a claim took: deliveries for the handler, and the ids it marked
-/// superseded. A row that cannot be read back is marked dead instead, for a
-/// person to look at, rather than failing every claim.
-#[derive(Debug, Default)]
-struct Claimed {
-    deliveries: Vec<Delivery>,
-    superseded: Vec<i64>,
-}
-
-/// A dead row, as the store reads it back.
-#[derive(Debug)]
-struct DeadRow {
-    id: i64,
-    event: String,
-    endpoint: String,
-    attempts: i64,
-    last_error: Option<String>,
-    received_at: i64,
-}
-
-impl DeadRow {
-    fn into_dead(self) -> Result<DeadWebhook, InboxError> {
-        Ok(DeadWebhook {
-            id: self.id,
-            event: serde_json::from_str(&self.event)
-                .map_err(|_| InboxError(format!("row {}: not a ShipmentEvent", self.id).into()))?,
-            endpoint: self.endpoint,
-            attempts: u32::try_from(self.attempts).unwrap_or(u32::MAX),
-            last_error: self.last_error,
-            received_at: from_ms(self.received_at),
-        })
-    }
-}
-
-/// What a claim asks of the store.
-#[derive(Debug, Clone, Copy)]
-struct Claim {
-    /// At most this many rows.
-    limit: usize,
-    now: i64,
-    /// The lease's end for the rows claimed.
-    lease_until: i64,
-    /// Marks this claim's rows, so only its holder finishes them.
-    lease: i64,
-    /// A row whose lease ran out on this attempt is dead, not claimed again.
-    max_attempts: u32,
-    latest_wins: bool,
-}
-
-/// How a worker finished with a claimed row.
-#[derive(Debug)]
-enum Finish {
-    /// The handler returned `Ok`.
-    Done,
-    /// The handler failed; try again at this time.
-    Retry { at: i64, error: String },
-    /// The handler failed on its last attempt.
-    Dead { error: String },
-    /// The worker stopped before the handler finished: not an attempt; due
-    /// again at this time.
-    Release { at: i64 },
-}
-
-type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, InboxError>> + Send + 'a>>;
-
-/// One store's SQL (or memory) for what the inbox does. All three give the
-/// same answers to the same calls, which `tests/inbox` checks.
-trait Store: Send + Sync + 'static {
-    fn name(&self) -> &'static str;
-
-    /// Inserts the row unless its (provider, endpoint, tenant, dedup key) is
-    /// there, in which case it counts a duplicate on the row that is.
-    fn insert(&self, row: NewWebhook) -> StoreFuture<'_, Receipt>;
-
-    /// Marks dead the rows whose lease ran out on their last attempt, then
-    /// claims up to `limit` rows that are due or whose lease ran out, at most
-    /// one per shipment and none of a shipment already leased, oldest first;
-    /// with `latest_wins`, a claimed row older than a handled one of its
-    /// shipment is marked superseded instead of returned.
-    fn claim(&self, claim: Claim) -> StoreFuture<'_, Claimed>;
-
-    /// Pushes the lease of a row still held under `lease` to `until`.
-    fn extend(&self, id: i64, lease: i64, until: i64) -> StoreFuture<'_, bool>;
-
-    /// Finishes a row still held under `lease`; `false` if it is not (its
-    /// lease ran out and another worker took it).
-    fn finish(&self, id: i64, lease: i64, finish: Finish) -> StoreFuture<'_, bool>;
-
-    fn dead(&self, limit: u32) -> StoreFuture<'_, Vec<DeadRow>>;
-
-    fn replay(&self, id: i64, now: i64) -> StoreFuture<'_, bool>;
-
-    fn stats(&self) -> StoreFuture<'_, InboxStats>;
-
-    /// Deletes done and superseded rows received before `before`.
-    fn purge(&self, before: i64) -> StoreFuture<'_, u64>;
-
-    /// Starts waking this process's workers when another process stores a
-    /// webhook (PostgreSQL's `NOTIFY`), where the store can tell.
-    fn listen(&self) {}
-}
-
-/// The last error of a row whose lease ran out on its last attempt.
-const LEASE_RAN_OUT: &str = "the worker's lease ran out on the last attempt";
-
-/// How many due rows a claim of `limit` looks at: rows of one shipment
-/// count once, so it looks further than it takes.
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
-fn candidates(limit: usize) -> i64 {
-    i64::try_from(limit.saturating_mul(4).saturating_add(16)).unwrap_or(i64::MAX)
-}
-
-/// The statuses a shipment does not leave, for ordering events without a time.
-fn is_final(status: &ShipmentStatus) -> bool {
-    matches!(
-        status,
-        ShipmentStatus::Delivered | ShipmentStatus::Cancelled | ShipmentStatus::Returned
-    )
-}
-
-/// An event's time as nanoseconds since the epoch, clamped to what `i64`
-/// holds (the years 1677 to 2262).
-fn event_time(time: OffsetDateTime) -> i64 {
-    let nanos = time.unix_timestamp_nanos();
-    i64::try_from(nanos).unwrap_or(if nanos < 0 { i64::MIN } else { i64::MAX })
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |since| {
-            i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
-        })
-}
-
-fn from_ms(ms: i64) -> OffsetDateTime {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }

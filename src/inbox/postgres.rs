@@ -23,10 +23,10 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use super::sql;
-use super::{
-    Claim, Claimed, DeadRow, Finish, InboxError, InboxStats, LEASE_RAN_OUT, NewWebhook, Receipt,
-    Store, StoreFuture, candidates,
+use super::store::{
+    Claim, Claimed, DeadRow, Finish, LEASE_RAN_OUT, NewWebhook, Store, StoreFuture, candidates,
 };
+use super::{InboxError, InboxStats, Receipt};
 
 /// The channel instances notify when they store a webhook.
 const CHANNEL: &str = "webhook_inbox";
@@ -49,7 +49,7 @@ impl PgStore {
     /// process stores a webhook, once a worker asks it to [`listen`](Store::listen).
     pub(super) async fn open(pool: PgPool, wake: Arc<Notify>) -> Result<Self, InboxError> {
         if pool.options().get_max_connections() < 2 {
-            return Err(InboxError(
+            return Err(InboxError::Config(
                 "the pool needs 2 connections or more: one is held for LISTEN".into(),
             ));
         }

@@ -15,8 +15,8 @@ use http::{HeaderValue, Request, Response};
 use tower_service::Service;
 
 use super::{Inbox, Receipt};
-use crate::verified::ANY_LAYER;
-use crate::{VerifiedWebhook, WebhookRejection};
+use crate::event::ANY_LAYER;
+use crate::{RejectionKind, VerifiedWebhook, WebhookRejection};
 
 /// The longest a receiver waits for the store by default: 2 s, well within
 /// the 3 s Shipmondo waits for its 200.
@@ -103,16 +103,20 @@ impl<B> Service<Request<B>> for InboxReceiver {
                 Ok(Ok(Receipt::Duplicate { id })) => answer("duplicate", id),
                 Ok(Err(error)) => {
                     tracing::error!(%error, "webhook not stored: answered 503");
-                    refuse(WebhookRejection::unavailable(
+                    refuse(WebhookRejection::new(
+                        RejectionKind::NotStored,
                         "the webhook could not be stored; send it again later",
                     ))
                 }
                 Err(_) => {
                     tracing::error!(?timeout, "webhook not stored in time: answered 503");
-                    refuse(WebhookRejection::unavailable(format!(
-                        "the webhook was not stored within {} ms; send it again later",
-                        timeout.as_millis()
-                    )))
+                    refuse(WebhookRejection::new(
+                        RejectionKind::NotStored,
+                        format!(
+                            "the webhook was not stored within {} ms; send it again later",
+                            timeout.as_millis()
+                        ),
+                    ))
                 }
             })
         })
@@ -129,7 +133,5 @@ fn answer(status: &str, id: i64) -> Response<Body> {
 }
 
 fn refuse(rejection: WebhookRejection) -> Response<Body> {
-    let mut response = rejection.to_response::<Body>();
-    response.extensions_mut().insert(rejection);
-    response
+    rejection.into_http_response()
 }

@@ -6,10 +6,19 @@ use bytes::Bytes;
 use sqlx::query::Query;
 use sqlx::{ColumnIndex, Database, Decode, Encode, Row, Type};
 
-use super::{ClaimedRow, DeadRow, Delivery, Finish, InboxError, InboxStats, NewWebhook, Receipt};
+use super::store::{ClaimedRow, DeadRow, Finish, NewWebhook};
+use super::{Delivery, InboxError, InboxStats, Receipt};
 
-/// The schema version these statements read and write.
-pub(super) const SCHEMA_VERSION: i64 = 1;
+/// The schema version these statements read and write. Version 1 stored
+/// provider headers as one provider's typed headers; version 2 stores every
+/// provider's as a JSON object of header names to text.
+pub(super) const SCHEMA_VERSION: i64 = 2;
+
+/// Rows with provider headers, which the migration from version 1 rewrites.
+pub(super) const SELECT_HEADERS: &str =
+    "SELECT id, provider, provider_headers FROM webhook_inbox WHERE provider_headers IS NOT NULL";
+pub(super) const UPDATE_HEADERS: &str =
+    "UPDATE webhook_inbox SET provider_headers = $2 WHERE id = $1";
 
 pub(super) const CREATE_VERSION_TABLE: &str =
     "CREATE TABLE IF NOT EXISTS webhook_inbox_schema (version BIGINT NOT NULL)";
@@ -214,11 +223,11 @@ pub(super) fn add_stats(stats: &mut InboxStats, state: &str, count: i64, duplica
 }
 
 /// The refusal to touch a table a newer version of this crate laid out.
-pub(super) fn newer_schema(version: i64) -> InboxError {
-    InboxError(
-        format!("the inbox tables are at schema version {version}; this version of shipment-webhooks knows {SCHEMA_VERSION}")
-            .into(),
-    )
+pub(super) fn newer_schema(found: i64) -> InboxError {
+    InboxError::NewerSchema {
+        found,
+        known: SCHEMA_VERSION,
+    }
 }
 
 /// [`INSERT`] with `row` bound.
@@ -322,6 +331,27 @@ macro_rules! sql_store {
                         sqlx::query(&table).execute(&mut *tx).await?;
                         for statement in sql::CREATE_INDEXES {
                             sqlx::query(statement).execute(&mut *tx).await?;
+                        }
+                        sqlx::query(sql::INSERT_VERSION)
+                            .bind(sql::SCHEMA_VERSION)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    Some(1) => {
+                        // Each provider's headers as it stored them, as every provider's are now.
+                        let rows = sqlx::query(sql::SELECT_HEADERS).fetch_all(&mut *tx).await?;
+                        for row in rows {
+                            let (id, provider, headers): (i64, String, String) =
+                                (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
+                            if let Some(headers) =
+                                crate::providers::upgrade_schema_1_headers(&provider, &headers)
+                            {
+                                sqlx::query(sql::UPDATE_HEADERS)
+                                    .bind(id)
+                                    .bind(headers)
+                                    .execute(&mut *tx)
+                                    .await?;
+                            }
                         }
                         sqlx::query(sql::INSERT_VERSION)
                             .bind(sql::SCHEMA_VERSION)

@@ -19,10 +19,10 @@ use sqlx::{Connection, Row, Sqlite, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
 use super::sql;
-use super::{
-    Claim, Claimed, DeadRow, Finish, InboxError, InboxStats, LEASE_RAN_OUT, NewWebhook, Receipt,
-    Store, StoreFuture, candidates,
+use super::store::{
+    Claim, Claimed, DeadRow, Finish, LEASE_RAN_OUT, NewWebhook, Store, StoreFuture, candidates,
 };
+use super::{InboxError, InboxStats, Receipt};
 
 /// What an acknowledged webhook survives on SQLite, set by
 /// [`Inbox::sqlite_with`](super::Inbox::sqlite_with).
@@ -133,15 +133,15 @@ async fn write(pool: SqlitePool, sync: SqliteSync, mut queue: mpsc::Receiver<Ins
                     let receipt = commit(&pool, sync, &one).await;
                     let [(_, reply)] = one;
                     let _ = reply.send(receipt.and_then(|mut receipts| {
-                        receipts
-                            .pop()
-                            .ok_or_else(|| InboxError("no receipt".into()))
+                        receipts.pop().ok_or_else(|| {
+                            InboxError::Database("the insert returned no row".into())
+                        })
                     }));
                 }
             }
             Err(error) => {
-                for (_, reply) in batch.drain(..) {
-                    let _ = reply.send(Err(InboxError(error.to_string().into())));
+                if let Some((_, reply)) = batch.pop() {
+                    let _ = reply.send(Err(error));
                 }
             }
         }
@@ -190,10 +190,8 @@ sql::sql_store!(
             self.inserts
                 .send((row, reply))
                 .await
-                .map_err(|_| InboxError("the inbox's writer has stopped".into()))?;
-            receipt
-                .await
-                .map_err(|_| InboxError("the inbox's writer has stopped".into()))?
+                .map_err(|_| InboxError::Closed)?;
+            receipt.await.map_err(|_| InboxError::Closed)?
         })
     }
 );

@@ -15,7 +15,8 @@ use tokio::task::{Id, JoinError, JoinHandle, JoinSet};
 use tokio::time::{Instant, interval_at, sleep, sleep_until};
 use tracing::Instrument;
 
-use super::{Claim, Delivery, Finish, Inbox, now_ms};
+use super::store::{Claim, Finish, now_ms};
+use super::{Delivery, Inbox, InboxError};
 
 type HandlerFuture = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
 type Handler = Arc<dyn Fn(Delivery) -> HandlerFuture + Send + Sync>;
@@ -210,7 +211,7 @@ impl Worker {
         self.drain(running).await;
     }
 
-    async fn claim(&self, limit: usize) -> Result<Vec<Delivery>, super::InboxError> {
+    async fn claim(&self, limit: usize) -> Result<Vec<Delivery>, InboxError> {
         let now = now_ms();
         let claimed = self
             .inbox

@@ -72,6 +72,12 @@ pub async fn send(app: &Router, request: Request<Body>) -> Answer {
 }
 
 impl Answer {
+    /// Asserts a refusal whose `reason` (its `RejectionKind`) is `reason`.
+    #[track_caller]
+    pub fn assert_reason(&self, reason: &str) {
+        assert_eq!(self.json["reason"], reason, "{}", self.json);
+    }
+
     /// Asserts a refusal with `status` whose `details` contain `details`.
     #[track_caller]
     pub fn assert_refused(&self, status: StatusCode, details: &str) {

@@ -12,7 +12,7 @@ use shipment_webhooks::inbox::{Delivery, Inbox, InboxStats, Worker};
 use shipment_webhooks::testing::Webhook;
 use shipment_webhooks::{
     GoShiipSignature, KosmoSignature, KourierBearer, PerTenant, ShipmentStatus, ShipmondoJwt,
-    TenantKey,
+    TenantSource,
 };
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use time::OffsetDateTime;
@@ -111,7 +111,7 @@ pub async fn open(backend: Backend, name: &str) -> Option<Inbox> {
 pub fn app(inbox: &Inbox) -> Router {
     let receive = || post_service(inbox.receiver());
     let tenants = PerTenant::new(
-        TenantKey::path_segment(2),
+        TenantSource::path_segment(2),
         |tenant: std::sync::Arc<str>| async move {
             Ok::<_, std::convert::Infallible>(
                 (tenant.starts_with("shop-")).then(|| KosmoSignature::new(KOSMO)),

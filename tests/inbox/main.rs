@@ -10,6 +10,7 @@
 mod common;
 
 mod crash;
+mod faults;
 mod harness;
-mod regressions;
+mod schema;
 mod stores;

@@ -145,6 +145,42 @@ async fn missing_proof() {
 }
 
 #[tokio::test]
+async fn each_refusal_names_its_reason() {
+    for provider in [Provider::Kosmo, Provider::Kourier, Provider::GoShiip] {
+        let header = proof_header(provider).unwrap();
+        let missing = answer(without_header(signed(provider), header)).await;
+        missing.assert_reason("missing_proof");
+        let malformed = answer(with_header(signed(provider), header, "not a proof")).await;
+        malformed.assert_reason("malformed_proof");
+        let wrong = answer(sample(provider).sign("another secret")).await;
+        wrong.assert_reason("signature_mismatch");
+    }
+    let malformed = answer(shipmondo_token(|_| "a.b".to_owned()).await).await;
+    malformed.assert_reason("malformed_proof");
+    let wrong = sample(Provider::Shipmondo).sign("another key, also of at least 32 bytes");
+    answer(wrong).await.assert_reason("signature_mismatch");
+    for provider in PROVIDERS {
+        let not_json = answer(with_body(signed(provider), "hello")).await;
+        let expected = match provider {
+            // GoShiip's signature covers the body, so it is checked first.
+            Provider::GoShiip => "signature_mismatch",
+            _ => "invalid_payload",
+        };
+        not_json.assert_reason(expected);
+        let too_large = send(&app(64), signed(provider)).await;
+        too_large.assert_reason("too_large");
+    }
+    let replay_window = crate::common::echo_app::<_, shipment_webhooks::KosmoEvent>(
+        "/webhooks/kosmo",
+        KosmoSignature::new(secret(Provider::Kosmo)).max_age(Duration::from_secs(60)),
+    );
+    // The sample is stamped in 2023.
+    let stale = send(&replay_window, signed(Provider::Kosmo)).await;
+    stale.assert_refused(StatusCode::UNAUTHORIZED, "s old");
+    stale.assert_reason("stale");
+}
+
+#[tokio::test]
 async fn empty_proof() {
     for provider in [Provider::Kosmo, Provider::Kourier, Provider::GoShiip] {
         let header = proof_header(provider).unwrap();
@@ -592,7 +628,8 @@ fn every_row_of_the_table_is_a_test() {
         ("memory", include_str!("../memory.rs")),
         ("stores", include_str!("../inbox/stores.rs")),
         ("crash", include_str!("../inbox/crash.rs")),
-        ("regressions", include_str!("../inbox/regressions.rs")),
+        ("faults", include_str!("../inbox/faults.rs")),
+        ("schema", include_str!("../inbox/schema.rs")),
     ];
     let mut named = Vec::new();
     for cell in table.split('`').skip(1).step_by(2) {

@@ -1,10 +1,10 @@
 //! GoShiip: `X-Signature`, hex HMAC-SHA256 of the raw body, through a real Router.
 
 use crate::common::{Answer, echo_app, send, with_body, with_header, without_header};
-use axum::http::StatusCode;
+use axum::http::{HeaderName, StatusCode};
 use serde_json::json;
 use shipment_webhooks::testing::{Webhook, goshiip_signature};
-use shipment_webhooks::{GoShiipEvent, GoShiipSignature};
+use shipment_webhooks::{ConfigError, GoShiipEvent, GoShiipSignature};
 
 const SECRET: &str = "your_secret_key";
 
@@ -202,5 +202,30 @@ async fn the_typed_payload_is_decoded_only_when_a_handler_asks_for_it() {
     answer(webhook.sign(SECRET)).await.assert_refused(
         StatusCode::BAD_REQUEST,
         "the body, at shipment.data.origin: invalid type: integer `7`",
+    );
+}
+
+#[tokio::test]
+async fn reads_the_signature_from_a_configured_header() {
+    let name = HeaderName::from_static("x-goshiip-signature");
+    let app = echo_app::<_, GoShiipEvent>(
+        "/webhooks/goshiip",
+        GoShiipSignature::new(SECRET).signature_header(name.clone()),
+    );
+    let moved = Webhook::goshiip("Delivered")
+        .signature_header(name)
+        .sign(SECRET);
+    assert_eq!(send(&app, moved).await.status, StatusCode::OK);
+    let original = Webhook::goshiip("Delivered").sign(SECRET);
+    send(&app, original).await.assert_refused(
+        StatusCode::UNAUTHORIZED,
+        "the x-goshiip-signature header is missing",
+    );
+    let refused = GoShiipSignature::new(SECRET).try_signature_header("x:signature");
+    assert_eq!(
+        refused.unwrap_err(),
+        ConfigError::InvalidHeaderName {
+            name: "x:signature".to_owned()
+        }
     );
 }

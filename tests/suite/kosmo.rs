@@ -1,7 +1,7 @@
 //! Kosmo: base64 HMAC-SHA256 over eventId + orderId + timestamp, through a real Router.
 
 use crate::common::{Answer, echo_app, send, with_body, with_header, without_header};
-use axum::http::StatusCode;
+use axum::http::{HeaderName, StatusCode};
 use serde_json::json;
 use shipment_webhooks::testing::{Webhook, kosmo_signature};
 use shipment_webhooks::{KosmoEvent, KosmoSignature};
@@ -69,7 +69,9 @@ fn the_dedup_key_is_over_the_signed_fields_as_unescaped() {
     headers.insert("x-kosmo-signature", SIGNATURE.parse().unwrap());
     let verified = KosmoSignature::new(SECRET)
         .verify(&headers, body)
-        .expect("signed over the unescaped fields");
+        .expect("signed over the unescaped fields")
+        .into_webhook()
+        .expect("a webhook");
     let signed = [EVENT_ID, ORDER_ID, TIMESTAMP].concat();
     assert_eq!(
         verified.dedup_key().as_bytes(),
@@ -237,10 +239,25 @@ async fn refuses_a_signed_timestamp_that_is_not_rfc_3339() {
 
 #[tokio::test]
 async fn reads_the_signature_from_a_configured_header() {
+    let refused = KosmoSignature::new(SECRET).try_signature_header("x signature");
+    assert_eq!(
+        refused.unwrap_err(),
+        shipment_webhooks::ConfigError::InvalidHeaderName {
+            name: "x signature".to_owned()
+        }
+    );
+    // A name read at run time, in any case, works as a `HeaderName` does.
+    let from_config = KosmoSignature::new(SECRET)
+        .try_signature_header("X-Signature")
+        .expect("a valid header name");
     let app = echo_app::<_, KosmoEvent>(
         "/webhooks/kosmo",
-        KosmoSignature::new(SECRET).signature_header("x-signature".parse().unwrap()),
+        KosmoSignature::new(SECRET).signature_header(HeaderName::from_static("x-signature")),
     );
+    let app = app.merge(echo_app::<_, KosmoEvent>(
+        "/webhooks/kosmo/config",
+        from_config,
+    ));
     let signed = Webhook::kosmo("DELIVERED").sign(SECRET);
     let signature = signed.headers()["x-kosmo-signature"]
         .to_str()
@@ -251,6 +268,11 @@ async fn reads_the_signature_from_a_configured_header() {
         "x-signature",
         &signature,
     );
+    assert_eq!(send(&app, moved).await.status, StatusCode::OK);
+    let moved = Webhook::kosmo("DELIVERED")
+        .signature_header(HeaderName::from_static("x-signature"))
+        .uri("/webhooks/kosmo/config".parse().unwrap())
+        .sign(SECRET);
     assert_eq!(send(&app, moved).await.status, StatusCode::OK);
 
     let original = Webhook::kosmo("DELIVERED").sign(SECRET);

@@ -1,10 +1,10 @@
 //! Kourier: `Authorization: Bearer <token>`, through a real Router.
 
 use crate::common::{Answer, echo_app, send, with_body, with_header, without_header};
-use axum::http::StatusCode;
+use axum::http::{HeaderName, StatusCode};
 use serde_json::json;
 use shipment_webhooks::testing::Webhook;
-use shipment_webhooks::{KourierBearer, KourierEvent};
+use shipment_webhooks::{ConfigError, KourierBearer, KourierEvent};
 
 const TOKEN: &str = "WEBHOOK_SECRET_TOKEN";
 
@@ -181,8 +181,8 @@ fn debug_never_shows_a_token() {
 #[tokio::test]
 async fn reads_the_token_from_another_header_with_another_scheme_or_none() {
     let in_header = |scheme: Option<&str>| {
-        let layer =
-            KourierBearer::new(TOKEN).token_header("x-kourier-token".parse().unwrap(), scheme);
+        let layer = KourierBearer::new(TOKEN)
+            .token_header(HeaderName::from_static("x-kourier-token"), scheme);
         echo_app::<_, KourierEvent>("/webhooks/kourier", layer)
     };
     let request = |value: &str| {
@@ -223,7 +223,7 @@ async fn reads_the_token_from_another_header_with_another_scheme_or_none() {
 fn a_scheme_no_request_could_carry_is_refused_at_start_up() {
     for scheme in ["Bearer ", "", "Bea rer", "Bearer\t"] {
         let panic = std::panic::catch_unwind(|| {
-            KourierBearer::new(TOKEN).token_header("x-token".parse().unwrap(), Some(scheme))
+            KourierBearer::new(TOKEN).token_header(HeaderName::from_static("x-token"), Some(scheme))
         })
         .expect_err("an impossible scheme panics");
         let message = panic.downcast_ref::<String>().expect("a formatted message");
@@ -231,5 +231,28 @@ fn a_scheme_no_request_could_carry_is_refused_at_start_up() {
             message.contains("a token scheme must be an HTTP token"),
             "{message}"
         );
+        let refused = KourierBearer::new(TOKEN).try_token_header("x-token", Some(scheme));
+        assert_eq!(
+            refused.unwrap_err(),
+            ConfigError::InvalidScheme {
+                scheme: scheme.to_owned()
+            }
+        );
     }
+}
+
+#[test]
+fn a_header_name_read_at_run_time_is_checked() {
+    let refused = KourierBearer::new(TOKEN).try_token_header("x token", None);
+    assert_eq!(
+        refused.unwrap_err(),
+        ConfigError::InvalidHeaderName {
+            name: "x token".to_owned()
+        }
+    );
+    assert!(
+        KourierBearer::new(TOKEN)
+            .try_token_header("X-Token", None)
+            .is_ok()
+    );
 }

@@ -15,7 +15,7 @@ use hyper_util::rt::TokioExecutor;
 use shipment_webhooks::testing::Webhook;
 use shipment_webhooks::{
     GoShiipEvent, GoShiipSignature, KosmoEvent, KosmoSignature, KourierBearer, ShipmentEvent,
-    ShipmondoJwt,
+    ShipmondoJwt, VerifiedWebhook,
 };
 use tower::{ServiceBuilder, ServiceExt};
 
@@ -183,11 +183,15 @@ async fn works_as_a_plain_tower_layer() {
     let service = ServiceBuilder::new()
         .layer(KourierBearer::new("token"))
         .service_fn(|request: Request<Body>| async move {
-            let event = request.extensions().get::<ShipmentEvent>().cloned();
-            // The proof is private to the crate: a plain service cannot read it as a ShipmentEvent.
-            assert!(event.is_none());
+            // A plain service reads what the layer verified from the extensions.
+            let webhook = request.extensions().get::<VerifiedWebhook>().cloned();
             let body = request.into_body().collect().await.unwrap().to_bytes();
-            Ok::<_, Infallible>(Response::new(Full::new(body)))
+            let answer = match webhook {
+                Some(webhook) if webhook.json() == &body => webhook.event().id.clone(),
+                Some(_) => "the body passed on is not the one verified".to_owned(),
+                None => "no VerifiedWebhook in the extensions".to_owned(),
+            };
+            Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(answer))))
         });
     let response = service
         .clone()
@@ -195,6 +199,8 @@ async fn works_as_a_plain_tower_layer() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(body, "abc123");
     let refused = service
         .oneshot(Webhook::kourier("delivered").sign("nope"))
         .await

@@ -35,14 +35,15 @@ fn verify(
     headers: &HeaderMap,
     body: Bytes,
 ) -> Result<VerifiedWebhook, WebhookRejection> {
-    match provider {
+    let verified = match provider {
         Provider::Kosmo => KosmoSignature::new(SECRET).verify(headers, body),
         Provider::Kourier => KourierBearer::new(SECRET).verify(headers, body),
-        Provider::Shipmondo => match ShipmondoJwt::new(SECRET).verify(headers, body)? {
-            Verified::Webhook(webhook) => Ok(webhook),
-            other => panic!("not a webhook: {other:?}"),
-        },
+        Provider::Shipmondo => ShipmondoJwt::new(SECRET).verify(headers, body),
         _ => GoShiipSignature::new(SECRET).verify(headers, body),
+    };
+    match verified? {
+        Verified::Webhook(webhook) => Ok(webhook),
+        other => panic!("not a webhook: {other:?}"),
     }
 }
 

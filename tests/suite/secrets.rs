@@ -72,7 +72,8 @@ fn try_constructors_refuse_bad_secrets_with_an_error() {
     assert_eq!(
         ShipmondoJwt::try_new("short").unwrap_err(),
         ConfigError::ShortKey {
-            label: "primary".into()
+            label: "primary".into(),
+            min_len: 32
         }
     );
     let rotated = KosmoSignature::new(SECRET).try_with_secret("next", "");
@@ -81,7 +82,8 @@ fn try_constructors_refuse_bad_secrets_with_an_error() {
     assert_eq!(
         short.unwrap_err(),
         ConfigError::ShortKey {
-            label: "next".into()
+            label: "next".into(),
+            min_len: 32
         }
     );
     assert!(

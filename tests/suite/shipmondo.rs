@@ -244,7 +244,7 @@ fn refuses_a_short_key_without_telling_its_length() {
         let panic = std::panic::catch_unwind(build).expect_err("a short key panics");
         let message = panic.downcast_ref::<String>().expect("a formatted message");
         assert!(
-            message.contains("a Shipmondo key must be at least 32 bytes")
+            message.contains("keys must be at least 32 bytes")
                 && !message.contains("31")
                 && !message.contains('5'),
             "{message}"

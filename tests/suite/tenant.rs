@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use shipment_webhooks::testing::Webhook;
 use shipment_webhooks::{
     ConfigError, GoShiipSignature, KosmoSignature, MatchedSecret, PerTenant, ShipmentEvent,
-    TenantKey,
+    TenantSource, tenant::PerTenantBuilder,
 };
 
 /// A tenant table: each tenant's secrets by label; in an app, a database.
@@ -32,8 +32,21 @@ fn table() -> Table {
 }
 
 /// GoShiip's layer per tenant, from `table`; `lookups` counts the lookups.
-fn layer(table: Table, key: TenantKey, lookups: Arc<AtomicUsize>) -> PerTenant<GoShiipSignature> {
-    PerTenant::new(key, move |tenant: Arc<str>| {
+fn layer(
+    table: Table,
+    key: TenantSource,
+    lookups: Arc<AtomicUsize>,
+) -> PerTenant<GoShiipSignature> {
+    builder(table, key, lookups).build()
+}
+
+/// [`layer`]'s settings, still to choose.
+fn builder(
+    table: Table,
+    key: TenantSource,
+    lookups: Arc<AtomicUsize>,
+) -> PerTenantBuilder<GoShiipSignature> {
+    PerTenant::builder(key, move |tenant: Arc<str>| {
         lookups.fetch_add(1, Ordering::SeqCst);
         let secrets = table.lock().unwrap().get(&*tenant).cloned();
         async move {
@@ -72,7 +85,11 @@ fn request(tenant: &str, secret: &str, id: usize) -> axum::http::Request<axum::b
 #[tokio::test]
 async fn concurrent_requests_for_different_tenants_each_verify_with_their_own_secrets() {
     let lookups = Arc::new(AtomicUsize::new(0));
-    let app = app(layer(table(), TenantKey::path_segment(2), lookups.clone()));
+    let app = app(layer(
+        table(),
+        TenantSource::path_segment(2),
+        lookups.clone(),
+    ));
     let cases = [
         ("acme", "acme-secret", Some("primary")),
         ("globex", "globex-old", Some("primary")),
@@ -108,7 +125,11 @@ async fn concurrent_requests_for_different_tenants_each_verify_with_their_own_se
 
 #[tokio::test]
 async fn unknown_tenants_and_requests_naming_none_get_401() {
-    let app = app(layer(table(), TenantKey::path_segment(2), Arc::default()));
+    let app = app(layer(
+        table(),
+        TenantSource::path_segment(2),
+        Arc::default(),
+    ));
     send(&app, request("initech", "acme-secret", 1))
         .await
         .assert_refused(StatusCode::UNAUTHORIZED, r#"unknown tenant "initech""#);
@@ -117,7 +138,7 @@ async fn unknown_tenants_and_requests_naming_none_get_401() {
         "/webhooks/goshiip",
         post(echo).route_layer(layer(
             table(),
-            TenantKey::header("x-tenant".parse().unwrap()),
+            TenantSource::header("x-tenant".parse().unwrap()),
             Arc::default(),
         )),
     );
@@ -137,7 +158,11 @@ async fn unknown_tenants_and_requests_naming_none_get_401() {
 
 #[tokio::test]
 async fn a_bad_secret_row_is_a_401_and_a_failed_lookup_a_503_never_a_panic() {
-    let app = app(layer(table(), TenantKey::path_segment(2), Arc::default()));
+    let app = app(layer(
+        table(),
+        TenantSource::path_segment(2),
+        Arc::default(),
+    ));
     send(&app, request("broken", "anything", 1))
         .await
         .assert_refused(
@@ -158,7 +183,11 @@ async fn a_bad_secret_row_is_a_401_and_a_failed_lookup_a_503_never_a_panic() {
 async fn keys_are_prepared_once_per_tenant_until_invalidated_or_expired() {
     let lookups = Arc::new(AtomicUsize::new(0));
     let table = table();
-    let layer = layer(table.clone(), TenantKey::path_segment(2), lookups.clone());
+    let layer = layer(
+        table.clone(),
+        TenantSource::path_segment(2),
+        lookups.clone(),
+    );
     let app = app(layer.clone());
     for id in 0..5 {
         let answer = send(&app, request("acme", "acme-secret", id)).await;
@@ -178,15 +207,22 @@ async fn keys_are_prepared_once_per_tenant_until_invalidated_or_expired() {
     assert_eq!(fresh.status, StatusCode::OK, "{}", fresh.json);
     assert_eq!(lookups.load(Ordering::SeqCst), 2);
 
-    let expiring = layer.clone().cache_ttl(Duration::ZERO);
+    // Kept for no time at all: every request looks the tenant up.
+    let expiring = builder(table, TenantSource::path_segment(2), lookups.clone())
+        .cache_ttl(Duration::ZERO)
+        .build();
+    let app = self::app(expiring);
     send(&app, request("acme", "acme-rotated", 11)).await;
-    assert_eq!(lookups.load(Ordering::SeqCst), 3, "{expiring:?}");
+    send(&app, request("acme", "acme-rotated", 12)).await;
+    assert_eq!(lookups.load(Ordering::SeqCst), 4);
 }
 
 #[tokio::test]
 async fn the_cache_keeps_at_most_its_capacity() {
     let lookups = Arc::new(AtomicUsize::new(0));
-    let layer = layer(table(), TenantKey::path_segment(2), lookups.clone()).cache_capacity(1);
+    let layer = builder(table(), TenantSource::path_segment(2), lookups.clone())
+        .cache_capacity(1)
+        .build();
     let app = app(layer);
     for (tenant, secret) in [
         ("acme", "acme-secret"),
@@ -206,7 +242,7 @@ async fn the_cache_keeps_at_most_its_capacity() {
 async fn the_tenant_can_be_the_host_or_anything_in_the_request() {
     let host_app = Router::new().route(
         "/webhooks/goshiip",
-        post(echo).route_layer(layer(table(), TenantKey::host(), Arc::default())),
+        post(echo).route_layer(layer(table(), TenantSource::host(), Arc::default())),
     );
     let request = with_header(
         Webhook::goshiip("Delivered").sign("globex-new"),
@@ -216,7 +252,7 @@ async fn the_tenant_can_be_the_host_or_anything_in_the_request() {
     let answer = send(&host_app, request).await;
     assert_eq!(answer.json["tenant"], "globex", "{}", answer.json);
 
-    let query = TenantKey::from_fn(|parts| {
+    let query = TenantSource::from_fn(|parts| {
         parts
             .uri
             .query()?
@@ -235,12 +271,15 @@ async fn the_tenant_can_be_the_host_or_anything_in_the_request() {
 
 #[tokio::test]
 async fn any_provider_can_be_per_tenant() {
-    let layer = PerTenant::new(TenantKey::path_segment(2), |tenant: Arc<str>| async move {
-        match &*tenant {
-            "acme" => KosmoSignature::try_new("whk_acme").map(Some),
-            _ => Ok::<_, ConfigError>(None),
-        }
-    });
+    let layer = PerTenant::new(
+        TenantSource::path_segment(2),
+        |tenant: Arc<str>| async move {
+            match &*tenant {
+                "acme" => KosmoSignature::try_new("whk_acme").map(Some),
+                _ => Ok::<_, ConfigError>(None),
+            }
+        },
+    );
     let app = Router::new().route("/webhooks/kosmo/{tenant}", post(echo).route_layer(layer));
     let request = Webhook::kosmo("DELIVERED")
         .uri("/webhooks/kosmo/acme".parse().unwrap())
@@ -261,7 +300,7 @@ async fn a_lookup_racing_an_invalidation_does_not_cache_the_old_secret() {
     let gate = Arc::new(tokio::sync::Notify::new());
     let layer = {
         let (table, gate) = (table.clone(), gate.clone());
-        PerTenant::new(TenantKey::path_segment(2), move |tenant: Arc<str>| {
+        PerTenant::new(TenantSource::path_segment(2), move |tenant: Arc<str>| {
             // The row is read when the lookup starts; the answer comes later.
             let secrets = table.lock().unwrap().get(&*tenant).cloned();
             let gate = gate.clone();
@@ -311,7 +350,7 @@ async fn a_config_error_inside_the_lookups_own_error_is_still_a_401() {
             Some(&self.0)
         }
     }
-    let layer = PerTenant::new(TenantKey::path_segment(2), |_: Arc<str>| async {
+    let layer = PerTenant::new(TenantSource::path_segment(2), |_: Arc<str>| async {
         GoShiipSignature::try_new("").map(Some).map_err(RowError)
     });
     send(&app(layer), request("acme", "anything", 1))
@@ -321,7 +360,7 @@ async fn a_config_error_inside_the_lookups_own_error_is_still_a_401() {
 
 #[tokio::test]
 async fn a_lookup_that_never_ends_is_bounded_by_a_timeout_outside() {
-    let layer = PerTenant::new(TenantKey::path_segment(2), |_: Arc<str>| {
+    let layer = PerTenant::new(TenantSource::path_segment(2), |_: Arc<str>| {
         std::future::pending::<Result<Option<GoShiipSignature>, ConfigError>>()
     });
     let app = app(layer).layer(tower_http::timeout::TimeoutLayer::with_status_code(
@@ -341,7 +380,7 @@ async fn a_lookup_that_never_ends_is_bounded_by_a_timeout_outside() {
 #[tokio::test]
 async fn two_tenant_headers_or_an_overlong_name_are_refused_without_a_lookup() {
     let lookups = Arc::new(AtomicUsize::new(0));
-    let key = TenantKey::header("x-tenant".parse().unwrap());
+    let key = TenantSource::header("x-tenant".parse().unwrap());
     let app = Router::new().route(
         "/webhooks/goshiip",
         post(echo).route_layer(layer(table(), key, lookups.clone())),
@@ -358,7 +397,7 @@ async fn two_tenant_headers_or_an_overlong_name_are_refused_without_a_lookup() {
         StatusCode::UNAUTHORIZED,
         "the x-tenant header appears more than once",
     );
-    let long = "a".repeat(shipment_webhooks::MAX_TENANT_LEN + 1);
+    let long = "a".repeat(shipment_webhooks::tenant::MAX_TENANT_LEN + 1);
     let request = with_header(
         Webhook::goshiip("Delivered").sign("acme-secret"),
         "x-tenant",
@@ -377,7 +416,7 @@ async fn a_shipmondo_connection_test_names_its_tenant() {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let layer = {
         let seen = seen.clone();
-        PerTenant::new(TenantKey::path_segment(2), move |_: Arc<str>| {
+        PerTenant::new(TenantSource::path_segment(2), move |_: Arc<str>| {
             let seen = seen.clone();
             async move {
                 let layer = shipment_webhooks::ShipmondoJwt::try_new(KEY)?

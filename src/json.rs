@@ -1,4 +1,6 @@
-//! Reading providers' JSON with refusals that name the field at fault.
+//! Reading providers' JSON: refusals that name the field at fault, the
+//! field readers the providers share, and an in-place unescaper for JSON
+//! strings that hold JSON.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -255,6 +257,121 @@ impl<'de> Visitor<'de> for OptionalId {
     }
 }
 
+/// Unescapes `buffer`, a JSON string with nothing but JSON whitespace around
+/// it, into its own start; returns the unescaped length. `None` for anything
+/// it does not accept as serde_json would, which then decides.
+/// Writing never overtakes reading: no escape is shorter than what it stands for.
+pub(crate) fn unescape_in_place(buffer: &mut [u8]) -> Option<usize> {
+    let is_blank = |byte: &u8| matches!(byte, b' ' | b'\t' | b'\n' | b'\r');
+    let quote = buffer.iter().position(|byte| !is_blank(byte))?;
+    if buffer[quote] != b'"' {
+        return None;
+    }
+    let mut read = quote + 1;
+    let mut write = 0;
+    loop {
+        // Plain bytes eight at a time, up to the first that is not.
+        while let Some(chunk) = buffer.get(read..read + 8) {
+            let bytes: [u8; 8] = chunk.try_into().ok()?;
+            let special = special_bytes(u64::from_le_bytes(bytes));
+            if special == 0 {
+                buffer[write..write + 8].copy_from_slice(&bytes);
+                write += 8;
+                read += 8;
+                continue;
+            }
+            // Only the bytes before the special one: writing more could
+            // overwrite bytes not read yet.
+            let run = special.trailing_zeros() as usize / 8;
+            buffer[write..write + run].copy_from_slice(&bytes[..run]);
+            write += run;
+            read += run;
+            break;
+        }
+        match *buffer.get(read)? {
+            b'"' => break,
+            b'\\' => {}
+            // A control character, which JSON refuses unescaped.
+            0..0x20 => return None,
+            // One of the last seven bytes.
+            byte => {
+                buffer[write] = byte;
+                write += 1;
+                read += 1;
+                continue;
+            }
+        }
+        let byte = match *buffer.get(read + 1)? {
+            b'"' => b'"',
+            b'\\' => b'\\',
+            b'/' => b'/',
+            b'b' => 0x08,
+            b'f' => 0x0c,
+            b'n' => b'\n',
+            b'r' => b'\r',
+            b't' => b'\t',
+            b'u' => {
+                let (c, escape_len) = unicode_escape(&buffer[read..])?;
+                let mut utf8 = [0; 4];
+                let utf8 = c.encode_utf8(&mut utf8).as_bytes();
+                buffer
+                    .get_mut(write..write + utf8.len())?
+                    .copy_from_slice(utf8);
+                write += utf8.len();
+                read += escape_len;
+                continue;
+            }
+            _ => return None,
+        };
+        buffer[write] = byte;
+        write += 1;
+        read += 2;
+    }
+    if !buffer[read + 1..].iter().all(is_blank) {
+        return None;
+    }
+    // Raw bytes between escapes must be UTF-8, as serde_json requires.
+    std::str::from_utf8(&buffer[..write]).ok()?;
+    Some(write)
+}
+
+/// The high bit of each byte of `word` that is a quote, a backslash or a
+/// control character, and maybe of bytes after the first such: only the
+/// lowest bit set is exact (a byte's borrow reaches the byte above).
+fn special_bytes(word: u64) -> u64 {
+    const ONES: u64 = u64::from_le_bytes([1; 8]);
+    const HIGHS: u64 = ONES * 0x80;
+    let below = |word: u64, bound: u8| word.wrapping_sub(ONES * u64::from(bound)) & !word & HIGHS;
+    below(word ^ (ONES * u64::from(b'"')), 1)
+        | below(word ^ (ONES * u64::from(b'\\')), 1)
+        | below(word, 0x20)
+}
+
+/// The character a `\uXXXX` escape (or a surrogate pair of two) at the
+/// start of `escape` stands for, and the escape's length.
+fn unicode_escape(escape: &[u8]) -> Option<(char, usize)> {
+    let hex = |at: usize| {
+        let digits = std::str::from_utf8(escape.get(at..at + 4)?).ok()?;
+        if !digits.bytes().all(|byte| byte.is_ascii_hexdigit()) {
+            return None;
+        }
+        u32::from_str_radix(digits, 16).ok()
+    };
+    let first = hex(2)?;
+    if !(0xD800..0xDC00).contains(&first) {
+        return Some((char::from_u32(first)?, 6));
+    }
+    if escape.get(6..8)? != b"\\u" {
+        return None;
+    }
+    let second = hex(8)?;
+    if !(0xDC00..0xE000).contains(&second) {
+        return None;
+    }
+    let c = char::from_u32(0x10000 + ((first - 0xD800) << 10) + (second - 0xDC00))?;
+    Some((c, 12))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -292,5 +409,76 @@ mod tests {
             status(r#"{"status":"a","status":"b"}"#),
             Err("duplicate field `status` at line 1 column 22".to_owned())
         );
+    }
+
+    /// What the fast path gives, checked against serde_json.
+    fn unescaped(json: &[u8]) -> Option<Vec<u8>> {
+        let mut buffer = json.to_vec();
+        let len = unescape_in_place(&mut buffer)?;
+        buffer.truncate(len);
+        Some(buffer)
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn special_bytes_finds_the_first_quote_backslash_or_control(
+            bytes in proptest::array::uniform8(proptest::prop_oneof![
+                proptest::strategy::Just(b'"'),
+                proptest::strategy::Just(b'\\'),
+                0..0x20u8,
+                proptest::num::u8::ANY,
+            ])
+        ) {
+            let first = bytes.iter().position(|&byte| byte == b'"' || byte == b'\\' || byte < 0x20);
+            let found = special_bytes(u64::from_le_bytes(bytes)).trailing_zeros() as usize / 8;
+            proptest::prop_assert_eq!(found, first.unwrap_or(8));
+        }
+
+        #[test]
+        fn unescapes_any_string_as_serde_json_does(text in "\\PC*") {
+            let json = serde_json::to_vec(&text).expect("a string");
+            proptest::prop_assert_eq!(unescaped(&json), Some(text.into_bytes()));
+        }
+
+        #[test]
+        fn accepts_only_what_serde_json_accepts(pieces in proptest::collection::vec(
+            proptest::sample::select(vec![
+                "\"", "\\", "\\u", "\\n", "\\/", "\\x", "d83d", "de00", "DC00", "00e9",
+                "0000", "a", " ", "\n", "\u{1}", "é", "\u{7f}", "\\ud83d\\ude00", "\\ude00",
+            ]),
+            0..12,
+        ), invalid_utf8: bool) {
+            let mut json = b"\"".to_vec();
+            json.extend(pieces.concat().into_bytes());
+            if invalid_utf8 {
+                json.push(0xff);
+            }
+            json.extend(b"\" ");
+            let expected = serde_json::from_slice::<String>(&json).ok().map(String::into_bytes);
+            let fast = unescaped(&json);
+            // The fast path may leave a case to serde_json, never disagree with it.
+            proptest::prop_assert!(fast.is_none() || fast == expected, "{:?}", String::from_utf8_lossy(&json));
+        }
+    }
+
+    #[test]
+    fn unescapes_escapes_and_surrogate_pairs() {
+        let json = br#" "{\"a\":\"\u00e9\ud83d\ude00\/\n\\\"}" "#;
+        let expected = serde_json::from_slice::<String>(json).expect("a JSON string");
+        assert_eq!(unescaped(json), Some(expected.into_bytes()));
+        for refused in [
+            &br#""\ud83d""#[..],
+            br#""\ude00""#,
+            b"\"\x01\"",
+            br#""a" x"#,
+            br#""a"#,
+        ] {
+            assert_eq!(
+                unescaped(refused),
+                None,
+                "{}",
+                String::from_utf8_lossy(refused)
+            );
+        }
     }
 }

@@ -1,11 +1,13 @@
-//! What an independent review found broken, fixed, and kept as tests.
+//! Faults and odd input every store must survive: a panicking handler, a
+//! backoff past 32 doublings, odd shipment ids, reshaped envelopes, bursts,
+//! two instances on one file, a stalled instance, a row edited by hand.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use axum::http::StatusCode;
-use shipment_webhooks::inbox::{Delivery, Inbox};
+use shipment_webhooks::inbox::{Delivery, Inbox, InboxError};
 use shipment_webhooks::testing::Webhook;
 
 use crate::common::send;
@@ -93,6 +95,33 @@ async fn shipment_id_with_nul_is_stored_everywhere() {
         eprintln!("{backend:?}: {} {}", answer.status, answer.json);
         assert_eq!(answer.status, StatusCode::OK, "{backend:?}: stored");
     }
+}
+
+/// A database that went away is an outage that may pass: the error says
+/// so, and the receiver answers 503 so that the provider sends it again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_postgres_pool_is_a_transient_error() {
+    let Some(url) = postgres_url() else { return };
+    let schema = postgres_schema(&url, "closed").await;
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(4)
+        .connect_with(in_schema(&url, &schema))
+        .await
+        .unwrap();
+    let inbox = Inbox::postgres_pool(pool.clone()).await.unwrap();
+    pool.close().await;
+    let error = inbox.stats().await.expect_err("the pool is closed");
+    assert!(
+        matches!(error, InboxError::Unavailable(_)) && error.is_transient(),
+        "{error:?}"
+    );
+    let answer = send(
+        &app(&inbox),
+        kosmo("SG-CLOSED", "PICKED UP", at(0)).sign(KOSMO),
+    )
+    .await;
+    answer.assert_refused(StatusCode::SERVICE_UNAVAILABLE, "could not be stored");
+    answer.assert_reason("not_stored");
 }
 
 /// A pool of one connection, which LISTEN would hold while receivers and

@@ -1,0 +1,254 @@
+//! The private protocol between the inbox and its stores: the row the
+//! receiver stores, what a claim asks and returns, how a worker finishes a
+//! row, and the [`Store`] trait each backend implements.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+
+use super::{DeadWebhook, Delivery, InboxError, InboxStats, Receipt};
+use crate::webhook::{DedupKey, ProviderHeaders};
+use crate::{MatchedSecret, Provider, ShipmentEvent, ShipmentStatus, VerifiedWebhook};
+
+/// A webhook as the receiver stores it: one row.
+#[derive(Debug)]
+pub(super) struct NewWebhook {
+    pub(super) provider: Provider,
+    pub(super) endpoint: String,
+    /// The tenant, or `""`: part of the unique key, so never null.
+    pub(super) tenant: String,
+    pub(super) dedup_key: DedupKey,
+    /// SHA-256 of the shipment's id: any id fits in an index (and a
+    /// PostgreSQL column) as 32 bytes; the id itself is in `event`.
+    pub(super) shipment: [u8; 32],
+    pub(super) event: String,
+    pub(super) event_time: Option<i64>,
+    pub(super) final_status: bool,
+    pub(super) body: Bytes,
+    pub(super) provider_headers: Option<String>,
+    pub(super) secret_label: String,
+    pub(super) received_at: i64,
+}
+
+impl NewWebhook {
+    pub(super) fn new(webhook: &VerifiedWebhook, endpoint: &str) -> Result<Self, InboxError> {
+        let event = webhook.event();
+        Ok(Self {
+            provider: event.provider,
+            endpoint: endpoint.to_owned(),
+            tenant: webhook.secret().tenant().unwrap_or_default().to_owned(),
+            dedup_key: webhook.dedup_key(),
+            shipment: Sha256::digest(&event.id).into(),
+            event: serde_json::to_string(event).map_err(InboxError::InvalidEvent)?,
+            event_time: event.timestamp.map(event_time),
+            final_status: is_final(&event.status),
+            body: webhook.json().clone(),
+            provider_headers: webhook.headers().map(ProviderHeaders::to_json),
+            secret_label: webhook.secret().label().to_owned(),
+            received_at: now_ms(),
+        })
+    }
+}
+
+/// A row a worker claimed, as the store reads it back.
+#[derive(Debug)]
+pub(super) struct ClaimedRow {
+    pub(super) id: i64,
+    pub(super) lease: i64,
+    pub(super) attempts: i64,
+    pub(super) dedup_key: Vec<u8>,
+    pub(super) provider: String,
+    pub(super) endpoint: String,
+    pub(super) tenant: String,
+    pub(super) event: String,
+    pub(super) body: Bytes,
+    pub(super) provider_headers: Option<String>,
+    pub(super) secret_label: String,
+    pub(super) received_at: i64,
+}
+
+impl ClaimedRow {
+    pub(super) fn into_delivery(self) -> Result<Delivery, InboxError> {
+        let id = self.id;
+        let bad = |reason: &str| InboxError::CorruptRow {
+            id,
+            reason: reason.to_owned(),
+        };
+        let event: ShipmentEvent =
+            serde_json::from_str(&self.event).map_err(|_| bad("event is not a ShipmentEvent"))?;
+        if event.provider.as_str() != self.provider {
+            return Err(bad("event's provider differs from the row's"));
+        }
+        let key: [u8; 32] = self
+            .dedup_key
+            .as_slice()
+            .try_into()
+            .map_err(|_| bad("dedup key is not 32 bytes"))?;
+        let headers =
+            match self.provider_headers.as_deref() {
+                Some(json) => Some(ProviderHeaders::from_json(json).ok_or_else(|| {
+                    bad("provider headers are not a JSON object of names to text")
+                })?),
+                None => None,
+            };
+        let tenant = (!self.tenant.is_empty()).then(|| Arc::from(self.tenant));
+        let secret = MatchedSecret::stored(Arc::from(self.secret_label), tenant);
+        let webhook = VerifiedWebhook::stored(event, secret, self.body, headers, DedupKey(key));
+        Ok(Delivery {
+            id: self.id,
+            lease: self.lease,
+            attempt: u32::try_from(self.attempts).unwrap_or(u32::MAX),
+            endpoint: self.endpoint,
+            received_at: from_ms(self.received_at),
+            webhook,
+        })
+    }
+}
+
+/// What a claim took: deliveries for the handler, and the ids it marked
+/// superseded. A row that cannot be read back is marked dead instead, for a
+/// person to look at, rather than failing every claim.
+#[derive(Debug, Default)]
+pub(super) struct Claimed {
+    pub(super) deliveries: Vec<Delivery>,
+    pub(super) superseded: Vec<i64>,
+}
+
+/// A dead row, as the store reads it back.
+#[derive(Debug)]
+pub(super) struct DeadRow {
+    pub(super) id: i64,
+    pub(super) event: String,
+    pub(super) endpoint: String,
+    pub(super) attempts: i64,
+    pub(super) last_error: Option<String>,
+    pub(super) received_at: i64,
+}
+
+impl DeadRow {
+    pub(super) fn into_dead(self) -> Result<DeadWebhook, InboxError> {
+        Ok(DeadWebhook {
+            id: self.id,
+            event: serde_json::from_str(&self.event).map_err(|_| InboxError::CorruptRow {
+                id: self.id,
+                reason: "event is not a ShipmentEvent".to_owned(),
+            })?,
+            endpoint: self.endpoint,
+            attempts: u32::try_from(self.attempts).unwrap_or(u32::MAX),
+            last_error: self.last_error,
+            received_at: from_ms(self.received_at),
+        })
+    }
+}
+
+/// What a claim asks of the store.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Claim {
+    /// At most this many rows.
+    pub(super) limit: usize,
+    pub(super) now: i64,
+    /// The lease's end for the rows claimed.
+    pub(super) lease_until: i64,
+    /// Marks this claim's rows, so only its holder finishes them.
+    pub(super) lease: i64,
+    /// A row whose lease ran out on this attempt is dead, not claimed again.
+    pub(super) max_attempts: u32,
+    pub(super) latest_wins: bool,
+}
+
+/// How a worker finished with a claimed row.
+#[derive(Debug)]
+pub(super) enum Finish {
+    /// The handler returned `Ok`.
+    Done,
+    /// The handler failed; try again at this time.
+    Retry { at: i64, error: String },
+    /// The handler failed on its last attempt.
+    Dead { error: String },
+    /// The worker stopped before the handler finished: not an attempt; due
+    /// again at this time.
+    Release { at: i64 },
+}
+
+pub(super) type StoreFuture<'a, T> =
+    Pin<Box<dyn Future<Output = Result<T, InboxError>> + Send + 'a>>;
+
+/// One store's SQL (or memory) for what the inbox does. All three give the
+/// same answers to the same calls, which `tests/inbox` checks.
+pub(super) trait Store: Send + Sync + 'static {
+    fn name(&self) -> &'static str;
+
+    /// Inserts the row unless its (provider, endpoint, tenant, dedup key) is
+    /// there, in which case it counts a duplicate on the row that is.
+    fn insert(&self, row: NewWebhook) -> StoreFuture<'_, Receipt>;
+
+    /// Marks dead the rows whose lease ran out on their last attempt, then
+    /// claims up to `limit` rows that are due or whose lease ran out, at most
+    /// one per shipment and none of a shipment already leased, oldest first;
+    /// with `latest_wins`, a claimed row older than a handled one of its
+    /// shipment is marked superseded instead of returned.
+    fn claim(&self, claim: Claim) -> StoreFuture<'_, Claimed>;
+
+    /// Pushes the lease of a row still held under `lease` to `until`.
+    fn extend(&self, id: i64, lease: i64, until: i64) -> StoreFuture<'_, bool>;
+
+    /// Finishes a row still held under `lease`; `false` if it is not (its
+    /// lease ran out and another worker took it).
+    fn finish(&self, id: i64, lease: i64, finish: Finish) -> StoreFuture<'_, bool>;
+
+    fn dead(&self, limit: u32) -> StoreFuture<'_, Vec<DeadRow>>;
+
+    fn replay(&self, id: i64, now: i64) -> StoreFuture<'_, bool>;
+
+    fn stats(&self) -> StoreFuture<'_, InboxStats>;
+
+    /// Deletes done and superseded rows received before `before`.
+    fn purge(&self, before: i64) -> StoreFuture<'_, u64>;
+
+    /// Starts waking this process's workers when another process stores a
+    /// webhook (PostgreSQL's `NOTIFY`), where the store can tell.
+    fn listen(&self) {}
+}
+
+/// The last error of a row whose lease ran out on its last attempt.
+pub(super) const LEASE_RAN_OUT: &str = "the worker's lease ran out on the last attempt";
+
+/// How many due rows a claim of `limit` looks at: rows of one shipment
+/// count once, so it looks further than it takes.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(super) fn candidates(limit: usize) -> i64 {
+    i64::try_from(limit.saturating_mul(4).saturating_add(16)).unwrap_or(i64::MAX)
+}
+
+/// The statuses a shipment does not leave, for ordering events without a time.
+pub(super) fn is_final(status: &ShipmentStatus) -> bool {
+    matches!(
+        status,
+        ShipmentStatus::Delivered | ShipmentStatus::Cancelled | ShipmentStatus::Returned
+    )
+}
+
+/// An event's time as nanoseconds since the epoch, clamped to what `i64`
+/// holds (the years 1677 to 2262).
+pub(super) fn event_time(time: OffsetDateTime) -> i64 {
+    let nanos = time.unix_timestamp_nanos();
+    i64::try_from(nanos).unwrap_or(if nanos < 0 { i64::MIN } else { i64::MAX })
+}
+
+pub(super) fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| {
+            i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
+        })
+}
+
+pub(super) fn from_ms(ms: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}

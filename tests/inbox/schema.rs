@@ -1,0 +1,223 @@
+//! Databases written by an older version of this crate: opened, migrated,
+//! and every row kept. The fixtures in `tests/fixtures` were written by
+//! shipment-webhooks at schema 1 (before provider headers were stored
+//! generically): three webhooks handled, one dead, five pending (one older
+//! than a handled event of its shipment), one retried delivery dropped.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use shipment_webhooks::inbox::{Delivery, Inbox, InboxError, InboxStats};
+use shipment_webhooks::testing::Webhook;
+use shipment_webhooks::{Provider, ShipmondoEvent};
+
+use crate::common::send;
+use crate::harness::*;
+
+const SQLITE_FIXTURE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/inbox-schema-1.db"
+);
+const POSTGRES_FIXTURE: &str = include_str!("../fixtures/inbox-schema-1.sql");
+
+/// What the schema-1 fixtures hold.
+fn stored() -> InboxStats {
+    let mut stats = InboxStats::default();
+    stats.pending = 5;
+    stats.done = 3;
+    stats.dead = 1;
+    stats.duplicates = 1;
+    stats
+}
+
+/// A copy of the SQLite fixture, to migrate.
+fn sqlite_copy(name: &str) -> std::path::PathBuf {
+    let path = sqlite_path(name);
+    std::fs::copy(SQLITE_FIXTURE, &path).expect("a copy of the schema-1 fixture");
+    path
+}
+
+/// The PostgreSQL fixture loaded in a schema of its own: connections to it.
+async fn postgres_copy(name: &str) -> Option<sqlx::PgPool> {
+    let url = postgres_url()?;
+    let schema = postgres_schema(&url, name).await;
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(8)
+        .connect_with(in_schema(&url, &schema))
+        .await
+        .expect("a pool on the test schema");
+    sqlx::raw_sql(POSTGRES_FIXTURE)
+        .execute(&pool)
+        .await
+        .expect("the schema-1 fixture loads");
+    Some(pool)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_file_written_at_schema_1_opens_and_keeps_every_row() {
+    let path = sqlite_copy("schema1");
+    let inbox = Inbox::sqlite(&path).await.expect("the old file opens");
+    keeps_every_row(&inbox).await;
+    drop(inbox);
+    // Migrated once: it opens again as it is.
+    let again = Inbox::sqlite(&path).await.expect("the migrated file opens");
+    let stats = again.stats().await.expect("counts");
+    assert_eq!((stats.done, stats.superseded), (7, 1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_schema_written_at_schema_1_opens_and_keeps_every_row() {
+    let Some(pool) = postgres_copy("schema1").await else {
+        return;
+    };
+    let inbox = Inbox::postgres_pool(pool.clone())
+        .await
+        .expect("the old schema opens");
+    keeps_every_row(&inbox).await;
+    let again = Inbox::postgres_pool(pool)
+        .await
+        .expect("the migrated schema opens");
+    let stats = again.stats().await.expect("counts");
+    assert_eq!((stats.done, stats.superseded), (7, 1));
+}
+
+#[tokio::test]
+async fn sqlite_file_of_a_newer_schema_is_refused_untouched() {
+    let path = sqlite_copy("newer");
+    let url = format!("sqlite://{}", path.display());
+    let pool = sqlx::SqlitePool::connect(&url).await.expect("the copy");
+    sqlx::query("INSERT INTO webhook_inbox_schema (version) VALUES (99)")
+        .execute(&pool)
+        .await
+        .expect("a newer version");
+    pool.close().await;
+    let refused = Inbox::sqlite(&path).await.expect_err("a newer schema");
+    assert!(
+        matches!(
+            refused,
+            InboxError::NewerSchema {
+                found: 99,
+                known: 2
+            }
+        ),
+        "{refused:?}"
+    );
+    assert!(!refused.is_transient());
+    assert!(
+        refused.to_string().contains("schema version 99"),
+        "{refused}"
+    );
+}
+
+#[tokio::test]
+async fn postgres_schema_of_a_newer_version_is_refused_untouched() {
+    let Some(pool) = postgres_copy("newer").await else {
+        return;
+    };
+    sqlx::query("INSERT INTO webhook_inbox_schema (version) VALUES (99)")
+        .execute(&pool)
+        .await
+        .expect("a newer version");
+    let refused = Inbox::postgres_pool(pool)
+        .await
+        .expect_err("a newer schema");
+    assert!(
+        matches!(
+            refused,
+            InboxError::NewerSchema {
+                found: 99,
+                known: 2
+            }
+        ),
+        "{refused:?}"
+    );
+}
+
+/// What a handler saw of a delivery from the fixture.
+#[derive(Debug, Clone, PartialEq)]
+struct Seen {
+    id: i64,
+    provider: Provider,
+    tenant: Option<String>,
+    resource_type: Option<String>,
+    action: Option<String>,
+}
+
+/// The fixture's rows are all there, its dead row listed, its dedup keys
+/// still drop a retry, and its pending rows are handled (the older one
+/// superseded) with the headers they were stored with.
+async fn keeps_every_row(inbox: &Inbox) {
+    assert_eq!(inbox.stats().await.expect("counts"), stored());
+    let dead = inbox.dead(10).await.expect("the dead rows");
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].id, 5);
+    assert_eq!(dead[0].event.provider, Provider::GoShiip);
+    assert_eq!(
+        dead[0].last_error.as_deref(),
+        Some("boom: the handler failed")
+    );
+
+    // The first webhook the old version stored, sent again.
+    let retry = Webhook::kosmo("ASSIGNED")
+        .field("/eventId", "11111111-0000-4000-8000-000000000001")
+        .field("/orderId", "SG-1")
+        .at(at(0));
+    let answer = send(&app(inbox), retry.sign(KOSMO)).await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(answer.json["status"], "duplicate", "{}", answer.json);
+    assert_eq!(answer.json["id"], 1);
+
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let record = Arc::clone(&seen);
+    let worker = inbox
+        .worker(move |delivery: Delivery| {
+            let headers = delivery
+                .payload::<ShipmondoEvent>()
+                .map(|payload| payload.headers)
+                .ok();
+            record.lock().expect("the record").push(Seen {
+                id: delivery.id(),
+                provider: delivery.event().provider,
+                tenant: delivery.webhook().secret().tenant().map(str::to_owned),
+                resource_type: headers.as_ref().and_then(|h| h.resource_type.clone()),
+                action: headers.and_then(|h| h.action),
+            });
+            async { Ok::<(), String>(()) }
+        })
+        .poll_interval(Duration::from_millis(20))
+        .spawn();
+    let stats = wait_for(inbox, settled).await;
+    worker.shutdown().await;
+    assert_eq!((stats.done, stats.superseded, stats.dead), (7, 1, 1));
+    let mut seen = seen.lock().expect("the record").clone();
+    seen.sort_by_key(|seen| seen.id);
+    let shipmondo = |id, resource_type: &str, action: &str| Seen {
+        id,
+        provider: Provider::Shipmondo,
+        tenant: None,
+        resource_type: Some(resource_type.to_owned()),
+        action: Some(action.to_owned()),
+    };
+    assert_eq!(
+        seen,
+        [
+            Seen {
+                id: 6,
+                provider: Provider::Kosmo,
+                tenant: None,
+                resource_type: None,
+                action: None,
+            },
+            shipmondo(8, "Shipments", "create"),
+            shipmondo(9, "Shipment Monitor", "latest"),
+            Seen {
+                id: 10,
+                provider: Provider::Kosmo,
+                tenant: Some("shop-a".to_owned()),
+                resource_type: None,
+                action: None,
+            },
+        ]
+    );
+}
