@@ -106,7 +106,7 @@ mod event;
 mod extract;
 mod json;
 mod proof;
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[cfg(feature = "inbox")]
 mod providers;
 mod rejection;
 mod secret;

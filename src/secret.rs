@@ -84,6 +84,9 @@ impl<K> Secrets<K> {
     /// Adds a secret, refused if its label is taken: [`MatchedSecret`] could
     /// not tell the two apart.
     pub(crate) fn push(&mut self, label: Arc<str>, secret: &[u8]) -> Result<(), ConfigError> {
+        if self.entries.iter().any(|(taken, _)| *taken.label == *label) {
+            return Err(ConfigError::DuplicateLabel { label });
+        }
         if secret.is_empty() {
             return Err(ConfigError::EmptySecret { label });
         }
@@ -92,9 +95,6 @@ impl<K> Secrets<K> {
                 label,
                 min_len: self.min_len,
             });
-        }
-        if self.entries.iter().any(|(taken, _)| *taken.label == *label) {
-            return Err(ConfigError::DuplicateLabel { label });
         }
         self.entries
             .push((MatchedSecret::new(label), (self.prepare)(secret)));

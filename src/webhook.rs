@@ -19,8 +19,9 @@ use crate::{MatchedSecret, Provider, ShipmentEvent, WebhookRejection};
 /// behind it, where a plain Tower service reads it with
 /// `request.extensions().get::<VerifiedWebhook>()` and an axum handler takes
 /// it (or just the [`ShipmentEvent`], the [`MatchedSecret`], or the typed
-/// payload) as an argument. Each layer's `verify` method returns one, for
-/// servers that are not Tower at all.
+/// payload) as an argument. Each layer's `verify` method returns one in
+/// [`Verified::Webhook`](crate::Verified::Webhook), for servers that are not
+/// Tower at all.
 ///
 /// Only a layer or `verify` makes one: there is no public constructor.
 #[derive(Debug, Clone)]
@@ -106,11 +107,16 @@ impl VerifiedWebhook {
         &self.json
     }
 
-    /// SHA-256 of exactly what the provider signed (each provider's module
-    /// says what that is; the body, where a provider signs nothing). A
-    /// retried delivery has the same key; a webhook whose signed part
-    /// differs cannot, without the secret. Scope it by provider and endpoint
-    /// or tenant before comparing, as the [`inbox`](crate::inbox) does.
+    /// SHA-256 of exactly what the provider signed: Kosmo's `eventId`,
+    /// `orderId` and `timestamp` joined, Shipmondo's JWT (not the envelope
+    /// around it), GoShiip's body, and Kourier's body (Kourier signs
+    /// nothing). A retried delivery has the same key; a webhook whose signed
+    /// part differs cannot, without the secret. Scope it by provider and
+    /// endpoint or tenant before comparing, as the [`inbox`](crate::inbox)
+    /// does.
+    ///
+    /// For Kosmo this is dedup by `eventId` for honest deliveries, which
+    /// moving characters between `eventId` and `orderId` cannot dodge.
     pub fn dedup_key(&self) -> DedupKey {
         match &self.signed {
             Signed::Json => DedupKey(Sha256::digest(&self.json).into()),

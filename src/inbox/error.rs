@@ -39,7 +39,8 @@ pub enum InboxError {
     InvalidEvent(serde_json::Error),
     /// The inbox was set up in a way it cannot work with.
     Config(String),
-    /// The inbox's writer has stopped, with the runtime it ran on.
+    /// The inbox was closed: its writer stopped with the runtime it ran on,
+    /// or the database pool it was given was closed.
     Closed,
 }
 
@@ -56,15 +57,13 @@ impl InboxError {
 impl From<sqlx::Error> for InboxError {
     fn from(error: sqlx::Error) -> Self {
         let transient = match &error {
+            sqlx::Error::PoolClosed => return Self::Closed,
             sqlx::Error::Io(_)
             | sqlx::Error::Tls(_)
             | sqlx::Error::Protocol(_)
             | sqlx::Error::PoolTimedOut
-            | sqlx::Error::PoolClosed
             | sqlx::Error::WorkerCrashed => true,
-            sqlx::Error::Database(database) => {
-                database.code().is_some_and(|code| transient_code(&code))
-            }
+            sqlx::Error::Database(database) => transient_database_error(&**database),
             _ => false,
         };
         if transient {
@@ -75,16 +74,36 @@ impl From<sqlx::Error> for InboxError {
     }
 }
 
-/// Whether a database error code says "try again": SQLite's `BUSY` and
-/// `LOCKED` (and their extended codes), PostgreSQL's connection errors
-/// (class 08), serialization failures and deadlocks, lack of resources
-/// (class 53), a lock not available, and a server shutting down or
-/// starting (57P01-57P03).
+/// Whether the database's error says "try again", read by the database
+/// that raised it: PostgreSQL's SQLSTATEs are digits too, so the code alone
+/// cannot tell a SQLite code from one.
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
-fn transient_code(code: &str) -> bool {
-    if let Ok(sqlite) = code.parse::<u32>() {
-        return matches!(sqlite & 0xff, 5 | 6);
+fn transient_database_error(error: &dyn sqlx::error::DatabaseError) -> bool {
+    let Some(code) = error.code() else {
+        return false;
+    };
+    #[cfg(feature = "sqlite")]
+    if error
+        .try_downcast_ref::<sqlx::sqlite::SqliteError>()
+        .is_some()
+    {
+        return transient_sqlite_code(&code);
     }
+    transient_sqlstate(&code)
+}
+
+/// SQLite's `BUSY` and `LOCKED`, and their extended codes.
+#[cfg(feature = "sqlite")]
+fn transient_sqlite_code(code: &str) -> bool {
+    code.parse::<u32>()
+        .is_ok_and(|code| matches!(code & 0xff, 5 | 6))
+}
+
+/// PostgreSQL's connection errors (class 08), serialization failures and
+/// deadlocks, lack of resources (class 53), a lock not available, and a
+/// server shutting down or starting (57P01-57P03).
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+fn transient_sqlstate(code: &str) -> bool {
     code.starts_with("08")
         || code.starts_with("53")
         || matches!(
@@ -119,6 +138,37 @@ impl std::error::Error for InboxError {
             Self::Unavailable(error) | Self::Database(error) => Some(&**error),
             Self::InvalidEvent(error) => Some(error),
             _ => None,
+        }
+    }
+}
+
+#[cfg(all(test, feature = "sqlite", feature = "postgres"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlstates_are_read_as_postgresql_means_them() {
+        for transient in [
+            "40001", "40P01", "08000", "08001", "08003", "08006", "08P01", "53100", "53300",
+            "55P03", "57P01", "57P03",
+        ] {
+            assert!(transient_sqlstate(transient), "{transient}");
+        }
+        // Digits whose low byte a SQLite reading would take for BUSY or LOCKED.
+        for lasting in ["42501", "22021", "23505", "42P01", "22P02"] {
+            assert!(!transient_sqlstate(lasting), "{lasting}");
+        }
+    }
+
+    #[test]
+    fn sqlite_codes_are_read_with_their_extended_codes() {
+        // BUSY, LOCKED, BUSY_SNAPSHOT, LOCKED_SHAREDCACHE.
+        for transient in ["5", "6", "517", "262"] {
+            assert!(transient_sqlite_code(transient), "{transient}");
+        }
+        // FULL, CONSTRAINT_UNIQUE, READONLY.
+        for lasting in ["13", "2067", "8"] {
+            assert!(!transient_sqlite_code(lasting), "{lasting}");
         }
     }
 }

@@ -78,7 +78,11 @@
 //! The SQL stores' tables carry a schema version (now 2). Opening a database
 //! an older version of this crate wrote migrates it in place, in one
 //! transaction, keeping every row; one a newer version wrote is refused with
-//! [`InboxError::NewerSchema`] and left untouched. Check
+//! [`InboxError::NewerSchema`] and left untouched. Upgrade every instance
+//! sharing a database together: rows an instance of the previous version
+//! stores after the migration are still read (their provider headers in the
+//! old shape), but that instance reads the provider headers of rows the new
+//! one stored as absent. Check
 //! [`InboxError::is_transient`] to tell an outage from a lasting fault.
 //!
 //! The stores keep their times in milliseconds since the epoch from the

@@ -344,11 +344,11 @@ macro_rules! sql_store {
                             let (id, provider, headers): (i64, String, String) =
                                 (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
                             if let Some(headers) =
-                                crate::providers::upgrade_schema_1_headers(&provider, &headers)
+                                crate::providers::headers_of_schema_1(&provider, &headers)
                             {
                                 sqlx::query(sql::UPDATE_HEADERS)
                                     .bind(id)
-                                    .bind(headers)
+                                    .bind(headers.to_json())
                                     .execute(&mut *tx)
                                     .await?;
                             }

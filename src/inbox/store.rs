@@ -89,13 +89,18 @@ impl ClaimedRow {
             .as_slice()
             .try_into()
             .map_err(|_| bad("dedup key is not 32 bytes"))?;
-        let headers =
-            match self.provider_headers.as_deref() {
-                Some(json) => Some(ProviderHeaders::from_json(json).ok_or_else(|| {
-                    bad("provider headers are not a JSON object of names to text")
-                })?),
-                None => None,
-            };
+        let headers = match self.provider_headers.as_deref() {
+            // A row an instance of the previous version stored after the
+            // migration has its headers in schema 1's shape.
+            Some(json) => Some(
+                crate::providers::headers_of_schema_1(&self.provider, json)
+                    .or_else(|| ProviderHeaders::from_json(json))
+                    .ok_or_else(|| {
+                        bad("provider headers are not a JSON object of names to text")
+                    })?,
+            ),
+            None => None,
+        };
         let tenant = (!self.tenant.is_empty()).then(|| Arc::from(self.tenant));
         let secret = MatchedSecret::stored(Arc::from(self.secret_label), tenant);
         let webhook = VerifiedWebhook::stored(event, secret, self.body, headers, DedupKey(key));

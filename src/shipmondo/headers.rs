@@ -102,11 +102,21 @@ pub(super) fn text(value: &HeaderValue) -> Cow<'_, str> {
     String::from_utf8_lossy(value.as_bytes())
 }
 
-/// What an inbox of schema 1 stored ([`ShipmondoHeaders`] as JSON), as
-/// schema 2 stores every provider's headers.
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
-pub(crate) fn from_schema_1(json: &str) -> Option<String> {
-    let headers: ShipmondoHeaders = serde_json::from_str(json).ok()?;
+/// The headers an inbox of schema 1 stored, as [`ShipmondoHeaders`]' JSON,
+/// as every provider's are kept now; `None` for anything else (schema 2's
+/// JSON names the headers, so it is not read as this).
+#[cfg(feature = "inbox")]
+pub(crate) fn from_schema_1(json: &str) -> Option<ProviderHeaders> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Schema1 {
+        resource_type: Option<String>,
+        resource_id: Option<String>,
+        webhook_id: Option<String>,
+        action: Option<String>,
+        user: Option<String>,
+    }
+    let headers: Schema1 = serde_json::from_str(json).ok()?;
     let fields = [
         headers.resource_type,
         headers.resource_id,
@@ -120,5 +130,5 @@ pub(crate) fn from_schema_1(json: &str) -> Option<String> {
             kept.push(name, HeaderValue::from_bytes(text.as_bytes()).ok()?);
         }
     }
-    Some(kept.to_json())
+    Some(kept)
 }

@@ -146,7 +146,7 @@ use crate::{
 };
 
 pub use event::ShipmondoEvent;
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[cfg(feature = "inbox")]
 pub(crate) use headers::from_schema_1 as headers_from_schema_1;
 pub use headers::{
     ACTION_HEADER, RESOURCE_ID_HEADER, RESOURCE_TYPE_HEADER, ShipmondoHeaders, USER_HEADER,

@@ -97,10 +97,28 @@ async fn shipment_id_with_nul_is_stored_everywhere() {
     }
 }
 
-/// A database that went away is an outage that may pass: the error says
+/// A database out of reach is an outage that may pass: the error says so.
+#[tokio::test]
+async fn a_database_out_of_reach_is_a_transient_error() {
+    // Nothing listens on port 1 of the loopback address.
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(2)
+        .acquire_timeout(Duration::from_secs(2))
+        .connect_lazy("postgres://postgres@127.0.0.1:1/postgres")
+        .unwrap();
+    let error = Inbox::postgres_pool(pool)
+        .await
+        .expect_err("nothing listens");
+    assert!(
+        matches!(error, InboxError::Unavailable(_)) && error.is_transient(),
+        "{error:?}"
+    );
+}
+
+/// A pool closed under a running inbox does not come back: the error says
 /// so, and the receiver answers 503 so that the provider sends it again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_closed_postgres_pool_is_a_transient_error() {
+async fn a_closed_postgres_pool_is_refused_with_503() {
     let Some(url) = postgres_url() else { return };
     let schema = postgres_schema(&url, "closed").await;
     let pool = sqlx::postgres::PgPoolOptions::new()
@@ -112,7 +130,7 @@ async fn a_closed_postgres_pool_is_a_transient_error() {
     pool.close().await;
     let error = inbox.stats().await.expect_err("the pool is closed");
     assert!(
-        matches!(error, InboxError::Unavailable(_)) && error.is_transient(),
+        matches!(error, InboxError::Closed) && !error.is_transient(),
         "{error:?}"
     );
     let answer = send(
