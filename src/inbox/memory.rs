@@ -5,7 +5,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use super::store::{
-    Claim, Claimed, ClaimedRow, DeadRow, Finish, LEASE_RAN_OUT, NewWebhook, Store, StoreFuture,
+    Claim, Claimed, ClaimedRow, DeadRow, Finish, LEASE_RAN_OUT, NewWebhook, Purge, Store,
+    StoreFuture,
 };
 use super::{InboxStats, Receipt};
 use crate::Provider;
@@ -23,8 +24,55 @@ struct Rows {
     /// (provider, endpoint, tenant, dedup key) to id.
     keys: HashMap<(Provider, String, String, [u8; 32]), i64>,
     by_shipment: HashMap<Shipment, BTreeSet<i64>>,
+    /// What latest wins needs of each shipment's handled events, kept past
+    /// the purge of their rows.
+    marks: HashMap<Shipment, Mark>,
     /// Pending and processing rows: the only ones a claim looks at.
     open: BTreeSet<i64>,
+}
+
+/// A shipment's handled events: the newest signed time, whether a final
+/// status was handled (at all, and without a time), and when last.
+#[derive(Debug, Default, Clone, Copy)]
+struct Mark {
+    newest_time: Option<i64>,
+    /// The dedup key of the event that set `newest_time`, or of the last
+    /// one where there is no time.
+    newest_key: Option<[u8; 32]>,
+    final_any: bool,
+    final_untimed: bool,
+    handled_at: i64,
+}
+
+impl Mark {
+    fn record(&mut self, row: &NewWebhook, at: i64) {
+        let (time, newest) = (row.event_time, self.newest_time);
+        if time.is_none() || newest.is_none() || time >= newest {
+            self.newest_key = Some(row.dedup_key.0);
+        }
+        if time > newest {
+            self.newest_time = time;
+        }
+        self.final_any |= row.final_status;
+        self.final_untimed |= row.final_status && row.event_time.is_none();
+        self.handled_at = at;
+    }
+
+    /// Whether the shipment's handled events make `row` older news: by
+    /// signed time where both have one, else by a final status; or whether
+    /// it is the event handled newest, sent again.
+    fn supersedes(&self, row: &NewWebhook) -> bool {
+        if self.newest_key == Some(row.dedup_key.0) {
+            return true;
+        }
+        match row.event_time {
+            Some(time) => {
+                self.newest_time.is_some_and(|newest| newest > time)
+                    || (!row.final_status && self.final_untimed)
+            }
+            None => !row.final_status && self.final_any,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,17 +105,6 @@ impl Row {
             new.tenant.clone(),
             new.shipment,
         )
-    }
-
-    /// Whether `self`, handled, is a newer event of `other`'s shipment.
-    fn supersedes(&self, other: &Row) -> bool {
-        if self.state != State::Done {
-            return false;
-        }
-        match (self.new.event_time, other.new.event_time) {
-            (Some(newer), Some(older)) => newer > older,
-            _ => self.new.final_status && !other.new.final_status,
-        }
     }
 
     fn claimed(&self, id: i64) -> ClaimedRow {
@@ -104,13 +141,6 @@ impl Rows {
             row.state = state;
             row.lease = None;
         }
-    }
-
-    fn superseded(&self, id: i64, row: &Row, shipment: &Shipment) -> bool {
-        self.by_shipment.get(shipment).is_some_and(|ids| {
-            ids.iter()
-                .any(|&other| other != id && self.rows[&other].supersedes(row))
-        })
     }
 }
 
@@ -193,7 +223,11 @@ impl Store for MemoryStore {
                 continue;
             }
             // Superseded, the shipment's next row may still be claimed now.
-            if claim.latest_wins && rows.superseded(id, &rows.rows[&id], &shipment) {
+            let superseded = rows
+                .marks
+                .get(&shipment)
+                .is_some_and(|mark| mark.supersedes(&rows.rows[&id].new));
+            if claim.latest_wins && superseded {
                 rows.close(id, State::Superseded);
                 claimed.superseded.push(id);
                 continue;
@@ -239,7 +273,16 @@ impl Store for MemoryStore {
             .is_some_and(|row| row.state == State::Processing && row.lease == Some(lease));
         if held {
             match finish {
-                Finish::Done => rows.close(id, State::Done),
+                Finish::Done { at } => {
+                    rows.close(id, State::Done);
+                    let rows = &mut *rows;
+                    if let Some(row) = rows.rows.get(&id) {
+                        rows.marks
+                            .entry(row.shipment())
+                            .or_default()
+                            .record(&row.new, at);
+                    }
+                }
                 Finish::Dead { error } => {
                     rows.close(id, State::Dead);
                     if let Some(row) = rows.rows.get_mut(&id) {
@@ -319,17 +362,21 @@ impl Store for MemoryStore {
         Box::pin(async move { Ok(stats) })
     }
 
-    fn purge(&self, before: i64) -> StoreFuture<'_, u64> {
+    fn purge(&self, purge: Purge) -> StoreFuture<'_, u64> {
         let mut rows = self.rows();
         let rows = &mut *rows;
         let old: Vec<i64> = rows
             .rows
             .iter()
-            .filter(|(_, row)| {
-                matches!(row.state, State::Done | State::Superseded) && row.new.received_at < before
+            .filter(|(_, row)| match row.state {
+                State::Done | State::Superseded => row.new.received_at < purge.handled_before,
+                State::Dead => row.new.received_at < purge.dead_before,
+                State::Pending | State::Processing => false,
             })
             .map(|(&id, _)| id)
             .collect();
+        rows.marks
+            .retain(|_, mark| mark.handled_at >= purge.shipments_before);
         for id in &old {
             if let Some(row) = rows.rows.remove(id) {
                 let shipment = row.shipment();

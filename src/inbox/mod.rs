@@ -66,6 +66,15 @@
 //!   Events with equal times are both handled. GoShiip's body is its dedup
 //!   key, so a status GoShiip sends again after another (In Progress, Picked
 //!   Up, In Progress) is a duplicate of the first: its last status is lost.
+//!   What is newest is remembered per shipment past the purge of its rows
+//!   ([`Inbox::shipment_retention`]): the newest signed time, whether a
+//!   final status was handled, and the newest event's dedup key, so a
+//!   captured webhook replayed after the [retention](Inbox::retention), as
+//!   sent or with an unsigned field changed, is superseded, not handled.
+//! - **No shipment holds back another.** A claim passes over the rows of a
+//!   shipment that is being handled, or that has an older row due, so a
+//!   shipment with a long queue or a hung handler never delays another's
+//!   due webhook while a worker slot is free.
 //!
 //! # Stores
 //!
@@ -75,7 +84,7 @@
 //! | [`Inbox::sqlite`] | `sqlite` | the embedded default: one file, WAL, `synchronous=FULL` |
 //! | [`Inbox::postgres`] | `postgres` | several instances sharing one database |
 //!
-//! The SQL stores' tables carry a schema version (now 2). Opening a database
+//! The SQL stores' tables carry a schema version (now 3). Opening a database
 //! an older version of this crate wrote migrates it in place, in one
 //! transaction, keeping every row; one a newer version wrote is refused with
 //! [`InboxError::NewerSchema`] and left untouched. Upgrade every instance
@@ -111,7 +120,7 @@ use time::OffsetDateTime;
 use tokio::sync::Notify;
 
 use crate::{DedupKey, ShipmentEvent, TypedPayload, VerifiedWebhook, WebhookRejection};
-use store::{DeadRow, NewWebhook, Store, now_ms};
+use store::{DeadRow, NewWebhook, Purge, Store, now_ms};
 
 pub use error::InboxError;
 pub use receiver::{DEFAULT_RECEIVE_TIMEOUT, InboxReceiver, ReceiverFuture};
@@ -119,8 +128,16 @@ pub use receiver::{DEFAULT_RECEIVE_TIMEOUT, InboxReceiver, ReceiverFuture};
 pub use sqlite::SqliteSync;
 pub use worker::{Worker, WorkerHandle};
 
-/// How long dedup keys are kept by default: 7 days.
+/// How long handled webhooks, and with them their dedup keys, are kept by
+/// default: 7 days.
 pub const DEFAULT_RETENTION: Duration = Duration::from_secs(7 * 24 * 60 * 60);
+
+/// How long dead webhooks are kept by default, for a person to look at: 30 days.
+pub const DEFAULT_DEAD_RETENTION: Duration = Duration::from_secs(30 * 24 * 60 * 60);
+
+/// How long a shipment's newest handled event is remembered for latest wins
+/// by default, counted from the last one handled: 365 days.
+pub const DEFAULT_SHIPMENT_RETENTION: Duration = Duration::from_secs(365 * 24 * 60 * 60);
 
 /// The durable inbox: a store, with what the receiver and the worker share.
 /// Cloning it is cheap, and clones share the store.
@@ -130,6 +147,8 @@ pub struct Inbox {
     /// Wakes this process's workers when a webhook is stored or replayed.
     wake: Arc<Notify>,
     retention: Duration,
+    dead_retention: Duration,
+    shipment_retention: Duration,
     latest_wins: bool,
 }
 
@@ -138,6 +157,8 @@ impl fmt::Debug for Inbox {
         f.debug_struct("Inbox")
             .field("store", &self.store.name())
             .field("retention", &self.retention)
+            .field("dead_retention", &self.dead_retention)
+            .field("shipment_retention", &self.shipment_retention)
             .field("latest_wins", &self.latest_wins)
             .finish()
     }
@@ -150,6 +171,8 @@ impl Inbox {
             store: Arc::new(store),
             wake,
             retention: DEFAULT_RETENTION,
+            dead_retention: DEFAULT_DEAD_RETENTION,
+            shipment_retention: DEFAULT_SHIPMENT_RETENTION,
             latest_wins: true,
         }
     }
@@ -207,11 +230,32 @@ impl Inbox {
     }
 
     /// How long a webhook handled (or superseded) is kept, and with it its
-    /// dedup key, counted from when it was received: 7 days by default.
-    /// Dead webhooks are kept until replayed.
+    /// dedup key, counted from when it was received: 7 days by default. A
+    /// delivery sent again after that is stored again; latest wins still
+    /// supersedes it if its shipment has handled a newer event (see
+    /// [`shipment_retention`](Self::shipment_retention)).
     #[must_use]
     pub fn retention(mut self, retention: Duration) -> Self {
         self.retention = retention;
+        self
+    }
+
+    /// How long a dead webhook is kept, counted from when it was received:
+    /// 30 days by default, so that someone can look at it and replay it.
+    #[must_use]
+    pub fn dead_retention(mut self, retention: Duration) -> Self {
+        self.dead_retention = retention;
+        self
+    }
+
+    /// How long latest wins remembers a shipment's newest handled event
+    /// (its signed time, and whether a final status was handled) after the
+    /// last one, past the purge of the webhooks themselves: 365 days by
+    /// default. A captured webhook replayed within it is superseded, not
+    /// handled, whatever the [retention](Self::retention).
+    #[must_use]
+    pub fn shipment_retention(mut self, retention: Duration) -> Self {
+        self.shipment_retention = retention;
         self
     }
 
@@ -289,11 +333,23 @@ impl Inbox {
     }
 
     /// Deletes the handled and superseded webhooks received longer than the
-    /// [retention](Self::retention) ago, with their dedup keys; returns how
-    /// many. Workers do this every few minutes.
+    /// [retention](Self::retention) ago, with their dedup keys, the dead ones
+    /// past the [dead retention](Self::dead_retention), and what latest wins
+    /// remembers of shipments past the
+    /// [shipment retention](Self::shipment_retention); returns how many
+    /// webhooks. Workers do this every few minutes.
     pub async fn purge(&self) -> Result<u64, InboxError> {
-        let retention = i64::try_from(self.retention.as_millis()).unwrap_or(i64::MAX);
-        self.store.purge(now_ms().saturating_sub(retention)).await
+        let now = now_ms();
+        let before = |retention: Duration| {
+            now.saturating_sub(i64::try_from(retention.as_millis()).unwrap_or(i64::MAX))
+        };
+        self.store
+            .purge(Purge {
+                handled_before: before(self.retention),
+                dead_before: before(self.dead_retention),
+                shipments_before: before(self.shipment_retention),
+            })
+            .await
     }
 }
 

@@ -24,7 +24,8 @@ use tokio::task::JoinHandle;
 
 use super::sql;
 use super::store::{
-    Claim, Claimed, DeadRow, Finish, LEASE_RAN_OUT, NewWebhook, Store, StoreFuture, candidates,
+    Claim, Claimed, DeadRow, Finish, LEASE_RAN_OUT, NewWebhook, Purge, Store, StoreFuture,
+    candidates,
 };
 use super::{InboxError, InboxStats, Receipt};
 

@@ -11,8 +11,10 @@ use super::{Delivery, InboxError, InboxStats, Receipt};
 
 /// The schema version these statements read and write. Version 1 stored
 /// provider headers as one provider's typed headers; version 2 stores every
-/// provider's as a JSON object of header names to text.
-pub(super) const SCHEMA_VERSION: i64 = 2;
+/// provider's as a JSON object of header names to text; version 3 keeps each
+/// shipment's newest handled event past the purge of its rows
+/// (`webhook_inbox_shipments`).
+pub(super) const SCHEMA_VERSION: i64 = 3;
 
 /// Rows with provider headers, which the migration from version 1 rewrites.
 pub(super) const SELECT_HEADERS: &str =
@@ -54,6 +56,62 @@ pub(super) fn create_table(id: &str, bytes: &str) -> String {
     )
 }
 
+/// What latest wins needs of each shipment's handled events, kept past the
+/// purge of their rows: the newest signed time and the dedup key of the
+/// event that set it (or of the last one, where there is no time), and
+/// whether a final status was handled (at all, and without a time).
+pub(super) fn create_shipments_table(bytes: &str) -> String {
+    format!(
+        "CREATE TABLE IF NOT EXISTS webhook_inbox_shipments (
+            provider TEXT NOT NULL,
+            endpoint TEXT NOT NULL,
+            tenant TEXT NOT NULL,
+            shipment {bytes} NOT NULL,
+            newest_time BIGINT,
+            newest_key {bytes},
+            final_any INTEGER NOT NULL,
+            final_untimed INTEGER NOT NULL,
+            handled_at BIGINT NOT NULL,
+            PRIMARY KEY (provider, endpoint, tenant, shipment)
+        )"
+    )
+}
+
+/// The shipments' marks from the rows already handled, when version 3's
+/// table is made.
+pub(super) const BACKFILL_SHIPMENTS: &str = "INSERT INTO webhook_inbox_shipments \
+    (provider, endpoint, tenant, shipment, newest_time, newest_key, final_any, final_untimed, \
+      handled_at) \
+    SELECT provider, endpoint, tenant, shipment, MAX(event_time), \
+      (SELECT n.dedup_key FROM webhook_inbox n \
+        WHERE n.provider = d.provider AND n.endpoint = d.endpoint AND n.tenant = d.tenant \
+          AND n.shipment = d.shipment AND n.state = 'done' \
+        ORDER BY n.event_time DESC, n.id DESC LIMIT 1), \
+      MAX(final_status), MAX(CASE WHEN event_time IS NULL THEN final_status ELSE 0 END), \
+      MAX(received_at) \
+    FROM webhook_inbox d WHERE state = 'done' \
+    GROUP BY provider, endpoint, tenant, shipment";
+
+/// Records a handled event in its shipment's marks: `$5` its time, `$6`
+/// whether its status is final, `$7` when, `$8` its dedup key.
+pub(super) const MARK_SHIPMENT: &str = "INSERT INTO webhook_inbox_shipments \
+    (provider, endpoint, tenant, shipment, newest_time, final_any, final_untimed, handled_at, \
+      newest_key) \
+    VALUES ($1, $2, $3, $4, $5, $6, CASE WHEN $5 IS NULL THEN $6 ELSE 0 END, $7, $8) \
+    ON CONFLICT (provider, endpoint, tenant, shipment) DO UPDATE SET \
+      newest_key = CASE WHEN excluded.newest_time IS NULL \
+          OR webhook_inbox_shipments.newest_time IS NULL \
+          OR excluded.newest_time >= webhook_inbox_shipments.newest_time \
+        THEN excluded.newest_key ELSE webhook_inbox_shipments.newest_key END, \
+      newest_time = CASE WHEN webhook_inbox_shipments.newest_time IS NULL \
+          OR excluded.newest_time > webhook_inbox_shipments.newest_time \
+        THEN excluded.newest_time ELSE webhook_inbox_shipments.newest_time END, \
+      final_any = CASE WHEN excluded.final_any = 1 THEN 1 \
+        ELSE webhook_inbox_shipments.final_any END, \
+      final_untimed = CASE WHEN excluded.final_untimed = 1 THEN 1 \
+        ELSE webhook_inbox_shipments.final_untimed END, \
+      handled_at = excluded.handled_at";
+
 pub(super) const CREATE_INDEXES: [&str; 3] = [
     // Claims read pending rows, and leased ones, oldest first.
     "CREATE INDEX IF NOT EXISTS webhook_inbox_due ON webhook_inbox (state, id)",
@@ -77,25 +135,27 @@ pub(super) const DEAD_LOST_LEASES: &str = "UPDATE webhook_inbox \
     WHERE state = 'processing' AND lease_until <= $2 AND attempts >= $3";
 
 /// Rows in state `$3` due by `$1` (`run_at` for pending rows, `lease_until`
-/// for leased ones), oldest first: read in `id` order from the `(state, id)`
-/// index and stopped at the limit, so a claim reads what it takes plus the
-/// rows it passes over (those waiting out a retry's backoff), not the whole
-/// backlog. Rows of leased shipments ([`LEASED`], read once per claim) are
-/// passed over in Rust, so the query stays a plain index range.
+/// for leased ones), oldest first, that their shipment can be handed now:
+/// none of its rows is leased, and none older is pending and due. Read in
+/// `id` order from the `(state, id)` index and stopped at the limit; each
+/// row's shipment is checked through the shipment index, so a shipment with
+/// many rows queued, or one being handled, takes no place in the window
+/// (no head-of-line blocking).
 macro_rules! due {
     ($time:literal) => {
         concat!(
             "SELECT c.id, c.provider, c.endpoint, c.tenant, c.shipment \
             FROM webhook_inbox c WHERE c.state = $3 AND c.",
             $time,
-            " <= $1 ORDER BY c.id LIMIT $2"
+            " <= $1 AND NOT EXISTS (SELECT 1 FROM webhook_inbox o \
+              WHERE o.provider = c.provider AND o.endpoint = c.endpoint \
+                AND o.tenant = c.tenant AND o.shipment = c.shipment \
+                AND ((o.state = 'processing' AND o.lease_until > $1) \
+                  OR (o.state = 'pending' AND o.run_at <= $1 AND o.id < c.id))) \
+            ORDER BY c.id LIMIT $2"
         )
     };
 }
-
-/// The shipments leased at `$1`, whose other rows wait.
-pub(super) const LEASED: &str = "SELECT provider, endpoint, tenant, shipment \
-    FROM webhook_inbox WHERE state = 'processing' AND lease_until > $1";
 
 /// Pending rows due, and leased rows whose lease ran out.
 #[cfg(feature = "sqlite")]
@@ -116,15 +176,18 @@ pub(super) const DUE_SKIP_LOCKED: [(&str, &str); 2] = [
     ),
 ];
 
-/// Marks row `$1` superseded if a newer event of its shipment was handled:
-/// by signed time where both have one, else by a final status.
+/// Marks row `$1` superseded if a newer event of its shipment was handled
+/// (its marks, kept past the purge of the rows): by signed time where both
+/// have one, else by a final status; or if it is the very event handled
+/// newest, sent again after its dedup key was purged.
 pub(super) const SUPERSEDE: &str = "UPDATE webhook_inbox AS c SET state = 'superseded', lease = NULL \
-    WHERE c.id = $1 AND EXISTS (SELECT 1 FROM webhook_inbox d \
-      WHERE d.provider = c.provider AND d.endpoint = c.endpoint AND d.tenant = c.tenant \
-        AND d.shipment = c.shipment AND d.state = 'done' \
-        AND ((d.event_time IS NOT NULL AND c.event_time IS NOT NULL AND d.event_time > c.event_time) \
-          OR ((d.event_time IS NULL OR c.event_time IS NULL) \
-            AND d.final_status = 1 AND c.final_status = 0)))";
+    WHERE c.id = $1 AND EXISTS (SELECT 1 FROM webhook_inbox_shipments m \
+      WHERE m.provider = c.provider AND m.endpoint = c.endpoint AND m.tenant = c.tenant \
+        AND m.shipment = c.shipment \
+        AND (m.newest_key = c.dedup_key \
+          OR (c.event_time IS NOT NULL AND m.newest_time > c.event_time) \
+          OR (c.final_status = 0 AND ((c.event_time IS NULL AND m.final_any = 1) \
+            OR (c.event_time IS NOT NULL AND m.final_untimed = 1)))))";
 
 pub(super) const CLAIM: &str = "UPDATE webhook_inbox \
     SET state = 'processing', attempts = attempts + 1, lease_until = $2, lease = $3 \
@@ -138,7 +201,8 @@ pub(super) const EXTEND: &str = "UPDATE webhook_inbox SET lease_until = $3 \
 /// What `finish` sets, by outcome: `$1` id, `$2` lease, then the outcome's
 /// fields in order (`RETRY`: when, error; `DEAD`: error; `RELEASE`: when).
 pub(super) const DONE: &str = "UPDATE webhook_inbox SET state = 'done', lease = NULL \
-    WHERE id = $1 AND lease = $2 AND state = 'processing'";
+    WHERE id = $1 AND lease = $2 AND state = 'processing' \
+    RETURNING provider, endpoint, tenant, shipment, event_time, final_status, dedup_key";
 pub(super) const RETRY: &str = "UPDATE webhook_inbox \
     SET state = 'pending', lease = NULL, run_at = $3, last_error = $4 \
     WHERE id = $1 AND lease = $2 AND state = 'processing'";
@@ -157,8 +221,14 @@ pub(super) const REPLAY: &str = "UPDATE webhook_inbox SET state = 'pending', att
 pub(super) const STATS: &str = "SELECT state, COUNT(*), CAST(SUM(duplicates) AS BIGINT) \
     FROM webhook_inbox GROUP BY state";
 
+/// Deletes handled and superseded rows received before `$1`, and dead ones
+/// received before `$2`.
 pub(super) const PURGE: &str = "DELETE FROM webhook_inbox \
-    WHERE state IN ('done', 'superseded') AND received_at < $1";
+    WHERE (state IN ('done', 'superseded') AND received_at < $1) \
+      OR (state = 'dead' AND received_at < $2)";
+/// Forgets the marks of shipments with nothing handled since `$1`.
+pub(super) const PURGE_SHIPMENTS: &str =
+    "DELETE FROM webhook_inbox_shipments WHERE handled_at < $1";
 
 /// The delivery a row [`CLAIM`] returned holds.
 pub(super) fn delivery<'r, R>(row: &'r R) -> Result<Delivery, InboxError>
@@ -300,7 +370,7 @@ where
 {
     let query = |sql| sqlx::query(sql).bind(id).bind(lease);
     match finish {
-        Finish::Done => query(DONE),
+        Finish::Done { .. } => query(DONE),
         Finish::Retry { at, error } => query(RETRY).bind(at).bind(error),
         Finish::Dead { error } => query(DEAD).bind(error),
         Finish::Release { at } => query(RELEASE).bind(at),
@@ -332,35 +402,42 @@ macro_rules! sql_store {
                         for statement in sql::CREATE_INDEXES {
                             sqlx::query(statement).execute(&mut *tx).await?;
                         }
-                        sqlx::query(sql::INSERT_VERSION)
-                            .bind(sql::SCHEMA_VERSION)
-                            .execute(&mut *tx)
-                            .await?;
+                        let shipments = sql::create_shipments_table(Self::BYTES);
+                        sqlx::query(&shipments).execute(&mut *tx).await?;
                     }
-                    Some(1) => {
-                        // Each provider's headers as it stored them, as every provider's are now.
-                        let rows = sqlx::query(sql::SELECT_HEADERS).fetch_all(&mut *tx).await?;
-                        for row in rows {
-                            let (id, provider, headers): (i64, String, String) =
-                                (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
-                            if let Some(headers) =
-                                crate::providers::headers_of_schema_1(&provider, &headers)
-                            {
-                                sqlx::query(sql::UPDATE_HEADERS)
-                                    .bind(id)
-                                    .bind(headers.to_json())
-                                    .execute(&mut *tx)
-                                    .await?;
+                    Some(old @ 1..=2) => {
+                        if old == 1 {
+                            // Each provider's headers as it stored them, as every provider's are now.
+                            let rows = sqlx::query(sql::SELECT_HEADERS).fetch_all(&mut *tx).await?;
+                            for row in rows {
+                                let (id, provider, headers): (i64, String, String) =
+                                    (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
+                                if let Some(headers) =
+                                    crate::providers::headers_of_schema_1(&provider, &headers)
+                                {
+                                    sqlx::query(sql::UPDATE_HEADERS)
+                                        .bind(id)
+                                        .bind(headers.to_json())
+                                        .execute(&mut *tx)
+                                        .await?;
+                                }
                             }
                         }
-                        sqlx::query(sql::INSERT_VERSION)
-                            .bind(sql::SCHEMA_VERSION)
-                            .execute(&mut *tx)
-                            .await?;
+                        // Latest wins from the shipments' marks, made from what was handled.
+                        let shipments = sql::create_shipments_table(Self::BYTES);
+                        sqlx::query(&shipments).execute(&mut *tx).await?;
+                        sqlx::query(sql::BACKFILL_SHIPMENTS).execute(&mut *tx).await?;
                     }
-                    Some(sql::SCHEMA_VERSION) => {}
+                    Some(sql::SCHEMA_VERSION) => {
+                        tx.commit().await?;
+                        return Ok(());
+                    }
                     Some(newer) => return Err(sql::newer_schema(newer)),
                 }
+                sqlx::query(sql::INSERT_VERSION)
+                    .bind(sql::SCHEMA_VERSION)
+                    .execute(&mut *tx)
+                    .await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -392,10 +469,9 @@ macro_rules! sql_store {
                 }
                 let mut due: Vec<_> = ids.into_iter().zip(due).collect();
                 due.sort_unstable_by_key(|(id, _)| *id);
+                // Leased shipments are passed over by `DUE`; this keeps one
+                // row per shipment where a pending and a lost lease's row meet.
                 let mut shipments = HashSet::new();
-                for row in sqlx::query(sql::LEASED).bind(claim.now).fetch_all(&mut *tx).await? {
-                    shipments.insert(sql::shipment(&row)?);
-                }
                 let mut claimed = Claimed::default();
                 for (id, row) in due {
                     if claimed.deliveries.len() == claim.limit {
@@ -466,11 +542,42 @@ macro_rules! sql_store {
             fn finish(&self, id: i64, lease: i64, finish: Finish) -> StoreFuture<'_, bool> {
                 Box::pin(async move {
                     let mut tx = self.bookkeeping().await?;
-                    let finished = sql::bind_finish(id, lease, finish)
-                        .execute(&mut *tx)
-                        .await?;
+                    let finished = match finish {
+                        Finish::Done { at } => {
+                            let done = sql::bind_finish(id, lease, Finish::Done { at })
+                                .fetch_optional(&mut *tx)
+                                .await?;
+                            if let Some(row) = &done {
+                                let shipment: (String, String, String, Vec<u8>) = sql::shipment(row)?;
+                                let (event_time, final_status, key): (Option<i64>, i32, Vec<u8>) = (
+                                    row.try_get("event_time")?,
+                                    row.try_get("final_status")?,
+                                    row.try_get("dedup_key")?,
+                                );
+                                sqlx::query(sql::MARK_SHIPMENT)
+                                    .bind(shipment.0)
+                                    .bind(shipment.1)
+                                    .bind(shipment.2)
+                                    .bind(shipment.3)
+                                    .bind(event_time)
+                                    .bind(final_status)
+                                    .bind(at)
+                                    .bind(key)
+                                    .execute(&mut *tx)
+                                    .await?;
+                            }
+                            done.is_some()
+                        }
+                        other => {
+                            sql::bind_finish(id, lease, other)
+                                .execute(&mut *tx)
+                                .await?
+                                .rows_affected()
+                                > 0
+                        }
+                    };
                     tx.commit().await?;
-                    Ok(finished.rows_affected() > 0)
+                    Ok(finished)
                 })
             }
 
@@ -509,10 +616,18 @@ macro_rules! sql_store {
                 })
             }
 
-            fn purge(&self, before: i64) -> StoreFuture<'_, u64> {
+            fn purge(&self, purge: Purge) -> StoreFuture<'_, u64> {
                 Box::pin(async move {
                     let mut tx = self.bookkeeping().await?;
-                    let purged = sqlx::query(sql::PURGE).bind(before).execute(&mut *tx).await?;
+                    let purged = sqlx::query(sql::PURGE)
+                        .bind(purge.handled_before)
+                        .bind(purge.dead_before)
+                        .execute(&mut *tx)
+                        .await?;
+                    sqlx::query(sql::PURGE_SHIPMENTS)
+                        .bind(purge.shipments_before)
+                        .execute(&mut *tx)
+                        .await?;
                     tx.commit().await?;
                     Ok(purged.rows_affected())
                 })

@@ -20,7 +20,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::sql;
 use super::store::{
-    Claim, Claimed, DeadRow, Finish, LEASE_RAN_OUT, NewWebhook, Store, StoreFuture, candidates,
+    Claim, Claimed, DeadRow, Finish, LEASE_RAN_OUT, NewWebhook, Purge, Store, StoreFuture,
+    candidates,
 };
 use super::{InboxError, InboxStats, Receipt};
 

@@ -169,8 +169,8 @@ pub(super) struct Claim {
 /// How a worker finished with a claimed row.
 #[derive(Debug)]
 pub(super) enum Finish {
-    /// The handler returned `Ok`.
-    Done,
+    /// The handler returned `Ok`, at this time.
+    Done { at: i64 },
     /// The handler failed; try again at this time.
     Retry { at: i64, error: String },
     /// The handler failed on its last attempt.
@@ -178,6 +178,16 @@ pub(super) enum Finish {
     /// The worker stopped before the handler finished: not an attempt; due
     /// again at this time.
     Release { at: i64 },
+}
+
+/// What a purge deletes: rows handled or superseded, and dead rows,
+/// received before these times, and the marks of shipments with nothing
+/// handled since the last.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Purge {
+    pub(super) handled_before: i64,
+    pub(super) dead_before: i64,
+    pub(super) shipments_before: i64,
 }
 
 pub(super) type StoreFuture<'a, T> =
@@ -212,8 +222,8 @@ pub(super) trait Store: Send + Sync + 'static {
 
     fn stats(&self) -> StoreFuture<'_, InboxStats>;
 
-    /// Deletes done and superseded rows received before `before`.
-    fn purge(&self, before: i64) -> StoreFuture<'_, u64>;
+    /// Deletes what `purge` says is past its retention; returns how many rows.
+    fn purge(&self, purge: Purge) -> StoreFuture<'_, u64>;
 
     /// Starts waking this process's workers when another process stores a
     /// webhook (PostgreSQL's `NOTIFY`), where the store can tell.

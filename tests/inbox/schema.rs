@@ -169,7 +169,7 @@ fn assert_newer_refused(refused: &InboxError) {
             refused,
             InboxError::NewerSchema {
                 found: 99,
-                known: 2
+                known: 3
             }
         ),
         "{refused:?}"

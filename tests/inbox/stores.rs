@@ -48,6 +48,9 @@ every_store!(
     stored_payload_and_headers_reach_the_handler,
     panicking_handler_is_retried,
     hung_handler_times_out_and_is_retried,
+    busy_shipment_does_not_hold_back_another,
+    replay_after_retention_is_superseded,
+    dead_webhooks_are_purged_after_their_own_retention,
 );
 
 async fn stored_then_handled_once(backend: Backend) {
@@ -679,4 +682,120 @@ async fn postgres_notify_wakes_another_instance() {
         started.elapsed()
     );
     assert_eq!(record.handled().len(), 1);
+}
+
+/// A shipment with a long queue and a slow handler holds no other shipment
+/// back: the claim passes over its queued rows instead of filling its
+/// window with them.
+async fn busy_shipment_does_not_hold_back_another(backend: Backend) {
+    let Some(inbox) = open(backend, "hol").await else {
+        return;
+    };
+    let app = app(&inbox);
+    for second in 0..40 {
+        let webhook = kosmo("SG-BUSY", "PICKED UP", at(second));
+        assert_eq!(send(&app, webhook.sign(KOSMO)).await.status, StatusCode::OK);
+    }
+    send(&app, kosmo("SG-OTHER", "DELIVERED", at(0)).sign(KOSMO)).await;
+    let record = Record::default();
+    let seen = record.clone();
+    let worker = inbox
+        .worker(move |delivery: Delivery| {
+            seen.push(&delivery);
+            let busy = delivery.event().id == "SG-BUSY";
+            async move {
+                if busy {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Ok::<(), String>(())
+            }
+        })
+        .concurrency(4)
+        .spawn();
+    wait_for(&inbox, |stats| stats.done >= 3).await;
+    worker.shutdown().await;
+    let order: Vec<String> = record.handled().into_iter().map(|h| h.shipment).collect();
+    let other = order.iter().position(|shipment| shipment == "SG-OTHER");
+    // Both heads are claimed at once; the busy shipment's others wait their turn.
+    assert!(matches!(other, Some(0 | 1)), "{order:?}");
+}
+
+/// Latest wins outlives the purge of the rows it compares with: a captured
+/// webhook replayed after the retention, as sent or with its unsigned
+/// status changed, and an older one, are superseded, not handled.
+async fn replay_after_retention_is_superseded(backend: Backend) {
+    let Some(inbox) = open(backend, "replayed").await else {
+        return;
+    };
+    let app = app(&inbox);
+    let older = kosmo("SG-20", "PICKED UP", at(5));
+    let newest = kosmo("SG-20", "DELIVERED", at(10));
+    let final_goshiip = goshiip("GS-20", "Delivered");
+    for request in [
+        older.sign(KOSMO),
+        newest.sign(KOSMO),
+        final_goshiip.sign(GOSHIIP),
+    ] {
+        assert_eq!(send(&app, request).await.status, StatusCode::OK);
+    }
+    let (worker, record) = recording(&inbox);
+    let worker = worker.spawn();
+    wait_for(&inbox, |stats| stats.done == 3).await;
+    worker.shutdown().await;
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    assert_eq!(
+        inbox
+            .clone()
+            .retention(Duration::ZERO)
+            .purge()
+            .await
+            .unwrap(),
+        3
+    );
+
+    // Kosmo signs neither the status nor the stops: the same signature holds.
+    let changed = newest.clone().field("/status", "CANCELLED");
+    for request in [
+        changed.sign(KOSMO),
+        older.sign(KOSMO),
+        final_goshiip.sign(GOSHIIP),
+    ] {
+        let answer = send(&app, request).await;
+        assert_eq!(answer.json["status"], "stored", "{}", answer.json);
+    }
+    let (worker, replayed) = recording(&inbox);
+    let worker = worker.spawn();
+    let stats = wait_for(&inbox, settled).await;
+    worker.shutdown().await;
+    assert_eq!((stats.done, stats.superseded), (0, 3), "{stats:?}");
+    assert!(replayed.handled().is_empty(), "{:?}", replayed.handled());
+    assert_eq!(record.handled().len(), 3);
+}
+
+/// Dead webhooks stay for a person to look at past the handled ones'
+/// retention, and go after their own.
+async fn dead_webhooks_are_purged_after_their_own_retention(backend: Backend) {
+    let Some(inbox) = open(backend, "deadpurge").await else {
+        return;
+    };
+    let app = app(&inbox);
+    send(&app, kosmo("SG-21", "DELIVERED", at(0)).sign(KOSMO)).await;
+    let worker = inbox
+        .worker(|_: Delivery| async { Err::<(), _>("always fails") })
+        .max_attempts(1)
+        .poll_interval(Duration::from_millis(20))
+        .spawn();
+    wait_for(&inbox, |stats| stats.dead == 1).await;
+    worker.shutdown().await;
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let handled_gone = inbox.clone().retention(Duration::ZERO);
+    assert_eq!(
+        handled_gone.purge().await.unwrap(),
+        0,
+        "dead are kept longer"
+    );
+    assert_eq!(inbox.stats().await.unwrap().dead, 1);
+    let dead_gone = handled_gone.dead_retention(Duration::ZERO);
+    assert_eq!(dead_gone.purge().await.unwrap(), 1);
+    assert_eq!(inbox.stats().await.unwrap(), Default::default());
 }
