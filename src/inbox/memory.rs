@@ -31,8 +31,9 @@ struct Rows {
     open: BTreeSet<i64>,
 }
 
-/// A shipment's handled events: the newest signed time, whether a final
-/// status was handled (at all, and without a time), and when last.
+/// A shipment's handled events whose rows were purged: the newest signed
+/// time, whether a final status was handled (at all, and without a time),
+/// and when the last was received.
 #[derive(Debug, Default, Clone, Copy)]
 struct Mark {
     newest_time: Option<i64>,
@@ -45,7 +46,7 @@ struct Mark {
 }
 
 impl Mark {
-    fn record(&mut self, row: &NewWebhook, at: i64) {
+    fn record(&mut self, row: &NewWebhook) {
         let (time, newest) = (row.event_time, self.newest_time);
         if time.is_none() || newest.is_none() || time >= newest {
             self.newest_key = Some(row.dedup_key.0);
@@ -55,7 +56,7 @@ impl Mark {
         }
         self.final_any |= row.final_status;
         self.final_untimed |= row.final_status && row.event_time.is_none();
-        self.handled_at = at;
+        self.handled_at = self.handled_at.max(row.received_at);
     }
 
     /// Whether the shipment's handled events make `row` older news: by
@@ -107,6 +108,17 @@ impl Row {
         )
     }
 
+    /// Whether `self`, handled, is a newer event of `other`'s shipment.
+    fn supersedes(&self, other: &Row) -> bool {
+        if self.state != State::Done {
+            return false;
+        }
+        match (self.new.event_time, other.new.event_time) {
+            (Some(newer), Some(older)) => newer > older,
+            _ => self.new.final_status && !other.new.final_status,
+        }
+    }
+
     fn claimed(&self, id: i64) -> ClaimedRow {
         let new = &self.new;
         ClaimedRow {
@@ -135,6 +147,21 @@ impl MemoryStore {
 }
 
 impl Rows {
+    /// Whether a handled row of the shipment, or what is remembered of the
+    /// purged ones, makes row `id` older news.
+    fn superseded(&self, id: i64, shipment: &Shipment) -> bool {
+        let row = &self.rows[&id];
+        let by_rows = self.by_shipment.get(shipment).is_some_and(|ids| {
+            ids.iter()
+                .any(|&other| other != id && self.rows[&other].supersedes(row))
+        });
+        by_rows
+            || self
+                .marks
+                .get(shipment)
+                .is_some_and(|mark| mark.supersedes(&row.new))
+    }
+
     fn close(&mut self, id: i64, state: State) {
         self.open.remove(&id);
         if let Some(row) = self.rows.get_mut(&id) {
@@ -223,11 +250,7 @@ impl Store for MemoryStore {
                 continue;
             }
             // Superseded, the shipment's next row may still be claimed now.
-            let superseded = rows
-                .marks
-                .get(&shipment)
-                .is_some_and(|mark| mark.supersedes(&rows.rows[&id].new));
-            if claim.latest_wins && superseded {
+            if claim.latest_wins && rows.superseded(id, &shipment) {
                 rows.close(id, State::Superseded);
                 claimed.superseded.push(id);
                 continue;
@@ -273,16 +296,7 @@ impl Store for MemoryStore {
             .is_some_and(|row| row.state == State::Processing && row.lease == Some(lease));
         if held {
             match finish {
-                Finish::Done { at } => {
-                    rows.close(id, State::Done);
-                    let rows = &mut *rows;
-                    if let Some(row) = rows.rows.get(&id) {
-                        rows.marks
-                            .entry(row.shipment())
-                            .or_default()
-                            .record(&row.new, at);
-                    }
-                }
+                Finish::Done => rows.close(id, State::Done),
                 Finish::Dead { error } => {
                     rows.close(id, State::Dead);
                     if let Some(row) = rows.rows.get_mut(&id) {
@@ -375,11 +389,16 @@ impl Store for MemoryStore {
             })
             .map(|(&id, _)| id)
             .collect();
-        rows.marks
-            .retain(|_, mark| mark.handled_at >= purge.shipments_before);
+
         for id in &old {
             if let Some(row) = rows.rows.remove(id) {
                 let shipment = row.shipment();
+                if row.state == State::Done {
+                    rows.marks
+                        .entry(shipment.clone())
+                        .or_default()
+                        .record(&row.new);
+                }
                 let new = row.new;
                 rows.keys
                     .remove(&(new.provider, new.endpoint, new.tenant, new.dedup_key.0));
@@ -391,6 +410,8 @@ impl Store for MemoryStore {
                 }
             }
         }
+        rows.marks
+            .retain(|_, mark| mark.handled_at >= purge.shipments_before);
         let purged = old.len() as u64;
         Box::pin(async move { Ok(purged) })
     }

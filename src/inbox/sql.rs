@@ -56,10 +56,11 @@ pub(super) fn create_table(id: &str, bytes: &str) -> String {
     )
 }
 
-/// What latest wins needs of each shipment's handled events, kept past the
-/// purge of their rows: the newest signed time and the dedup key of the
-/// event that set it (or of the last one, where there is no time), and
-/// whether a final status was handled (at all, and without a time).
+/// What latest wins needs of each shipment's handled events once their rows
+/// are purged (folded in by the purge): the newest signed time and the dedup
+/// key of the event that set it (or of the last one, where there is no
+/// time), whether a final status was handled (at all, and without a time),
+/// and when the last of them was received.
 pub(super) fn create_shipments_table(bytes: &str) -> String {
     format!(
         "CREATE TABLE IF NOT EXISTS webhook_inbox_shipments (
@@ -77,27 +78,20 @@ pub(super) fn create_shipments_table(bytes: &str) -> String {
     )
 }
 
-/// The shipments' marks from the rows already handled, when version 3's
-/// table is made.
-pub(super) const BACKFILL_SHIPMENTS: &str = "INSERT INTO webhook_inbox_shipments \
+/// Folds the handled rows received before `$1`, about to be purged, into
+/// their shipments' marks, so latest wins remembers them.
+pub(super) const FOLD_SHIPMENTS: &str = "INSERT INTO webhook_inbox_shipments \
     (provider, endpoint, tenant, shipment, newest_time, newest_key, final_any, final_untimed, \
       handled_at) \
     SELECT provider, endpoint, tenant, shipment, MAX(event_time), \
       (SELECT n.dedup_key FROM webhook_inbox n \
         WHERE n.provider = d.provider AND n.endpoint = d.endpoint AND n.tenant = d.tenant \
-          AND n.shipment = d.shipment AND n.state = 'done' \
+          AND n.shipment = d.shipment AND n.state = 'done' AND n.received_at < $1 \
         ORDER BY n.event_time DESC, n.id DESC LIMIT 1), \
       MAX(final_status), MAX(CASE WHEN event_time IS NULL THEN final_status ELSE 0 END), \
       MAX(received_at) \
-    FROM webhook_inbox d WHERE state = 'done' \
-    GROUP BY provider, endpoint, tenant, shipment";
-
-/// Records a handled event in its shipment's marks: `$5` its time, `$6`
-/// whether its status is final, `$7` when, `$8` its dedup key.
-pub(super) const MARK_SHIPMENT: &str = "INSERT INTO webhook_inbox_shipments \
-    (provider, endpoint, tenant, shipment, newest_time, final_any, final_untimed, handled_at, \
-      newest_key) \
-    VALUES ($1, $2, $3, $4, $5, $6, CASE WHEN $5 IS NULL THEN $6 ELSE 0 END, $7, $8) \
+    FROM webhook_inbox d WHERE state = 'done' AND received_at < $1 \
+    GROUP BY provider, endpoint, tenant, shipment \
     ON CONFLICT (provider, endpoint, tenant, shipment) DO UPDATE SET \
       newest_key = CASE WHEN excluded.newest_time IS NULL \
           OR webhook_inbox_shipments.newest_time IS NULL \
@@ -176,18 +170,25 @@ pub(super) const DUE_SKIP_LOCKED: [(&str, &str); 2] = [
     ),
 ];
 
-/// Marks row `$1` superseded if a newer event of its shipment was handled
-/// (its marks, kept past the purge of the rows): by signed time where both
-/// have one, else by a final status; or if it is the very event handled
-/// newest, sent again after its dedup key was purged.
+/// Marks row `$1` superseded if a newer event of its shipment was handled:
+/// by signed time where both have one, else by a final status. Handled rows
+/// still kept are read as they are; purged ones through their shipment's
+/// marks, which also catch the very event handled newest, sent again after
+/// its dedup key was purged.
 pub(super) const SUPERSEDE: &str = "UPDATE webhook_inbox AS c SET state = 'superseded', lease = NULL \
-    WHERE c.id = $1 AND EXISTS (SELECT 1 FROM webhook_inbox_shipments m \
+    WHERE c.id = $1 AND (EXISTS (SELECT 1 FROM webhook_inbox d \
+      WHERE d.provider = c.provider AND d.endpoint = c.endpoint AND d.tenant = c.tenant \
+        AND d.shipment = c.shipment AND d.state = 'done' \
+        AND ((d.event_time IS NOT NULL AND c.event_time IS NOT NULL AND d.event_time > c.event_time) \
+          OR ((d.event_time IS NULL OR c.event_time IS NULL) \
+            AND d.final_status = 1 AND c.final_status = 0))) \
+    OR EXISTS (SELECT 1 FROM webhook_inbox_shipments m \
       WHERE m.provider = c.provider AND m.endpoint = c.endpoint AND m.tenant = c.tenant \
         AND m.shipment = c.shipment \
         AND (m.newest_key = c.dedup_key \
           OR (c.event_time IS NOT NULL AND m.newest_time > c.event_time) \
           OR (c.final_status = 0 AND ((c.event_time IS NULL AND m.final_any = 1) \
-            OR (c.event_time IS NOT NULL AND m.final_untimed = 1)))))";
+            OR (c.event_time IS NOT NULL AND m.final_untimed = 1))))))";
 
 pub(super) const CLAIM: &str = "UPDATE webhook_inbox \
     SET state = 'processing', attempts = attempts + 1, lease_until = $2, lease = $3 \
@@ -201,8 +202,7 @@ pub(super) const EXTEND: &str = "UPDATE webhook_inbox SET lease_until = $3 \
 /// What `finish` sets, by outcome: `$1` id, `$2` lease, then the outcome's
 /// fields in order (`RETRY`: when, error; `DEAD`: error; `RELEASE`: when).
 pub(super) const DONE: &str = "UPDATE webhook_inbox SET state = 'done', lease = NULL \
-    WHERE id = $1 AND lease = $2 AND state = 'processing' \
-    RETURNING provider, endpoint, tenant, shipment, event_time, final_status, dedup_key";
+    WHERE id = $1 AND lease = $2 AND state = 'processing'";
 pub(super) const RETRY: &str = "UPDATE webhook_inbox \
     SET state = 'pending', lease = NULL, run_at = $3, last_error = $4 \
     WHERE id = $1 AND lease = $2 AND state = 'processing'";
@@ -370,7 +370,7 @@ where
 {
     let query = |sql| sqlx::query(sql).bind(id).bind(lease);
     match finish {
-        Finish::Done { .. } => query(DONE),
+        Finish::Done => query(DONE),
         Finish::Retry { at, error } => query(RETRY).bind(at).bind(error),
         Finish::Dead { error } => query(DEAD).bind(error),
         Finish::Release { at } => query(RELEASE).bind(at),
@@ -423,10 +423,9 @@ macro_rules! sql_store {
                                 }
                             }
                         }
-                        // Latest wins from the shipments' marks, made from what was handled.
+                        // Where latest wins keeps what the purge deletes.
                         let shipments = sql::create_shipments_table(Self::BYTES);
                         sqlx::query(&shipments).execute(&mut *tx).await?;
-                        sqlx::query(sql::BACKFILL_SHIPMENTS).execute(&mut *tx).await?;
                     }
                     Some(sql::SCHEMA_VERSION) => {
                         tx.commit().await?;
@@ -542,42 +541,11 @@ macro_rules! sql_store {
             fn finish(&self, id: i64, lease: i64, finish: Finish) -> StoreFuture<'_, bool> {
                 Box::pin(async move {
                     let mut tx = self.bookkeeping().await?;
-                    let finished = match finish {
-                        Finish::Done { at } => {
-                            let done = sql::bind_finish(id, lease, Finish::Done { at })
-                                .fetch_optional(&mut *tx)
-                                .await?;
-                            if let Some(row) = &done {
-                                let shipment: (String, String, String, Vec<u8>) = sql::shipment(row)?;
-                                let (event_time, final_status, key): (Option<i64>, i32, Vec<u8>) = (
-                                    row.try_get("event_time")?,
-                                    row.try_get("final_status")?,
-                                    row.try_get("dedup_key")?,
-                                );
-                                sqlx::query(sql::MARK_SHIPMENT)
-                                    .bind(shipment.0)
-                                    .bind(shipment.1)
-                                    .bind(shipment.2)
-                                    .bind(shipment.3)
-                                    .bind(event_time)
-                                    .bind(final_status)
-                                    .bind(at)
-                                    .bind(key)
-                                    .execute(&mut *tx)
-                                    .await?;
-                            }
-                            done.is_some()
-                        }
-                        other => {
-                            sql::bind_finish(id, lease, other)
-                                .execute(&mut *tx)
-                                .await?
-                                .rows_affected()
-                                > 0
-                        }
-                    };
+                    let finished = sql::bind_finish(id, lease, finish)
+                        .execute(&mut *tx)
+                        .await?;
                     tx.commit().await?;
-                    Ok(finished)
+                    Ok(finished.rows_affected() > 0)
                 })
             }
 
@@ -619,6 +587,10 @@ macro_rules! sql_store {
             fn purge(&self, purge: Purge) -> StoreFuture<'_, u64> {
                 Box::pin(async move {
                     let mut tx = self.bookkeeping().await?;
+                    sqlx::query(sql::FOLD_SHIPMENTS)
+                        .bind(purge.handled_before)
+                        .execute(&mut *tx)
+                        .await?;
                     let purged = sqlx::query(sql::PURGE)
                         .bind(purge.handled_before)
                         .bind(purge.dead_before)

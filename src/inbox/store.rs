@@ -169,8 +169,8 @@ pub(super) struct Claim {
 /// How a worker finished with a claimed row.
 #[derive(Debug)]
 pub(super) enum Finish {
-    /// The handler returned `Ok`, at this time.
-    Done { at: i64 },
+    /// The handler returned `Ok`.
+    Done,
     /// The handler failed; try again at this time.
     Retry { at: i64, error: String },
     /// The handler failed on its last attempt.

@@ -303,7 +303,7 @@ impl Worker {
         };
         let now = now_ms();
         let finish = match outcome {
-            Ok(()) => Finish::Done { at: now },
+            Ok(()) => Finish::Done,
             Err(None) => Finish::Release { at: now },
             Err(Some(error)) if held.attempt >= self.max_attempts => Finish::Dead { error },
             Err(Some(error)) => Finish::Retry {
@@ -312,7 +312,7 @@ impl Worker {
             },
         };
         let what = match &finish {
-            Finish::Done { .. } => "handled",
+            Finish::Done => "handled",
             Finish::Retry { .. } => "failed; will retry",
             Finish::Dead { .. } => "failed on its last attempt: dead",
             Finish::Release { .. } => "handed back at shutdown",
