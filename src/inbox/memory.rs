@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use super::store::{
-    Claim, Claimed, ClaimedRow, DeadRow, Finish, LEASE_RAN_OUT, NewWebhook, Purge, Store,
+    Claim, Claimed, ClaimedRow, DeadRow, Finish, Finished, LEASE_RAN_OUT, NewWebhook, Purge, Store,
     StoreFuture,
 };
 use super::{InboxStats, Receipt};
@@ -147,6 +147,43 @@ impl MemoryStore {
 }
 
 impl Rows {
+    /// Finishes row `id` if it is still held under `lease`.
+    fn finish(&mut self, id: i64, lease: i64, finish: Finish) -> bool {
+        let held = self
+            .rows
+            .get(&id)
+            .is_some_and(|row| row.state == State::Processing && row.lease == Some(lease));
+        if !held {
+            return false;
+        }
+        match finish {
+            Finish::Done => self.close(id, State::Done),
+            Finish::Dead { error } => {
+                self.close(id, State::Dead);
+                if let Some(row) = self.rows.get_mut(&id) {
+                    row.last_error = Some(error);
+                }
+            }
+            Finish::Retry { at, error } => {
+                if let Some(row) = self.rows.get_mut(&id) {
+                    row.state = State::Pending;
+                    row.lease = None;
+                    row.run_at = at;
+                    row.last_error = Some(error);
+                }
+            }
+            Finish::Release { at } => {
+                if let Some(row) = self.rows.get_mut(&id) {
+                    row.state = State::Pending;
+                    row.lease = None;
+                    row.run_at = at;
+                    row.attempts -= 1;
+                }
+            }
+        }
+        true
+    }
+
     /// Whether a handled row of the shipment, or what is remembered of the
     /// purged ones, makes row `id` older news.
     fn superseded(&self, id: i64, shipment: &Shipment) -> bool {
@@ -288,40 +325,13 @@ impl Store for MemoryStore {
         Box::pin(async move { Ok(held) })
     }
 
-    fn finish(&self, id: i64, lease: i64, finish: Finish) -> StoreFuture<'_, bool> {
+    fn finish(&self, outcomes: Vec<Finished>) -> StoreFuture<'_, Vec<bool>> {
         let mut rows = self.rows();
-        let held = rows
-            .rows
-            .get(&id)
-            .is_some_and(|row| row.state == State::Processing && row.lease == Some(lease));
-        if held {
-            match finish {
-                Finish::Done => rows.close(id, State::Done),
-                Finish::Dead { error } => {
-                    rows.close(id, State::Dead);
-                    if let Some(row) = rows.rows.get_mut(&id) {
-                        row.last_error = Some(error);
-                    }
-                }
-                Finish::Retry { at, error } => {
-                    if let Some(row) = rows.rows.get_mut(&id) {
-                        row.state = State::Pending;
-                        row.lease = None;
-                        row.run_at = at;
-                        row.last_error = Some(error);
-                    }
-                }
-                Finish::Release { at } => {
-                    if let Some(row) = rows.rows.get_mut(&id) {
-                        row.state = State::Pending;
-                        row.lease = None;
-                        row.run_at = at;
-                        row.attempts -= 1;
-                    }
-                }
-            }
-        }
-        Box::pin(async move { Ok(held) })
+        let finished = outcomes
+            .into_iter()
+            .map(|Finished { id, lease, finish }| rows.finish(id, lease, finish))
+            .collect();
+        Box::pin(async move { Ok(finished) })
     }
 
     fn dead(&self, limit: u32) -> StoreFuture<'_, Vec<DeadRow>> {

@@ -12,7 +12,7 @@
 //! next poll. Claims and outcomes commit with `synchronous_commit = off`:
 //! one lost in a crash only hands a webhook out again.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -24,8 +24,8 @@ use tokio::task::JoinHandle;
 
 use super::sql;
 use super::store::{
-    Claim, Claimed, DeadRow, Finish, LEASE_RAN_OUT, NewWebhook, Purge, Store, StoreFuture,
-    candidates,
+    Claim, Claimed, DeadRow, Finish, Finished, LEASE_RAN_OUT, NewWebhook, Purge, Store,
+    StoreFuture, candidates,
 };
 use super::{InboxError, InboxStats, Receipt};
 
@@ -67,6 +67,12 @@ impl PgStore {
     const ID_COLUMN: &str = "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY";
     const BYTES: &str = "BYTEA";
     const DUE: [(&str, &str); 2] = sql::DUE_SKIP_LOCKED;
+    sql::id_list_statements!("= ANY($1)");
+
+    /// The ids a statement of [`sql::id_list_statements`] binds.
+    fn id_list(ids: &[i64]) -> Vec<i64> {
+        ids.to_vec()
+    }
 
     async fn schema_transaction(&self) -> Result<Transaction<'static, Postgres>, InboxError> {
         let mut tx = self.pool.begin().await?;

@@ -170,31 +170,53 @@ pub(super) const DUE_SKIP_LOCKED: [(&str, &str); 2] = [
     ),
 ];
 
-/// Marks row `$1` superseded if a newer event of its shipment was handled:
-/// by signed time where both have one, else by a final status. Handled rows
-/// still kept are read as they are; purged ones through their shipment's
-/// marks, which also catch the very event handled newest, sent again after
-/// its dedup key was purged.
-pub(super) const SUPERSEDE: &str = "UPDATE webhook_inbox AS c SET state = 'superseded', lease = NULL \
-    WHERE c.id = $1 AND (EXISTS (SELECT 1 FROM webhook_inbox d \
-      WHERE d.provider = c.provider AND d.endpoint = c.endpoint AND d.tenant = c.tenant \
-        AND d.shipment = c.shipment AND d.state = 'done' \
-        AND ((d.event_time IS NOT NULL AND c.event_time IS NOT NULL AND d.event_time > c.event_time) \
-          OR ((d.event_time IS NULL OR c.event_time IS NULL) \
-            AND d.final_status = 1 AND c.final_status = 0))) \
-    OR EXISTS (SELECT 1 FROM webhook_inbox_shipments m \
-      WHERE m.provider = c.provider AND m.endpoint = c.endpoint AND m.tenant = c.tenant \
-        AND m.shipment = c.shipment \
-        AND (m.newest_key = c.dedup_key \
-          OR (c.event_time IS NOT NULL AND m.newest_time > c.event_time) \
-          OR (c.final_status = 0 AND ((c.event_time IS NULL AND m.final_any = 1) \
-            OR (c.event_time IS NOT NULL AND m.final_untimed = 1))))))";
+/// The statements over a list of ids, bound as `$1`: each store gives the
+/// SQL that tests `id` against the list (`$list`), since PostgreSQL binds an
+/// array and SQLite a JSON array.
+macro_rules! id_list_statements {
+    ($list:literal) => {
+        /// Marks superseded those of the rows in `$1` that a newer event of
+        /// their shipment makes older news; their ids. Newer is by signed
+        /// time where both have one, else by a final status. Handled rows
+        /// still kept are read as they are; purged ones through their
+        /// shipment's marks, which also catch the very event handled newest,
+        /// sent again after its dedup key was purged.
+        const SUPERSEDE_MANY: &str = concat!(
+            "UPDATE webhook_inbox AS c SET state = 'superseded', lease = NULL WHERE c.id ",
+            $list,
+            " AND (EXISTS (SELECT 1 FROM webhook_inbox d \
+               WHERE d.provider = c.provider AND d.endpoint = c.endpoint AND d.tenant = c.tenant \
+                 AND d.shipment = c.shipment AND d.state = 'done' \
+                 AND ((d.event_time IS NOT NULL AND c.event_time IS NOT NULL AND d.event_time > c.event_time) \
+                   OR ((d.event_time IS NULL OR c.event_time IS NULL) \
+                     AND d.final_status = 1 AND c.final_status = 0))) \
+             OR EXISTS (SELECT 1 FROM webhook_inbox_shipments m \
+               WHERE m.provider = c.provider AND m.endpoint = c.endpoint AND m.tenant = c.tenant \
+                 AND m.shipment = c.shipment \
+                 AND (m.newest_key = c.dedup_key \
+                   OR (c.event_time IS NOT NULL AND m.newest_time > c.event_time) \
+                   OR (c.final_status = 0 AND ((c.event_time IS NULL AND m.final_any = 1) \
+                     OR (c.event_time IS NOT NULL AND m.final_untimed = 1)))))) RETURNING id"
+        );
+        /// Leases the rows in `$1` until `$2` under lease `$3`: what a
+        /// delivery is made of.
+        const CLAIM_MANY: &str = concat!(
+            "UPDATE webhook_inbox SET state = 'processing', attempts = attempts + 1, \
+             lease_until = $2, lease = $3 WHERE id ",
+            $list,
+            " RETURNING id, lease, attempts, dedup_key, provider, endpoint, tenant, event, body, \
+             provider_headers, secret_label, received_at"
+        );
+        /// Marks done the rows in `$1` still held under lease `$2`; their ids.
+        const DONE_MANY: &str = concat!(
+            "UPDATE webhook_inbox SET state = 'done', lease = NULL WHERE id ",
+            $list,
+            " AND lease = $2 AND state = 'processing' RETURNING id"
+        );
+    };
+}
 
-pub(super) const CLAIM: &str = "UPDATE webhook_inbox \
-    SET state = 'processing', attempts = attempts + 1, lease_until = $2, lease = $3 \
-    WHERE id = $1 \
-    RETURNING id, lease, attempts, dedup_key, provider, endpoint, tenant, event, body, \
-      provider_headers, secret_label, received_at";
+pub(super) use id_list_statements;
 
 pub(super) const EXTEND: &str = "UPDATE webhook_inbox SET lease_until = $3 \
     WHERE id = $1 AND lease = $2 AND state = 'processing'";
@@ -230,7 +252,7 @@ pub(super) const PURGE: &str = "DELETE FROM webhook_inbox \
 pub(super) const PURGE_SHIPMENTS: &str =
     "DELETE FROM webhook_inbox_shipments WHERE handled_at < $1";
 
-/// The delivery a row [`CLAIM`] returned holds.
+/// The delivery a row `CLAIM_MANY` returned holds.
 pub(super) fn delivery<'r, R>(row: &'r R) -> Result<Delivery, InboxError>
 where
     R: Row,
@@ -471,44 +493,57 @@ macro_rules! sql_store {
                 // Leased shipments are passed over by `DUE`; this keeps one
                 // row per shipment where a pending and a lost lease's row meet.
                 let mut shipments = HashSet::new();
-                let mut claimed = Claimed::default();
-                for (id, row) in due {
-                    if claimed.deliveries.len() == claim.limit {
+                let mut chosen = Vec::with_capacity(claim.limit);
+                for (id, row) in &due {
+                    if chosen.len() == claim.limit {
                         break;
                     }
-                    let shipment = sql::shipment(&row)?;
-                    if shipments.contains(&shipment) {
-                        continue;
+                    if shipments.insert(sql::shipment(row)?) {
+                        chosen.push(*id);
                     }
-                    if claim.latest_wins {
-                        let superseded = sqlx::query(sql::SUPERSEDE).bind(id).execute(&mut *tx).await?;
-                        // The shipment's next row may still be claimed now.
-                        if superseded.rows_affected() > 0 {
-                            claimed.superseded.push(id);
-                            continue;
-                        }
+                }
+                let mut claimed = Claimed::default();
+                if chosen.is_empty() {
+                    tx.commit().await?;
+                    return Ok(claimed);
+                }
+                if claim.latest_wins {
+                    // A shipment's next row waits for the next claim, which
+                    // the worker makes at once.
+                    let superseded = sqlx::query(Self::SUPERSEDE_MANY)
+                        .bind(Self::id_list(&chosen))
+                        .fetch_all(&mut *tx)
+                        .await?;
+                    for row in superseded {
+                        claimed.superseded.push(row.try_get(0)?);
                     }
-                    shipments.insert(shipment);
-                    let row = sqlx::query(sql::CLAIM)
-                        .bind(id)
+                    chosen.retain(|id| !claimed.superseded.contains(id));
+                }
+                if !chosen.is_empty() {
+                    let rows = sqlx::query(Self::CLAIM_MANY)
+                        .bind(Self::id_list(&chosen))
                         .bind(claim.lease_until)
                         .bind(claim.lease)
-                        .fetch_one(&mut *tx)
+                        .fetch_all(&mut *tx)
                         .await?;
-                    match sql::delivery(&row) {
-                        Ok(delivery) => claimed.deliveries.push(delivery),
-                        // A row this crate did not write: dead, for a person to
-                        // look at, rather than failing every claim.
-                        Err(error) => {
-                            tracing::error!(id, %error, "inbox row unreadable: dead");
-                            sqlx::query(sql::DEAD)
-                                .bind(id)
-                                .bind(claim.lease)
-                                .bind(format!("unreadable row: {error}"))
-                                .execute(&mut *tx)
-                                .await?;
+                    for row in rows {
+                        match sql::delivery(&row) {
+                            Ok(delivery) => claimed.deliveries.push(delivery),
+                            // A row this crate did not write: dead, for a
+                            // person to look at, rather than failing every claim.
+                            Err(error) => {
+                                let id: i64 = row.try_get("id")?;
+                                tracing::error!(id, %error, "inbox row unreadable: dead");
+                                sqlx::query(sql::DEAD)
+                                    .bind(id)
+                                    .bind(claim.lease)
+                                    .bind(format!("unreadable row: {error}"))
+                                    .execute(&mut *tx)
+                                    .await?;
+                            }
                         }
                     }
+                    claimed.deliveries.sort_unstable_by_key(|delivery| delivery.id);
                 }
                 tx.commit().await?;
                 Ok(claimed)
@@ -538,14 +573,48 @@ macro_rules! sql_store {
                 })
             }
 
-            fn finish(&self, id: i64, lease: i64, finish: Finish) -> StoreFuture<'_, bool> {
+            fn finish(&self, outcomes: Vec<Finished>) -> StoreFuture<'_, Vec<bool>> {
                 Box::pin(async move {
                     let mut tx = self.bookkeeping().await?;
-                    let finished = sql::bind_finish(id, lease, finish)
-                        .execute(&mut *tx)
-                        .await?;
+                    let mut finished = vec![false; outcomes.len()];
+                    // Handled rows, one statement per lease (per claim) where
+                    // it holds several.
+                    let mut done: HashMap<i64, Vec<(usize, i64)>> = HashMap::new();
+                    for (at, outcome) in outcomes.into_iter().enumerate() {
+                        match outcome.finish {
+                            Finish::Done => done.entry(outcome.lease).or_default().push((at, outcome.id)),
+                            finish => {
+                                let result = sql::bind_finish(outcome.id, outcome.lease, finish)
+                                    .execute(&mut *tx)
+                                    .await?;
+                                finished[at] = result.rows_affected() > 0;
+                            }
+                        }
+                    }
+                    for (lease, rows) in done {
+                        if let [(at, id)] = rows[..] {
+                            let result = sql::bind_finish(id, lease, Finish::Done)
+                                .execute(&mut *tx)
+                                .await?;
+                            finished[at] = result.rows_affected() > 0;
+                            continue;
+                        }
+                        let ids: Vec<i64> = rows.iter().map(|&(_, id)| id).collect();
+                        let marked = sqlx::query(Self::DONE_MANY)
+                            .bind(Self::id_list(&ids))
+                            .bind(lease)
+                            .fetch_all(&mut *tx)
+                            .await?;
+                        let mut marked_ids = HashSet::with_capacity(marked.len());
+                        for row in marked {
+                            marked_ids.insert(row.try_get::<i64, _>(0)?);
+                        }
+                        for (at, id) in rows {
+                            finished[at] = marked_ids.contains(&id);
+                        }
+                    }
                     tx.commit().await?;
-                    Ok(finished.rows_affected() > 0)
+                    Ok(finished)
                 })
             }
 

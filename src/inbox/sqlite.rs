@@ -8,7 +8,7 @@
 //! into a write. Receivers' webhooks are committed by one writer task, many
 //! to a commit.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::time::Duration;
 
@@ -20,8 +20,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::sql;
 use super::store::{
-    Claim, Claimed, DeadRow, Finish, LEASE_RAN_OUT, NewWebhook, Purge, Store, StoreFuture,
-    candidates,
+    Claim, Claimed, DeadRow, Finish, Finished, LEASE_RAN_OUT, NewWebhook, Purge, Store,
+    StoreFuture, candidates,
 };
 use super::{InboxError, InboxStats, Receipt};
 
@@ -96,6 +96,21 @@ impl SqliteStore {
     const ID_COLUMN: &str = "INTEGER PRIMARY KEY AUTOINCREMENT";
     const BYTES: &str = "BLOB";
     const DUE: [(&str, &str); 2] = sql::DUE;
+    sql::id_list_statements!("IN (SELECT value FROM json_each($1))");
+
+    /// The ids a statement of [`sql::id_list_statements`] binds, as a JSON array.
+    fn id_list(ids: &[i64]) -> String {
+        let mut list = String::with_capacity(ids.len() * 8 + 2);
+        list.push('[');
+        for (at, id) in ids.iter().enumerate() {
+            if at > 0 {
+                list.push(',');
+            }
+            list.push_str(&id.to_string());
+        }
+        list.push(']');
+        list
+    }
 
     /// Migrations, claims and bookkeeping all take the write lock up front.
     async fn schema_transaction(&self) -> Result<Transaction<'static, Sqlite>, InboxError> {

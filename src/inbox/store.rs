@@ -180,6 +180,14 @@ pub(super) enum Finish {
     Release { at: i64 },
 }
 
+/// How a worker finished with row `id`, claimed under `lease`.
+#[derive(Debug)]
+pub(super) struct Finished {
+    pub(super) id: i64,
+    pub(super) lease: i64,
+    pub(super) finish: Finish,
+}
+
 /// What a purge deletes: rows handled or superseded, and dead rows,
 /// received before these times, and the marks of shipments with nothing
 /// handled since the last.
@@ -212,9 +220,10 @@ pub(super) trait Store: Send + Sync + 'static {
     /// Pushes the lease of a row still held under `lease` to `until`.
     fn extend(&self, id: i64, lease: i64, until: i64) -> StoreFuture<'_, bool>;
 
-    /// Finishes a row still held under `lease`; `false` if it is not (its
-    /// lease ran out and another worker took it).
-    fn finish(&self, id: i64, lease: i64, finish: Finish) -> StoreFuture<'_, bool>;
+    /// Finishes rows still held under their lease, in one transaction;
+    /// for each, `false` if it is not (its lease ran out and another worker
+    /// took it).
+    fn finish(&self, outcomes: Vec<Finished>) -> StoreFuture<'_, Vec<bool>>;
 
     fn dead(&self, limit: u32) -> StoreFuture<'_, Vec<DeadRow>>;
 

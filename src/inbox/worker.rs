@@ -15,7 +15,7 @@ use tokio::task::{Id, JoinError, JoinHandle, JoinSet};
 use tokio::time::{Instant, interval_at, sleep, sleep_until};
 use tracing::Instrument;
 
-use super::store::{Claim, Finish, now_ms};
+use super::store::{Claim, Finish, Finished, now_ms};
 use super::{Delivery, Inbox, InboxError};
 
 type HandlerFuture = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
@@ -180,9 +180,13 @@ impl Worker {
             let mut stored = pin!(self.inbox.wake.notified());
             stored.as_mut().enable();
             let free = self.concurrency - running.tasks.len();
+            // A claim that superseded rows leaves their shipments' next rows
+            // for the next claim: make it at once while places are free.
+            let mut again = false;
             if free > 0 {
                 match self.claim(free).await {
-                    Ok(deliveries) => {
+                    Ok((deliveries, superseded)) => {
+                        again = superseded > 0;
                         for delivery in deliveries {
                             self.start(delivery, &mut running);
                         }
@@ -191,17 +195,22 @@ impl Worker {
                 }
             }
             let idle = running.tasks.len() < self.concurrency;
+            if again && idle {
+                continue;
+            }
             tokio::select! {
                 stopped = &mut stop, if !detached => match stopped {
                     Ok(()) => break,
                     Err(_) => detached = true,
                 },
                 Some(joined) = running.tasks.join_next_with_id() => {
-                    self.record(joined, &mut running).await;
-                    // Every handler done by now, so the next claim fills all their places at once.
+                    // Every handler done by now, recorded in one transaction,
+                    // so the next claim fills all their places at once.
+                    let mut outcomes = Vec::from_iter(self.outcome(joined, &mut running));
                     while let Some(joined) = running.tasks.try_join_next_with_id() {
-                        self.record(joined, &mut running).await;
+                        outcomes.extend(self.outcome(joined, &mut running));
                     }
+                    self.record(outcomes).await;
                 }
                 () = stored, if idle => {}
                 () = sleep(self.poll_interval), if idle => {}
@@ -211,7 +220,9 @@ impl Worker {
         self.drain(running).await;
     }
 
-    async fn claim(&self, limit: usize) -> Result<Vec<Delivery>, InboxError> {
+    /// Claims up to `limit` webhooks: the deliveries, and how many rows it
+    /// marked superseded instead.
+    async fn claim(&self, limit: usize) -> Result<(Vec<Delivery>, usize), InboxError> {
         let now = now_ms();
         let claimed = self
             .inbox
@@ -225,13 +236,13 @@ impl Worker {
                 latest_wins: self.inbox.latest_wins,
             })
             .await?;
-        for id in claimed.superseded {
+        for &id in &claimed.superseded {
             tracing::info!(
                 id,
                 "webhook superseded: a newer event of its shipment was handled"
             );
         }
-        Ok(claimed.deliveries)
+        Ok((claimed.deliveries, claimed.superseded.len()))
     }
 
     fn start(&self, delivery: Delivery, running: &mut Running) {
@@ -284,13 +295,13 @@ impl Worker {
         running.held.insert(task.id(), held);
     }
 
-    /// Records a finished handler: done, retry later, dead, or (stopped by
-    /// shutdown) handed back.
-    async fn record(
+    /// What came of a finished handler: done, retry later, dead, or (stopped
+    /// by shutdown) handed back.
+    fn outcome(
         &self,
         joined: Result<(Id, Result<(), String>), JoinError>,
         running: &mut Running,
-    ) {
+    ) -> Option<(Held, Finish)> {
         let (task, outcome) = match joined {
             Ok((task, outcome)) => (task, outcome.map_err(Some)),
             Err(error) if error.is_panic() => {
@@ -298,9 +309,7 @@ impl Worker {
             }
             Err(error) => (error.id(), Err(None)),
         };
-        let Some(held) = running.held.remove(&task) else {
-            return;
-        };
+        let held = running.held.remove(&task)?;
         let now = now_ms();
         let finish = match outcome {
             Ok(()) => Finish::Done,
@@ -322,13 +331,35 @@ impl Worker {
         } else {
             tracing::debug!(id = held.id, attempt = held.attempt, "webhook {what}");
         }
-        match self.inbox.store.finish(held.id, held.lease, finish).await {
-            Ok(true) => {}
-            Ok(false) => tracing::warn!(id = held.id, "lease lost before the outcome was recorded"),
+        Some((held, finish))
+    }
+
+    /// Records what came of finished handlers, in one transaction.
+    async fn record(&self, outcomes: Vec<(Held, Finish)>) {
+        if outcomes.is_empty() {
+            return;
+        }
+        let ids: Vec<i64> = outcomes.iter().map(|(held, _)| held.id).collect();
+        let finished = outcomes
+            .into_iter()
+            .map(|(held, finish)| Finished {
+                id: held.id,
+                lease: held.lease,
+                finish,
+            })
+            .collect();
+        match self.inbox.store.finish(finished).await {
+            Ok(recorded) => {
+                for (id, recorded) in ids.into_iter().zip(recorded) {
+                    if !recorded {
+                        tracing::warn!(id, "lease lost before the outcome was recorded");
+                    }
+                }
+            }
             Err(error) => tracing::error!(
-                id = held.id,
+                ?ids,
                 %error,
-                "outcome not recorded: the webhook is handed out again when its lease ends"
+                "outcomes not recorded: the webhooks are handed out again when their leases end"
             ),
         }
     }
@@ -341,16 +372,21 @@ impl Worker {
         loop {
             tokio::select! {
                 joined = running.tasks.join_next_with_id() => match joined {
-                    Some(joined) => self.record(joined, &mut running).await,
+                    Some(joined) => {
+                        let outcome = self.outcome(joined, &mut running);
+                        self.record(Vec::from_iter(outcome)).await;
+                    }
                     None => return,
                 },
                 () = &mut deadline => break,
             }
         }
         running.tasks.abort_all();
+        let mut outcomes = Vec::new();
         while let Some(joined) = running.tasks.join_next_with_id().await {
-            self.record(joined, &mut running).await;
+            outcomes.extend(self.outcome(joined, &mut running));
         }
+        self.record(outcomes).await;
     }
 
     /// The wait after attempt `attempt` failed.
