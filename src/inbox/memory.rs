@@ -259,26 +259,15 @@ impl Store for MemoryStore {
         for &id in &rows.open {
             let row = &rows.rows[&id];
             match row.state {
-                State::Processing if row.lease_until > claim.now => {
+                State::Processing => {
                     leased.insert(row.shipment());
                 }
-                State::Processing if row.attempts >= i64::from(claim.max_attempts) => {
-                    due.push((id, true));
-                }
-                State::Processing => due.push((id, false)),
-                _ if row.run_at <= claim.now => due.push((id, false)),
+                _ if row.run_at <= claim.now => due.push(id),
                 _ => {}
             }
         }
         let mut claimed = Claimed::default();
-        for (id, lost_last_attempt) in due {
-            if lost_last_attempt {
-                rows.close(id, State::Dead);
-                if let Some(row) = rows.rows.get_mut(&id) {
-                    row.last_error = Some(LEASE_RAN_OUT.to_owned());
-                }
-                continue;
-            }
+        for id in due {
             if claimed.deliveries.len() == claim.limit {
                 continue;
             }
@@ -287,9 +276,11 @@ impl Store for MemoryStore {
                 continue;
             }
             // Superseded, the shipment's next row may still be claimed now.
+            // The shipment's next row waits for the next claim, as in the databases.
             if claim.latest_wins && rows.superseded(id, &shipment) {
                 rows.close(id, State::Superseded);
                 claimed.superseded.push(id);
+                leased.insert(shipment);
                 continue;
             }
             leased.insert(shipment);
@@ -311,6 +302,34 @@ impl Store for MemoryStore {
             }
         }
         Box::pin(async move { Ok(claimed) })
+    }
+
+    fn sweep(&self, now: i64, max_attempts: u32) -> StoreFuture<'_, u64> {
+        let mut rows = self.rows();
+        let rows = &mut *rows;
+        let lost: Vec<i64> = rows
+            .open
+            .iter()
+            .copied()
+            .filter(|id| {
+                let row = &rows.rows[id];
+                row.state == State::Processing && row.lease_until <= now
+            })
+            .collect();
+        for &id in &lost {
+            if rows.rows[&id].attempts >= i64::from(max_attempts) {
+                rows.close(id, State::Dead);
+                if let Some(row) = rows.rows.get_mut(&id) {
+                    row.last_error = Some(LEASE_RAN_OUT.to_owned());
+                }
+            } else if let Some(row) = rows.rows.get_mut(&id) {
+                row.state = State::Pending;
+                row.lease = None;
+                row.run_at = now;
+            }
+        }
+        let swept = lost.len() as u64;
+        Box::pin(async move { Ok(swept) })
     }
 
     fn extend(&self, id: i64, lease: i64, until: i64) -> StoreFuture<'_, bool> {

@@ -24,8 +24,7 @@ use tokio::task::JoinHandle;
 
 use super::sql;
 use super::store::{
-    Claim, Claimed, DeadRow, Finish, Finished, LEASE_RAN_OUT, NewWebhook, Purge, Store,
-    StoreFuture, candidates,
+    Claim, Claimed, DeadRow, Finish, Finished, LEASE_RAN_OUT, NewWebhook, Purge, Store, StoreFuture,
 };
 use super::{InboxError, InboxStats, Receipt};
 
@@ -66,7 +65,7 @@ impl PgStore {
 
     const ID_COLUMN: &str = "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY";
     const BYTES: &str = "BYTEA";
-    const DUE: [(&str, &str); 2] = sql::DUE_SKIP_LOCKED;
+    const DUE: &str = sql::DUE_SKIP_LOCKED;
     sql::id_list_statements!("= ANY($1)");
 
     /// The ids a statement of [`sql::id_list_statements`] binds.

@@ -128,47 +128,36 @@ pub(super) const DEAD_LOST_LEASES: &str = "UPDATE webhook_inbox \
     SET state = 'dead', lease = NULL, last_error = $1 \
     WHERE state = 'processing' AND lease_until <= $2 AND attempts >= $3";
 
-/// Rows in state `$3` due by `$1` (`run_at` for pending rows, `lease_until`
-/// for leased ones), oldest first, that their shipment can be handed now:
-/// none of its rows is leased, and none older is pending and due. Read in
-/// `id` order from the `(state, id)` index and stopped at the limit; each
-/// row's shipment is checked through the shipment index, so a shipment with
-/// many rows queued, or one being handled, takes no place in the window
-/// (no head-of-line blocking).
+/// Rows whose lease ran out on an earlier attempt are due again at `$1`.
+pub(super) const RELEASE_LOST_LEASES: &str = "UPDATE webhook_inbox \
+    SET state = 'pending', lease = NULL, run_at = $1 \
+    WHERE state = 'processing' AND lease_until <= $1";
+
+/// Pending rows due by `$1`, oldest first, at most `$2`, that their shipment
+/// can be handed now: none of its rows is leased (a lost lease waits for the
+/// sweep to release it), and none older is due. So each shipment gives at
+/// most one, its oldest due row. Read in `id` order from the `(state, id)`
+/// index and stopped at the limit; each row's shipment is checked through
+/// the shipment index, so a shipment with many rows queued, or one being
+/// handled, takes no place in the claim (no head-of-line blocking).
 macro_rules! due {
-    ($time:literal) => {
-        concat!(
-            "SELECT c.id, c.provider, c.endpoint, c.tenant, c.shipment \
-            FROM webhook_inbox c WHERE c.state = $3 AND c.",
-            $time,
-            " <= $1 AND NOT EXISTS (SELECT 1 FROM webhook_inbox o \
-              WHERE o.provider = c.provider AND o.endpoint = c.endpoint \
-                AND o.tenant = c.tenant AND o.shipment = c.shipment \
-                AND ((o.state = 'processing' AND o.lease_until > $1) \
-                  OR (o.state = 'pending' AND o.run_at <= $1 AND o.id < c.id))) \
-            ORDER BY c.id LIMIT $2"
-        )
+    () => {
+        "SELECT c.id FROM webhook_inbox c WHERE c.state = 'pending' AND c.run_at <= $1 \
+         AND NOT EXISTS (SELECT 1 FROM webhook_inbox o \
+           WHERE o.provider = c.provider AND o.endpoint = c.endpoint \
+             AND o.tenant = c.tenant AND o.shipment = c.shipment \
+             AND (o.state = 'processing' \
+               OR (o.state = 'pending' AND o.run_at <= $1 AND o.id < c.id))) \
+         ORDER BY c.id LIMIT $2"
     };
 }
 
-/// Pending rows due, and leased rows whose lease ran out.
+/// The rows a claim takes.
 #[cfg(feature = "sqlite")]
-pub(super) const DUE: [(&str, &str); 2] = [
-    (due!("run_at"), "pending"),
-    (due!("lease_until"), "processing"),
-];
-/// `DUE`, skipping rows another transaction is finishing.
+pub(super) const DUE: &str = due!();
+/// [`DUE`], skipping rows another transaction is finishing.
 #[cfg(feature = "postgres")]
-pub(super) const DUE_SKIP_LOCKED: [(&str, &str); 2] = [
-    (
-        concat!(due!("run_at"), " FOR UPDATE OF c SKIP LOCKED"),
-        "pending",
-    ),
-    (
-        concat!(due!("lease_until"), " FOR UPDATE OF c SKIP LOCKED"),
-        "processing",
-    ),
-];
+pub(super) const DUE_SKIP_LOCKED: &str = concat!(due!(), " FOR UPDATE OF c SKIP LOCKED");
 
 /// The statements over a list of ids, bound as `$1`: each store gives the
 /// SQL that tests `id` against the list (`$list`), since PostgreSQL binds an
@@ -363,22 +352,6 @@ where
     })
 }
 
-/// Which shipment a `DUE` row is about.
-pub(super) fn shipment<'r, R>(row: &'r R) -> Result<(String, String, String, Vec<u8>), sqlx::Error>
-where
-    R: Row,
-    &'static str: ColumnIndex<R>,
-    String: Decode<'r, R::Database> + Type<R::Database>,
-    Vec<u8>: Decode<'r, R::Database> + Type<R::Database>,
-{
-    Ok((
-        row.try_get("provider")?,
-        row.try_get("endpoint")?,
-        row.try_get("tenant")?,
-        row.try_get("shipment")?,
-    ))
-}
-
 /// The statement that records `finish` on row `id` held under `lease`.
 pub(super) fn bind_finish<'q, DB>(
     id: i64,
@@ -467,40 +440,14 @@ macro_rules! sql_store {
                 let Some(mut tx) = self.claim_transaction().await? else {
                     return Ok(Claimed::default());
                 };
-                sqlx::query(sql::DEAD_LOST_LEASES)
-                    .bind(LEASE_RAN_OUT)
+                let due = sqlx::query(Self::DUE)
                     .bind(claim.now)
-                    .bind(i64::from(claim.max_attempts))
-                    .execute(&mut *tx)
+                    .bind(i64::try_from(claim.limit).unwrap_or(i64::MAX))
+                    .fetch_all(&mut *tx)
                     .await?;
-                let mut due = Vec::new();
-                for (query, state) in Self::DUE {
-                    due.extend(
-                        sqlx::query(query)
-                            .bind(claim.now)
-                            .bind(candidates(claim.limit))
-                            .bind(state)
-                            .fetch_all(&mut *tx)
-                            .await?,
-                    );
-                }
-                let mut ids = Vec::with_capacity(due.len());
+                let mut chosen = Vec::with_capacity(due.len());
                 for row in &due {
-                    ids.push(row.try_get::<i64, _>("id")?);
-                }
-                let mut due: Vec<_> = ids.into_iter().zip(due).collect();
-                due.sort_unstable_by_key(|(id, _)| *id);
-                // Leased shipments are passed over by `DUE`; this keeps one
-                // row per shipment where a pending and a lost lease's row meet.
-                let mut shipments = HashSet::new();
-                let mut chosen = Vec::with_capacity(claim.limit);
-                for (id, row) in &due {
-                    if chosen.len() == claim.limit {
-                        break;
-                    }
-                    if shipments.insert(sql::shipment(row)?) {
-                        chosen.push(*id);
-                    }
+                    chosen.push(row.try_get::<i64, _>("id")?);
                 }
                 let mut claimed = Claimed::default();
                 if chosen.is_empty() {
@@ -557,6 +504,24 @@ macro_rules! sql_store {
 
             fn claim(&self, claim: Claim) -> StoreFuture<'_, Claimed> {
                 Box::pin(self.claim_in(claim))
+            }
+
+            fn sweep(&self, now: i64, max_attempts: u32) -> StoreFuture<'_, u64> {
+                Box::pin(async move {
+                    let mut tx = self.bookkeeping().await?;
+                    let dead = sqlx::query(sql::DEAD_LOST_LEASES)
+                        .bind(LEASE_RAN_OUT)
+                        .bind(now)
+                        .bind(i64::from(max_attempts))
+                        .execute(&mut *tx)
+                        .await?;
+                    let released = sqlx::query(sql::RELEASE_LOST_LEASES)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
+                    tx.commit().await?;
+                    Ok(dead.rows_affected() + released.rows_affected())
+                })
             }
 
             fn extend(&self, id: i64, lease: i64, until: i64) -> StoreFuture<'_, bool> {

@@ -20,8 +20,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::sql;
 use super::store::{
-    Claim, Claimed, DeadRow, Finish, Finished, LEASE_RAN_OUT, NewWebhook, Purge, Store,
-    StoreFuture, candidates,
+    Claim, Claimed, DeadRow, Finish, Finished, LEASE_RAN_OUT, NewWebhook, Purge, Store, StoreFuture,
 };
 use super::{InboxError, InboxStats, Receipt};
 
@@ -95,7 +94,7 @@ impl SqliteStore {
 
     const ID_COLUMN: &str = "INTEGER PRIMARY KEY AUTOINCREMENT";
     const BYTES: &str = "BLOB";
-    const DUE: [(&str, &str); 2] = sql::DUE;
+    const DUE: &str = sql::DUE;
     sql::id_list_statements!("IN (SELECT value FROM json_each($1))");
 
     /// The ids a statement of [`sql::id_list_statements`] binds, as a JSON array.

@@ -161,8 +161,6 @@ pub(super) struct Claim {
     pub(super) lease_until: i64,
     /// Marks this claim's rows, so only its holder finishes them.
     pub(super) lease: i64,
-    /// A row whose lease ran out on this attempt is dead, not claimed again.
-    pub(super) max_attempts: u32,
     pub(super) latest_wins: bool,
 }
 
@@ -210,12 +208,16 @@ pub(super) trait Store: Send + Sync + 'static {
     /// there, in which case it counts a duplicate on the row that is.
     fn insert(&self, row: NewWebhook) -> StoreFuture<'_, Receipt>;
 
-    /// Marks dead the rows whose lease ran out on their last attempt, then
-    /// claims up to `limit` rows that are due or whose lease ran out, at most
-    /// one per shipment and none of a shipment already leased, oldest first;
-    /// with `latest_wins`, a claimed row older than a handled one of its
-    /// shipment is marked superseded instead of returned.
+    /// Claims up to `limit` pending rows that are due, at most one per
+    /// shipment (its oldest due) and none of a shipment already leased,
+    /// oldest first; with `latest_wins`, a row older than a handled one of
+    /// its shipment is marked superseded instead of returned.
     fn claim(&self, claim: Claim) -> StoreFuture<'_, Claimed>;
+
+    /// Marks dead the rows whose lease ran out on attempt `max_attempts`,
+    /// and makes due at `now` those whose lease ran out on an earlier one;
+    /// how many rows it changed.
+    fn sweep(&self, now: i64, max_attempts: u32) -> StoreFuture<'_, u64>;
 
     /// Pushes the lease of a row still held under `lease` to `until`.
     fn extend(&self, id: i64, lease: i64, until: i64) -> StoreFuture<'_, bool>;
@@ -241,13 +243,6 @@ pub(super) trait Store: Send + Sync + 'static {
 
 /// The last error of a row whose lease ran out on its last attempt.
 pub(super) const LEASE_RAN_OUT: &str = "the worker's lease ran out on the last attempt";
-
-/// How many due rows a claim of `limit` looks at: rows of one shipment
-/// count once, so it looks further than it takes.
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
-pub(super) fn candidates(limit: usize) -> i64 {
-    i64::try_from(limit.saturating_mul(4).saturating_add(16)).unwrap_or(i64::MAX)
-}
 
 /// The statuses a shipment does not leave, for ordering events without a time.
 pub(super) fn is_final(status: &ShipmentStatus) -> bool {

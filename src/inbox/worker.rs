@@ -166,8 +166,18 @@ impl Worker {
         // A dropped handle leaves the worker running, with nothing to stop it.
         let mut detached = false;
         let mut next_purge = Instant::now();
+        let mut next_sweep = Instant::now();
         self.inbox.store.listen();
         loop {
+            if Instant::now() >= next_sweep {
+                // Lost leases, whoever held them, on a timer rather than in every claim.
+                match self.inbox.store.sweep(now_ms(), self.max_attempts).await {
+                    Ok(0) => {}
+                    Ok(swept) => tracing::debug!(swept, "lost leases swept"),
+                    Err(error) => tracing::warn!(%error, "inbox sweep of lost leases failed"),
+                }
+                next_sweep = Instant::now() + self.poll_interval;
+            }
             if Instant::now() >= next_purge {
                 match self.inbox.purge().await {
                     Ok(0) => {}
@@ -232,7 +242,6 @@ impl Worker {
                 now,
                 lease_until: now.saturating_add(millis(self.lease)),
                 lease: random() as i64,
-                max_attempts: self.max_attempts,
                 latest_wins: self.inbox.latest_wins,
             })
             .await?;
