@@ -99,7 +99,8 @@ impl Worker {
     /// from it (30 s by default, at least 1 s). The worker renews the lease
     /// every third of it while the handler runs, so a long handler keeps its
     /// webhook; a worker that dies loses it when the lease ends, and the
-    /// webhook is handed out again.
+    /// webhook is handed out again once a worker's sweep (every
+    /// [poll interval](Self::poll_interval)) finds it.
     ///
     /// The renewal runs beside the handler on the same task: a handler that
     /// blocks its thread (CPU work, blocking I/O) for longer than the lease
@@ -122,7 +123,9 @@ impl Worker {
 
     /// How often it looks for webhooks without being woken (1 s by default):
     /// for retries that come due, and for webhooks stored by another process
-    /// on SQLite, or on PostgreSQL when a `NOTIFY` was missed.
+    /// on SQLite, or on PostgreSQL when a `NOTIFY` was missed. It sweeps lost
+    /// leases (any worker's) as often: those on their last attempt are dead,
+    /// the others due again.
     #[must_use]
     pub fn poll_interval(mut self, interval: Duration) -> Self {
         self.poll_interval = interval.max(Duration::from_millis(1));
