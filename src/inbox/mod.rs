@@ -51,7 +51,9 @@
 //!   [`attempt`](Delivery::attempt) and the same
 //!   [`dedup_key`](Delivery::dedup_key): make it idempotent with the key
 //!   (the attempt can repeat if the database itself crashes: claims and
-//!   outcomes commit without waiting for the disk). Webhooks about one
+//!   outcomes commit without waiting for the disk), or write the handler's
+//!   effects in the transaction that marks the webhook handled
+//!   ([`Delivery::mark_done_in`]): then they happen exactly once. Webhooks about one
 //!   shipment are never handled at once while their leases hold, and are
 //!   handed out oldest first; one waiting out a retry's backoff does not
 //!   hold back the later ones (latest wins then supersedes it if a newer one
@@ -114,6 +116,7 @@ mod worker;
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use time::OffsetDateTime;
@@ -413,6 +416,9 @@ pub struct Delivery {
     endpoint: String,
     received_at: OffsetDateTime,
     webhook: VerifiedWebhook,
+    /// Set once the handler marked it handled in a transaction of its own,
+    /// so the worker does not record it again.
+    marked: Arc<AtomicBool>,
 }
 
 impl Delivery {
@@ -459,4 +465,89 @@ impl Delivery {
     pub fn payload<P: TypedPayload>(&self) -> Result<P, WebhookRejection> {
         self.webhook.payload()
     }
+
+    /// Marks this webhook handled within the caller's transaction on the
+    /// inbox's own database, so that the handler's writes and the mark
+    /// commit together or not at all: exactly-once effects. `Ok(false)` if
+    /// this worker no longer holds it (its lease ran out and another took
+    /// it): roll the transaction back then.
+    ///
+    /// ```no_run
+    /// # async fn handle(delivery: shipment_webhooks::inbox::Delivery, pool: sqlx::PgPool)
+    /// #     -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    /// let mut tx = pool.begin().await?;
+    /// sqlx::query("INSERT INTO shipment_status (id, status) VALUES ($1, $2) \
+    ///              ON CONFLICT (id) DO UPDATE SET status = excluded.status")
+    ///     .bind(&delivery.event().id)
+    ///     .bind(delivery.event().status.as_str())
+    ///     .execute(&mut *tx)
+    ///     .await?;
+    /// if !delivery.mark_done_in(&mut *tx).await? {
+    ///     return Err("lease lost: another worker has this webhook".into()); // rolls back
+    /// }
+    /// tx.commit().await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// The transaction must be on the database the inbox is in (on
+    /// PostgreSQL, in the schema it uses). If it does not commit, the
+    /// webhook is handed out again once its lease runs out, with the
+    /// handler's writes rolled back with it. Once it has marked the webhook,
+    /// the worker records nothing more for it, whatever the handler returns.
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
+    #[cfg_attr(docsrs, doc(cfg(any(feature = "sqlite", feature = "postgres"))))]
+    pub async fn mark_done_in(
+        &self,
+        connection: &mut impl InboxConnection,
+    ) -> Result<bool, InboxError> {
+        let marked = connection.mark_done(self.id, self.lease).await?;
+        if marked {
+            self.marked.store(true, Ordering::Release);
+        }
+        Ok(marked)
+    }
 }
+
+/// A connection to the inbox's database, in the handler's transaction, for
+/// [`Delivery::mark_done_in`]: sqlx's `PgConnection` or `SqliteConnection`
+/// (a `Transaction` dereferences to one: `&mut *tx`).
+///
+/// Sealed: implemented for those two only.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "sqlite", feature = "postgres"))))]
+pub trait InboxConnection: sealed::Sealed + Send {
+    #[doc(hidden)]
+    /// Marks row `id` handled if still held under `lease`.
+    fn mark_done(&mut self, id: i64, lease: i64) -> store::StoreFuture<'_, bool>;
+}
+
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// What [`InboxConnection`] does on either database, written once.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+macro_rules! inbox_connection {
+    ($connection:ty) => {
+        impl sealed::Sealed for $connection {}
+
+        impl InboxConnection for $connection {
+            fn mark_done(&mut self, id: i64, lease: i64) -> store::StoreFuture<'_, bool> {
+                Box::pin(async move {
+                    let marked = sqlx::query(sql::DONE)
+                        .bind(id)
+                        .bind(lease)
+                        .execute(self)
+                        .await?;
+                    Ok(marked.rows_affected() > 0)
+                })
+            }
+        }
+    };
+}
+
+#[cfg(feature = "postgres")]
+inbox_connection!(sqlx::PgConnection);
+#[cfg(feature = "sqlite")]
+inbox_connection!(sqlx::SqliteConnection);

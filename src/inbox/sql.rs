@@ -210,7 +210,8 @@ pub(super) use id_list_statements;
 pub(super) const EXTEND: &str = "UPDATE webhook_inbox SET lease_until = $3 \
     WHERE id = $1 AND lease = $2 AND state = 'processing'";
 
-/// What `finish` sets, by outcome: `$1` id, `$2` lease, then the outcome's
+/// What `finish` sets, by outcome (`DONE` also in a handler's own
+/// transaction, `Delivery::mark_done_in`): `$1` id, `$2` lease, then the outcome's
 /// fields in order (`RETRY`: when, error; `DEAD`: error; `RELEASE`: when).
 pub(super) const DONE: &str = "UPDATE webhook_inbox SET state = 'done', lease = NULL \
     WHERE id = $1 AND lease = $2 AND state = 'processing'";

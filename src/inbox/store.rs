@@ -105,6 +105,7 @@ impl ClaimedRow {
         let secret = MatchedSecret::stored(Arc::from(self.secret_label), tenant);
         let webhook = VerifiedWebhook::stored(event, secret, self.body, headers, DedupKey(key));
         Ok(Delivery {
+            marked: Arc::default(),
             id: self.id,
             lease: self.lease,
             attempt: u32::try_from(self.attempts).unwrap_or(u32::MAX),

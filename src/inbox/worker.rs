@@ -7,7 +7,7 @@ use std::future::Future;
 use std::hash::{BuildHasher, RandomState};
 use std::pin::{Pin, pin};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::sync::oneshot;
@@ -269,6 +269,7 @@ impl Worker {
             id: delivery.id,
             lease: delivery.lease,
             attempt: delivery.attempt,
+            marked: Arc::clone(&delivery.marked),
         };
         let store = Arc::clone(&self.inbox.store);
         let (lease, timeout) = (self.lease, self.handler_timeout);
@@ -322,6 +323,14 @@ impl Worker {
             Err(error) => (error.id(), Err(None)),
         };
         let held = running.held.remove(&task)?;
+        if held.marked.load(Ordering::Acquire) {
+            tracing::debug!(
+                id = held.id,
+                attempt = held.attempt,
+                "webhook handled in its handler's transaction"
+            );
+            return None;
+        }
         let now = now_ms();
         let finish = match outcome {
             Ok(()) => Finish::Done,
@@ -412,11 +421,13 @@ impl Worker {
 }
 
 /// A claimed webhook a handler is running on.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug)]
 struct Held {
     id: i64,
     lease: i64,
     attempt: u32,
+    /// Set once the handler marked it handled in its own transaction.
+    marked: Arc<AtomicBool>,
 }
 
 #[derive(Default)]

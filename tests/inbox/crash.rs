@@ -63,8 +63,15 @@ async fn receiver_process() {
             .open(log)
             .unwrap(),
     ));
-    let _worker = inbox
-        .worker(move |delivery: shipment_webhooks::inbox::Delivery| {
+    let worker = if std::env::var_os("INBOX_CHILD_EFFECTS").is_some() {
+        // Each handler's effect and the mark commit in one transaction.
+        let effects = Effects::connect().await;
+        inbox.worker(move |delivery: shipment_webhooks::inbox::Delivery| {
+            let effects = effects.clone();
+            async move { effects.record(&delivery).await }
+        })
+    } else {
+        inbox.worker(move |delivery: shipment_webhooks::inbox::Delivery| {
             let log = Arc::clone(&log);
             async move {
                 // Work that takes a while, so a kill finds handlers running.
@@ -77,6 +84,8 @@ async fn receiver_process() {
                     .map_err(|e| e.to_string())
             }
         })
+    };
+    let _worker = worker
         .concurrency(4)
         .lease(Duration::from_millis(900))
         .poll_interval(Duration::from_millis(50))
@@ -86,6 +95,117 @@ async fn receiver_process() {
     axum::serve(listener, app(&inbox)).await.unwrap();
 }
 
+/// The child's own connections to the inbox's database, where its handler
+/// writes each webhook's effect in the transaction that marks it handled.
+#[derive(Clone)]
+enum Effects {
+    Sqlite(sqlx::SqlitePool),
+    Postgres(sqlx::PgPool),
+}
+
+const CREATE_EFFECTS: &str =
+    "CREATE TABLE IF NOT EXISTS effects (row_id BIGINT NOT NULL, attempt BIGINT NOT NULL)";
+const INSERT_EFFECT: &str = "INSERT INTO effects (row_id, attempt) VALUES ($1, $2)";
+
+impl Effects {
+    async fn connect() -> Self {
+        let db = std::env::var("INBOX_CHILD_DB").unwrap();
+        let effects = if std::env::var("INBOX_CHILD_STORE").unwrap() == "sqlite" {
+            let options = sqlx::sqlite::SqliteConnectOptions::new()
+                .filename(db)
+                .busy_timeout(Duration::from_secs(10));
+            Self::Sqlite(sqlx::SqlitePool::connect_with(options).await.unwrap())
+        } else {
+            let schema = std::env::var("INBOX_CHILD_SCHEMA").unwrap();
+            Self::Postgres(
+                sqlx::PgPool::connect_with(in_schema(&db, &schema))
+                    .await
+                    .unwrap(),
+            )
+        };
+        match &effects {
+            Self::Sqlite(pool) => sqlx::query(CREATE_EFFECTS).execute(pool).await.map(drop),
+            Self::Postgres(pool) => sqlx::query(CREATE_EFFECTS).execute(pool).await.map(drop),
+        }
+        .unwrap();
+        effects
+    }
+
+    /// The effect and the mark, in one transaction, slowly enough that a
+    /// kill finds transactions open.
+    async fn record(&self, delivery: &shipment_webhooks::inbox::Delivery) -> Result<(), String> {
+        let (id, attempt) = (delivery.id(), i64::from(delivery.attempt()));
+        let pause = Duration::from_millis(3);
+        let marked = match self {
+            Self::Sqlite(pool) => {
+                let mut tx = pool.begin().await.map_err(|e| e.to_string())?;
+                sqlx::query(INSERT_EFFECT)
+                    .bind(id)
+                    .bind(attempt)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                tokio::time::sleep(pause).await;
+                let marked = delivery
+                    .mark_done_in(&mut *tx)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if marked {
+                    tx.commit().await.map_err(|e| e.to_string())?;
+                }
+                marked
+            }
+            Self::Postgres(pool) => {
+                let mut tx = pool.begin().await.map_err(|e| e.to_string())?;
+                sqlx::query(INSERT_EFFECT)
+                    .bind(id)
+                    .bind(attempt)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                tokio::time::sleep(pause).await;
+                let marked = delivery
+                    .mark_done_in(&mut *tx)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if marked {
+                    tx.commit().await.map_err(|e| e.to_string())?;
+                }
+                marked
+            }
+        };
+        if marked {
+            Ok(())
+        } else {
+            Err("lease lost: rolled back".into())
+        }
+    }
+}
+
+/// Each row's effects: row id to how many.
+async fn effects(store: &Store) -> HashMap<i64, usize> {
+    let select = "SELECT row_id FROM effects";
+    let ids: Vec<i64> = match store {
+        Store::Sqlite(path) => {
+            let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
+                .await
+                .unwrap();
+            sqlx::query_scalar(select).fetch_all(&pool).await.unwrap()
+        }
+        Store::Postgres(url, schema) => {
+            let pool = sqlx::PgPool::connect_with(in_schema(url, schema))
+                .await
+                .unwrap();
+            sqlx::query_scalar(select).fetch_all(&pool).await.unwrap()
+        }
+    };
+    let mut counts = HashMap::new();
+    for id in ids {
+        *counts.entry(id).or_default() += 1;
+    }
+    counts
+}
+
 /// A started receiver process and its address.
 struct Receiver {
     child: Child,
@@ -93,7 +213,15 @@ struct Receiver {
 }
 
 async fn start(store: &Store, log: &std::path::Path) -> Receiver {
+    start_with(store, log, false).await
+}
+
+/// [`start`], with a handler whose effects commit with the mark if `effects`.
+async fn start_with(store: &Store, log: &std::path::Path, effects: bool) -> Receiver {
     let mut command = Command::new(std::env::current_exe().unwrap());
+    if effects {
+        command.env("INBOX_CHILD_EFFECTS", "1");
+    }
     command
         .args([
             "--exact",
@@ -378,6 +506,56 @@ async fn killed_mid_load_loses_nothing(postgres: bool) {
         webhooks.len(),
         started.elapsed()
     );
+}
+
+/// (c) Handlers whose effects commit in the transaction that marks their
+/// webhook handled, killed with SIGKILL three times mid-load: every handled
+/// webhook's effect is there exactly once, and no other webhook's.
+async fn effects_commit_exactly_once_across_kills(postgres: bool) {
+    let Some(store) = fresh(postgres, "effects").await else {
+        return;
+    };
+    let log = sqlite_path("effects-log");
+    let (webhooks, sends) = load(60);
+    let client = client();
+    let parts: Vec<&[usize]> = sends.chunks(sends.len().div_ceil(4)).collect();
+    for (round, part) in parts.iter().enumerate() {
+        let mut receiver = start_with(&store, &log, true).await;
+        let address = [receiver.address.clone()];
+        send_all(&client, &address, &webhooks, part).await;
+        if round + 1 < parts.len() {
+            // Kill while handlers hold transactions open.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            receiver.child.start_kill().unwrap();
+            receiver.child.wait().await.unwrap();
+        } else {
+            let rows = drained(&store).await;
+            let effects = effects(&store).await;
+            assert_eq!(rows.len(), webhooks.len(), "one row per distinct webhook");
+            for (id, (state, _)) in &rows {
+                let expected = usize::from(state == "done");
+                assert_eq!(
+                    effects.get(id).copied().unwrap_or(0),
+                    expected,
+                    "row {id}, {state}: its effects"
+                );
+            }
+            assert!(
+                effects.keys().all(|id| rows.contains_key(id)),
+                "no effect of a row that does not exist"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_effects_commit_exactly_once_across_kills() {
+    effects_commit_exactly_once_across_kills(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_effects_commit_exactly_once_across_kills() {
+    effects_commit_exactly_once_across_kills(true).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
