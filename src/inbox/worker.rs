@@ -12,10 +12,10 @@ use std::time::Duration;
 
 use tokio::sync::oneshot;
 use tokio::task::{Id, JoinError, JoinHandle, JoinSet};
-use tokio::time::{Instant, interval_at, sleep, sleep_until};
+use tokio::time::{Instant, MissedTickBehavior, interval_at, sleep, sleep_until};
 use tracing::Instrument;
 
-use super::store::{Claim, Finish, Finished, now_ms};
+use super::store::{Claim, Finish, Finished, Store, now_ms};
 use super::{Delivery, Inbox, InboxError};
 
 type HandlerFuture = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
@@ -274,33 +274,22 @@ impl Worker {
         let store = Arc::clone(&self.inbox.store);
         let (lease, timeout) = (self.lease, self.handler_timeout);
         let handler = Arc::clone(&self.handler);
+        let (id, held_lease) = (held.id, held.lease);
         let task = running.tasks.spawn(
             async move {
+                // The lease is renewed by a task of its own: renewing inline
+                // would stop polling the handler while it waits, and a
+                // handler holding a SQLite write lock in its own transaction
+                // (`Delivery::mark_done_in`) would then never release it.
+                let renewal = tokio::spawn(
+                    renew(store, id, held_lease, lease).instrument(tracing::Span::current()),
+                );
+                let _renewal = AbortOnDrop(renewal);
                 // Called in the task, so a panic before its future is caught too.
-                let mut handled = pin!(handler(delivery));
-                let renew = lease / 3;
-                let mut renewals = interval_at(Instant::now() + renew, renew);
-                let deadline = sleep(timeout);
-                let mut deadline = pin!(deadline);
-                let mut renewing = true;
-                loop {
-                    tokio::select! {
-                        outcome = &mut handled => return outcome,
-                        () = &mut deadline => {
-                            return Err(format!("the handler took longer than {timeout:?}"));
-                        }
-                        _ = renewals.tick(), if renewing => {
-                            let until = now_ms().saturating_add(millis(lease));
-                            match store.extend(held.id, held.lease, until).await {
-                                Ok(true) => {}
-                                Ok(false) => {
-                                    tracing::warn!("lease lost: another worker may run this webhook too");
-                                    renewing = false;
-                                }
-                                Err(error) => tracing::warn!(%error, "lease renewal failed"),
-                            }
-                        }
-                    }
+                let handled = handler(delivery);
+                match tokio::time::timeout(timeout, handled).await {
+                    Ok(outcome) => outcome,
+                    Err(_) => Err(format!("the handler took longer than {timeout:?}")),
                 }
             }
             .instrument(span),
@@ -417,6 +406,36 @@ impl Worker {
         let ceiling = initial.saturating_mul(1 << doublings).min(max);
         let half = ceiling / 2;
         half + half.mul_f64(random() as f64 / u64::MAX as f64)
+    }
+}
+
+/// Renews the lease of row `id`, held under `lease`, every third of
+/// `duration`, until it is aborted or the lease is lost.
+async fn renew(store: Arc<dyn Store>, id: i64, lease: i64, duration: Duration) {
+    let every = duration / 3;
+    let mut renewals = interval_at(Instant::now() + every, every);
+    renewals.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        renewals.tick().await;
+        let until = now_ms().saturating_add(millis(duration));
+        match store.extend(id, lease, until).await {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::warn!("lease lost: another worker may run this webhook too");
+                return;
+            }
+            Err(error) => tracing::warn!(%error, "lease renewal failed"),
+        }
+    }
+}
+
+/// Aborts a task when dropped, so that a handler's end, or its panic, ends
+/// its lease's renewal.
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

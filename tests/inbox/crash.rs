@@ -37,6 +37,10 @@ enum Store {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a receiver process the crash tests start"]
 async fn receiver_process() {
+    let _ = tracing_subscriber::fmt()
+        .with_max_level(tracing_subscriber::filter::LevelFilter::DEBUG)
+        .with_writer(std::io::stderr)
+        .try_init();
     let log = std::env::var("INBOX_CHILD_LOG").expect("INBOX_CHILD_LOG");
     let inbox = match std::env::var("INBOX_CHILD_STORE")
         .expect("INBOX_CHILD_STORE")
@@ -375,7 +379,17 @@ async fn drained(store: &Store) -> BTreeMap<i64, (String, i64)> {
         {
             return rows;
         }
-        assert!(Instant::now() < deadline, "the inbox did not drain in 60 s");
+        assert!(
+            Instant::now() < deadline,
+            "the inbox did not drain in 60 s: {:?}",
+            {
+                let open: Vec<_> = rows
+                    .iter()
+                    .filter(|(_, (state, _))| state == "pending" || state == "processing")
+                    .collect();
+                open
+            }
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
