@@ -38,7 +38,7 @@ enum Store {
 #[ignore = "a receiver process the crash tests start"]
 async fn receiver_process() {
     let _ = tracing_subscriber::fmt()
-        .with_max_level(tracing_subscriber::filter::LevelFilter::DEBUG)
+        .with_max_level(tracing_subscriber::filter::LevelFilter::WARN)
         .with_writer(std::io::stderr)
         .try_init();
     let log = std::env::var("INBOX_CHILD_LOG").expect("INBOX_CHILD_LOG");
