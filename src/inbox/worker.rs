@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use tokio::sync::oneshot;
 use tokio::task::{Id, JoinError, JoinHandle, JoinSet};
-use tokio::time::{Instant, MissedTickBehavior, interval_at, sleep, sleep_until};
+use tokio::time::{Instant, MissedTickBehavior, interval, sleep, sleep_until};
 use tracing::Instrument;
 
 use super::store::{Claim, Finish, Finished, Store, now_ms};
@@ -277,20 +277,28 @@ impl Worker {
         let (id, held_lease) = (held.id, held.lease);
         let task = running.tasks.spawn(
             async move {
-                // The lease is renewed by a task of its own: renewing inline
-                // would stop polling the handler while it waits, and a
-                // handler holding a SQLite write lock in its own transaction
-                // (`Delivery::mark_done_in`) would then never release it.
-                let renewal = tokio::spawn(
-                    renew(store, id, held_lease, lease).instrument(tracing::Span::current()),
-                );
-                let _renewal = AbortOnDrop(renewal);
                 // Called in the task, so a panic before its future is caught too.
-                let handled = handler(delivery);
-                match tokio::time::timeout(timeout, handled).await {
-                    Ok(outcome) => outcome,
-                    Err(_) => Err(format!("the handler took longer than {timeout:?}")),
-                }
+                let handled = tokio::time::timeout(timeout, handler(delivery));
+                let mut handled = pin!(handled);
+                // A handler done within a third of the lease needs no renewal.
+                let renew_after = lease / 3;
+                let outcome = tokio::select! {
+                    outcome = &mut handled => outcome,
+                    () = sleep(renew_after) => {
+                        // Renewed by a task of its own: renewing inline would
+                        // stop polling the handler while it waits, and a
+                        // handler holding a SQLite write lock in its own
+                        // transaction (`Delivery::mark_done_in`) would then
+                        // never release it.
+                        let renewal = tokio::spawn(
+                            renew(store, id, held_lease, lease)
+                                .instrument(tracing::Span::current()),
+                        );
+                        let _renewal = AbortOnDrop(renewal);
+                        handled.await
+                    }
+                };
+                outcome.unwrap_or_else(|_| Err(format!("the handler took longer than {timeout:?}")))
             }
             .instrument(span),
         );
@@ -409,11 +417,10 @@ impl Worker {
     }
 }
 
-/// Renews the lease of row `id`, held under `lease`, every third of
-/// `duration`, until it is aborted or the lease is lost.
+/// Renews the lease of row `id`, held under `lease`, at once and then every
+/// third of `duration`, until it is aborted or the lease is lost.
 async fn renew(store: Arc<dyn Store>, id: i64, lease: i64, duration: Duration) {
-    let every = duration / 3;
-    let mut renewals = interval_at(Instant::now() + every, every);
+    let mut renewals = interval(duration / 3);
     renewals.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
         renewals.tick().await;
