@@ -46,7 +46,10 @@
 //!   stored webhook to the handler until it returns `Ok`, retrying errors
 //!   with exponential backoff and jitter, and marks it `dead` after its last
 //!   attempt ([`Inbox::dead`], [`Inbox::replay`]). A claimed webhook is
-//!   leased: if its worker dies, it is handed out again when the lease ends.
+//!   leased: if its worker dies, it is handed out again once the lease has
+//!   ended, at the next sweep of lost leases (every worker sweeps, every
+//!   [poll interval](Worker::poll_interval)); its shipment's later webhooks
+//!   wait for it.
 //!   So a handler may see a webhook again after a crash, with a higher
 //!   [`attempt`](Delivery::attempt) and the same
 //!   [`dedup_key`](Delivery::dedup_key): make it idempotent with the key
