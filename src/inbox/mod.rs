@@ -119,7 +119,7 @@ mod worker;
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use time::OffsetDateTime;
@@ -505,7 +505,8 @@ impl Delivery {
     ) -> Result<bool, InboxError> {
         let marked = connection.mark_done(self.id, self.lease).await?;
         if marked {
-            self.marked.store(true, Ordering::Release);
+            self.marked
+                .store(true, std::sync::atomic::Ordering::Release);
         }
         Ok(marked)
     }
