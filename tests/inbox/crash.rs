@@ -140,43 +140,30 @@ impl Effects {
     async fn record(&self, delivery: &shipment_webhooks::inbox::Delivery) -> Result<(), String> {
         let (id, attempt) = (delivery.id(), i64::from(delivery.attempt()));
         let pause = Duration::from_millis(3);
+        // The same steps on either pool: sqlx's types differ by database.
+        macro_rules! in_one_transaction {
+            ($pool:expr) => {{
+                let mut tx = $pool.begin().await.map_err(|e| e.to_string())?;
+                sqlx::query(INSERT_EFFECT)
+                    .bind(id)
+                    .bind(attempt)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                tokio::time::sleep(pause).await;
+                let marked = delivery
+                    .mark_done_in(&mut *tx)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if marked {
+                    tx.commit().await.map_err(|e| e.to_string())?;
+                }
+                marked
+            }};
+        }
         let marked = match self {
-            Self::Sqlite(pool) => {
-                let mut tx = pool.begin().await.map_err(|e| e.to_string())?;
-                sqlx::query(INSERT_EFFECT)
-                    .bind(id)
-                    .bind(attempt)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                tokio::time::sleep(pause).await;
-                let marked = delivery
-                    .mark_done_in(&mut *tx)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                if marked {
-                    tx.commit().await.map_err(|e| e.to_string())?;
-                }
-                marked
-            }
-            Self::Postgres(pool) => {
-                let mut tx = pool.begin().await.map_err(|e| e.to_string())?;
-                sqlx::query(INSERT_EFFECT)
-                    .bind(id)
-                    .bind(attempt)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                tokio::time::sleep(pause).await;
-                let marked = delivery
-                    .mark_done_in(&mut *tx)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                if marked {
-                    tx.commit().await.map_err(|e| e.to_string())?;
-                }
-                marked
-            }
+            Self::Sqlite(pool) => in_one_transaction!(pool),
+            Self::Postgres(pool) => in_one_transaction!(pool),
         };
         if marked {
             Ok(())
