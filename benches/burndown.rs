@@ -59,6 +59,8 @@
 //!   lines (1);
 //! - `BURNDOWN_WEBHOOKS`: webhooks per run (20,000), rounded up to a multiple
 //!   of 4;
+//! - `BURNDOWN_BATCH`: the worker's batch size, the most webhooks one claim
+//!   takes (its default, 64);
 //! - `BURNDOWN_POOL`: PostgreSQL connections in the pool (32);
 //! - `BURNDOWN_PRELOAD_CONCURRENCY`: shipments stored at once (32);
 //! - `BURNDOWN_TIMEOUT_SECS`: the longest preload, and the longest drain,
@@ -130,6 +132,7 @@ struct Settings {
     rounds: usize,
     first_round: usize,
     webhooks: usize,
+    batch: Option<usize>,
     pool: u32,
     preload_concurrency: usize,
     timeout: Duration,
@@ -193,6 +196,11 @@ fn settings() -> Settings {
         rounds: env_or("BURNDOWN_ROUNDS", 3usize).max(1),
         first_round: env_or("BURNDOWN_FIRST_ROUND", 1usize),
         webhooks,
+        batch: std::env::var("BURNDOWN_BATCH").ok().map(|batch| {
+            batch
+                .parse()
+                .unwrap_or_else(|_| panic!("BURNDOWN_BATCH={batch:?} is not a number"))
+        }),
         pool: env_or("BURNDOWN_POOL", 32u32).max(2),
         preload_concurrency: env_or("BURNDOWN_PRELOAD_CONCURRENCY", 32usize).max(1),
         timeout: Duration::from_secs(env_or("BURNDOWN_TIMEOUT_SECS", 120u64).max(1)),
@@ -633,11 +641,14 @@ async fn run(config: Config, settings: &Settings, round: usize, run: usize) -> O
             }
         };
         let start = Instant::now();
-        let worker = inbox
+        let mut worker = inbox
             .worker(handler)
             .concurrency(config.concurrency)
-            .poll_interval(POLL_INTERVAL)
-            .spawn();
+            .poll_interval(POLL_INTERVAL);
+        if let Some(batch) = settings.batch {
+            worker = worker.batch_size(batch);
+        }
+        let worker = worker.spawn();
         let mut polls = 0u64;
         let mut last_poll: Option<Instant> = None;
         let mut stats = InboxStats::default();

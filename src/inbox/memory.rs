@@ -5,17 +5,14 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use super::store::{
-    Claim, Claimed, ClaimedRow, DeadRow, Finish, Finished, LEASE_RAN_OUT, NewWebhook, Purge, Store,
-    StoreFuture,
+    Claim, Claimed, ClaimedRow, DeadRow, Finish, Finished, LEASE_RAN_OUT, NewWebhook, Newest,
+    Purge, Shipment, Store, StoreFuture,
 };
 use super::{InboxStats, Receipt};
 use crate::Provider;
 
 #[derive(Debug, Default)]
 pub(super) struct MemoryStore(Mutex<Rows>);
-
-/// Which shipment a row is about, as latest-wins and leasing group rows.
-type Shipment = (Provider, String, String, [u8; 32]);
 
 #[derive(Debug, Default)]
 struct Rows {
@@ -31,48 +28,31 @@ struct Rows {
     open: BTreeSet<i64>,
 }
 
-/// A shipment's handled events whose rows were purged: the newest signed
-/// time, whether a final status was handled (at all, and without a time),
-/// and when the last was received.
+/// A shipment's handled events whose rows were purged: the newest, the
+/// dedup key of the event that set its time (or of the last one where there
+/// is no time), and when the last was received.
 #[derive(Debug, Default, Clone, Copy)]
 struct Mark {
-    newest_time: Option<i64>,
-    /// The dedup key of the event that set `newest_time`, or of the last
-    /// one where there is no time.
+    newest: Newest,
     newest_key: Option<[u8; 32]>,
-    final_any: bool,
-    final_untimed: bool,
     handled_at: i64,
 }
 
 impl Mark {
     fn record(&mut self, row: &NewWebhook) {
-        let (time, newest) = (row.event_time, self.newest_time);
+        let (time, newest) = (row.event_time, self.newest.time);
         if time.is_none() || newest.is_none() || time >= newest {
             self.newest_key = Some(row.dedup_key.0);
         }
-        if time > newest {
-            self.newest_time = time;
-        }
-        self.final_any |= row.final_status;
-        self.final_untimed |= row.final_status && row.event_time.is_none();
+        self.newest.record(time, row.final_status);
         self.handled_at = self.handled_at.max(row.received_at);
     }
 
-    /// Whether the shipment's handled events make `row` older news: by
-    /// signed time where both have one, else by a final status; or whether
-    /// it is the event handled newest, sent again.
+    /// Whether the shipment's handled events make `row` older news, or it is
+    /// the event handled newest, sent again.
     fn supersedes(&self, row: &NewWebhook) -> bool {
-        if self.newest_key == Some(row.dedup_key.0) {
-            return true;
-        }
-        match row.event_time {
-            Some(time) => {
-                self.newest_time.is_some_and(|newest| newest > time)
-                    || (!row.final_status && self.final_untimed)
-            }
-            None => !row.final_status && self.final_any,
-        }
+        self.newest_key == Some(row.dedup_key.0)
+            || self.newest.supersedes(row.event_time, row.final_status)
     }
 }
 
@@ -123,6 +103,7 @@ impl Row {
         let new = &self.new;
         ClaimedRow {
             id,
+            shipment: new.shipment.to_vec(),
             lease: self.lease.unwrap_or_default(),
             attempts: self.attempts,
             dedup_key: new.dedup_key.0.to_vec(),
@@ -180,6 +161,7 @@ impl Rows {
                     row.attempts -= 1;
                 }
             }
+            Finish::Superseded => self.close(id, State::Superseded),
         }
         true
     }
@@ -267,23 +249,21 @@ impl Store for MemoryStore {
             }
         }
         let mut claimed = Claimed::default();
+        let mut taken = 0;
         for id in due {
-            if claimed.deliveries.len() == claim.limit {
-                continue;
+            if taken == claim.limit {
+                break;
             }
             let shipment = rows.rows[&id].shipment();
             if leased.contains(&shipment) {
                 continue;
             }
-            // Superseded, the shipment's next row may still be claimed now.
-            // The shipment's next row waits for the next claim, as in the databases.
+            taken += 1;
             if claim.latest_wins && rows.superseded(id, &shipment) {
                 rows.close(id, State::Superseded);
                 claimed.superseded.push(id);
-                leased.insert(shipment);
                 continue;
             }
-            leased.insert(shipment);
             if let Some(row) = rows.rows.get_mut(&id) {
                 row.state = State::Processing;
                 row.attempts += 1;
@@ -301,6 +281,7 @@ impl Store for MemoryStore {
                 }
             }
         }
+        claimed.full = taken == claim.limit;
         Box::pin(async move { Ok(claimed) })
     }
 
@@ -332,16 +313,19 @@ impl Store for MemoryStore {
         Box::pin(async move { Ok(swept) })
     }
 
-    fn extend(&self, id: i64, lease: i64, until: i64) -> StoreFuture<'_, bool> {
+    fn extend(&self, lease: i64, ids: Vec<i64>, until: i64) -> StoreFuture<'_, u64> {
         let mut rows = self.rows();
-        let held = match rows.rows.get_mut(&id) {
-            Some(row) if row.state == State::Processing && row.lease == Some(lease) => {
+        let mut extended = 0;
+        for id in ids {
+            if let Some(row) = rows.rows.get_mut(&id)
+                && row.state == State::Processing
+                && row.lease == Some(lease)
+            {
                 row.lease_until = until;
-                true
+                extended += 1;
             }
-            _ => false,
-        };
-        Box::pin(async move { Ok(held) })
+        }
+        Box::pin(async move { Ok(extended) })
     }
 
     fn finish(&self, outcomes: Vec<Finished>) -> StoreFuture<'_, Vec<bool>> {

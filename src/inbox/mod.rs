@@ -422,6 +422,8 @@ pub struct Delivery {
     /// Set once the handler marked it handled in a transaction of its own,
     /// so the worker does not record it again.
     marked: Arc<AtomicBool>,
+    /// The shipment it is about, whose webhooks a worker handles in order.
+    shipment: store::Shipment,
 }
 
 impl Delivery {

@@ -133,21 +133,18 @@ pub(super) const RELEASE_LOST_LEASES: &str = "UPDATE webhook_inbox \
     SET state = 'pending', lease = NULL, run_at = $1 \
     WHERE state = 'processing' AND lease_until <= $1";
 
-/// Pending rows due by `$1`, oldest first, at most `$2`, that their shipment
-/// can be handed now: none of its rows is leased (a lost lease waits for the
-/// sweep to release it), and none older is due. So each shipment gives at
-/// most one, its oldest due row. Read in `id` order from the `(state, id)`
-/// index and stopped at the limit; each row's shipment is checked through
-/// the shipment index, so a shipment with many rows queued, or one being
-/// handled, takes no place in the claim (no head-of-line blocking).
+/// Pending rows due by `$1`, oldest first, at most `$2`, of shipments none
+/// of whose rows is leased (a lost lease waits for the sweep to release
+/// it). Read in `id` order from the `(state, id)` index and stopped at the
+/// limit; each row's shipment is checked through the shipment index, so a
+/// shipment being handled takes no place in the claim (no head-of-line
+/// blocking), and a shipment's due rows come together, in order.
 macro_rules! due {
     () => {
         "SELECT c.id FROM webhook_inbox c WHERE c.state = 'pending' AND c.run_at <= $1 \
          AND NOT EXISTS (SELECT 1 FROM webhook_inbox o \
            WHERE o.provider = c.provider AND o.endpoint = c.endpoint \
-             AND o.tenant = c.tenant AND o.shipment = c.shipment \
-             AND (o.state = 'processing' \
-               OR (o.state = 'pending' AND o.run_at <= $1 AND o.id < c.id))) \
+             AND o.tenant = c.tenant AND o.shipment = c.shipment AND o.state = 'processing') \
          ORDER BY c.id LIMIT $2"
     };
 }
@@ -193,8 +190,14 @@ macro_rules! id_list_statements {
             "UPDATE webhook_inbox SET state = 'processing', attempts = attempts + 1, \
              lease_until = $2, lease = $3 WHERE id ",
             $list,
-            " RETURNING id, lease, attempts, dedup_key, provider, endpoint, tenant, event, body, \
-             provider_headers, secret_label, received_at"
+            " RETURNING id, shipment, lease, attempts, dedup_key, provider, endpoint, tenant, \
+             event, body, provider_headers, secret_label, received_at"
+        );
+        /// Pushes to `$3` the lease of the rows in `$1` still held under `$2`.
+        const EXTEND_MANY: &str = concat!(
+            "UPDATE webhook_inbox SET lease_until = $3 WHERE id ",
+            $list,
+            " AND lease = $2 AND state = 'processing'"
         );
         /// Marks done the rows in `$1` still held under lease `$2`; their ids.
         const DONE_MANY: &str = concat!(
@@ -207,12 +210,10 @@ macro_rules! id_list_statements {
 
 pub(super) use id_list_statements;
 
-pub(super) const EXTEND: &str = "UPDATE webhook_inbox SET lease_until = $3 \
-    WHERE id = $1 AND lease = $2 AND state = 'processing'";
-
 /// What `finish` sets, by outcome (`DONE` also in a handler's own
 /// transaction, `Delivery::mark_done_in`): `$1` id, `$2` lease, then the outcome's
-/// fields in order (`RETRY`: when, error; `DEAD`: error; `RELEASE`: when).
+/// fields in order (`RETRY`: when, error; `DEAD`: error; `RELEASE`: when;
+/// `SUPERSEDED`: none).
 pub(super) const DONE: &str = "UPDATE webhook_inbox SET state = 'done', lease = NULL \
     WHERE id = $1 AND lease = $2 AND state = 'processing'";
 pub(super) const RETRY: &str = "UPDATE webhook_inbox \
@@ -222,6 +223,8 @@ pub(super) const DEAD: &str = "UPDATE webhook_inbox SET state = 'dead', lease = 
     WHERE id = $1 AND lease = $2 AND state = 'processing'";
 pub(super) const RELEASE: &str = "UPDATE webhook_inbox \
     SET state = 'pending', lease = NULL, run_at = $3, attempts = attempts - 1 \
+    WHERE id = $1 AND lease = $2 AND state = 'processing'";
+pub(super) const SUPERSEDED: &str = "UPDATE webhook_inbox SET state = 'superseded', lease = NULL \
     WHERE id = $1 AND lease = $2 AND state = 'processing'";
 
 pub(super) const LIST_DEAD: &str = "SELECT id, event, endpoint, attempts, last_error, received_at \
@@ -254,6 +257,7 @@ where
 {
     ClaimedRow {
         id: row.try_get("id")?,
+        shipment: row.try_get("shipment")?,
         lease: row.try_get("lease")?,
         attempts: row.try_get("attempts")?,
         dedup_key: row.try_get("dedup_key")?,
@@ -370,6 +374,7 @@ where
         Finish::Retry { at, error } => query(RETRY).bind(at).bind(error),
         Finish::Dead { error } => query(DEAD).bind(error),
         Finish::Release { at } => query(RELEASE).bind(at),
+        Finish::Superseded => query(SUPERSEDED),
     }
 }
 
@@ -450,14 +455,15 @@ macro_rules! sql_store {
                 for row in &due {
                     chosen.push(row.try_get::<i64, _>("id")?);
                 }
-                let mut claimed = Claimed::default();
+                let mut claimed = Claimed {
+                    full: chosen.len() >= claim.limit,
+                    ..Claimed::default()
+                };
                 if chosen.is_empty() {
                     tx.commit().await?;
                     return Ok(claimed);
                 }
                 if claim.latest_wins {
-                    // A shipment's next row waits for the next claim, which
-                    // the worker makes at once.
                     let superseded = sqlx::query(Self::SUPERSEDE_MANY)
                         .bind(Self::id_list(&chosen))
                         .fetch_all(&mut *tx)
@@ -525,17 +531,17 @@ macro_rules! sql_store {
                 })
             }
 
-            fn extend(&self, id: i64, lease: i64, until: i64) -> StoreFuture<'_, bool> {
+            fn extend(&self, lease: i64, ids: Vec<i64>, until: i64) -> StoreFuture<'_, u64> {
                 Box::pin(async move {
                     let mut tx = self.bookkeeping().await?;
-                    let extended = sqlx::query(sql::EXTEND)
-                        .bind(id)
+                    let extended = sqlx::query(Self::EXTEND_MANY)
+                        .bind(Self::id_list(&ids))
                         .bind(lease)
                         .bind(until)
                         .execute(&mut *tx)
                         .await?;
                     tx.commit().await?;
-                    Ok(extended.rows_affected() > 0)
+                    Ok(extended.rows_affected())
                 })
             }
 

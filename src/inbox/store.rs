@@ -55,10 +55,15 @@ impl NewWebhook {
     }
 }
 
+/// Which shipment a row is about, as latest wins and leasing group rows:
+/// provider, endpoint, tenant and the hash of the shipment's id.
+pub(super) type Shipment = (Provider, String, String, [u8; 32]);
+
 /// A row a worker claimed, as the store reads it back.
 #[derive(Debug)]
 pub(super) struct ClaimedRow {
     pub(super) id: i64,
+    pub(super) shipment: Vec<u8>,
     pub(super) lease: i64,
     pub(super) attempts: i64,
     pub(super) dedup_key: Vec<u8>,
@@ -89,6 +94,11 @@ impl ClaimedRow {
             .as_slice()
             .try_into()
             .map_err(|_| bad("dedup key is not 32 bytes"))?;
+        let shipment: [u8; 32] = self
+            .shipment
+            .as_slice()
+            .try_into()
+            .map_err(|_| bad("shipment is not 32 bytes"))?;
         let headers = match self.provider_headers.as_deref() {
             // A row an instance of the previous version stored after the
             // migration has its headers in schema 1's shape.
@@ -101,7 +111,8 @@ impl ClaimedRow {
             ),
             None => None,
         };
-        let tenant = (!self.tenant.is_empty()).then(|| Arc::from(self.tenant));
+        let shipment = (event.provider, self.endpoint.clone(), self.tenant, shipment);
+        let tenant = (!shipment.2.is_empty()).then(|| Arc::from(shipment.2.as_str()));
         let secret = MatchedSecret::stored(Arc::from(self.secret_label), tenant);
         let webhook = VerifiedWebhook::stored(event, secret, self.body, headers, DedupKey(key));
         Ok(Delivery {
@@ -112,17 +123,20 @@ impl ClaimedRow {
             endpoint: self.endpoint,
             received_at: from_ms(self.received_at),
             webhook,
+            shipment,
         })
     }
 }
 
-/// What a claim took: deliveries for the handler, and the ids it marked
-/// superseded. A row that cannot be read back is marked dead instead, for a
-/// person to look at, rather than failing every claim.
+/// What a claim took: deliveries for the handler, oldest first, and the ids
+/// it marked superseded. A row that cannot be read back is marked dead
+/// instead, for a person to look at, rather than failing every claim.
 #[derive(Debug, Default)]
 pub(super) struct Claimed {
     pub(super) deliveries: Vec<Delivery>,
     pub(super) superseded: Vec<i64>,
+    /// Whether it took as many rows as it could: more may be due.
+    pub(super) full: bool,
 }
 
 /// A dead row, as the store reads it back.
@@ -155,7 +169,7 @@ impl DeadRow {
 /// What a claim asks of the store.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Claim {
-    /// At most this many rows.
+    /// At most this many rows, of any number of shipments.
     pub(super) limit: usize,
     pub(super) now: i64,
     /// The lease's end for the rows claimed.
@@ -174,9 +188,12 @@ pub(super) enum Finish {
     Retry { at: i64, error: String },
     /// The handler failed on its last attempt.
     Dead { error: String },
-    /// The worker stopped before the handler finished: not an attempt; due
-    /// again at this time.
+    /// The worker stopped before the handler finished, or before it started
+    /// it: not an attempt; due again at this time.
     Release { at: i64 },
+    /// Not handled: an event of its shipment handled after it was claimed
+    /// is newer.
+    Superseded,
 }
 
 /// How a worker finished with row `id`, claimed under `lease`.
@@ -209,10 +226,12 @@ pub(super) trait Store: Send + Sync + 'static {
     /// there, in which case it counts a duplicate on the row that is.
     fn insert(&self, row: NewWebhook) -> StoreFuture<'_, Receipt>;
 
-    /// Claims up to `limit` pending rows that are due, at most one per
-    /// shipment (its oldest due) and none of a shipment already leased,
-    /// oldest first; with `latest_wins`, a row older than a handled one of
-    /// its shipment is marked superseded instead of returned.
+    /// Claims up to `limit` pending rows that are due, oldest first, of
+    /// shipments none of whose rows is leased: a shipment's due rows come
+    /// together, in order, for one worker to handle one after another. With
+    /// `latest_wins`, a row older than a handled one of its shipment is
+    /// marked superseded instead of returned. The claim is whole: no other
+    /// claim runs beside it.
     fn claim(&self, claim: Claim) -> StoreFuture<'_, Claimed>;
 
     /// Marks dead the rows whose lease ran out on attempt `max_attempts`,
@@ -220,8 +239,9 @@ pub(super) trait Store: Send + Sync + 'static {
     /// how many rows it changed.
     fn sweep(&self, now: i64, max_attempts: u32) -> StoreFuture<'_, u64>;
 
-    /// Pushes the lease of a row still held under `lease` to `until`.
-    fn extend(&self, id: i64, lease: i64, until: i64) -> StoreFuture<'_, bool>;
+    /// Pushes to `until` the lease of those rows of `ids` still held under
+    /// `lease`; how many were.
+    fn extend(&self, lease: i64, ids: Vec<i64>, until: i64) -> StoreFuture<'_, u64>;
 
     /// Finishes rows still held under their lease, in one transaction;
     /// for each, `false` if it is not (its lease ran out and another worker
@@ -244,6 +264,37 @@ pub(super) trait Store: Send + Sync + 'static {
 
 /// The last error of a row whose lease ran out on its last attempt.
 pub(super) const LEASE_RAN_OUT: &str = "the worker's lease ran out on the last attempt";
+
+/// The newest of a shipment's handled events, as latest wins compares
+/// another with it: by signed time where both have one, else by a final
+/// status.
+#[derive(Debug, Default, Clone, Copy)]
+pub(super) struct Newest {
+    pub(super) time: Option<i64>,
+    /// Whether a final status was handled at all, and without a time.
+    pub(super) final_any: bool,
+    pub(super) final_untimed: bool,
+}
+
+impl Newest {
+    /// Adds a handled event.
+    pub(super) fn record(&mut self, time: Option<i64>, final_status: bool) {
+        self.time = self.time.max(time);
+        self.final_any |= final_status;
+        self.final_untimed |= final_status && time.is_none();
+    }
+
+    /// Whether an event with this time and finality is older news.
+    pub(super) fn supersedes(&self, time: Option<i64>, final_status: bool) -> bool {
+        match time {
+            Some(time) => {
+                self.time.is_some_and(|newest| newest > time)
+                    || (!final_status && self.final_untimed)
+            }
+            None => !final_status && self.final_any,
+        }
+    }
+}
 
 /// The statuses a shipment does not leave, for ordering events without a time.
 pub(super) fn is_final(status: &ShipmentStatus) -> bool {

@@ -1,7 +1,8 @@
 //! The worker: claims stored webhooks, runs the user's handler on each with
 //! its lease kept alive, and records what came of it.
 
-use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::future::Future;
 use std::hash::{BuildHasher, RandomState};
@@ -10,16 +11,21 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::{Id, JoinError, JoinHandle, JoinSet};
-use tokio::time::{Instant, MissedTickBehavior, interval, sleep, sleep_until};
+use tokio::time::{Instant, sleep, sleep_until};
 use tracing::Instrument;
 
-use super::store::{Claim, Finish, Finished, Store, now_ms};
+use super::store::{
+    Claim, Finish, Finished, Newest, Shipment, Store, event_time, is_final, now_ms,
+};
 use super::{Delivery, Inbox, InboxError};
 
 type HandlerFuture = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
 type Handler = Arc<dyn Fn(Delivery) -> HandlerFuture + Send + Sync>;
+
+/// The most outcomes one transaction records.
+const RECORD_BATCH: usize = 1024;
 
 /// How often a worker deletes what is older than the inbox's retention.
 const PURGE_EVERY: Duration = Duration::from_secs(10 * 60);
@@ -33,6 +39,7 @@ pub struct Worker {
     inbox: Inbox,
     handler: Handler,
     concurrency: usize,
+    batch_size: usize,
     max_attempts: u32,
     lease: Duration,
     backoff: (Duration, Duration),
@@ -46,6 +53,7 @@ impl fmt::Debug for Worker {
         f.debug_struct("Worker")
             .field("inbox", &self.inbox)
             .field("concurrency", &self.concurrency)
+            .field("batch_size", &self.batch_size)
             .field("max_attempts", &self.max_attempts)
             .field("lease", &self.lease)
             .field("backoff", &self.backoff)
@@ -71,6 +79,7 @@ impl Worker {
             inbox,
             handler,
             concurrency: 4,
+            batch_size: 64,
             max_attempts: 10,
             lease: Duration::from_secs(30),
             backoff: (Duration::from_secs(1), Duration::from_secs(10 * 60)),
@@ -80,10 +89,25 @@ impl Worker {
         }
     }
 
-    /// How many webhooks it handles at once (4 by default; at least 1).
+    /// How many webhooks it handles at once (4 by default; at least 1):
+    /// one per shipment, each shipment's in order.
     #[must_use]
     pub fn concurrency(mut self, webhooks: usize) -> Self {
         self.concurrency = webhooks.max(1);
+        self
+    }
+
+    /// How many webhooks one claim takes at most (64 by default; at least
+    /// 1). A claim takes every due webhook of each shipment it reaches, to be
+    /// handled one after another, oldest first, so one round trip to the
+    /// database serves many webhooks. Those waiting for a free slot stay
+    /// leased to this worker, their leases renewed; the worker claims again
+    /// once they have all started. With slow handlers and several workers
+    /// sharing an inbox, a batch near the concurrency spreads the work more
+    /// evenly; with fast handlers, a larger one drains a backlog faster.
+    #[must_use]
+    pub fn batch_size(mut self, webhooks: usize) -> Self {
+        self.batch_size = webhooks.max(1);
         self
     }
 
@@ -96,16 +120,18 @@ impl Worker {
     }
 
     /// How long a claimed webhook stays leased to this worker without word
-    /// from it (30 s by default, at least 1 s). The worker renews the lease
-    /// every third of it while the handler runs, so a long handler keeps its
-    /// webhook; a worker that dies loses it when the lease ends, and the
-    /// webhook is handed out again once a worker's sweep (every
-    /// [poll interval](Self::poll_interval)) finds it.
+    /// from it (30 s by default, at least 1 s). The worker renews the leases
+    /// of the webhooks it holds (running, or claimed and waiting for a slot)
+    /// every third of it, so a long handler keeps its webhook; a worker that
+    /// dies loses them when the lease ends, and they are handed out again
+    /// once a worker's sweep (every [poll interval](Self::poll_interval))
+    /// finds them.
     ///
-    /// The renewal runs beside the handler on the same task: a handler that
-    /// blocks its thread (CPU work, blocking I/O) for longer than the lease
-    /// must do that in `tokio::task::spawn_blocking`, or its webhook is
-    /// handed out again while it runs.
+    /// The renewal runs on the worker's own task: a handler that blocks its
+    /// thread (CPU work, blocking I/O) on a current-thread runtime, or every
+    /// thread of a multi-thread one, for longer than the lease must do that
+    /// in `tokio::task::spawn_blocking`, or its webhooks are handed out
+    /// again while it runs.
     #[must_use]
     pub fn lease(mut self, lease: Duration) -> Self {
         self.lease = lease.max(Duration::from_secs(1));
@@ -165,11 +191,19 @@ impl Worker {
     }
 
     async fn run(self, mut stop: oneshot::Receiver<()>) {
-        let mut running = Running::default();
+        let (outcomes, queue) = mpsc::unbounded_channel();
+        let recorder = tokio::spawn(record(Arc::clone(&self.inbox.store), queue));
+        let mut running = Running {
+            tasks: JoinSet::new(),
+            held: HashMap::new(),
+            ready: VecDeque::new(),
+            outcomes,
+        };
         // A dropped handle leaves the worker running, with nothing to stop it.
         let mut detached = false;
         let mut next_purge = Instant::now();
         let mut next_sweep = Instant::now();
+        let mut next_renewal = Instant::now() + self.lease / 3;
         self.inbox.store.listen();
         loop {
             if Instant::now() >= next_sweep {
@@ -189,23 +223,23 @@ impl Worker {
                 }
                 next_purge = Instant::now() + PURGE_EVERY;
             }
+            if Instant::now() >= next_renewal {
+                self.renew(&running).await;
+                next_renewal = Instant::now() + self.lease / 3;
+            }
             // Registered before claiming, so a webhook stored meanwhile still wakes it.
             let mut stored = pin!(self.inbox.wake.notified());
             stored.as_mut().enable();
-            let free = self.concurrency - running.tasks.len();
-            // A claim that superseded rows leaves their shipments' next rows
-            // for the next claim: make it at once while places are free.
+            self.fill(&mut running);
+            // A full claim may have left due webhooks behind: claim again at
+            // once while slots are free.
             let mut again = false;
-            if free > 0 {
-                match self.claim(free).await {
-                    Ok((deliveries, superseded)) => {
-                        again = superseded > 0;
-                        for delivery in deliveries {
-                            self.start(delivery, &mut running);
-                        }
-                    }
+            if running.ready.is_empty() && running.tasks.len() < self.concurrency {
+                match self.claim(&mut running).await {
+                    Ok(full) => again = full,
                     Err(error) => tracing::warn!(%error, "inbox claim failed"),
                 }
+                self.fill(&mut running);
             }
             let idle = running.tasks.len() < self.concurrency;
             if again && idle {
@@ -217,31 +251,32 @@ impl Worker {
                     Err(_) => detached = true,
                 },
                 Some(joined) = running.tasks.join_next_with_id() => {
-                    // Every handler done by now, recorded in one transaction,
-                    // so the next claim fills all their places at once.
-                    let mut outcomes = Vec::from_iter(self.outcome(joined, &mut running));
+                    // Every handler done by now, its shipment's next webhook started.
+                    self.joined(joined, &mut running, false);
                     while let Some(joined) = running.tasks.try_join_next_with_id() {
-                        outcomes.extend(self.outcome(joined, &mut running));
+                        self.joined(joined, &mut running, false);
                     }
-                    self.record(outcomes).await;
                 }
                 () = stored, if idle => {}
                 () = sleep(self.poll_interval), if idle => {}
-                () = sleep_until(next_purge) => {}
+                () = sleep_until(next_purge.min(next_renewal)) => {}
             }
         }
         self.drain(running).await;
+        if let Err(error) = recorder.await {
+            tracing::error!(%error, "inbox outcome recorder stopped abnormally");
+        }
     }
 
-    /// Claims up to `limit` webhooks: the deliveries, and how many rows it
-    /// marked superseded instead.
-    async fn claim(&self, limit: usize) -> Result<(Vec<Delivery>, usize), InboxError> {
+    /// Claims up to a batch of webhooks and queues them as chains, one per
+    /// shipment; whether the claim was full.
+    async fn claim(&self, running: &mut Running) -> Result<bool, InboxError> {
         let now = now_ms();
         let claimed = self
             .inbox
             .store
             .claim(Claim {
-                limit,
+                limit: self.batch_size,
                 now,
                 lease_until: now.saturating_add(millis(self.lease)),
                 lease: random() as i64,
@@ -254,10 +289,52 @@ impl Worker {
                 "webhook superseded: a newer event of its shipment was handled"
             );
         }
-        Ok((claimed.deliveries, claimed.superseded.len()))
+        let mut chains: Vec<Chain> = Vec::new();
+        let mut chain_of: HashMap<Shipment, usize> = HashMap::new();
+        for delivery in claimed.deliveries {
+            match chain_of.entry(delivery.shipment.clone()) {
+                Entry::Occupied(at) => chains[*at.get()].rest.push_back(delivery),
+                Entry::Vacant(slot) => {
+                    slot.insert(chains.len());
+                    chains.push(Chain {
+                        rest: VecDeque::from([delivery]),
+                        newest: Newest::default(),
+                    });
+                }
+            }
+        }
+        running.ready.extend(chains);
+        Ok(claimed.full)
     }
 
-    fn start(&self, delivery: Delivery, running: &mut Running) {
+    /// Starts claimed chains while slots are free.
+    fn fill(&self, running: &mut Running) {
+        while running.tasks.len() < self.concurrency
+            && let Some(chain) = running.ready.pop_front()
+        {
+            self.advance(chain, running);
+        }
+    }
+
+    /// Starts the chain's next webhook, passing over those a webhook the
+    /// chain handled already makes older news.
+    fn advance(&self, mut chain: Chain, running: &mut Running) {
+        while let Some(delivery) = chain.rest.pop_front() {
+            let held = Held::of(&delivery);
+            if self.inbox.latest_wins && chain.newest.supersedes(held.time, held.final_status) {
+                tracing::info!(
+                    id = held.id,
+                    "webhook superseded: a newer event of its shipment was handled"
+                );
+                running.queue(held, Finish::Superseded);
+                continue;
+            }
+            self.start(delivery, held, chain, running);
+            return;
+        }
+    }
+
+    fn start(&self, delivery: Delivery, held: Held, chain: Chain, running: &mut Running) {
         let span = tracing::info_span!(
             "inbox_delivery",
             id = delivery.id,
@@ -265,53 +342,28 @@ impl Worker {
             provider = %delivery.event().provider,
             shipment = %delivery.event().id,
         );
-        let held = Held {
-            id: delivery.id,
-            lease: delivery.lease,
-            attempt: delivery.attempt,
-            marked: Arc::clone(&delivery.marked),
-        };
-        let store = Arc::clone(&self.inbox.store);
-        let (lease, timeout) = (self.lease, self.handler_timeout);
+        let timeout = self.handler_timeout;
         let handler = Arc::clone(&self.handler);
-        let (id, held_lease) = (held.id, held.lease);
         let task = running.tasks.spawn(
             async move {
                 // Called in the task, so a panic before its future is caught too.
-                let handled = tokio::time::timeout(timeout, handler(delivery));
-                let mut handled = pin!(handled);
-                // A handler done within a third of the lease needs no renewal.
-                let renew_after = lease / 3;
-                let outcome = tokio::select! {
-                    outcome = &mut handled => outcome,
-                    () = sleep(renew_after) => {
-                        // Renewed by a task of its own: renewing inline would
-                        // stop polling the handler while it waits, and a
-                        // handler holding a SQLite write lock in its own
-                        // transaction (`Delivery::mark_done_in`) would then
-                        // never release it.
-                        let renewal = tokio::spawn(
-                            renew(store, id, held_lease, lease)
-                                .instrument(tracing::Span::current()),
-                        );
-                        let _renewal = AbortOnDrop(renewal);
-                        handled.await
-                    }
-                };
-                outcome.unwrap_or_else(|_| Err(format!("the handler took longer than {timeout:?}")))
+                let handled = tokio::time::timeout(timeout, handler(delivery)).await;
+                handled.unwrap_or_else(|_| Err(format!("the handler took longer than {timeout:?}")))
             }
             .instrument(span),
         );
-        running.held.insert(task.id(), held);
+        running.held.insert(task.id(), (held, chain));
     }
 
-    /// What came of a finished handler: done, retry later, dead, or (stopped
-    /// by shutdown) handed back.
-    fn outcome(
+    /// What came of a finished handler (done, retry later, dead, or, stopped
+    /// by shutdown, handed back), queued for the next record; then its
+    /// shipment's next webhook is started, or, `stopping`, handed back.
+    fn joined(
         &self,
         joined: Result<(Id, Result<(), String>), JoinError>,
         running: &mut Running,
-    ) -> Option<(Held, Finish)> {
+        stopping: bool,
+    ) {
         let (task, outcome) = match joined {
             Ok((task, outcome)) => (task, outcome.map_err(Some)),
             Err(error) if error.is_panic() => {
@@ -319,15 +371,35 @@ impl Worker {
             }
             Err(error) => (error.id(), Err(None)),
         };
-        let held = running.held.remove(&task)?;
-        if held.marked.load(Ordering::Acquire) {
+        let Some((held, mut chain)) = running.held.remove(&task) else {
+            return;
+        };
+        let handled = if held.marked.load(Ordering::Acquire) {
             tracing::debug!(
                 id = held.id,
                 attempt = held.attempt,
                 "webhook handled in its handler's transaction"
             );
-            return None;
+            true
+        } else {
+            let finish = self.finish(&held, outcome);
+            let handled = matches!(finish, Finish::Done);
+            running.queue(held.clone(), finish);
+            handled
+        };
+        if handled {
+            chain.newest.record(held.time, held.final_status);
         }
+        if stopping {
+            running.release(chain);
+        } else {
+            self.advance(chain, running);
+            self.fill(running);
+        }
+    }
+
+    /// How to record a handler's outcome (`None`: stopped by shutdown).
+    fn finish(&self, held: &Held, outcome: Result<(), Option<String>>) -> Finish {
         let now = now_ms();
         let finish = match outcome {
             Ok(()) => Finish::Done,
@@ -342,31 +414,89 @@ impl Worker {
             Finish::Done => "handled",
             Finish::Retry { .. } => "failed; will retry",
             Finish::Dead { .. } => "failed on its last attempt: dead",
-            Finish::Release { .. } => "handed back at shutdown",
+            Finish::Release { .. } | Finish::Superseded => "handed back at shutdown",
         };
         if let Finish::Retry { error, .. } | Finish::Dead { error } = &finish {
             tracing::warn!(id = held.id, attempt = held.attempt, %error, "webhook {what}");
         } else {
             tracing::debug!(id = held.id, attempt = held.attempt, "webhook {what}");
         }
-        Some((held, finish))
+        finish
     }
 
-    /// Records what came of finished handlers, in one transaction.
-    async fn record(&self, outcomes: Vec<(Held, Finish)>) {
-        if outcomes.is_empty() {
-            return;
+    /// Renews the leases of every webhook it holds, running or waiting for
+    /// a slot: one statement per claim.
+    async fn renew(&self, running: &Running) {
+        let mut held: HashMap<i64, Vec<i64>> = HashMap::new();
+        let waiting = running
+            .held
+            .values()
+            .flat_map(|(_, chain)| &chain.rest)
+            .chain(running.ready.iter().flat_map(|chain| &chain.rest));
+        for delivery in waiting {
+            held.entry(delivery.lease).or_default().push(delivery.id);
         }
-        let ids: Vec<i64> = outcomes.iter().map(|(held, _)| held.id).collect();
-        let finished = outcomes
-            .into_iter()
-            .map(|(held, finish)| Finished {
-                id: held.id,
-                lease: held.lease,
-                finish,
-            })
-            .collect();
-        match self.inbox.store.finish(finished).await {
+        for (running, _) in running.held.values() {
+            if !running.marked.load(Ordering::Acquire) {
+                held.entry(running.lease).or_default().push(running.id);
+            }
+        }
+        let until = now_ms().saturating_add(millis(self.lease));
+        for (lease, ids) in held {
+            let asked = ids.len() as u64;
+            match self.inbox.store.extend(lease, ids, until).await {
+                Ok(extended) if extended == asked => {}
+                Ok(extended) => tracing::warn!(
+                    lost = asked - extended,
+                    "lease lost: another worker may run these webhooks too"
+                ),
+                Err(error) => tracing::warn!(%error, "lease renewal failed"),
+            }
+        }
+    }
+
+    /// Hands back the chains not started, waits up to the grace for running
+    /// handlers, then stops the rest and hands their webhooks back.
+    async fn drain(&self, mut running: Running) {
+        while let Some(chain) = running.ready.pop_front() {
+            running.release(chain);
+        }
+        let deadline = sleep(self.shutdown_grace);
+        let mut deadline = pin!(deadline);
+        loop {
+            tokio::select! {
+                joined = running.tasks.join_next_with_id() => match joined {
+                    Some(joined) => self.joined(joined, &mut running, true),
+                    None => return,
+                },
+                () = &mut deadline => break,
+            }
+        }
+        running.tasks.abort_all();
+        while let Some(joined) = running.tasks.join_next_with_id().await {
+            self.joined(joined, &mut running, true);
+        }
+    }
+
+    /// The wait after attempt `attempt` failed.
+    fn retry_delay(&self, attempt: u32) -> Duration {
+        let (initial, max) = self.backoff;
+        let doublings = attempt.saturating_sub(1).min(31);
+        let ceiling = initial.saturating_mul(1 << doublings).min(max);
+        let half = ceiling / 2;
+        half + half.mul_f64(random() as f64 / u64::MAX as f64)
+    }
+}
+
+/// Records outcomes as they come: those queued while one transaction
+/// commits go in the next, so a slow database takes more per transaction
+/// instead of holding back the handlers. Ends once the worker has dropped
+/// its end of the queue and every outcome is recorded.
+async fn record(store: Arc<dyn Store>, mut queue: mpsc::UnboundedReceiver<Finished>) {
+    let mut outcomes = Vec::new();
+    while queue.recv_many(&mut outcomes, RECORD_BATCH).await > 0 {
+        let ids: Vec<i64> = outcomes.iter().map(|outcome| outcome.id).collect();
+        match store.finish(std::mem::take(&mut outcomes)).await {
             Ok(recorded) => {
                 for (id, recorded) in ids.into_iter().zip(recorded) {
                     if !recorded {
@@ -381,85 +511,73 @@ impl Worker {
             ),
         }
     }
-
-    /// Waits up to the grace for running handlers, then stops the rest and
-    /// hands their webhooks back.
-    async fn drain(&self, mut running: Running) {
-        let deadline = sleep(self.shutdown_grace);
-        let mut deadline = pin!(deadline);
-        loop {
-            tokio::select! {
-                joined = running.tasks.join_next_with_id() => match joined {
-                    Some(joined) => {
-                        let outcome = self.outcome(joined, &mut running);
-                        self.record(Vec::from_iter(outcome)).await;
-                    }
-                    None => return,
-                },
-                () = &mut deadline => break,
-            }
-        }
-        running.tasks.abort_all();
-        let mut outcomes = Vec::new();
-        while let Some(joined) = running.tasks.join_next_with_id().await {
-            outcomes.extend(self.outcome(joined, &mut running));
-        }
-        self.record(outcomes).await;
-    }
-
-    /// The wait after attempt `attempt` failed.
-    fn retry_delay(&self, attempt: u32) -> Duration {
-        let (initial, max) = self.backoff;
-        let doublings = attempt.saturating_sub(1).min(31);
-        let ceiling = initial.saturating_mul(1 << doublings).min(max);
-        let half = ceiling / 2;
-        half + half.mul_f64(random() as f64 / u64::MAX as f64)
-    }
 }
 
-/// Renews the lease of row `id`, held under `lease`, at once and then every
-/// third of `duration`, until it is aborted or the lease is lost.
-async fn renew(store: Arc<dyn Store>, id: i64, lease: i64, duration: Duration) {
-    let mut renewals = interval(duration / 3);
-    renewals.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    loop {
-        renewals.tick().await;
-        let until = now_ms().saturating_add(millis(duration));
-        match store.extend(id, lease, until).await {
-            Ok(true) => {}
-            Ok(false) => {
-                tracing::warn!("lease lost: another worker may run this webhook too");
-                return;
-            }
-            Err(error) => tracing::warn!(%error, "lease renewal failed"),
-        }
-    }
-}
-
-/// Aborts a task when dropped, so that a handler's end, or its panic, ends
-/// its lease's renewal.
-struct AbortOnDrop(JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-/// A claimed webhook a handler is running on.
+/// A shipment's claimed webhooks, handed to the handler one after another.
 #[derive(Debug)]
+struct Chain {
+    /// Those not started yet, oldest first.
+    rest: VecDeque<Delivery>,
+    /// The newest of those handled so far.
+    newest: Newest,
+}
+
+/// A claimed webhook, as the worker records its outcome.
+#[derive(Debug, Clone)]
 struct Held {
     id: i64,
     lease: i64,
     attempt: u32,
     /// Set once the handler marked it handled in its own transaction.
     marked: Arc<AtomicBool>,
+    /// Its event's signed time and finality, for latest wins.
+    time: Option<i64>,
+    final_status: bool,
 }
 
-#[derive(Default)]
+impl Held {
+    fn of(delivery: &Delivery) -> Self {
+        let event = delivery.event();
+        Self {
+            id: delivery.id,
+            lease: delivery.lease,
+            attempt: delivery.attempt,
+            marked: Arc::clone(&delivery.marked),
+            time: event.timestamp.map(event_time),
+            final_status: is_final(&event.status),
+        }
+    }
+}
+
 struct Running {
+    /// One handler per shipment being handled.
     tasks: JoinSet<Result<(), String>>,
-    held: HashMap<Id, Held>,
+    /// Each task's webhook and the rest of its shipment's chain.
+    held: HashMap<Id, (Held, Chain)>,
+    /// Claimed chains waiting for a free slot.
+    ready: VecDeque<Chain>,
+    /// The recorder's queue.
+    outcomes: mpsc::UnboundedSender<Finished>,
+}
+
+impl Running {
+    /// Queues an outcome for the recorder.
+    fn queue(&self, held: Held, finish: Finish) {
+        // The recorder ends only after this queue is dropped.
+        let _ = self.outcomes.send(Finished {
+            id: held.id,
+            lease: held.lease,
+            finish,
+        });
+    }
+
+    /// Hands back a chain's webhooks not started: not an attempt.
+    fn release(&self, chain: Chain) {
+        let at = now_ms();
+        for delivery in chain.rest {
+            self.queue(Held::of(&delivery), Finish::Release { at });
+        }
+    }
 }
 
 /// A running [`Worker`]; dropping it leaves the worker running.

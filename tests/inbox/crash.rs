@@ -91,6 +91,7 @@ async fn receiver_process() {
     };
     let _worker = worker
         .concurrency(4)
+        .batch_size(8)
         .lease(Duration::from_millis(900))
         .poll_interval(Duration::from_millis(50))
         .spawn();
@@ -491,9 +492,12 @@ async fn killed_mid_load_loses_nothing(postgres: bool) {
     send_all(&client, &address, &webhooks, rest).await;
     let rows = drained(&store).await;
     let handled_again = assert_exactly_once_in_effect(&rows, &handled(&[log]), webhooks.len());
+    // Handled again: those the 4 handlers were running at the kill, and
+    // those handled whose outcomes were not recorded yet (the outcomes of
+    // one claim of 8, about, at this pace).
     assert!(
-        handled_again <= 4,
-        "at most the 4 handlers running at the kill ran again"
+        handled_again <= 12,
+        "{handled_again} handled again: more than the 4 handlers running and the 8 of one claim"
     );
     let superseded = rows
         .values()
