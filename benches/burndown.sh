@@ -43,6 +43,7 @@ GRAPHILE_MODES=${GRAPHILE_MODES:-defaults batched}
 SQLITE=${SQLITE:-1}
 RUN_TIMEOUT=${RUN_TIMEOUT:-120}
 HANDLER=${HANDLER:-yield}
+BATCH=${BATCH:-}
 work=target/burndown
 
 if [ -z "${BURNDOWN_BIN:-}" ]; then
@@ -126,7 +127,8 @@ run_one() {
             timeout --kill-after=10 "$limit" env \
                 BURNDOWN="$backend@${setting#c=}" BURNDOWN_ROUNDS=1 BURNDOWN_FIRST_ROUND="$round" \
                 BURNDOWN_WEBHOOKS="$WEBHOOKS" BURNDOWN_TIMEOUT_SECS="$RUN_TIMEOUT" \
-                BURNDOWN_HANDLER="$HANDLER" "$BURNDOWN_BIN" > "$log.out" 2> "$log.err" || status=$?
+                BURNDOWN_HANDLER="$HANDLER" ${BATCH:+BURNDOWN_BATCH="$BATCH"} \
+                "$BURNDOWN_BIN" > "$log.out" 2> "$log.err" || status=$?
             ;;
         graphile-worker)
             local mode=${setting% c=*}

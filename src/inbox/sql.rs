@@ -13,8 +13,9 @@ use super::{Delivery, InboxError, InboxStats, Receipt};
 /// provider headers as one provider's typed headers; version 2 stores every
 /// provider's as a JSON object of header names to text; version 3 keeps each
 /// shipment's newest handled event past the purge of its rows
-/// (`webhook_inbox_shipments`).
-pub(super) const SCHEMA_VERSION: i64 = 3;
+/// (`webhook_inbox_shipments`); version 4 indexes shipments by their hash
+/// first.
+pub(super) const SCHEMA_VERSION: i64 = 4;
 
 /// Rows with provider headers, which the migration from version 1 rewrites.
 pub(super) const SELECT_HEADERS: &str =
@@ -111,9 +112,21 @@ pub(super) const CREATE_INDEXES: [&str; 3] = [
     "CREATE INDEX IF NOT EXISTS webhook_inbox_due ON webhook_inbox (state, id)",
     // Purges read handled rows by age.
     "CREATE INDEX IF NOT EXISTS webhook_inbox_kept ON webhook_inbox (state, received_at)",
-    "CREATE INDEX IF NOT EXISTS webhook_inbox_shipment \
-     ON webhook_inbox (provider, endpoint, tenant, shipment, state)",
+    SHIPMENT_INDEX,
 ];
+
+/// Finds a shipment's rows in a state. The hash comes first: every claim
+/// and outcome changes `state`, so this index is written twice per webhook,
+/// and keys that differ in their first bytes are cheap to place. The
+/// provider, endpoint and tenant stay in it so that SQLite, without
+/// statistics, prefers it to the unique index's (provider, endpoint,
+/// tenant) prefix, which would scan an endpoint's every row.
+const SHIPMENT_INDEX: &str = "CREATE INDEX IF NOT EXISTS webhook_inbox_by_shipment \
+    ON webhook_inbox (shipment, provider, endpoint, tenant, state)";
+
+/// Replaces the shipment index of versions 1 to 3, by the scope first.
+pub(super) const UPGRADE_SHIPMENT_INDEX: [&str; 2] =
+    ["DROP INDEX IF EXISTS webhook_inbox_shipment", SHIPMENT_INDEX];
 
 /// Inserts a webhook, or counts a duplicate on the row with its key.
 pub(super) const INSERT: &str = "INSERT INTO webhook_inbox (provider, endpoint, tenant, dedup_key, \
@@ -406,7 +419,7 @@ macro_rules! sql_store {
                         let shipments = sql::create_shipments_table(Self::BYTES);
                         sqlx::query(&shipments).execute(&mut *tx).await?;
                     }
-                    Some(old @ 1..=2) => {
+                    Some(old @ 1..=3) => {
                         if old == 1 {
                             // Each provider's headers as it stored them, as every provider's are now.
                             let rows = sqlx::query(sql::SELECT_HEADERS).fetch_all(&mut *tx).await?;
@@ -424,9 +437,14 @@ macro_rules! sql_store {
                                 }
                             }
                         }
-                        // Where latest wins keeps what the purge deletes.
-                        let shipments = sql::create_shipments_table(Self::BYTES);
-                        sqlx::query(&shipments).execute(&mut *tx).await?;
+                        if old < 3 {
+                            // Where latest wins keeps what the purge deletes.
+                            let shipments = sql::create_shipments_table(Self::BYTES);
+                            sqlx::query(&shipments).execute(&mut *tx).await?;
+                        }
+                        for statement in sql::UPGRADE_SHIPMENT_INDEX {
+                            sqlx::query(statement).execute(&mut *tx).await?;
+                        }
                     }
                     Some(sql::SCHEMA_VERSION) => {
                         tx.commit().await?;

@@ -60,6 +60,18 @@ async fn sqlite_file_written_at_schema_1_opens_and_keeps_every_row() {
     let inbox = Inbox::sqlite(&path).await.expect("the old file opens");
     keeps_every_row(&inbox).await;
     drop(inbox);
+    // The shipment index the old version made is replaced, not kept beside.
+    let file = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .expect("the file opens from outside");
+    let indexes: Vec<String> = sqlx::query_scalar(
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE 'webhook_inbox_%ship%'",
+    )
+    .fetch_all(&file)
+    .await
+    .expect("the index names");
+    assert_eq!(indexes, ["webhook_inbox_by_shipment"]);
+    file.close().await;
     // Migrated once: it opens again as it is.
     let again = Inbox::sqlite(&path).await.expect("the migrated file opens");
     let stats = again.stats().await.expect("counts");
@@ -169,7 +181,7 @@ fn assert_newer_refused(refused: &InboxError) {
             refused,
             InboxError::NewerSchema {
                 found: 99,
-                known: 3
+                known: 4
             }
         ),
         "{refused:?}"
