@@ -34,6 +34,12 @@ enum Store {
 
 /// The child: serves the four routes into the store its environment names,
 /// with a worker that appends "id attempt" to its log for each delivery.
+/// With `INBOX_CHILD_GATES` (a directory), each handler first appends
+/// "id attempt" to the log's `.started` twin, then waits until the gate of
+/// its shipment's group (the shipment id up to its first `-`) is open (a
+/// file of that name in the directory), then appends to the log and
+/// returns. `INBOX_CHILD_CONCURRENCY` and `INBOX_CHILD_LEASE_MS` set the
+/// worker's (4 and 900 ms by default).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a receiver process the crash tests start"]
 async fn receiver_process() {
@@ -41,7 +47,7 @@ async fn receiver_process() {
         .with_max_level(tracing_subscriber::filter::LevelFilter::WARN)
         .with_writer(std::io::stderr)
         .try_init();
-    let log = std::env::var("INBOX_CHILD_LOG").expect("INBOX_CHILD_LOG");
+    let log_path = std::env::var("INBOX_CHILD_LOG").expect("INBOX_CHILD_LOG");
     let inbox = match std::env::var("INBOX_CHILD_STORE")
         .expect("INBOX_CHILD_STORE")
         .as_str()
@@ -60,14 +66,31 @@ async fn receiver_process() {
             Inbox::postgres_pool(pool).await.unwrap()
         }
     };
-    let log = Arc::new(std::sync::Mutex::new(
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(log)
-            .unwrap(),
-    ));
-    let worker = if std::env::var_os("INBOX_CHILD_EFFECTS").is_some() {
+    let log = appending(&log_path);
+    let setting = |name: &str, default: u64| {
+        std::env::var(name).map_or(default, |value| value.parse().expect(name))
+    };
+    let worker = if let Some(gates) = std::env::var_os("INBOX_CHILD_GATES") {
+        let started = appending(&format!("{log_path}.started"));
+        let open = watch_gates(gates.into());
+        inbox.worker(move |delivery: shipment_webhooks::inbox::Delivery| {
+            let (started, log, mut open) = (Arc::clone(&started), Arc::clone(&log), open.clone());
+            let group = delivery
+                .event()
+                .id
+                .split('-')
+                .next()
+                .unwrap_or_default()
+                .to_owned();
+            async move {
+                append(&started, &delivery)?;
+                open.wait_for(|gates| gates.contains(&group))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                append(&log, &delivery)
+            }
+        })
+    } else if std::env::var_os("INBOX_CHILD_EFFECTS").is_some() {
         // Each handler's effect and the mark commit in one transaction.
         let effects = Effects::connect().await;
         inbox.worker(move |delivery: shipment_webhooks::inbox::Delivery| {
@@ -80,24 +103,67 @@ async fn receiver_process() {
             async move {
                 // Work that takes a while, so a kill finds handlers running.
                 tokio::time::sleep(Duration::from_millis(3)).await;
-                use std::io::Write;
-                let line = format!("{} {}\n", delivery.id(), delivery.attempt());
-                log.lock()
-                    .unwrap()
-                    .write_all(line.as_bytes())
-                    .map_err(|e| e.to_string())
+                append(&log, &delivery)
             }
         })
     };
     let _worker = worker
-        .concurrency(4)
+        .concurrency(setting("INBOX_CHILD_CONCURRENCY", 4) as usize)
         .batch_size(8)
-        .lease(Duration::from_millis(900))
+        .lease(Duration::from_millis(setting("INBOX_CHILD_LEASE_MS", 900)))
         .poll_interval(Duration::from_millis(50))
         .spawn();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     println!("listening {}", listener.local_addr().unwrap());
     axum::serve(listener, app(&inbox)).await.unwrap();
+}
+
+type Log = Arc<std::sync::Mutex<std::fs::File>>;
+
+/// The file at `path`, opened to append lines to.
+fn appending(path: &str) -> Log {
+    Arc::new(std::sync::Mutex::new(
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .unwrap(),
+    ))
+}
+
+/// Appends "id attempt" for `delivery` to `log`.
+fn append(log: &Log, delivery: &shipment_webhooks::inbox::Delivery) -> Result<(), String> {
+    use std::io::Write;
+    let line = format!("{} {}\n", delivery.id(), delivery.attempt());
+    log.lock()
+        .unwrap()
+        .write_all(line.as_bytes())
+        .map_err(|e| e.to_string())
+}
+
+/// The names of the files in `dir`, read every 2 ms: the open gates. Every
+/// handler waiting for a gate sees it open at once.
+fn watch_gates(dir: std::path::PathBuf) -> tokio::sync::watch::Receiver<Vec<String>> {
+    let (gates, open) = tokio::sync::watch::channel(Vec::new());
+    tokio::spawn(async move {
+        loop {
+            let mut now: Vec<String> = std::fs::read_dir(&dir)
+                .map(|entries| {
+                    entries
+                        .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+                        .collect()
+                })
+                .unwrap_or_default();
+            now.sort();
+            gates.send_if_modified(|gates| {
+                let changed = *gates != now;
+                *gates = now;
+                changed
+            });
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    });
+    open
 }
 
 /// The child's own connections to the inbox's database, where its handler
@@ -210,10 +276,22 @@ async fn start(store: &Store, log: &std::path::Path) -> Receiver {
 
 /// [`start`], with a handler whose effects commit with the mark if `effects`.
 async fn start_with(store: &Store, log: &std::path::Path, effects: bool) -> Receiver {
+    let env: &[(&str, &std::ffi::OsStr)] = if effects {
+        &[("INBOX_CHILD_EFFECTS", "1".as_ref())]
+    } else {
+        &[]
+    };
+    start_env(store, log, env).await
+}
+
+/// [`start`], with more of the child's settings in its environment.
+async fn start_env(
+    store: &Store,
+    log: &std::path::Path,
+    env: &[(&str, &std::ffi::OsStr)],
+) -> Receiver {
     let mut command = Command::new(std::env::current_exe().unwrap());
-    if effects {
-        command.env("INBOX_CHILD_EFFECTS", "1");
-    }
+    command.envs(env.iter().copied());
     command
         .args([
             "--exact",
@@ -653,4 +731,328 @@ async fn sqlite_sixteen_concurrent_duplicates_over_tcp() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_sixteen_concurrent_duplicates_over_tcp() {
     sixteen_concurrent_duplicates_over_tcp(true).await;
+}
+
+/// Lines of a receiver's log: how many.
+fn lines(log: &std::path::Path) -> usize {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .count()
+}
+
+/// Waits up to 30 s for `done`, polling every 10 ms; panics with `what`.
+async fn until<F: std::future::Future<Output = bool>>(what: &str, done: impl Fn() -> F) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !done().await {
+        assert!(Instant::now() < deadline, "{what} within 30 s");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Rows in `state`.
+async fn ids_in(store: &Store, state: &str) -> Vec<i64> {
+    rows(store)
+        .await
+        .into_iter()
+        .filter(|(_, (row_state, _))| row_state == state)
+        .map(|(id, _)| id)
+        .collect()
+}
+
+/// What keeps the receiver from recording outcomes: on SQLite, the write
+/// lock, held by a transaction of the test's; on PostgreSQL, an advisory
+/// lock that a trigger makes every transaction wait for once it has marked
+/// a second webhook handled (so a batch of outcomes stops mid-way, its rows
+/// updated, before its commit), held by the test's session `pid`.
+enum Hold {
+    Sqlite(sqlx::SqliteConnection),
+    Postgres {
+        session: sqlx::PgConnection,
+        pid: i32,
+        key: i64,
+    },
+}
+
+impl Hold {
+    async fn take(store: &Store) -> Self {
+        use sqlx::Connection;
+        match store {
+            Store::Sqlite(path) => {
+                let options = sqlx::sqlite::SqliteConnectOptions::new()
+                    .filename(path)
+                    .busy_timeout(Duration::from_secs(10));
+                let mut session = sqlx::SqliteConnection::connect_with(&options)
+                    .await
+                    .unwrap();
+                sqlx::query("BEGIN IMMEDIATE")
+                    .execute(&mut session)
+                    .await
+                    .unwrap();
+                Self::Sqlite(session)
+            }
+            Store::Postgres(url, schema) => {
+                let mut session = sqlx::PgConnection::connect_with(&in_schema(url, schema))
+                    .await
+                    .unwrap();
+                // Advisory locks are the database's, shared by every schema:
+                // a key no other test takes.
+                let key = unique() as i64;
+                for statement in [
+                    format!(
+                        "CREATE FUNCTION hold_batched_completion() RETURNS trigger \
+                         LANGUAGE plpgsql AS $$ \
+                         DECLARE marked int := coalesce(nullif(current_setting(\
+                           'shipment_webhooks_test.marked', true), ''), '0')::int + 1; \
+                         BEGIN \
+                           PERFORM set_config('shipment_webhooks_test.marked', marked::text, true); \
+                           IF marked >= 2 THEN PERFORM pg_advisory_xact_lock_shared({key}); END IF; \
+                           RETURN NULL; \
+                         END $$"
+                    ),
+                    "CREATE TRIGGER hold_batched_completion AFTER UPDATE ON webhook_inbox \
+                     FOR EACH ROW WHEN (NEW.state = 'done' AND OLD.state <> 'done') \
+                     EXECUTE FUNCTION hold_batched_completion()"
+                        .to_owned(),
+                    format!("SELECT pg_advisory_lock({key})"),
+                ] {
+                    sqlx::query(&statement).execute(&mut session).await.unwrap();
+                }
+                let pid = sqlx::query_scalar("SELECT pg_backend_pid()")
+                    .fetch_one(&mut session)
+                    .await
+                    .unwrap();
+                Self::Postgres { session, pid, key }
+            }
+        }
+    }
+
+    /// On PostgreSQL, the session of the transaction waiting for the hold,
+    /// and the rows it has marked handled (locked, not yet committed).
+    async fn caught(&mut self) -> Option<(i32, Vec<i64>)> {
+        let Self::Postgres { session, pid, .. } = self else {
+            return None;
+        };
+        let waiting: Option<i32> = sqlx::query_scalar(
+            "SELECT pid FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))",
+        )
+        .bind(*pid)
+        .fetch_optional(&mut *session)
+        .await
+        .unwrap();
+        let waiting = waiting?;
+        // Rows another transaction has updated are locked: those a
+        // `SKIP LOCKED` read passes over.
+        sqlx::query("BEGIN").execute(&mut *session).await.unwrap();
+        let processing: Vec<i64> =
+            sqlx::query_scalar("SELECT id FROM webhook_inbox WHERE state = 'processing'")
+                .fetch_all(&mut *session)
+                .await
+                .unwrap();
+        let free: Vec<i64> = sqlx::query_scalar(
+            "SELECT id FROM webhook_inbox WHERE state = 'processing' FOR UPDATE SKIP LOCKED",
+        )
+        .fetch_all(&mut *session)
+        .await
+        .unwrap();
+        sqlx::query("ROLLBACK")
+            .execute(&mut *session)
+            .await
+            .unwrap();
+        let mut locked: Vec<i64> = processing
+            .into_iter()
+            .filter(|id| !free.contains(id))
+            .collect();
+        locked.sort_unstable();
+        Some((waiting, locked))
+    }
+
+    /// Lets go, once the receiver is dead: its stopped transaction, which
+    /// finds its client gone, rolls back; the trigger is dropped.
+    async fn release(self, waiting: Option<i32>) {
+        match self {
+            Self::Sqlite(mut session) => {
+                sqlx::query("ROLLBACK").execute(&mut session).await.unwrap();
+            }
+            Self::Postgres {
+                mut session, key, ..
+            } => {
+                sqlx::query("SELECT pg_advisory_unlock($1)")
+                    .bind(key)
+                    .execute(&mut session)
+                    .await
+                    .unwrap();
+                if let Some(waiting) = waiting {
+                    let deadline = Instant::now() + Duration::from_secs(30);
+                    loop {
+                        let left: i64 = sqlx::query_scalar(
+                            "SELECT count(*) FROM pg_stat_activity WHERE pid = $1",
+                        )
+                        .bind(waiting)
+                        .fetch_one(&mut session)
+                        .await
+                        .unwrap();
+                        if left == 0 {
+                            break;
+                        }
+                        assert!(
+                            Instant::now() < deadline,
+                            "the dead receiver's session ended within 30 s"
+                        );
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
+                }
+                for statement in [
+                    "DROP TRIGGER hold_batched_completion ON webhook_inbox",
+                    "DROP FUNCTION hold_batched_completion()",
+                ] {
+                    sqlx::query(statement).execute(&mut session).await.unwrap();
+                }
+            }
+        }
+    }
+}
+
+/// (d) A receiver killed with SIGKILL while its worker records a batch of
+/// outcomes (several webhooks handled, their outcomes in one transaction):
+/// after a restart every acknowledged webhook is handled, none lost, and
+/// only those whose outcome was not yet committed handled again, once.
+///
+/// 12 webhooks of 12 shipments, groups A and B, are claimed and held at
+/// their handlers' gates. Gate A opens and A's outcomes are recorded. Then
+/// the store is held, gate B opens, and B's handlers all return. On
+/// PostgreSQL a trigger stops the first transaction that marks two
+/// webhooks handled, with its rows updated and uncommitted; the kill comes
+/// then. On SQLite, which has one writer, the test holds the write lock, so
+/// no outcome of B's can be written; the kill comes once all of B's
+/// handlers have returned.
+async fn killed_during_a_batched_completion(postgres: bool) {
+    let Some(store) = fresh(postgres, "batch").await else {
+        return;
+    };
+    let started = Instant::now();
+    let log = sqlite_path("batch-log");
+    let started_log = std::path::PathBuf::from(format!("{}.started", log.display()));
+    let gates = sqlite_path("batch-gates");
+    std::fs::create_dir(&gates).unwrap();
+    let env: [(&str, &std::ffi::OsStr); 3] = [
+        ("INBOX_CHILD_GATES", gates.as_os_str()),
+        ("INBOX_CHILD_CONCURRENCY", "16".as_ref()),
+        ("INBOX_CHILD_LEASE_MS", "2000".as_ref()),
+    ];
+    let mut receiver = start_env(&store, &log, &env).await;
+    let webhooks: Vec<Webhook> = ["A", "B"]
+        .iter()
+        .flat_map(|group| (0..6).map(move |n| kosmo(&format!("{group}-{n}"), "DELIVERED", at(0))))
+        .collect();
+    let every: Vec<usize> = (0..webhooks.len()).collect();
+    send_all(&client(), &[receiver.address.clone()], &webhooks, &every).await;
+    until("every webhook claimed and its handler running", || async {
+        lines(&started_log) == webhooks.len()
+    })
+    .await;
+    std::fs::write(gates.join("A"), "").unwrap();
+    until("group A's outcomes recorded", || async {
+        ids_in(&store, "done").await.len() == 6
+    })
+    .await;
+    let group_a = ids_in(&store, "done").await;
+
+    let mut hold = Hold::take(&store).await;
+    std::fs::write(gates.join("B"), "").unwrap();
+    until("every handler returned", || async {
+        lines(&log) == webhooks.len()
+    })
+    .await;
+    // On PostgreSQL: a transaction that has marked two or more handled.
+    let mut caught = None;
+    if postgres {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while caught.is_none() {
+            assert!(
+                Instant::now() < deadline,
+                "no transaction marked two webhooks handled within 30 s: {:?}",
+                rows(&store).await
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            caught = hold.caught().await;
+        }
+    }
+    receiver.child.start_kill().unwrap();
+    receiver.child.wait().await.unwrap();
+    // Handled, and their outcomes not committed (nor will they be, the
+    // receiver being dead and its transaction stopped).
+    let in_flight = ids_in(&store, "processing").await;
+    let waiting = caught.as_ref().map(|(pid, _)| *pid);
+    hold.release(waiting).await;
+
+    let batch = caught.map(|(_, batch)| batch).unwrap_or_default();
+    if postgres {
+        assert!(
+            batch.len() >= 2,
+            "the stopped transaction holds {batch:?}: not a batch"
+        );
+    } else {
+        assert_eq!(in_flight.len(), 6, "none of B's outcomes written");
+    }
+    let after_kill = rows(&store).await;
+    for id in &batch {
+        assert!(
+            in_flight.contains(id),
+            "row {id} of the batch was in flight"
+        );
+        assert_eq!(
+            after_kill[id].0, "processing",
+            "row {id}: the killed batch's transaction did not commit"
+        );
+    }
+
+    let restarted = start_env(&store, &log, &env).await;
+    let rows = drained(&store).await;
+    drop(restarted);
+    assert_eq!(rows.len(), webhooks.len(), "one row per webhook");
+    let handled = handled(&[log]);
+    for (id, (state, attempts)) in &rows {
+        assert_eq!(state, "done", "row {id}");
+        let mut logged = handled.get(id).cloned().unwrap_or_default();
+        logged.sort_unstable();
+        let expected = if in_flight.contains(id) {
+            vec![1, 2]
+        } else {
+            vec![1]
+        };
+        assert_eq!(
+            logged,
+            expected,
+            "row {id} (in flight at the kill: {}) handled at attempts",
+            in_flight.contains(id)
+        );
+        assert_eq!(Some(attempts), logged.last(), "row {id}: its last attempt");
+    }
+    assert!(group_a.iter().all(|id| !in_flight.contains(id)));
+    eprintln!(
+        "{store:?} killed during a batched completion: group A {group_a:?} recorded; \
+         {in_flight:?} in flight, {batch:?} in the stopped transaction; {:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_killed_during_a_batched_completion_loses_nothing() {
+    tokio::time::timeout(
+        Duration::from_secs(120),
+        killed_during_a_batched_completion(false),
+    )
+    .await
+    .expect("within 120 s");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_killed_during_a_batched_completion_loses_nothing() {
+    tokio::time::timeout(
+        Duration::from_secs(120),
+        killed_during_a_batched_completion(true),
+    )
+    .await
+    .expect("within 120 s");
 }

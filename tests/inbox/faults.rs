@@ -1,6 +1,7 @@
 //! Faults and odd input every store must survive: a panicking handler, a
 //! backoff past 32 doublings, odd shipment ids, reshaped envelopes, bursts,
-//! two instances on one file, a stalled instance, a row edited by hand.
+//! two instances on one file, a stalled instance, a row edited by hand, and
+//! PostgreSQL itself stopped and started again mid-load.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -10,6 +11,7 @@ use axum::http::StatusCode;
 use shipment_webhooks::inbox::{Delivery, Inbox, InboxError};
 use shipment_webhooks::testing::Webhook;
 
+use crate::cluster::Shutdown;
 use crate::common::send;
 use crate::harness::*;
 
@@ -400,4 +402,386 @@ async fn undecodable_row_is_dead_and_others_are_handled() {
     worker.shutdown().await;
     eprintln!("{stats:?}; handled {:?}", record.handled());
     assert_eq!((stats.done, stats.dead), (1, 1));
+}
+
+/// What one delivery over HTTP got: when it was sent and answered, and the
+/// answer (`None`: no answer within 10 s, or the connection failed).
+#[derive(Debug, Clone)]
+struct Sent {
+    shipment: usize,
+    step: i64,
+    sent: std::time::Instant,
+    answered: std::time::Instant,
+    answer: Option<(StatusCode, serde_json::Value)>,
+}
+
+type HttpClient = hyper_util::client::legacy::Client<
+    hyper_util::client::legacy::connect::HttpConnector,
+    http_body_util::Full<shipment_webhooks::bytes::Bytes>,
+>;
+
+/// Posts `webhook`, signed, to the Kosmo route at `address`.
+async fn post(
+    client: &HttpClient,
+    address: std::net::SocketAddr,
+    webhook: &Webhook,
+) -> Option<(StatusCode, serde_json::Value)> {
+    use http_body_util::BodyExt;
+    let uri = format!("http://{address}/webhooks/kosmo").parse().unwrap();
+    let (parts, body) = webhook.clone().uri(uri).sign(KOSMO).into_parts();
+    let body = body.collect().await.ok()?.to_bytes();
+    let request = axum::http::Request::from_parts(parts, http_body_util::Full::new(body));
+    let response = tokio::time::timeout(Duration::from_secs(10), client.request(request))
+        .await
+        .ok()?
+        .ok()?;
+    let status = response.status();
+    let bytes = response.into_body().collect().await.ok()?.to_bytes();
+    Some((status, serde_json::from_slice(&bytes).unwrap_or_default()))
+}
+
+/// Waits up to `limit` for `done`, polling every 20 ms; panics with `what`.
+async fn wait_until(limit: Duration, what: &str, done: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + limit;
+    while !done() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what} within {limit:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// PostgreSQL stopped (`pg_ctl stop -m fast`) and started again a few
+/// seconds later, on a private cluster of this test's own, while webhooks
+/// keep arriving over HTTP at a receiver and a worker on 127.0.0.1: 16
+/// shipments, each sending its events one after another, each retried every
+/// 100 ms until answered 200, as providers retry. Nothing is restarted but
+/// the database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_restarted_mid_load_loses_nothing() {
+    restarted_mid_load(Shutdown::Fast).await;
+}
+
+/// The same, with the server killed (`pg_ctl stop -m immediate`), a crash:
+/// acknowledged webhooks survive it (their inserts wait for the disk), but
+/// claims and outcomes do not wait for it, so one lost may hand a webhook
+/// out again under an attempt number already seen, and a shipment's order
+/// is only kept for what the database remembers (the README says so).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_crashed_mid_load_loses_nothing() {
+    restarted_mid_load(Shutdown::Immediate).await;
+}
+
+async fn restarted_mid_load(shutdown: Shutdown) {
+    if postgres_url().is_none() {
+        return;
+    }
+    tokio::time::timeout(Duration::from_secs(150), restart_mid_load(shutdown))
+        .await
+        .expect("the restart test within 150 s");
+}
+
+async fn restart_mid_load(shutdown: Shutdown) {
+    use std::collections::{BTreeMap, HashMap, HashSet};
+    use std::sync::Mutex;
+    use std::sync::atomic::AtomicBool;
+    use std::time::Instant;
+
+    use shipment_webhooks::inbox::DEFAULT_RECEIVE_TIMEOUT;
+    use sqlx::Row;
+
+    use crate::cluster::Cluster;
+
+    let started = Instant::now();
+    let Some(cluster) = Cluster::start().await else {
+        return;
+    };
+    let inbox = Inbox::postgres(&cluster.url())
+        .await
+        .expect("an inbox on the private cluster");
+    let record = Record::default();
+    let seen = record.clone();
+    // One handler runs across the stop: its first attempt returns only once
+    // the database is down, so its outcome is recorded after the restart (or
+    // it is handed out again).
+    let down = Arc::new(AtomicBool::new(false));
+    let stopped = Arc::clone(&down);
+    let worker = inbox
+        .worker(move |delivery: Delivery| {
+            seen.push(&delivery);
+            let straddles = delivery.event().id == "RESTART-STRADDLE" && delivery.attempt() == 1;
+            let stopped = Arc::clone(&stopped);
+            async move {
+                while straddles && !stopped.load(Ordering::SeqCst) {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                Ok::<(), String>(())
+            }
+        })
+        .concurrency(4)
+        .lease(Duration::from_secs(1))
+        .poll_interval(Duration::from_millis(50))
+        .spawn();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let server = tokio::spawn(axum::serve(listener, app(&inbox)).into_future());
+    let client: HttpClient =
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .build_http();
+
+    let straddler = post(
+        &client,
+        address,
+        &kosmo("RESTART-STRADDLE", "IN TRANSIT", at(0)),
+    )
+    .await;
+    assert_eq!(straddler.map(|(status, _)| status), Some(StatusCode::OK));
+
+    // The load: each shipment's events in order, the next sent once the
+    // last is acknowledged, until told to stop.
+    let log: Arc<Mutex<Vec<Sent>>> = Arc::default();
+    let stop = Arc::new(AtomicBool::new(false));
+    let senders: Vec<_> = (0..16)
+        .map(|shipment| {
+            let (log, stop, client) = (Arc::clone(&log), Arc::clone(&stop), client.clone());
+            tokio::spawn(async move {
+                let mut step = 0;
+                while !stop.load(Ordering::SeqCst) {
+                    let webhook =
+                        kosmo(&format!("RESTART-{shipment}"), "IN TRANSIT", at(step * 60));
+                    loop {
+                        let sent = Instant::now();
+                        let answer = post(&client, address, &webhook).await;
+                        let acknowledged = matches!(answer, Some((StatusCode::OK, _)));
+                        log.lock().unwrap().push(Sent {
+                            shipment,
+                            step,
+                            sent,
+                            answered: Instant::now(),
+                            answer,
+                        });
+                        if acknowledged {
+                            break;
+                        }
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                    step += 1;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            })
+        })
+        .collect();
+    let answered_ok_since = |since: Instant| {
+        log.lock()
+            .unwrap()
+            .iter()
+            .filter(|sent| sent.sent >= since && matches!(sent.answer, Some((StatusCode::OK, _))))
+            .count()
+    };
+
+    wait_until(
+        Duration::from_secs(30),
+        "40 webhooks stored before the stop",
+        || answered_ok_since(started) >= 40,
+    )
+    .await;
+    cluster.stop(shutdown).await;
+    let down_from = Instant::now();
+    down.store(true, Ordering::SeqCst);
+    wait_until(
+        Duration::from_secs(30),
+        "10 deliveries sent and answered while the database was down",
+        || {
+            log.lock()
+                .unwrap()
+                .iter()
+                .filter(|sent| sent.sent >= down_from)
+                .count()
+                >= 10
+        },
+    )
+    .await;
+    // Down for a few seconds, as a restart is.
+    tokio::time::sleep_until((down_from + Duration::from_secs(3)).into()).await;
+    let handled_while_down = record.handled().len();
+    let down_until = Instant::now();
+    cluster.start_again().await;
+    let up_from = Instant::now();
+    wait_until(
+        Duration::from_secs(30),
+        "the worker handling webhooks again after the restart",
+        || record.handled().len() > handled_while_down,
+    )
+    .await;
+    let worker_back = up_from.elapsed();
+    wait_until(
+        Duration::from_secs(30),
+        "40 webhooks stored after the restart (the pool reconnects)",
+        || answered_ok_since(up_from) >= 40,
+    )
+    .await;
+    stop.store(true, Ordering::SeqCst);
+    for sender in senders {
+        tokio::time::timeout(Duration::from_secs(30), sender)
+            .await
+            .expect("each sender's last webhook acknowledged within 30 s")
+            .unwrap();
+    }
+    let mut stats = inbox.stats().await.expect("the inbox's counts");
+    let drain_deadline = Instant::now() + Duration::from_secs(30);
+    while !settled(&stats) {
+        assert!(
+            Instant::now() < drain_deadline,
+            "the worker did not drain the inbox within 30 s of the last webhook: {stats:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        stats = inbox.stats().await.expect("the inbox's counts");
+    }
+    tokio::time::timeout(Duration::from_secs(15), worker.shutdown())
+        .await
+        .expect("the worker shuts down within 15 s");
+    server.abort();
+
+    let pool = sqlx::PgPool::connect(&cluster.url()).await.unwrap();
+    let rows: BTreeMap<i64, (String, i64)> =
+        sqlx::query("SELECT id, state, attempts FROM webhook_inbox")
+            .fetch_all(&pool)
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| (row.get(0), (row.get(1), row.get(2))))
+            .collect();
+    pool.close().await;
+    let sends = log.lock().unwrap().clone();
+    let handled = record.handled();
+
+    // Every answer a 200 or a 503 "not stored", within the receiver's
+    // timeout (and 2 s of a loaded 2-core machine's slack).
+    let limit = DEFAULT_RECEIVE_TIMEOUT + Duration::from_secs(2);
+    for sent in &sends {
+        let took = sent.answered - sent.sent;
+        assert!(took <= limit, "an answer took {took:?}: {sent:?}");
+        match &sent.answer {
+            Some((StatusCode::OK, json)) => {
+                assert!(
+                    json["status"] == "stored" || json["status"] == "duplicate",
+                    "{json}"
+                );
+            }
+            Some((StatusCode::SERVICE_UNAVAILABLE, json)) => {
+                assert_eq!(json["reason"], "not_stored", "{json}");
+            }
+            other => panic!("neither a 200 nor a 503: {other:?} for {sent:?}"),
+        }
+    }
+    // Sent and answered while the database was down: 503, never 200.
+    let while_down: Vec<&Sent> = sends
+        .iter()
+        .filter(|sent| sent.sent >= down_from && sent.answered <= down_until)
+        .collect();
+    assert!(
+        while_down.len() >= 10,
+        "only {} deliveries were sent and answered while the database was down",
+        while_down.len()
+    );
+    for sent in &while_down {
+        assert_eq!(
+            sent.answer.as_ref().map(|(status, _)| *status),
+            Some(StatusCode::SERVICE_UNAVAILABLE),
+            "answered while the database was down: {sent:?}"
+        );
+    }
+    // Every acknowledged webhook is one row, under the id its 200 named.
+    let mut acknowledged: HashMap<(usize, i64), HashSet<i64>> = HashMap::new();
+    for sent in &sends {
+        if let Some((StatusCode::OK, json)) = &sent.answer {
+            let id = json["id"].as_i64().expect("a 200 names its row");
+            acknowledged
+                .entry((sent.shipment, sent.step))
+                .or_default()
+                .insert(id);
+        }
+    }
+    for (webhook, ids) in &acknowledged {
+        assert_eq!(
+            ids.len(),
+            1,
+            "{webhook:?} acknowledged as several rows: {ids:?}"
+        );
+        let id = ids.iter().next().unwrap();
+        assert!(
+            rows.contains_key(id),
+            "{webhook:?} acknowledged as row {id}, not in the database"
+        );
+    }
+    assert_eq!(
+        rows.len(),
+        acknowledged.len() + 1,
+        "one row per acknowledged webhook (and the straddler's), none other"
+    );
+    // Each row handled: done, its last attempt one the handler saw; after a
+    // fast stop, which loses no commit, no attempt handed out twice.
+    let strict = shutdown == Shutdown::Fast;
+    let mut attempts: HashMap<i64, Vec<u32>> = HashMap::new();
+    for delivery in &handled {
+        attempts
+            .entry(delivery.id)
+            .or_default()
+            .push(delivery.attempt);
+    }
+    for (id, (state, last)) in &rows {
+        assert_eq!(state, "done", "row {id}");
+        let mut logged = attempts.get(id).cloned().unwrap_or_default();
+        logged.sort_unstable();
+        let count = logged.len();
+        logged.dedup();
+        assert!(
+            logged.len() == count || !strict,
+            "row {id}: an attempt handed out twice: {logged:?}"
+        );
+        assert_eq!(
+            logged.last().map(|&attempt| i64::from(attempt)),
+            Some(*last),
+            "row {id}: its last attempt is one the handler saw"
+        );
+    }
+    // Each shipment's webhooks handled in order, across a fast restart too.
+    let mut last_of: HashMap<&str, i64> = HashMap::new();
+    for delivery in handled.iter().filter(|_| strict) {
+        let last = last_of.entry(&delivery.shipment).or_default();
+        assert!(
+            delivery.id >= *last,
+            "{}: row {} handled after row {last}",
+            delivery.shipment,
+            delivery.id
+        );
+        *last = delivery.id;
+    }
+    let refused = sends.len()
+        - sends
+            .iter()
+            .filter(|s| matches!(s.answer, Some((StatusCode::OK, _))))
+            .count();
+    let again = attempts.values().filter(|logged| logged.len() > 1).count();
+    let receiver_back = sends
+        .iter()
+        .filter(|sent| sent.answered >= up_from && matches!(sent.answer, Some((StatusCode::OK, _))))
+        .map(|sent| sent.answered - up_from)
+        .min();
+    let straddled: Vec<u32> = handled
+        .iter()
+        .filter(|delivery| delivery.shipment == "RESTART-STRADDLE")
+        .map(|delivery| delivery.attempt)
+        .collect();
+    eprintln!(
+        "{shutdown:?} restart mid-load: {} deliveries, {refused} answered 503 ({} while down), {} webhooks, \
+         {again} handled again (the straddler's attempts: {straddled:?}); once the server was \
+         up, the first 200 after {receiver_back:?}, the worker handling again after \
+         {worker_back:?}; {:?}",
+        sends.len(),
+        while_down.len(),
+        rows.len(),
+        started.elapsed()
+    );
 }

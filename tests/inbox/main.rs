@@ -1,6 +1,8 @@
 //! The inbox, end to end: signed webhooks through a real axum `Router` into
 //! each store (memory, a SQLite file, PostgreSQL), handled by a real worker;
-//! and, in `crash`, receiver processes on 127.0.0.1 killed mid-load.
+//! and, in `crash`, receiver processes on 127.0.0.1 killed mid-load, and in
+//! `faults`, a PostgreSQL cluster of the test's own (`cluster`) restarted
+//! mid-load.
 //!
 //! PostgreSQL runs when `SHIPMENT_WEBHOOKS_TEST_POSTGRES` holds a connection
 //! URL (each test makes a schema of its own there); with
@@ -9,6 +11,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod cluster;
 mod crash;
 mod faults;
 mod harness;
