@@ -65,6 +65,11 @@ impl TenantSource {
     /// axum router, the path is the one the layer sees. The segment is taken
     /// as sent, not percent-decoded (`%61cme` is not `acme`), and may be any
     /// text: look it up as a key, never build a path or a query from it.
+    ///
+    /// An [`InboxReceiver`](crate::inbox::InboxReceiver) behind the layer
+    /// stores webhooks under the path with this segment replaced by
+    /// `{tenant}` (`/webhooks/kosmo/{tenant}`), whatever the tenant, and
+    /// tells tenants apart by [`MatchedSecret::tenant`](crate::MatchedSecret::tenant).
     pub fn path_segment(index: usize) -> Self {
         Self(Source::PathSegment(index))
     }
@@ -119,6 +124,19 @@ impl TenantSource {
         Ok(())
     }
 
+    /// The request's path with the tenant's segment replaced by
+    /// [`TENANT_PLACEHOLDER`], for a tenant read from the path.
+    #[cfg(feature = "inbox")]
+    fn route(&self, parts: &Parts) -> Option<TenantRoute> {
+        let Source::PathSegment(index) = self.0 else {
+            return None;
+        };
+        let path = parts.uri.path();
+        let range = segment(path, index)?;
+        let route = [&path[..range.start], TENANT_PLACEHOLDER, &path[range.end..]].concat();
+        Some(TenantRoute(route.into()))
+    }
+
     fn describe(&self) -> String {
         match &self.0 {
             Source::Header(name) => format!("the {name} header"),
@@ -140,6 +158,17 @@ fn segment(path: &str, index: usize) -> Option<Range<usize>> {
     }
     None
 }
+
+/// What stands for the tenant's segment in a [`TenantRoute`].
+#[cfg(feature = "inbox")]
+const TENANT_PLACEHOLDER: &str = "{tenant}";
+
+/// The route a request reached, with the tenant's path segment replaced by
+/// a placeholder: the inbox's default endpoint, so that one route mounted
+/// for every tenant is one endpoint, however each tenant is spelled.
+#[cfg(feature = "inbox")]
+#[derive(Debug, Clone)]
+pub(crate) struct TenantRoute(pub(crate) Box<str>);
 
 /// A tenant's name in ASCII lower case: a [`normalize`](PerTenantBuilder::normalize)
 /// function for tenants whose lookup ignores ASCII case. It allocates only
@@ -512,8 +541,12 @@ impl<V> TenantSecrets<V> {
 }
 
 impl<V: Verifier> Resolve<V> for TenantSecrets<V> {
-    fn resolve(self: Arc<Self>, parts: &Parts) -> Result<Resolving<V>, WebhookRejection> {
+    fn resolve(self: Arc<Self>, parts: &mut Parts) -> Result<Resolving<V>, WebhookRejection> {
         let tenant = self.tenant(parts)?;
+        #[cfg(feature = "inbox")]
+        if let Some(route) = self.key.route(parts) {
+            parts.extensions.insert(route);
+        }
         let generation = match self.cached(&tenant) {
             Ok(verifier) => return Ok(Resolving::Ready(tenant, verifier)),
             Err(generation) => generation,
@@ -585,4 +618,47 @@ fn lookup_failed(tenant: &str, error: &(dyn std::error::Error + 'static)) -> Web
         RejectionKind::LookupFailed,
         "the tenant's webhook secrets could not be looked up; try again later",
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_segment_is_found_after_any_leading_slashes() {
+        fn segments(path: &str) -> Vec<Option<&str>> {
+            (0..4)
+                .map(|at| segment(path, at).map(|range| &path[range]))
+                .collect()
+        }
+        assert_eq!(
+            segments("/webhooks/carrier/acme"),
+            [Some("webhooks"), Some("carrier"), Some("acme"), None]
+        );
+        assert_eq!(
+            segments("//webhooks//acme/"),
+            [Some("webhooks"), Some(""), Some("acme"), Some("")]
+        );
+        assert_eq!(segments("/"), [Some(""), None, None, None]);
+    }
+
+    #[cfg(feature = "inbox")]
+    #[test]
+    fn the_route_replaces_only_the_tenants_segment() {
+        let route = |source: TenantSource, uri: &str| {
+            let (parts, ()) = http::Request::post(uri).body(()).unwrap().into_parts();
+            source.route(&parts).map(|route| route.0.into_string())
+        };
+        let segment = TenantSource::path_segment(2);
+        assert_eq!(
+            route(segment.clone(), "/webhooks/carrier/ACME?x=1").as_deref(),
+            Some("/webhooks/carrier/{tenant}")
+        );
+        assert_eq!(
+            route(segment.clone(), "//webhooks/carrier/acme/events").as_deref(),
+            Some("//webhooks/carrier/{tenant}/events")
+        );
+        assert_eq!(route(segment, "/webhooks/carrier").as_deref(), None);
+        assert_eq!(route(TenantSource::host(), "/webhooks/carrier/acme"), None);
+    }
 }
