@@ -114,6 +114,8 @@ mod sql;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 mod store;
+#[cfg(test)]
+mod tests;
 mod worker;
 
 use std::fmt;
