@@ -87,7 +87,6 @@ impl VerifiedWebhook {
     /// order, numbered apart from shipments), read from what the proof
     /// covers: the inbox keys latest wins by it, so an order and a shipment
     /// with the same id are two shipments. `None` is a shipment.
-    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn with_shipment_scope(mut self, scope: Option<&'static str>) -> Self {
         self.shipment_scope = scope;
         self

@@ -58,6 +58,7 @@ every_store!(
     dead_webhooks_are_purged_after_their_own_retention,
     every_spelling_of_a_normalized_tenant_is_one_webhook,
     unnormalized_spellings_are_tenants_of_their_own,
+    shipmondo_order_and_shipment_with_one_id_are_two_shipments,
 );
 
 async fn stored_then_handled_once(backend: Backend) {
@@ -913,4 +914,59 @@ async fn unnormalized_spellings_are_tenants_of_their_own(backend: Backend) {
         .collect();
     assert_eq!(tenants, [Some("ACME"), Some("Acme"), Some("acme")]);
     assert!(handled.iter().all(|(endpoint, _)| endpoint == route));
+}
+
+/// A Shipmondo order and a Shipmondo shipment are numbered apart: with the
+/// same id, neither supersedes the other; a shipment's events, and the
+/// monitor's about it, still supersede each other by time.
+async fn shipmondo_order_and_shipment_with_one_id_are_two_shipments(backend: Backend) {
+    let Some(inbox) = open(backend, "resources").await else {
+        return;
+    };
+    let app = app(&inbox);
+    let id = 3405958;
+    let order = Webhook::shipmondo_order("sent")
+        .field("/data/id", id)
+        .at(at(60));
+    let created = Webhook::shipmondo_shipment("create")
+        .field("/data/id", id)
+        .at(at(10));
+    let (worker, record) = recording(&inbox);
+    let worker = worker.spawn();
+    for webhook in [order, created] {
+        assert_eq!(
+            send(&app, webhook.sign(SHIPMONDO)).await.json["status"],
+            "stored"
+        );
+        wait_for(&inbox, settled).await;
+    }
+    // The shipment's own earlier events, delivered late.
+    let cancelled = Webhook::shipmondo_shipment("cancel")
+        .field("/data/id", id)
+        .at(at(5));
+    let monitored = Webhook::shipmondo_monitor("EN_ROUTE")
+        .field("/data/shipment_id", id)
+        .at(at(3));
+    for webhook in [cancelled, monitored] {
+        assert_eq!(
+            send(&app, webhook.sign(SHIPMONDO)).await.json["status"],
+            "stored"
+        );
+    }
+    let stats = wait_for(&inbox, |stats| settled(stats) && stats.superseded == 2).await;
+    worker.shutdown().await;
+    assert_eq!((stats.done, stats.superseded), (2, 2), "{stats:?}");
+    let handled: Vec<_> = record
+        .handled()
+        .into_iter()
+        .map(|handled| (handled.shipment, handled.status))
+        .collect();
+    let id = id.to_string();
+    assert_eq!(
+        handled,
+        [
+            (id.clone(), ShipmentStatus::InTransit),
+            (id, ShipmentStatus::Created),
+        ]
+    );
 }
