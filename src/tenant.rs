@@ -3,9 +3,11 @@
 //! where a request names its tenant ([`TenantSource`]), and the cache's
 //! defaults.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
+use std::ops::Range;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -63,6 +65,11 @@ impl TenantSource {
     /// axum router, the path is the one the layer sees. The segment is taken
     /// as sent, not percent-decoded (`%61cme` is not `acme`), and may be any
     /// text: look it up as a key, never build a path or a query from it.
+    ///
+    /// An [`InboxReceiver`](crate::inbox::InboxReceiver) behind the layer
+    /// stores webhooks under the path with this segment replaced by
+    /// `{tenant}` (`/webhooks/kosmo/{tenant}`), whatever the tenant, and
+    /// tells tenants apart by [`MatchedSecret::tenant`](crate::MatchedSecret::tenant).
     pub fn path_segment(index: usize) -> Self {
         Self(Source::PathSegment(index))
     }
@@ -72,10 +79,10 @@ impl TenantSource {
         Self(Source::Function(Arc::new(read)))
     }
 
-    /// The tenant `parts` names, refused if it names none, an empty one,
-    /// one longer than [`MAX_TENANT_LEN`], or (in a header) two.
-    fn read(&self, parts: &Parts) -> Result<Arc<str>, WebhookRejection> {
-        let tenant: Option<Arc<str>> = match &self.0 {
+    /// The tenant `parts` names, as sent, refused if it names none, an empty
+    /// one, one longer than [`MAX_TENANT_LEN`], or (in a header) two.
+    fn read<'a>(&self, parts: &'a Parts) -> Result<Cow<'a, str>, WebhookRejection> {
+        let tenant: Option<Cow<'a, str>> = match &self.0 {
             Source::Header(name) => {
                 let mut values = parts.headers.get_all(name).iter();
                 let value = values.next().and_then(|value| value.to_str().ok());
@@ -85,26 +92,49 @@ impl TenantSource {
                         format!("the {name} header appears more than once"),
                     ));
                 }
-                value.map(Arc::from)
+                value.map(Cow::Borrowed)
             }
-            Source::Host => host(parts).map(Arc::from),
+            Source::Host => host(parts).map(Cow::Owned),
             Source::PathSegment(index) => {
-                let path = parts.uri.path().trim_start_matches('/');
-                path.split('/').nth(*index).map(Arc::from)
+                let path = parts.uri.path();
+                segment(path, *index).map(|range| Cow::Borrowed(&path[range]))
             }
-            Source::Function(read) => read(parts).map(Arc::from),
+            Source::Function(read) => read(parts).map(Cow::Owned),
         };
-        match tenant {
-            Some(tenant) if tenant.len() > MAX_TENANT_LEN => Err(WebhookRejection::new(
+        let tenant = tenant.unwrap_or_default();
+        self.check(&tenant, "")?;
+        Ok(tenant)
+    }
+
+    /// Refuses an empty name or one over [`MAX_TENANT_LEN`]; `when` says
+    /// at which step it became so.
+    fn check(&self, tenant: &str, when: &str) -> Result<(), WebhookRejection> {
+        if tenant.len() > MAX_TENANT_LEN {
+            return Err(WebhookRejection::new(
                 RejectionKind::UnknownTenant,
-                format!("the tenant's name is over {MAX_TENANT_LEN} bytes"),
-            )),
-            Some(tenant) if !tenant.is_empty() => Ok(tenant),
-            _ => Err(WebhookRejection::new(
-                RejectionKind::UnknownTenant,
-                format!("the request names no tenant in {}", self.describe()),
-            )),
+                format!("the tenant's name is over {MAX_TENANT_LEN} bytes{when}"),
+            ));
         }
+        if tenant.is_empty() {
+            return Err(WebhookRejection::new(
+                RejectionKind::UnknownTenant,
+                format!("the request names no tenant in {}{when}", self.describe()),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The request's path with the tenant's segment replaced by
+    /// [`TENANT_PLACEHOLDER`], for a tenant read from the path.
+    #[cfg(feature = "inbox")]
+    fn route(&self, parts: &Parts) -> Option<TenantRoute> {
+        let Source::PathSegment(index) = self.0 else {
+            return None;
+        };
+        let path = parts.uri.path();
+        let range = segment(path, index)?;
+        let route = [&path[..range.start], TENANT_PLACEHOLDER, &path[range.end..]].concat();
+        Some(TenantRoute(route.into()))
     }
 
     fn describe(&self) -> String {
@@ -114,6 +144,47 @@ impl TenantSource {
             Source::PathSegment(index) => format!("segment {index} of the path"),
             Source::Function(_) => "the request".to_owned(),
         }
+    }
+}
+
+/// Where segment `index` of `path` is, counting from 0 after the leading `/`s.
+fn segment(path: &str, index: usize) -> Option<Range<usize>> {
+    let mut start = path.len() - path.trim_start_matches('/').len();
+    for (at, segment) in path[start..].split('/').enumerate() {
+        if at == index {
+            return Some(start..start + segment.len());
+        }
+        start += segment.len() + 1;
+    }
+    None
+}
+
+/// What stands for the tenant's segment in a [`TenantRoute`].
+#[cfg(feature = "inbox")]
+const TENANT_PLACEHOLDER: &str = "{tenant}";
+
+/// The route a request reached, with the tenant's path segment replaced by
+/// a placeholder: the inbox's default endpoint, so that one route mounted
+/// for every tenant is one endpoint, however each tenant is spelled.
+#[cfg(feature = "inbox")]
+#[derive(Debug, Clone)]
+pub(crate) struct TenantRoute(pub(crate) Box<str>);
+
+/// A tenant's name in ASCII lower case: a [`normalize`](PerTenantBuilder::normalize)
+/// function for tenants whose lookup ignores ASCII case. It allocates only
+/// for a name that has an upper-case letter.
+///
+/// ```
+/// use shipment_webhooks::tenant::ascii_lowercase;
+///
+/// assert_eq!(ascii_lowercase("Acme"), "acme");
+/// assert!(matches!(ascii_lowercase("acme"), std::borrow::Cow::Borrowed(_)));
+/// ```
+pub fn ascii_lowercase(tenant: &str) -> Cow<'_, str> {
+    if tenant.bytes().any(|byte| byte.is_ascii_uppercase()) {
+        Cow::Owned(tenant.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(tenant)
     }
 }
 
@@ -135,6 +206,8 @@ impl fmt::Debug for TenantSource {
         f.write_str(&self.describe())
     }
 }
+
+type Normalize = dyn Fn(&str) -> Cow<'_, str> + Send + Sync;
 
 type Lookup<V> = dyn Fn(Arc<str>) -> Pin<Box<dyn Future<Output = Result<Option<V>, BoxError>> + Send>>
     + Send
@@ -194,6 +267,19 @@ type Lookup<V> = dyn Fn(Arc<str>) -> Pin<Box<dyn Future<Output = Result<Option<V
 /// let app: Router = Router::new()
 ///     .route("/webhooks/goshiip/{tenant}", post(on_event).route_layer(layer));
 /// ```
+///
+/// # Tenant names
+///
+/// A tenant's name is the one the request gives, passed through the
+/// builder's [`normalize`](PerTenantBuilder::normalize) function if it has
+/// one. That name is what `lookup` gets, what the cache keeps, and what
+/// [`MatchedSecret::tenant`](crate::MatchedSecret::tenant) says, so the
+/// [inbox](crate::inbox) scopes its rows by it. If your lookup finds `acme`
+/// for `ACME` too (a case-insensitive column), normalize names the same way
+/// (`.normalize(tenant::ascii_lowercase)`, see [`ascii_lowercase`]): else
+/// `/acme`, `/ACME` and `/Acme` are three tenants, each looked up and cached
+/// on its own, and one webhook sent to all three is stored and handled once
+/// for each.
 pub struct PerTenant<V> {
     secrets: Arc<TenantSecrets<V>>,
 }
@@ -210,6 +296,7 @@ impl<V> fmt::Debug for PerTenant<V> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PerTenant")
             .field("tenant", &self.secrets.key)
+            .field("normalized", &self.secrets.normalize.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -228,7 +315,8 @@ impl<V: Verifier> PerTenant<V> {
         Self::builder(source, lookup).build()
     }
 
-    /// Like [`new`](Self::new), with the cache's settings still to choose.
+    /// Like [`new`](Self::new), with the cache's settings and the tenant
+    /// names' [normalization](PerTenantBuilder::normalize) still to choose.
     #[must_use]
     pub fn builder<F, Fut, E>(source: TenantSource, lookup: F) -> PerTenantBuilder<V>
     where
@@ -243,6 +331,7 @@ impl<V: Verifier> PerTenant<V> {
         PerTenantBuilder {
             source,
             lookup: Box::new(lookup),
+            normalize: None,
             capacity: DEFAULT_CACHE_CAPACITY,
             ttl: DEFAULT_CACHE_TTL,
         }
@@ -254,6 +343,7 @@ impl<V: Verifier> PerTenant<V> {
 pub struct PerTenantBuilder<V> {
     source: TenantSource,
     lookup: Box<Lookup<V>>,
+    normalize: Option<Box<Normalize>>,
     capacity: usize,
     ttl: Duration,
 }
@@ -262,6 +352,7 @@ impl<V> fmt::Debug for PerTenantBuilder<V> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PerTenantBuilder")
             .field("tenant", &self.source)
+            .field("normalized", &self.normalize.is_some())
             .field("capacity", &self.capacity)
             .field("ttl", &self.ttl)
             .finish_non_exhaustive()
@@ -269,6 +360,51 @@ impl<V> fmt::Debug for PerTenantBuilder<V> {
 }
 
 impl<V> PerTenantBuilder<V> {
+    /// Turns the name a request gives into the tenant's name before anything
+    /// else sees it: the lookup gets what `normalize` returns, the cache
+    /// keeps it, [`MatchedSecret::tenant`](crate::MatchedSecret::tenant)
+    /// says it, and [`invalidate`](PerTenant::invalidate) normalizes its
+    /// argument the same way. Give one whenever the lookup finds one tenant
+    /// under several spellings, so that they are one tenant here too (see
+    /// [Tenant names](PerTenant#tenant-names)).
+    ///
+    /// It runs on every request, on a name already checked (not empty, at
+    /// most [`MAX_TENANT_LEN`] bytes), and should be quick; returning
+    /// `Cow::Borrowed` when nothing changes spares an allocation. A name it
+    /// makes empty or longer than [`MAX_TENANT_LEN`] is refused (401)
+    /// without a lookup.
+    ///
+    /// ```
+    /// use std::borrow::Cow;
+    /// use std::sync::Arc;
+    ///
+    /// use shipment_webhooks::{GoShiipSignature, PerTenant, TenantSource, tenant};
+    ///
+    /// async fn lookup(tenant: Arc<str>) -> Result<Option<GoShiipSignature>, std::io::Error> {
+    ///     // Tenant names are stored in lower case.
+    ///     Ok((&*tenant == "acme").then(|| GoShiipSignature::new("acme-secret")))
+    /// }
+    ///
+    /// // `/webhooks/goshiip/ACME` is tenant `acme`.
+    /// let layer = PerTenant::builder(TenantSource::path_segment(2), lookup)
+    ///     .normalize(tenant::ascii_lowercase)
+    ///     .build();
+    ///
+    /// // Any function of the name: here, `acme.example.com` is tenant `acme`.
+    /// let by_host = PerTenant::builder(TenantSource::host(), lookup)
+    ///     .normalize(|host: &str| Cow::Borrowed(host.strip_suffix(".example.com").unwrap_or(host)))
+    ///     .build();
+    /// # let _ = (layer, by_host);
+    /// ```
+    #[must_use]
+    pub fn normalize(
+        mut self,
+        normalize: impl Fn(&str) -> Cow<'_, str> + Send + Sync + 'static,
+    ) -> Self {
+        self.normalize = Some(Box::new(normalize));
+        self
+    }
+
     /// Keeps at most `tenants` tenants' secrets prepared (default 1024);
     /// past that, the one kept longest is dropped. Zero keeps none.
     #[must_use]
@@ -292,6 +428,7 @@ impl<V> PerTenantBuilder<V> {
             secrets: Arc::new(TenantSecrets {
                 key: self.source,
                 lookup: self.lookup,
+                normalize: self.normalize,
                 cache: Mutex::new(Cache {
                     entries: HashMap::new(),
                     capacity: self.capacity,
@@ -307,12 +444,14 @@ impl<V> PerTenantBuilder<V> {
 /// layer, and every service it made, shares.
 impl<V> PerTenant<V> {
     /// Forgets `tenant`'s secrets, so its next request looks them up again:
-    /// call it when a tenant's secret changes. A lookup already under way
-    /// then keeps what it found out of the cache, since it may have read the
-    /// old secret.
+    /// call it when a tenant's secret changes. The name is
+    /// [normalized](PerTenantBuilder::normalize) as a request's is. A lookup
+    /// already under way then keeps what it found out of the cache, since it
+    /// may have read the old secret.
     pub fn invalidate(&self, tenant: &str) {
+        let tenant = self.secrets.normalized(tenant);
         let mut cache = self.secrets.cache();
-        cache.entries.remove(tenant);
+        cache.entries.remove(&*tenant);
         cache.generation += 1;
     }
 
@@ -336,6 +475,7 @@ impl<S, V: Verifier> Layer<S> for PerTenant<V> {
 pub(crate) struct TenantSecrets<V> {
     key: TenantSource,
     lookup: Box<Lookup<V>>,
+    normalize: Option<Box<Normalize>>,
     cache: Mutex<Cache<V>>,
 }
 
@@ -343,6 +483,7 @@ impl<V> fmt::Debug for TenantSecrets<V> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TenantSecrets")
             .field("tenant", &self.key)
+            .field("normalized", &self.normalize.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -371,6 +512,25 @@ impl<V> Cache<V> {
 }
 
 impl<V> TenantSecrets<V> {
+    /// `tenant` as the lookup and the cache name it.
+    fn normalized<'a>(&self, tenant: &'a str) -> Cow<'a, str> {
+        match &self.normalize {
+            Some(normalize) => normalize(tenant),
+            None => Cow::Borrowed(tenant),
+        }
+    }
+
+    /// The tenant `parts` names, normalized, and checked again if
+    /// normalizing changed it.
+    fn tenant(&self, parts: &Parts) -> Result<Arc<str>, WebhookRejection> {
+        let sent = self.key.read(parts)?;
+        let tenant = self.normalized(&sent);
+        if tenant != sent {
+            self.key.check(&tenant, " once normalized")?;
+        }
+        Ok(Arc::from(&*tenant))
+    }
+
     /// The cache; a panic elsewhere while it was held leaves nothing half
     /// done, so a poisoned lock is taken as it is.
     fn cache(&self) -> MutexGuard<'_, Cache<V>> {
@@ -381,8 +541,12 @@ impl<V> TenantSecrets<V> {
 }
 
 impl<V: Verifier> Resolve<V> for TenantSecrets<V> {
-    fn resolve(self: Arc<Self>, parts: &Parts) -> Result<Resolving<V>, WebhookRejection> {
-        let tenant = self.key.read(parts)?;
+    fn resolve(self: Arc<Self>, parts: &mut Parts) -> Result<Resolving<V>, WebhookRejection> {
+        let tenant = self.tenant(parts)?;
+        #[cfg(feature = "inbox")]
+        if let Some(route) = self.key.route(parts) {
+            parts.extensions.insert(route);
+        }
         let generation = match self.cached(&tenant) {
             Ok(verifier) => return Ok(Resolving::Ready(tenant, verifier)),
             Err(generation) => generation,
@@ -454,4 +618,47 @@ fn lookup_failed(tenant: &str, error: &(dyn std::error::Error + 'static)) -> Web
         RejectionKind::LookupFailed,
         "the tenant's webhook secrets could not be looked up; try again later",
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_segment_is_found_after_any_leading_slashes() {
+        fn segments(path: &str) -> Vec<Option<&str>> {
+            (0..4)
+                .map(|at| segment(path, at).map(|range| &path[range]))
+                .collect()
+        }
+        assert_eq!(
+            segments("/webhooks/carrier/acme"),
+            [Some("webhooks"), Some("carrier"), Some("acme"), None]
+        );
+        assert_eq!(
+            segments("//webhooks//acme/"),
+            [Some("webhooks"), Some(""), Some("acme"), Some("")]
+        );
+        assert_eq!(segments("/"), [Some(""), None, None, None]);
+    }
+
+    #[cfg(feature = "inbox")]
+    #[test]
+    fn the_route_replaces_only_the_tenants_segment() {
+        let route = |source: TenantSource, uri: &str| {
+            let (parts, ()) = http::Request::post(uri).body(()).unwrap().into_parts();
+            source.route(&parts).map(|route| route.0.into_string())
+        };
+        let segment = TenantSource::path_segment(2);
+        assert_eq!(
+            route(segment.clone(), "/webhooks/carrier/ACME?x=1").as_deref(),
+            Some("/webhooks/carrier/{tenant}")
+        );
+        assert_eq!(
+            route(segment.clone(), "//webhooks/carrier/acme/events").as_deref(),
+            Some("//webhooks/carrier/{tenant}/events")
+        );
+        assert_eq!(route(segment, "/webhooks/carrier").as_deref(), None);
+        assert_eq!(route(TenantSource::host(), "/webhooks/carrier/acme"), None);
+    }
 }

@@ -31,6 +31,10 @@ pub struct VerifiedWebhook {
     json: Bytes,
     signed: Signed,
     headers: Option<ProviderHeaders>,
+    /// What the event's id numbers, where a provider numbers some resources
+    /// apart from its shipments; `None` for a shipment.
+    #[cfg_attr(not(feature = "inbox"), allow(dead_code))]
+    shipment_scope: Option<&'static str>,
 }
 
 impl VerifiedWebhook {
@@ -42,6 +46,7 @@ impl VerifiedWebhook {
             json,
             signed: Signed::Json,
             headers: None,
+            shipment_scope: None,
         }
     }
 
@@ -60,6 +65,8 @@ impl VerifiedWebhook {
             json,
             signed: Signed::Stored(key),
             headers,
+            // The stored row keeps the shipment key it was hashed into.
+            shipment_scope: None,
         }
     }
 
@@ -74,6 +81,21 @@ impl VerifiedWebhook {
     pub(crate) fn with_headers(mut self, headers: ProviderHeaders) -> Self {
         self.headers = Some(headers);
         self
+    }
+
+    /// Records what the event's id numbers where it is not a shipment (an
+    /// order, numbered apart from shipments), read from what the proof
+    /// covers: the inbox keys latest wins by it, so an order and a shipment
+    /// with the same id are two shipments. `None` is a shipment.
+    pub(crate) fn with_shipment_scope(mut self, scope: Option<&'static str>) -> Self {
+        self.shipment_scope = scope;
+        self
+    }
+
+    /// What the event's id numbers, if not a shipment.
+    #[cfg(feature = "inbox")]
+    pub(crate) fn shipment_scope(&self) -> Option<&'static str> {
+        self.shipment_scope
     }
 
     /// The headers kept for the typed payload, if the provider keeps any.

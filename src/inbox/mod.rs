@@ -64,7 +64,10 @@
 //!   counts as failed.
 //! - **The newest status wins.** With [`Inbox::latest_wins`] (on by
 //!   default), a webhook about a shipment whose newer event was already
-//!   handled is marked `superseded` instead. "Newer" is by the provider's
+//!   handled is marked `superseded` instead. A shipment is what the
+//!   provider's id names, per provider, endpoint and tenant: where a
+//!   provider numbers other resources apart (Shipmondo's orders), those are
+//!   shipments of their own. "Newer" is by the provider's
 //!   signed time (Kosmo, Kourier, Shipmondo); where either event has no time
 //!   (GoShiip), a shipment that reached a final status (delivered,
 //!   cancelled, returned) never goes back to a status that is not final.
@@ -114,6 +117,8 @@ mod sql;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 mod store;
+#[cfg(test)]
+mod tests;
 mod worker;
 
 use std::fmt;

@@ -16,6 +16,7 @@ use tower_service::Service;
 
 use super::{Inbox, Receipt};
 use crate::event::ANY_LAYER;
+use crate::tenant::TenantRoute;
 use crate::{RejectionKind, VerifiedWebhook, WebhookRejection};
 
 /// The longest a receiver waits for the store by default: 2 s, well within
@@ -54,11 +55,19 @@ impl InboxReceiver {
     }
 
     /// The name webhooks are stored under, which scopes their dedup keys and
-    /// shipments: the request's path by default. Name it when one route
-    /// serves several paths, and under axum's `Router::nest`, where the path
-    /// a service sees is the one inside the nest, the same for every mount
-    /// (a tenant is scoped by [`MatchedSecret::tenant`](crate::MatchedSecret::tenant)
-    /// already).
+    /// shipments. By default it is the request's path; behind a
+    /// [`PerTenant`](crate::PerTenant) layer that reads the tenant from a
+    /// [path segment](crate::TenantSource::path_segment), it is the path
+    /// with that segment replaced by `{tenant}`
+    /// (`/webhooks/kosmo/{tenant}`): the tenant is scoped by
+    /// [`MatchedSecret::tenant`](crate::MatchedSecret::tenant) already, so
+    /// that however a request spells it, only the tenant's name (see
+    /// [`PerTenantBuilder::normalize`](crate::tenant::PerTenantBuilder::normalize))
+    /// tells one tenant's webhooks from another's.
+    ///
+    /// Name it when one route serves several paths, and under axum's
+    /// `Router::nest`, where the path a service sees is the one inside the
+    /// nest, the same for every mount. A name given here is used as it is.
     #[must_use]
     pub fn endpoint(mut self, name: impl Into<Arc<str>>) -> Self {
         self.endpoint = Some(name.into());
@@ -90,9 +99,10 @@ impl<B> Service<Request<B>> for InboxReceiver {
             tracing::error!(%rejection, "inbox receiver used without a verifying layer");
             return Box::pin(async move { Ok(refuse(rejection)) });
         };
-        let endpoint = match &self.endpoint {
-            Some(name) => name.to_string(),
-            None => request.uri().path().to_owned(),
+        let endpoint = match (&self.endpoint, request.extensions().get::<TenantRoute>()) {
+            (Some(name), _) => name.to_string(),
+            (None, Some(route)) => route.0.to_string(),
+            (None, None) => request.uri().path().to_owned(),
         };
         let inbox = self.inbox.clone();
         let timeout = self.timeout;

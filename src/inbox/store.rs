@@ -36,14 +36,28 @@ pub(super) struct NewWebhook {
 }
 
 impl NewWebhook {
+    /// The row for `webhook` received on `endpoint`. Its shipment key is
+    /// SHA-256 of the id, or, for an id the provider scoped
+    /// ([`VerifiedWebhook::with_shipment_scope`]), of the scope, a NUL and
+    /// the id: ids of different kinds of resource never share a shipment,
+    /// and unscoped ids keep the key rows had before scopes existed.
     pub(super) fn new(webhook: &VerifiedWebhook, endpoint: &str) -> Result<Self, InboxError> {
         let event = webhook.event();
+        let shipment = match webhook.shipment_scope() {
+            None => Sha256::digest(&event.id).into(),
+            Some(scope) => Sha256::new()
+                .chain_update(scope)
+                .chain_update([0])
+                .chain_update(&event.id)
+                .finalize()
+                .into(),
+        };
         Ok(Self {
             provider: event.provider,
             endpoint: endpoint.to_owned(),
             tenant: webhook.secret().tenant().unwrap_or_default().to_owned(),
             dedup_key: webhook.dedup_key(),
-            shipment: Sha256::digest(&event.id).into(),
+            shipment,
             event: serde_json::to_string(event).map_err(InboxError::InvalidEvent)?,
             event_time: event.timestamp.map(event_time),
             final_status: is_final(&event.status),

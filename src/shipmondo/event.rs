@@ -110,7 +110,20 @@ pub(super) struct DataFields {
     created_at: Option<String>,
 }
 
+/// The shipment scope of an order's id: Shipmondo numbers orders apart from
+/// shipments. Part of the inbox's stored shipment keys: never change it.
+const ORDER_SCOPE: &str = "order";
+
 impl DataFields {
+    /// What the event's id numbers, from the signed payload: an order (it has
+    /// `order_status`) is scoped apart; a shipment, and a Shipment Monitor's
+    /// `shipment_id`, which names one, are not. The unsigned
+    /// `SMD-Resource-Type` is never read, so that a captured token replayed
+    /// with another type cannot escape its shipment's latest wins.
+    pub(super) fn shipment_scope(&self) -> Option<&'static str> {
+        self.order_status.is_some().then_some(ORDER_SCOPE)
+    }
+
     /// The event, from the signed payload; the unsigned `SMD-Action` gives
     /// the status only where the payload has none.
     pub(super) fn into_event(
@@ -279,6 +292,19 @@ mod tests {
             action("delivered"),
             ShipmentStatus::Other("delivered".into())
         );
+    }
+
+    #[test]
+    fn only_an_orders_id_is_scoped_apart_from_shipments() {
+        let scope = |data: Value| {
+            let data: DataFields = serde_json::from_value(data).expect("a resource");
+            data.shipment_scope()
+        };
+        let order = serde_json::json!({"id": 1, "order_status": "open"});
+        assert_eq!(scope(order), Some("order"));
+        assert_eq!(scope(serde_json::json!({"id": 1, "pkg_no": "1"})), None);
+        let monitor = serde_json::json!({"shipment_id": 1, "current_status": "EN_ROUTE"});
+        assert_eq!(scope(monitor), None);
     }
 
     #[test]

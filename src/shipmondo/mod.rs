@@ -80,7 +80,14 @@
 //!
 //! - `id`: a Shipment Monitor's `data.shipment_id`; any other resource's
 //!   `data.id` (Shipmondo's number). The shop's own order number is
-//!   [`ShipmondoEvent::order_id`].
+//!   [`ShipmondoEvent::order_id`]. Shipmondo numbers orders apart from
+//!   shipments, so an order and a shipment can have the same `id`: the
+//!   [inbox](crate::inbox) keeps them apart for latest wins (an order is
+//!   told by its signed `data.order_status`, never by the unsigned
+//!   `SMD-Resource-Type`), and a handler that keys its own records by `id`
+//!   must tell them apart too ([`ShipmondoEvent::data`]). Shipmondo also
+//!   lists shipment drafts among its webhook resources; their payload is
+//!   not documented, so a draft's id is taken as a shipment's.
 //! - `timestamp`: the signed time of the status, to order events by: a
 //!   monitor's `data.current_status_registered_at`, else the resource's
 //!   `data.updated_at`, else its `data.created_at`, with its sub-second
@@ -279,6 +286,7 @@ impl Verifier for ShipmondoJwt {
             resource_id.as_ref().map(headers::text),
             action.as_ref().map(headers::text),
         );
+        let scope = data.shipment_scope();
         let event = data.into_event(resource_id.as_deref(), action.as_deref())?;
         // The JWT, not the envelope around it, is what Shipmondo signed.
         let jwt = match envelope.data {
@@ -287,7 +295,8 @@ impl Verifier for ShipmondoJwt {
         };
         let webhook = VerifiedWebhook::new(event, key.clone(), json)
             .signed_over([jwt, Bytes::new(), Bytes::new()])
-            .with_headers(headers::keep(smd));
+            .with_headers(headers::keep(smd))
+            .with_shipment_scope(scope);
         Ok(Verified::Webhook(webhook))
     }
 }

@@ -144,8 +144,9 @@ impl fmt::Debug for OnConnectionTest {
 /// Finds, per request, the verifier to check it with: a tenant's, which
 /// [`PerTenant`](crate::PerTenant) looks up.
 pub(crate) trait Resolve<V>: fmt::Debug + Send + Sync {
-    /// The verifier of the tenant `parts` names, cached or being looked up.
-    fn resolve(self: Arc<Self>, parts: &Parts) -> Result<Resolving<V>, WebhookRejection>;
+    /// The verifier of the tenant `parts` names, cached or being looked up;
+    /// it may add to the request's extensions.
+    fn resolve(self: Arc<Self>, parts: &mut Parts) -> Result<Resolving<V>, WebhookRejection>;
 }
 
 /// A tenant's verifier: cached, or being looked up.

@@ -90,7 +90,7 @@ where
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        let (parts, body) = request.into_parts();
+        let (mut parts, body) = request.into_parts();
         let span = if super::future::nothing_listens() {
             tracing::Span::none()
         } else {
@@ -111,7 +111,7 @@ where
                 Verifiers::Fixed(verifier) => {
                     State::check_headers(Arc::clone(verifier), None, parts, body, inner)
                 }
-                Verifiers::PerTenant(tenants) => match Arc::clone(tenants).resolve(&parts) {
+                Verifiers::PerTenant(tenants) => match Arc::clone(tenants).resolve(&mut parts) {
                     Ok(Resolving::Ready(tenant, verifier)) => {
                         span.record("tenant", &*tenant);
                         State::check_headers(verifier, Some(tenant), parts, body, inner)

@@ -1,15 +1,20 @@
 //! One suite, run against every store: `stores::{memory,sqlite,postgres}::*`.
 
-use std::sync::Arc;
+use std::convert::Infallible;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use axum::Router;
 use axum::http::StatusCode;
+use axum::routing::post_service;
 use futures_util::future::join_all;
 use serde_json::json;
 use shipment_webhooks::inbox::{Delivery, Inbox};
 use shipment_webhooks::testing::Webhook;
-use shipment_webhooks::{KosmoEvent, ShipmentStatus, ShipmondoEvent};
+use shipment_webhooks::{
+    KosmoEvent, KosmoSignature, PerTenant, ShipmentStatus, ShipmondoEvent, TenantSource, tenant,
+};
 
 use crate::common::send;
 use crate::harness::*;
@@ -51,6 +56,9 @@ every_store!(
     busy_shipment_does_not_hold_back_another,
     replay_after_retention_is_superseded,
     dead_webhooks_are_purged_after_their_own_retention,
+    every_spelling_of_a_normalized_tenant_is_one_webhook,
+    unnormalized_spellings_are_tenants_of_their_own,
+    shipmondo_order_and_shipment_with_one_id_are_two_shipments,
 );
 
 async fn stored_then_handled_once(backend: Backend) {
@@ -807,4 +815,158 @@ async fn dead_webhooks_are_purged_after_their_own_retention(backend: Backend) {
     let dead_gone = handled_gone.dead_retention(Duration::ZERO);
     assert_eq!(dead_gone.purge().await.unwrap(), 1);
     assert_eq!(inbox.stats().await.unwrap(), Default::default());
+}
+
+/// One Kosmo route mounted for every tenant, whose lookup ignores case (a
+/// case-insensitive column), with or without the layer normalizing names.
+fn case_blind_tenants(inbox: &Inbox, normalize: bool) -> Router {
+    let lookup = |tenant: Arc<str>| async move {
+        let known = tenant.eq_ignore_ascii_case("acme");
+        Ok::<_, Infallible>(known.then(|| KosmoSignature::new(KOSMO)))
+    };
+    let builder = PerTenant::builder(TenantSource::path_segment(2), lookup);
+    let layer = match normalize {
+        true => builder.normalize(tenant::ascii_lowercase).build(),
+        false => builder.build(),
+    };
+    Router::new().route(
+        "/webhooks/tenants/{tenant}/kosmo",
+        post_service(inbox.receiver()).route_layer(layer),
+    )
+}
+
+/// The same webhook sent to each spelling of tenant `acme`: the answers.
+async fn send_to_every_spelling(app: &Router, webhook: &Webhook) -> Vec<serde_json::Value> {
+    let mut answers = Vec::new();
+    for tenant in ["acme", "ACME", "Acme"] {
+        let uri = format!("/webhooks/tenants/{tenant}/kosmo").parse().unwrap();
+        let answer = send(app, webhook.clone().uri(uri).sign(KOSMO)).await;
+        assert_eq!(answer.status, StatusCode::OK, "{tenant}: {}", answer.json);
+        answers.push(answer.json);
+    }
+    answers
+}
+
+/// Handles what is stored: each delivery's endpoint and tenant.
+async fn endpoints_and_tenants(inbox: &Inbox) -> Vec<(String, Option<String>)> {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let record = Arc::clone(&seen);
+    let worker = inbox
+        .worker(move |delivery: Delivery| {
+            let tenant = delivery.webhook().secret().tenant().map(str::to_owned);
+            record
+                .lock()
+                .unwrap()
+                .push((delivery.endpoint().to_owned(), tenant));
+            async { Ok::<(), String>(()) }
+        })
+        .poll_interval(Duration::from_millis(20))
+        .spawn();
+    wait_for(inbox, settled).await;
+    worker.shutdown().await;
+    seen.lock().unwrap().clone()
+}
+
+/// A lookup that ignores case, and the layer normalizing names to match:
+/// `/acme`, `/ACME` and `/Acme` are one tenant, so one webhook sent to all
+/// three is one row, handled once, stored under the route's name.
+async fn every_spelling_of_a_normalized_tenant_is_one_webhook(backend: Backend) {
+    let Some(inbox) = open(backend, "spellings").await else {
+        return;
+    };
+    let app = case_blind_tenants(&inbox, true);
+    let answers = send_to_every_spelling(&app, &kosmo("SG-22", "DELIVERED", at(0))).await;
+    let statuses: Vec<_> = answers.iter().map(|answer| &answer["status"]).collect();
+    assert_eq!(statuses, ["stored", "duplicate", "duplicate"]);
+    assert!(
+        answers
+            .iter()
+            .all(|answer| answer["id"] == answers[0]["id"])
+    );
+
+    let handled = endpoints_and_tenants(&inbox).await;
+    let once = (
+        "/webhooks/tenants/{tenant}/kosmo".to_owned(),
+        Some("acme".to_owned()),
+    );
+    assert_eq!(handled, [once]);
+    let stats = inbox.stats().await.unwrap();
+    assert_eq!((stats.done, stats.duplicates), (1, 2));
+}
+
+/// Without normalizing, each spelling the lookup accepts is a tenant of its
+/// own: the webhook is stored and handled once per spelling, all under the
+/// route's one endpoint name.
+async fn unnormalized_spellings_are_tenants_of_their_own(backend: Backend) {
+    let Some(inbox) = open(backend, "spelled").await else {
+        return;
+    };
+    let app = case_blind_tenants(&inbox, false);
+    let answers = send_to_every_spelling(&app, &kosmo("SG-23", "DELIVERED", at(0))).await;
+    assert!(answers.iter().all(|answer| answer["status"] == "stored"));
+
+    let mut handled = endpoints_and_tenants(&inbox).await;
+    handled.sort();
+    let route = "/webhooks/tenants/{tenant}/kosmo";
+    let tenants: Vec<_> = handled
+        .iter()
+        .map(|(_, tenant)| tenant.as_deref())
+        .collect();
+    assert_eq!(tenants, [Some("ACME"), Some("Acme"), Some("acme")]);
+    assert!(handled.iter().all(|(endpoint, _)| endpoint == route));
+}
+
+/// A Shipmondo order and a Shipmondo shipment are numbered apart: with the
+/// same id, neither supersedes the other; a shipment's events, and the
+/// monitor's about it, still supersede each other by time.
+async fn shipmondo_order_and_shipment_with_one_id_are_two_shipments(backend: Backend) {
+    let Some(inbox) = open(backend, "resources").await else {
+        return;
+    };
+    let app = app(&inbox);
+    let id = 3405958;
+    let order = Webhook::shipmondo_order("sent")
+        .field("/data/id", id)
+        .at(at(60));
+    let created = Webhook::shipmondo_shipment("create")
+        .field("/data/id", id)
+        .at(at(10));
+    let (worker, record) = recording(&inbox);
+    let worker = worker.spawn();
+    for webhook in [order, created] {
+        assert_eq!(
+            send(&app, webhook.sign(SHIPMONDO)).await.json["status"],
+            "stored"
+        );
+        wait_for(&inbox, settled).await;
+    }
+    // The shipment's own earlier events, delivered late.
+    let cancelled = Webhook::shipmondo_shipment("cancel")
+        .field("/data/id", id)
+        .at(at(5));
+    let monitored = Webhook::shipmondo_monitor("EN_ROUTE")
+        .field("/data/shipment_id", id)
+        .at(at(3));
+    for webhook in [cancelled, monitored] {
+        assert_eq!(
+            send(&app, webhook.sign(SHIPMONDO)).await.json["status"],
+            "stored"
+        );
+    }
+    let stats = wait_for(&inbox, |stats| settled(stats) && stats.superseded == 2).await;
+    worker.shutdown().await;
+    assert_eq!((stats.done, stats.superseded), (2, 2), "{stats:?}");
+    let handled: Vec<_> = record
+        .handled()
+        .into_iter()
+        .map(|handled| (handled.shipment, handled.status))
+        .collect();
+    let id = id.to_string();
+    assert_eq!(
+        handled,
+        [
+            (id.clone(), ShipmentStatus::InTransit),
+            (id, ShipmentStatus::Created),
+        ]
+    );
 }

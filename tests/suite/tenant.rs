@@ -440,3 +440,73 @@ async fn a_shipmondo_connection_test_names_its_tenant() {
         (Some("acme"), "primary")
     );
 }
+
+#[tokio::test]
+async fn a_normalized_name_is_what_the_lookup_the_cache_and_the_handler_see() {
+    let lookups = Arc::new(AtomicUsize::new(0));
+    let layer = builder(table(), TenantSource::path_segment(2), lookups.clone())
+        .normalize(shipment_webhooks::tenant::ascii_lowercase)
+        .build();
+    let app = app(layer.clone());
+    for (id, tenant) in ["ACME", "acme", "Acme"].into_iter().enumerate() {
+        let answer = send(&app, request(tenant, "acme-secret", id)).await;
+        assert_eq!(answer.status, StatusCode::OK, "{tenant}: {}", answer.json);
+        assert_eq!(answer.json["tenant"], "acme");
+    }
+    assert_eq!(lookups.load(Ordering::SeqCst), 1, "one cache entry");
+    // Invalidated under any spelling: it is normalized too.
+    layer.invalidate("aCmE");
+    send(&app, request("acme", "acme-secret", 3)).await;
+    assert_eq!(lookups.load(Ordering::SeqCst), 2);
+    assert!(
+        format!("{layer:?}").contains("normalized: true"),
+        "{layer:?}"
+    );
+}
+
+#[tokio::test]
+async fn without_normalizing_each_spelling_is_a_tenant() {
+    let lookups = Arc::new(AtomicUsize::new(0));
+    // A lookup that ignores case, as a case-insensitive column does.
+    let lookup = {
+        let lookups = lookups.clone();
+        move |tenant: Arc<str>| {
+            lookups.fetch_add(1, Ordering::SeqCst);
+            let known = tenant.eq_ignore_ascii_case("acme");
+            async move { GoShiipSignature::try_new("acme-secret").map(|layer| known.then_some(layer)) }
+        }
+    };
+    let app = app(PerTenant::new(TenantSource::path_segment(2), lookup));
+    for (id, tenant) in ["ACME", "acme", "Acme"].into_iter().enumerate() {
+        let answer = send(&app, request(tenant, "acme-secret", id)).await;
+        assert_eq!(answer.json["tenant"], tenant, "{}", answer.json);
+    }
+    assert_eq!(lookups.load(Ordering::SeqCst), 3, "three cache entries");
+}
+
+#[tokio::test]
+async fn a_name_normalized_to_nothing_or_too_long_is_refused_without_a_lookup() {
+    let lookups = Arc::new(AtomicUsize::new(0));
+    let layer = builder(table(), TenantSource::path_segment(2), lookups.clone())
+        .normalize(|name: &str| match name.strip_prefix("shop-") {
+            Some(rest) => std::borrow::Cow::Borrowed(rest),
+            None => std::borrow::Cow::Owned(name.repeat(200)),
+        })
+        .build();
+    let app = app(layer);
+    let answer = send(&app, request("shop-acme", "acme-secret", 0)).await;
+    assert_eq!(answer.json["tenant"], "acme", "{}", answer.json);
+    send(&app, request("shop-", "acme-secret", 1))
+        .await
+        .assert_refused(
+            StatusCode::UNAUTHORIZED,
+            "the request names no tenant in segment 2 of the path once normalized",
+        );
+    send(&app, request("acme", "acme-secret", 2))
+        .await
+        .assert_refused(
+            StatusCode::UNAUTHORIZED,
+            "the tenant's name is over 128 bytes once normalized",
+        );
+    assert_eq!(lookups.load(Ordering::SeqCst), 1);
+}
