@@ -60,7 +60,7 @@
 //! - `BURNDOWN_WEBHOOKS`: webhooks per run (20,000), rounded up to a multiple
 //!   of 4;
 //! - `BURNDOWN_BATCH`: the worker's batch size, the most webhooks one claim
-//!   takes (its default, 64);
+//!   takes (its default, 256);
 //! - `BURNDOWN_POOL`: PostgreSQL connections in the pool (32);
 //! - `BURNDOWN_PRELOAD_CONCURRENCY`: shipments stored at once (32);
 //! - `BURNDOWN_TIMEOUT_SECS`: the longest preload, and the longest drain,

@@ -84,14 +84,26 @@ impl PgStore {
 
     /// A bookkeeping transaction holding the claim lock, or `None` while
     /// another instance holds it.
+    ///
+    /// Its claim must read pending rows in `id` order from the `(state, id)`
+    /// index and stop at the limit. Statistics taken before a backlog
+    /// arrived (autovacuum analyzes a minute later at best) make the planner
+    /// expect a few pending rows and plan to fetch them all, test each
+    /// one's shipment and sort them: every claim then costs the whole
+    /// backlog, and a drain slows as it goes. Without bitmap scans and
+    /// sorts, in this transaction only, it takes the ordered scan.
     async fn claim_transaction(
         &self,
     ) -> Result<Option<Transaction<'static, Postgres>>, InboxError> {
         let mut tx = self.bookkeeping().await?;
-        let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
-            .bind(CLAIM_LOCK)
-            .fetch_one(&mut *tx)
-            .await?;
+        let locked: bool = sqlx::query_scalar(
+            "SELECT pg_try_advisory_xact_lock($1) \
+             FROM (SELECT set_config('enable_bitmapscan', 'off', true), \
+                          set_config('enable_sort', 'off', true)) AS planner",
+        )
+        .bind(CLAIM_LOCK)
+        .fetch_one(&mut *tx)
+        .await?;
         Ok(locked.then_some(tx))
     }
 

@@ -79,7 +79,7 @@ impl Worker {
             inbox,
             handler,
             concurrency: 4,
-            batch_size: 64,
+            batch_size: 256,
             max_attempts: 10,
             lease: Duration::from_secs(30),
             backoff: (Duration::from_secs(1), Duration::from_secs(10 * 60)),
@@ -97,7 +97,7 @@ impl Worker {
         self
     }
 
-    /// How many webhooks one claim takes at most (64 by default; at least
+    /// How many webhooks one claim takes at most (256 by default; at least
     /// 1). A claim takes every due webhook of each shipment it reaches, to be
     /// handled one after another, oldest first, so one round trip to the
     /// database serves many webhooks. Those waiting for a free slot stay
