@@ -52,16 +52,21 @@
 //!   wait for it.
 //!   So a handler may see a webhook again after a crash, with a higher
 //!   [`attempt`](Delivery::attempt) and the same
-//!   [`dedup_key`](Delivery::dedup_key): make it idempotent with the key
+//!   [`dedup_key`](Delivery::dedup_key): those it was running, and those it
+//!   had handled whose outcomes were not recorded yet (outcomes are
+//!   recorded many to a transaction, as they come; at most a claim's
+//!   [batch](Worker::batch_size) or so). Make it idempotent with the key
 //!   (the attempt can repeat if the database itself crashes: claims and
 //!   outcomes commit without waiting for the disk), or write the handler's
 //!   effects in the transaction that marks the webhook handled
-//!   ([`Delivery::mark_done_in`]): then they happen exactly once. Webhooks about one
-//!   shipment are never handled at once while their leases hold, and are
-//!   handed out oldest first; one waiting out a retry's backoff does not
-//!   hold back the later ones (latest wins then supersedes it if a newer one
-//!   was handled). An attempt running past [`Worker::handler_timeout`]
-//!   counts as failed.
+//!   ([`Delivery::mark_done_in`]): then they happen exactly once. Webhooks
+//!   about one shipment are never handled at once while their leases hold,
+//!   and are handed out oldest first: a claim takes each shipment's due
+//!   webhooks together, and the worker runs them one after another in one
+//!   of its slots. One waiting out a retry's backoff does not hold back the
+//!   later ones (latest wins then supersedes it if a newer one was
+//!   handled). An attempt running past [`Worker::handler_timeout`] counts
+//!   as failed.
 //! - **The newest status wins.** With [`Inbox::latest_wins`] (on by
 //!   default), a webhook about a shipment whose newer event was already
 //!   handled is marked `superseded` instead. A shipment is what the
@@ -80,9 +85,10 @@
 //!   captured webhook replayed after the [retention](Inbox::retention), as
 //!   sent or with an unsigned field changed, is superseded, not handled.
 //! - **No shipment holds back another.** A claim passes over the rows of a
-//!   shipment that is being handled, or that has an older row due, so a
-//!   shipment with a long queue or a hung handler never delays another's
-//!   due webhook while a worker slot is free.
+//!   shipment that is being handled, so a shipment with a long queue or a
+//!   hung handler never delays another's due webhook while a worker slot is
+//!   free: its webhooks take one slot, in order, and the next claim reads
+//!   past them.
 //!
 //! # Stores
 //!
