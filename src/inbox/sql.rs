@@ -125,8 +125,10 @@ const SHIPMENT_INDEX: &str = "CREATE INDEX IF NOT EXISTS webhook_inbox_by_shipme
     ON webhook_inbox (shipment, provider, endpoint, tenant, state)";
 
 /// Replaces the shipment index of versions 1 to 3, by the scope first.
-pub(super) const UPGRADE_SHIPMENT_INDEX: [&str; 2] =
-    ["DROP INDEX IF EXISTS webhook_inbox_shipment", SHIPMENT_INDEX];
+pub(super) const UPGRADE_SHIPMENT_INDEX: [&str; 2] = [
+    "DROP INDEX IF EXISTS webhook_inbox_shipment",
+    SHIPMENT_INDEX,
+];
 
 /// Inserts a webhook, or counts a duplicate on the row with its key.
 pub(super) const INSERT: &str = "INSERT INTO webhook_inbox (provider, endpoint, tenant, dedup_key, \

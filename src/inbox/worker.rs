@@ -90,7 +90,7 @@ impl Worker {
     }
 
     /// How many webhooks it handles at once (4 by default; at least 1):
-    /// one per shipment, each shipment's in order.
+    /// at most one of each shipment, whose webhooks run one after another.
     #[must_use]
     pub fn concurrency(mut self, webhooks: usize) -> Self {
         self.concurrency = webhooks.max(1);
