@@ -88,7 +88,9 @@
 //!   shipment that is being handled, so a shipment with a long queue or a
 //!   hung handler never delays another's due webhook while a worker slot is
 //!   free: its webhooks take one slot, in order, and the next claim reads
-//!   past them.
+//!   past them. Across workers sharing an inbox, a claim keeps up to a
+//!   [batch](Worker::batch_size) for its own worker's slots: with slow
+//!   handlers, keep the batch near the concurrency.
 //!
 //! # Stores
 //!
@@ -509,7 +511,10 @@ impl Delivery {
     /// PostgreSQL, in the schema it uses). If it does not commit, the
     /// webhook is handed out again once its lease runs out, with the
     /// handler's writes rolled back with it. Once it has marked the webhook,
-    /// the worker records nothing more for it, whatever the handler returns.
+    /// the worker records nothing more for it, whatever the handler returns,
+    /// and takes it as handled: a transaction rolled back after the mark
+    /// leaves the webhook to be handed out again when its lease ends, after
+    /// its shipment's later webhooks of the same claim.
     #[cfg(any(feature = "sqlite", feature = "postgres"))]
     #[cfg_attr(docsrs, doc(cfg(any(feature = "sqlite", feature = "postgres"))))]
     pub async fn mark_done_in(

@@ -3,9 +3,7 @@
 //! Claims run one at a time across every instance (a transaction-scoped
 //! advisory lock, tried, not waited for, so no worker waits on it; an
 //! instance that stalls holding it is cut off by the server after 10 s idle
-//! in that transaction, and claims resume); within a claim,
-//! `FOR UPDATE SKIP LOCKED` passes over rows whose outcome another worker is
-//! recording instead of waiting for them. After storing a webhook, an
+//! in that transaction, and claims resume). After storing a webhook, an
 //! instance `NOTIFY`s `webhook_inbox` (at most one every 2 ms, and outside
 //! the insert, whose commit would otherwise be serialized with every other
 //! notifying one), and workers `LISTEN`; a missed notification waits for the
@@ -65,7 +63,7 @@ impl PgStore {
 
     const ID_COLUMN: &str = "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY";
     const BYTES: &str = "BYTEA";
-    const DUE: &str = sql::DUE_SKIP_LOCKED;
+    const DUE: &str = sql::DUE_LOCKED;
     sql::id_list_statements!("= ANY($1)");
 
     /// The ids a statement of [`sql::id_list_statements`] binds.

@@ -167,9 +167,11 @@ macro_rules! due {
 /// The rows a claim takes.
 #[cfg(feature = "sqlite")]
 pub(super) const DUE: &str = due!();
-/// [`DUE`], skipping rows another transaction is finishing.
+/// [`DUE`], locking its rows. Not `SKIP LOCKED`: the only lock a pending
+/// row can be under is a duplicate's count being committed, and skipping
+/// it would hand out its shipment's later rows before it.
 #[cfg(feature = "postgres")]
-pub(super) const DUE_SKIP_LOCKED: &str = concat!(due!(), " FOR UPDATE OF c SKIP LOCKED");
+pub(super) const DUE_LOCKED: &str = concat!(due!(), " FOR UPDATE OF c");
 
 /// The statements over a list of ids, bound as `$1`: each store gives the
 /// SQL that tests `id` against the list (`$list`), since PostgreSQL binds an

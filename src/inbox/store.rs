@@ -194,7 +194,7 @@ pub(super) struct Claim {
 }
 
 /// How a worker finished with a claimed row.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(super) enum Finish {
     /// The handler returned `Ok`.
     Done,
@@ -211,7 +211,7 @@ pub(super) enum Finish {
 }
 
 /// How a worker finished with row `id`, claimed under `lease`.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(super) struct Finished {
     pub(super) id: i64,
     pub(super) lease: i64,

@@ -2,18 +2,18 @@
 //! its lease kept alive, and records what came of it.
 
 use std::collections::hash_map::Entry;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt;
 use std::future::Future;
 use std::hash::{BuildHasher, RandomState};
 use std::pin::{Pin, pin};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::{Id, JoinError, JoinHandle, JoinSet};
-use tokio::time::{Instant, sleep, sleep_until};
+use tokio::time::{Instant, MissedTickBehavior, interval_at, sleep, sleep_until};
 use tracing::Instrument;
 
 use super::store::{
@@ -105,6 +105,8 @@ impl Worker {
     /// once they have all started. With slow handlers and several workers
     /// sharing an inbox, a batch near the concurrency spreads the work more
     /// evenly; with fast handlers, a larger one drains a backlog faster.
+    /// A claimed webhook counts an attempt when claimed, so one that waited
+    /// for a slot when its worker died comes back with that attempt spent.
     #[must_use]
     pub fn batch_size(mut self, webhooks: usize) -> Self {
         self.batch_size = webhooks.max(1);
@@ -191,19 +193,33 @@ impl Worker {
     }
 
     async fn run(self, mut stop: oneshot::Receiver<()>) {
+        let holding = Arc::new(Holding::default());
         let (outcomes, queue) = mpsc::unbounded_channel();
-        let recorder = tokio::spawn(record(Arc::clone(&self.inbox.store), queue));
+        let store = &self.inbox.store;
+        let recorder = tokio::spawn(record(
+            Arc::clone(store),
+            queue,
+            Arc::clone(&holding),
+            self.lease,
+        ));
+        // Its own task, so that no claim, sweep, purge or shutdown on this
+        // one delays it.
+        let _renewal = AbortOnDrop(tokio::spawn(renew(
+            Arc::clone(store),
+            Arc::clone(&holding),
+            self.lease,
+        )));
         let mut running = Running {
             tasks: JoinSet::new(),
             held: HashMap::new(),
             ready: VecDeque::new(),
             outcomes,
+            holding,
         };
         // A dropped handle leaves the worker running, with nothing to stop it.
         let mut detached = false;
         let mut next_purge = Instant::now();
         let mut next_sweep = Instant::now();
-        let mut next_renewal = Instant::now() + self.lease / 3;
         self.inbox.store.listen();
         loop {
             if Instant::now() >= next_sweep {
@@ -222,10 +238,6 @@ impl Worker {
                     Err(error) => tracing::warn!(%error, "inbox purge failed"),
                 }
                 next_purge = Instant::now() + PURGE_EVERY;
-            }
-            if Instant::now() >= next_renewal {
-                self.renew(&running).await;
-                next_renewal = Instant::now() + self.lease / 3;
             }
             // Registered before claiming, so a webhook stored meanwhile still wakes it.
             let mut stored = pin!(self.inbox.wake.notified());
@@ -259,7 +271,7 @@ impl Worker {
                 }
                 () = stored, if idle => {}
                 () = sleep(self.poll_interval), if idle => {}
-                () = sleep_until(next_purge.min(next_renewal)) => {}
+                () = sleep_until(next_purge) => {}
             }
         }
         self.drain(running).await;
@@ -289,6 +301,12 @@ impl Worker {
                 "webhook superseded: a newer event of its shipment was handled"
             );
         }
+        running.holding.add(
+            claimed
+                .deliveries
+                .iter()
+                .map(|delivery| (delivery.lease, delivery.id)),
+        );
         let mut chains: Vec<Chain> = Vec::new();
         let mut chain_of: HashMap<Shipment, usize> = HashMap::new();
         for delivery in claimed.deliveries {
@@ -375,6 +393,7 @@ impl Worker {
             return;
         };
         let handled = if held.marked.load(Ordering::Acquire) {
+            running.holding.remove([(held.lease, held.id)]);
             tracing::debug!(
                 id = held.id,
                 attempt = held.attempt,
@@ -414,7 +433,8 @@ impl Worker {
             Finish::Done => "handled",
             Finish::Retry { .. } => "failed; will retry",
             Finish::Dead { .. } => "failed on its last attempt: dead",
-            Finish::Release { .. } | Finish::Superseded => "handed back at shutdown",
+            Finish::Release { .. } => "handed back at shutdown",
+            Finish::Superseded => "superseded",
         };
         if let Finish::Retry { error, .. } | Finish::Dead { error } = &finish {
             tracing::warn!(id = held.id, attempt = held.attempt, %error, "webhook {what}");
@@ -422,37 +442,6 @@ impl Worker {
             tracing::debug!(id = held.id, attempt = held.attempt, "webhook {what}");
         }
         finish
-    }
-
-    /// Renews the leases of every webhook it holds, running or waiting for
-    /// a slot: one statement per claim.
-    async fn renew(&self, running: &Running) {
-        let mut held: HashMap<i64, Vec<i64>> = HashMap::new();
-        let waiting = running
-            .held
-            .values()
-            .flat_map(|(_, chain)| &chain.rest)
-            .chain(running.ready.iter().flat_map(|chain| &chain.rest));
-        for delivery in waiting {
-            held.entry(delivery.lease).or_default().push(delivery.id);
-        }
-        for (running, _) in running.held.values() {
-            if !running.marked.load(Ordering::Acquire) {
-                held.entry(running.lease).or_default().push(running.id);
-            }
-        }
-        let until = now_ms().saturating_add(millis(self.lease));
-        for (lease, ids) in held {
-            let asked = ids.len() as u64;
-            match self.inbox.store.extend(lease, ids, until).await {
-                Ok(extended) if extended == asked => {}
-                Ok(extended) => tracing::warn!(
-                    lost = asked - extended,
-                    "lease lost: another worker may run these webhooks too"
-                ),
-                Err(error) => tracing::warn!(%error, "lease renewal failed"),
-            }
-        }
     }
 
     /// Hands back the chains not started, waits up to the grace for running
@@ -490,26 +479,132 @@ impl Worker {
 
 /// Records outcomes as they come: those queued while one transaction
 /// commits go in the next, so a slow database takes more per transaction
-/// instead of holding back the handlers. Ends once the worker has dropped
-/// its end of the queue and every outcome is recorded.
-async fn record(store: Arc<dyn Store>, mut queue: mpsc::UnboundedReceiver<Finished>) {
+/// instead of holding back the handlers. A failed transaction is tried
+/// again, with what came meanwhile, for as long as a lease lasts (the rows
+/// stay held, their leases renewed, until then): a blip does not hand out
+/// again a webhook whose shipment's later ones were handled since. Ends
+/// once the worker has dropped its end of the queue and every outcome is
+/// recorded or given up.
+async fn record(
+    store: Arc<dyn Store>,
+    mut queue: mpsc::UnboundedReceiver<Finished>,
+    holding: Arc<Holding>,
+    lease: Duration,
+) {
     let mut outcomes = Vec::new();
     while queue.recv_many(&mut outcomes, RECORD_BATCH).await > 0 {
-        let ids: Vec<i64> = outcomes.iter().map(|outcome| outcome.id).collect();
-        match store.finish(std::mem::take(&mut outcomes)).await {
-            Ok(recorded) => {
-                for (id, recorded) in ids.into_iter().zip(recorded) {
-                    if !recorded {
-                        tracing::warn!(id, "lease lost before the outcome was recorded");
+        let give_up = Instant::now() + lease;
+        let mut wait = Duration::from_millis(50);
+        loop {
+            match store.finish(outcomes.clone()).await {
+                Ok(recorded) => {
+                    for (outcome, recorded) in outcomes.iter().zip(recorded) {
+                        if !recorded {
+                            tracing::warn!(
+                                id = outcome.id,
+                                "lease lost before the outcome was recorded"
+                            );
+                        }
+                    }
+                    break;
+                }
+                Err(error) if Instant::now() + wait < give_up => {
+                    tracing::warn!(%error, "outcomes not recorded; trying again");
+                    sleep(wait).await;
+                    wait = (wait * 2).min(Duration::from_secs(2));
+                    while outcomes.len() < RECORD_BATCH
+                        && let Ok(outcome) = queue.try_recv()
+                    {
+                        outcomes.push(outcome);
                     }
                 }
+                Err(error) => {
+                    let ids: Vec<i64> = outcomes.iter().map(|outcome| outcome.id).collect();
+                    tracing::error!(
+                        ?ids,
+                        %error,
+                        "outcomes not recorded: the webhooks are handed out again when their leases end"
+                    );
+                    break;
+                }
             }
-            Err(error) => tracing::error!(
-                ?ids,
-                %error,
-                "outcomes not recorded: the webhooks are handed out again when their leases end"
-            ),
         }
+        holding.remove(
+            outcomes
+                .drain(..)
+                .map(|outcome| (outcome.lease, outcome.id)),
+        );
+    }
+}
+
+/// Renews, every third of `lease`, the leases of the webhooks the worker
+/// holds: running, waiting for a slot, or with an outcome not recorded yet.
+/// One statement per claim.
+async fn renew(store: Arc<dyn Store>, holding: Arc<Holding>, lease: Duration) {
+    let every = lease / 3;
+    let mut ticks = interval_at(Instant::now() + every, every);
+    ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let until = now_ms().saturating_add(millis(lease));
+        for (lease, ids) in holding.by_lease() {
+            let asked = ids.len() as u64;
+            match store.extend(lease, ids, until).await {
+                Ok(extended) if extended == asked => {}
+                Ok(extended) => tracing::warn!(
+                    lost = asked - extended,
+                    "lease lost: another worker may run these webhooks too"
+                ),
+                Err(error) => tracing::warn!(%error, "lease renewal failed"),
+            }
+        }
+    }
+}
+
+/// The webhooks a worker holds, by lease: claimed, and not yet recorded
+/// or marked handled by their handler.
+#[derive(Debug, Default)]
+struct Holding(Mutex<HashMap<i64, HashSet<i64>>>);
+
+impl Holding {
+    fn rows(&self) -> MutexGuard<'_, HashMap<i64, HashSet<i64>>> {
+        // Every change is whole before it can panic.
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn add(&self, rows: impl IntoIterator<Item = (i64, i64)>) {
+        let mut held = self.rows();
+        for (lease, id) in rows {
+            held.entry(lease).or_default().insert(id);
+        }
+    }
+
+    fn remove(&self, rows: impl IntoIterator<Item = (i64, i64)>) {
+        let mut held = self.rows();
+        for (lease, id) in rows {
+            if let Some(ids) = held.get_mut(&lease) {
+                ids.remove(&id);
+                if ids.is_empty() {
+                    held.remove(&lease);
+                }
+            }
+        }
+    }
+
+    fn by_lease(&self) -> Vec<(i64, Vec<i64>)> {
+        self.rows()
+            .iter()
+            .map(|(&lease, ids)| (lease, ids.iter().copied().collect()))
+            .collect()
+    }
+}
+
+/// Aborts a task when dropped.
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
@@ -558,6 +653,8 @@ struct Running {
     ready: VecDeque<Chain>,
     /// The recorder's queue.
     outcomes: mpsc::UnboundedSender<Finished>,
+    /// What the renewal renews.
+    holding: Arc<Holding>,
 }
 
 impl Running {

@@ -1,6 +1,7 @@
 //! Faults and odd input every store must survive: a panicking handler, a
 //! backoff past 32 doublings, odd shipment ids, reshaped envelopes, bursts,
-//! two instances on one file, a stalled instance, a row edited by hand, and
+//! two instances on one file, a stalled instance, a row locked mid-claim, a
+//! row edited by hand, and
 //! PostgreSQL itself stopped and started again mid-load.
 
 use std::sync::Arc;
@@ -237,6 +238,58 @@ async fn postgres_instance_stalled_mid_claim_does_not_wedge_others() {
     assert!(stopped.is_ok(), "shutdown returns");
     assert_eq!(stats.done, 1, "handled once the stalled session was ended");
     drop(other);
+}
+
+/// PostgreSQL: a shipment's oldest webhook locked by a duplicate's count
+/// being committed (held open here) is waited for, not passed over: its
+/// shipment's later webhooks are not handed out before it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_row_locked_by_a_duplicate_count_is_waited_for() {
+    use sqlx::Connection;
+    let Some(url) = postgres_url() else { return };
+    let schema = postgres_schema(&url, "locked").await;
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(8)
+        .connect_with(in_schema(&url, &schema))
+        .await
+        .unwrap();
+    let inbox = Inbox::postgres_pool(pool).await.unwrap();
+    let app = app(&inbox);
+    for status in ["In Progress", "Picked Up", "In Transit"] {
+        let stored = send(&app, goshiip("SG-LOCKED", status).sign(GOSHIIP)).await;
+        assert_eq!(stored.status, StatusCode::OK);
+    }
+    let mut other = sqlx::PgConnection::connect_with(&in_schema(&url, &schema))
+        .await
+        .unwrap();
+    sqlx::query("BEGIN").execute(&mut other).await.unwrap();
+    sqlx::query(
+        "UPDATE webhook_inbox SET duplicates = duplicates + 1 \
+         WHERE id = (SELECT MIN(id) FROM webhook_inbox)",
+    )
+    .execute(&mut other)
+    .await
+    .unwrap();
+    let (worker, record) = recording(&inbox);
+    let worker = worker.spawn();
+    // Time enough for several claims: none may hand out the later two.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        record.handled().is_empty(),
+        "handed out while the oldest was locked: {:?}",
+        record.handled()
+    );
+    sqlx::query("COMMIT").execute(&mut other).await.unwrap();
+    wait_for(&inbox, |s| s.done == 3).await;
+    worker.shutdown().await;
+    let ids: Vec<i64> = record.handled().iter().map(|handled| handled.id).collect();
+    let mut in_order = ids.clone();
+    in_order.sort_unstable();
+    assert_eq!(ids.len(), 3, "{ids:?}");
+    assert_eq!(
+        ids, in_order,
+        "the shipment's webhooks handled oldest first"
+    );
 }
 
 /// Shipmondo: the same JWT in a reshaped envelope (whitespace, an escaped
