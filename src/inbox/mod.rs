@@ -54,8 +54,8 @@
 //!   [`attempt`](Delivery::attempt) and the same
 //!   [`dedup_key`](Delivery::dedup_key): those it was running, and those it
 //!   had handled whose outcomes were not recorded yet (outcomes are
-//!   recorded many to a transaction, as they come; at most a claim's
-//!   [batch](Worker::batch_size) or so). Make it idempotent with the key
+//!   recorded many to a transaction, as they come; a worker holds at most
+//!   its [batch](Worker::batch_size) of webhooks claimed and not recorded). Make it idempotent with the key
 //!   (the attempt can repeat if the database itself crashes: claims and
 //!   outcomes commit without waiting for the disk), or write the handler's
 //!   effects in the transaction that marks the webhook handled

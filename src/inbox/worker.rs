@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::task::{Id, JoinError, JoinHandle, JoinSet};
 use tokio::time::{Instant, MissedTickBehavior, interval_at, sleep, sleep_until};
 use tracing::Instrument;
@@ -97,10 +97,11 @@ impl Worker {
         self
     }
 
-    /// How many webhooks one claim takes at most (256 by default; at least
-    /// 1). A claim takes every due webhook of each shipment it reaches, to be
-    /// handled one after another, oldest first, so one round trip to the
-    /// database serves many webhooks. Those waiting for a free slot stay
+    /// How many webhooks it holds at most (256 by default; at least 1):
+    /// claimed and not yet recorded, so also the most a crash hands out
+    /// again. A claim takes every due webhook of each shipment it reaches,
+    /// to be handled one after another, oldest first, so one round trip to
+    /// the database serves many webhooks. Those waiting for a free slot stay
     /// leased to this worker, their leases renewed; the worker claims again
     /// once they have all started. With slow handlers and several workers
     /// sharing an inbox, a batch near the concurrency spreads the work more
@@ -214,7 +215,7 @@ impl Worker {
             held: HashMap::new(),
             ready: VecDeque::new(),
             outcomes,
-            holding,
+            holding: Arc::clone(&holding),
         };
         // A dropped handle leaves the worker running, with nothing to stop it.
         let mut detached = false;
@@ -239,15 +240,21 @@ impl Worker {
                 }
                 next_purge = Instant::now() + PURGE_EVERY;
             }
-            // Registered before claiming, so a webhook stored meanwhile still wakes it.
+            // Registered before claiming, so a webhook stored meanwhile, or
+            // an outcome recorded, still wakes it.
             let mut stored = pin!(self.inbox.wake.notified());
             stored.as_mut().enable();
+            let mut recorded = pin!(holding.released.notified());
+            recorded.as_mut().enable();
             self.fill(&mut running);
             // A full claim may have left due webhooks behind: claim again at
             // once while slots are free.
             let mut again = false;
-            if running.ready.is_empty() && running.tasks.len() < self.concurrency {
-                match self.claim(&mut running).await {
+            // At most a batch held at once, recorded or not: what a crash
+            // hands out again.
+            let room = self.batch_size.saturating_sub(running.holding.len());
+            if running.ready.is_empty() && running.tasks.len() < self.concurrency && room > 0 {
+                match self.claim(room, &mut running).await {
                     Ok(full) => again = full,
                     Err(error) => tracing::warn!(%error, "inbox claim failed"),
                 }
@@ -270,6 +277,7 @@ impl Worker {
                     }
                 }
                 () = stored, if idle => {}
+                () = recorded, if idle => {}
                 () = sleep(self.poll_interval), if idle => {}
                 () = sleep_until(next_purge) => {}
             }
@@ -280,15 +288,15 @@ impl Worker {
         }
     }
 
-    /// Claims up to a batch of webhooks and queues them as chains, one per
+    /// Claims up to `limit` webhooks and queues them as chains, one per
     /// shipment; whether the claim was full.
-    async fn claim(&self, running: &mut Running) -> Result<bool, InboxError> {
+    async fn claim(&self, limit: usize, running: &mut Running) -> Result<bool, InboxError> {
         let now = now_ms();
         let claimed = self
             .inbox
             .store
             .claim(Claim {
-                limit: self.batch_size,
+                limit,
                 now,
                 lease_until: now.saturating_add(millis(self.lease)),
                 lease: random() as i64,
@@ -564,35 +572,54 @@ async fn renew(store: Arc<dyn Store>, holding: Arc<Holding>, lease: Duration) {
 /// The webhooks a worker holds, by lease: claimed, and not yet recorded
 /// or marked handled by their handler.
 #[derive(Debug, Default)]
-struct Holding(Mutex<HashMap<i64, HashSet<i64>>>);
+struct Holding {
+    rows: Mutex<HeldRows>,
+    /// Rung when rows are let go, so a worker with no room to claim tries again.
+    released: Notify,
+}
+
+/// Row ids by lease, and how many in all.
+#[derive(Debug, Default)]
+struct HeldRows(HashMap<i64, HashSet<i64>>, usize);
 
 impl Holding {
-    fn rows(&self) -> MutexGuard<'_, HashMap<i64, HashSet<i64>>> {
+    fn rows(&self) -> MutexGuard<'_, HeldRows> {
         // Every change is whole before it can panic.
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+        self.rows.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn len(&self) -> usize {
+        self.rows().1
     }
 
     fn add(&self, rows: impl IntoIterator<Item = (i64, i64)>) {
         let mut held = self.rows();
         for (lease, id) in rows {
-            held.entry(lease).or_default().insert(id);
+            if held.0.entry(lease).or_default().insert(id) {
+                held.1 += 1;
+            }
         }
     }
 
     fn remove(&self, rows: impl IntoIterator<Item = (i64, i64)>) {
         let mut held = self.rows();
         for (lease, id) in rows {
-            if let Some(ids) = held.get_mut(&lease) {
-                ids.remove(&id);
+            if let Some(ids) = held.0.get_mut(&lease)
+                && ids.remove(&id)
+            {
                 if ids.is_empty() {
-                    held.remove(&lease);
+                    held.0.remove(&lease);
                 }
+                held.1 -= 1;
             }
         }
+        drop(held);
+        self.released.notify_waiters();
     }
 
     fn by_lease(&self) -> Vec<(i64, Vec<i64>)> {
         self.rows()
+            .0
             .iter()
             .map(|(&lease, ids)| (lease, ids.iter().copied().collect()))
             .collect()

@@ -38,8 +38,8 @@ enum Store {
 /// "id attempt" to the log's `.started` twin, then waits until the gate of
 /// its shipment's group (the shipment id up to its first `-`) is open (a
 /// file of that name in the directory), then appends to the log and
-/// returns. `INBOX_CHILD_CONCURRENCY` and `INBOX_CHILD_LEASE_MS` set the
-/// worker's (4 and 900 ms by default).
+/// returns. `INBOX_CHILD_CONCURRENCY`, `INBOX_CHILD_BATCH` and
+/// `INBOX_CHILD_LEASE_MS` set the worker's (4, 8 and 900 ms by default).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a receiver process the crash tests start"]
 async fn receiver_process() {
@@ -109,7 +109,7 @@ async fn receiver_process() {
     };
     let _worker = worker
         .concurrency(setting("INBOX_CHILD_CONCURRENCY", 4) as usize)
-        .batch_size(8)
+        .batch_size(setting("INBOX_CHILD_BATCH", 8) as usize)
         .lease(Duration::from_millis(setting("INBOX_CHILD_LEASE_MS", 900)))
         .poll_interval(Duration::from_millis(50))
         .spawn();
@@ -570,12 +570,12 @@ async fn killed_mid_load_loses_nothing(postgres: bool) {
     send_all(&client, &address, &webhooks, rest).await;
     let rows = drained(&store).await;
     let handled_again = assert_exactly_once_in_effect(&rows, &handled(&[log]), webhooks.len());
-    // Handled again: those the 4 handlers were running at the kill, and
-    // those handled whose outcomes were not recorded yet (the outcomes of
-    // one claim of 8, about, at this pace).
+    // Handled again: those the handlers were running at the kill, and those
+    // handled whose outcomes were not recorded yet: all held by the worker,
+    // which holds at most its batch of 8.
     assert!(
-        handled_again <= 12,
-        "{handled_again} handled again: more than the 4 handlers running and the 8 of one claim"
+        handled_again <= 8,
+        "{handled_again} handled again: more than the worker's batch of 8"
     );
     let superseded = rows
         .values()
@@ -935,9 +935,10 @@ async fn killed_during_a_batched_completion(postgres: bool) {
     let started_log = std::path::PathBuf::from(format!("{}.started", log.display()));
     let gates = sqlite_path("batch-gates");
     std::fs::create_dir(&gates).unwrap();
-    let env: [(&str, &std::ffi::OsStr); 3] = [
+    let env: [(&str, &std::ffi::OsStr); 4] = [
         ("INBOX_CHILD_GATES", gates.as_os_str()),
         ("INBOX_CHILD_CONCURRENCY", "16".as_ref()),
+        ("INBOX_CHILD_BATCH", "16".as_ref()),
         ("INBOX_CHILD_LEASE_MS", "2000".as_ref()),
     ];
     let mut receiver = start_env(&store, &log, &env).await;
