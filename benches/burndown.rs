@@ -70,6 +70,10 @@
 //!   another, so overlaps go unseen), or sleep a number of milliseconds, to
 //!   see the order kept under handlers that take time.
 
+#[path = "common/env.rs"]
+mod env;
+use env::env_or;
+
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::fmt::Write as _;
@@ -143,16 +147,6 @@ struct Settings {
 impl Settings {
     fn shipments(&self) -> usize {
         self.webhooks / EVENTS_PER_SHIPMENT
-    }
-}
-
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    match std::env::var(name) {
-        Ok(value) => value
-            .trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("{name}={value:?} is not a valid value")),
-        Err(_) => default,
     }
 }
 

@@ -33,6 +33,10 @@
 //! - `INBOX_BENCH_DRAIN_SECS`: the longest wait for the backlog to drain (30);
 //! - `INBOX_BENCH_CONCURRENCY`: the worker's concurrency (4).
 
+#[path = "common/env.rs"]
+mod env;
+use env::env_or;
+
 use std::convert::Infallible;
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -122,16 +126,6 @@ struct Settings {
     drain: Duration,
     concurrency: usize,
     postgres: Option<String>,
-}
-
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    match std::env::var(name) {
-        Ok(value) => value
-            .trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("{name}={value:?} is not a valid value")),
-        Err(_) => default,
-    }
 }
 
 fn settings() -> Settings {

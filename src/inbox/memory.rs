@@ -93,10 +93,9 @@ impl Row {
         if self.state != State::Done {
             return false;
         }
-        match (self.new.event_time, other.new.event_time) {
-            (Some(newer), Some(older)) => newer > older,
-            _ => self.new.final_status && !other.new.final_status,
-        }
+        let mut handled = Newest::default();
+        handled.record(self.new.event_time, self.new.final_status);
+        handled.supersedes(other.new.event_time, other.new.final_status)
     }
 
     fn claimed(&self, id: i64) -> ClaimedRow {

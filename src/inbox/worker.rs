@@ -400,6 +400,7 @@ impl Worker {
         let Some((held, mut chain)) = running.held.remove(&task) else {
             return;
         };
+        let (time, final_status) = (held.time, held.final_status);
         let handled = if held.marked.load(Ordering::Acquire) {
             running.holding.remove([(held.lease, held.id)]);
             tracing::debug!(
@@ -411,11 +412,11 @@ impl Worker {
         } else {
             let finish = self.finish(&held, outcome);
             let handled = matches!(finish, Finish::Done);
-            running.queue(held.clone(), finish);
+            running.queue(held, finish);
             handled
         };
         if handled {
-            chain.newest.record(held.time, held.final_status);
+            chain.newest.record(time, final_status);
         }
         if stopping {
             running.release(chain);
@@ -645,7 +646,7 @@ struct Chain {
 }
 
 /// A claimed webhook, as the worker records its outcome.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 struct Held {
     id: i64,
     lease: i64,

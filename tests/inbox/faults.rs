@@ -202,19 +202,10 @@ async fn postgres_pool_too_small_for_listen_is_refused() {
 /// never keeps a worker from shutting down.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_instance_stalled_mid_claim_does_not_wedge_others() {
-    use sqlx::Connection;
-    let Some(url) = postgres_url() else { return };
-    let schema = postgres_schema(&url, "stalled").await;
-    let pool = sqlx::postgres::PgPoolOptions::new()
-        .max_connections(8)
-        .connect_with(in_schema(&url, &schema))
-        .await
-        .unwrap();
-    let inbox = Inbox::postgres_pool(pool).await.unwrap();
+    let Some((inbox, mut other)) = postgres_inbox_and_outsider("stalled").await else {
+        return;
+    };
     let app = app(&inbox);
-    let mut other = sqlx::PgConnection::connect_with(&in_schema(&url, &schema))
-        .await
-        .unwrap();
     sqlx::query("BEGIN").execute(&mut other).await.unwrap();
     sqlx::query("SET LOCAL idle_in_transaction_session_timeout = '1s'")
         .execute(&mut other)
@@ -245,23 +236,14 @@ async fn postgres_instance_stalled_mid_claim_does_not_wedge_others() {
 /// shipment's later webhooks are not handed out before it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_row_locked_by_a_duplicate_count_is_waited_for() {
-    use sqlx::Connection;
-    let Some(url) = postgres_url() else { return };
-    let schema = postgres_schema(&url, "locked").await;
-    let pool = sqlx::postgres::PgPoolOptions::new()
-        .max_connections(8)
-        .connect_with(in_schema(&url, &schema))
-        .await
-        .unwrap();
-    let inbox = Inbox::postgres_pool(pool).await.unwrap();
+    let Some((inbox, mut other)) = postgres_inbox_and_outsider("locked").await else {
+        return;
+    };
     let app = app(&inbox);
     for status in ["In Progress", "Picked Up", "In Transit"] {
         let stored = send(&app, goshiip("SG-LOCKED", status).sign(GOSHIIP)).await;
         assert_eq!(stored.status, StatusCode::OK);
     }
-    let mut other = sqlx::PgConnection::connect_with(&in_schema(&url, &schema))
-        .await
-        .unwrap();
     sqlx::query("BEGIN").execute(&mut other).await.unwrap();
     sqlx::query(
         "UPDATE webhook_inbox SET duplicates = duplicates + 1 \
@@ -290,6 +272,24 @@ async fn postgres_row_locked_by_a_duplicate_count_is_waited_for() {
         ids, in_order,
         "the shipment's webhooks handled oldest first"
     );
+}
+
+/// A PostgreSQL inbox in a schema of its own, and a connection of the
+/// test's to that schema, to lock from outside; `None` without PostgreSQL.
+async fn postgres_inbox_and_outsider(name: &str) -> Option<(Inbox, sqlx::PgConnection)> {
+    use sqlx::Connection;
+    let url = postgres_url()?;
+    let schema = postgres_schema(&url, name).await;
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(8)
+        .connect_with(in_schema(&url, &schema))
+        .await
+        .unwrap();
+    let inbox = Inbox::postgres_pool(pool).await.unwrap();
+    let other = sqlx::PgConnection::connect_with(&in_schema(&url, &schema))
+        .await
+        .unwrap();
+    Some((inbox, other))
 }
 
 /// Shipmondo: the same JWT in a reshaped envelope (whitespace, an escaped
