@@ -13,7 +13,7 @@ use time::format_description::well_known::Rfc3339;
 ///
 /// In JSON a provider is its lowercase name ([`as_str`](Self::as_str)), both
 /// ways; deserializing takes exactly that name and refuses any other, naming
-/// the four. [`FromStr`] also takes it in any case (`Kosmo`, `GOSHIIP`).
+/// them all. [`FromStr`] also takes it in any case (`Kosmo`, `GOSHIIP`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 #[non_exhaustive]
@@ -61,11 +61,13 @@ pub struct UnknownProvider(String);
 
 impl fmt::Display for UnknownProvider {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "unknown provider {:?}: expected kosmo, kourier, shipmondo or goshiip",
-            self.0
-        )
+        write!(f, "unknown provider {:?}: expected ", self.0)?;
+        let (last, rest) = Provider::ALL.split_last().expect("there are providers");
+        for (i, provider) in rest.iter().enumerate() {
+            let comma = if i == 0 { "" } else { ", " };
+            write!(f, "{comma}{provider}")?;
+        }
+        write!(f, " or {last}")
     }
 }
 
@@ -77,9 +79,8 @@ impl fmt::Display for Provider {
     }
 }
 
-/// Every provider's layer, for a 500 on a route that has none.
-pub(crate) const ANY_LAYER: &str =
-    "KosmoSignature, KourierBearer, ShipmondoJwt or GoShiipSignature";
+/// What a route without a layer lacks, for its 500.
+pub(crate) const ANY_LAYER: &str = "one of this crate's verifying layers (KosmoSignature...)";
 
 /// One status vocabulary for every provider.
 ///
@@ -121,7 +122,7 @@ pub enum ShipmentStatus {
     Created,
     /// The sender is preparing it (picking, packing, labelling).
     Processing,
-    /// Prepared and waiting to be collected.
+    /// Prepared and waiting for the courier to collect it from the sender.
     ReadyForPickup,
     /// A courier has taken the job.
     Assigned,
@@ -131,6 +132,10 @@ pub enum ShipmentStatus {
     InTransit,
     /// On the last leg to the recipient.
     OutForDelivery,
+    /// Waiting at a pickup point or locker for the recipient to collect it:
+    /// unlike [`ReadyForPickup`](Self::ReadyForPickup), the recipient must
+    /// act (a shop tells them where to go, and when it will be sent back).
+    AtPickupPoint,
     /// Handed to the recipient.
     Delivered,
     /// Delivery was attempted and failed.
@@ -156,6 +161,7 @@ impl ShipmentStatus {
             Self::PickedUp => "picked_up",
             Self::InTransit => "in_transit",
             Self::OutForDelivery => "out_for_delivery",
+            Self::AtPickupPoint => "at_pickup_point",
             Self::Delivered => "delivered",
             Self::Failed => "failed",
             Self::Cancelled => "cancelled",
@@ -175,6 +181,7 @@ impl ShipmentStatus {
             "picked_up" => Self::PickedUp,
             "in_transit" => Self::InTransit,
             "out_for_delivery" => Self::OutForDelivery,
+            "at_pickup_point" => Self::AtPickupPoint,
             "delivered" => Self::Delivered,
             "failed" => Self::Failed,
             "cancelled" => Self::Cancelled,
@@ -489,7 +496,7 @@ impl<'de> Deserialize<'de> for ShipmentEvent {
 mod tests {
     use super::*;
 
-    const NAMED: [ShipmentStatus; 12] = [
+    const NAMED: [ShipmentStatus; 13] = [
         ShipmentStatus::Created,
         ShipmentStatus::Processing,
         ShipmentStatus::ReadyForPickup,
@@ -497,6 +504,7 @@ mod tests {
         ShipmentStatus::PickedUp,
         ShipmentStatus::InTransit,
         ShipmentStatus::OutForDelivery,
+        ShipmentStatus::AtPickupPoint,
         ShipmentStatus::Delivered,
         ShipmentStatus::Failed,
         ShipmentStatus::Cancelled,

@@ -113,6 +113,7 @@ mod secret;
 pub mod tenant;
 mod verify;
 mod webhook;
+mod window;
 
 pub mod goshiip;
 #[cfg(feature = "inbox")]

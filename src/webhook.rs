@@ -71,9 +71,15 @@ impl VerifiedWebhook {
     }
 
     /// Records what the provider signed, where it is not the verified JSON
-    /// itself: up to three pieces, joined in order (empty ones add nothing).
-    pub(crate) fn signed_over(mut self, pieces: [Bytes; 3]) -> Self {
-        self.signed = Signed::Pieces(pieces);
+    /// itself: up to [`MAX_SIGNED_PIECES`] pieces (fields, a time, separators,
+    /// the body), joined in order.
+    pub(crate) fn signed_over<const N: usize>(mut self, pieces: [Bytes; N]) -> Self {
+        const { assert!(N <= MAX_SIGNED_PIECES) };
+        let mut joined: [Bytes; MAX_SIGNED_PIECES] = Default::default();
+        for (to, piece) in joined.iter_mut().zip(pieces) {
+            *to = piece;
+        }
+        self.signed = Signed::Pieces(joined);
         self
     }
 
@@ -195,13 +201,18 @@ pub(crate) mod sealed {
     pub trait Sealed {}
 }
 
+/// The most pieces [`VerifiedWebhook::signed_over`] joins: Standard Webhooks'
+/// `id.timestamp.body` is five.
+const MAX_SIGNED_PIECES: usize = 5;
+
 /// What the provider signed, kept so a dedup key is hashed only when asked for.
 #[derive(Debug, Clone)]
 enum Signed {
     /// The verified JSON itself.
     Json,
-    /// Pieces joined in order: a token, signed fields, a time and the body.
-    Pieces([Bytes; 3]),
+    /// Pieces joined in order: a token, signed fields, a time and the body;
+    /// empty ones add nothing.
+    Pieces([Bytes; MAX_SIGNED_PIECES]),
     /// Read back from an inbox, which keeps the key and not what was signed.
     #[cfg(feature = "inbox")]
     Stored(DedupKey),

@@ -294,7 +294,7 @@ impl Verifier for ShipmondoJwt {
             Cow::Owned(jwt) => Bytes::from(jwt),
         };
         let webhook = VerifiedWebhook::new(event, key.clone(), json)
-            .signed_over([jwt, Bytes::new(), Bytes::new()])
+            .signed_over([jwt])
             .with_headers(headers::keep(smd))
             .with_shipment_scope(scope);
         Ok(Verified::Webhook(webhook))

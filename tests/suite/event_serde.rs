@@ -23,7 +23,7 @@ use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};
 const SECRET: &str = "a-webhook-secret-of-at-least-32-bytes";
 
 /// Every named status and its name in JSON.
-const NAMED: [(ShipmentStatus, &str); 12] = [
+const NAMED: [(ShipmentStatus, &str); 13] = [
     (ShipmentStatus::Created, "created"),
     (ShipmentStatus::Processing, "processing"),
     (ShipmentStatus::ReadyForPickup, "ready_for_pickup"),
@@ -31,6 +31,7 @@ const NAMED: [(ShipmentStatus, &str); 12] = [
     (ShipmentStatus::PickedUp, "picked_up"),
     (ShipmentStatus::InTransit, "in_transit"),
     (ShipmentStatus::OutForDelivery, "out_for_delivery"),
+    (ShipmentStatus::AtPickupPoint, "at_pickup_point"),
     (ShipmentStatus::Delivered, "delivered"),
     (ShipmentStatus::Failed, "failed"),
     (ShipmentStatus::Cancelled, "cancelled"),

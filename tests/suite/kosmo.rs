@@ -351,13 +351,13 @@ async fn max_age_accepts_fresh_events_and_refuses_stale_ones() {
         .await
         .assert_refused(
             StatusCode::UNAUTHORIZED,
-            "this endpoint accepts events up to 300 s old",
+            "this endpoint accepts webhooks up to 300 s old",
         );
     send(&app, Webhook::kosmo("DELIVERED").sign(SECRET))
         .await
         .assert_refused(
             StatusCode::UNAUTHORIZED,
-            "this endpoint accepts events up to 300 s old",
+            "this endpoint accepts webhooks up to 300 s old",
         );
 }
 

@@ -468,7 +468,7 @@ use shipment_webhooks::{ShipmentEvent, ShipmentStatus};
 use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};
 
 /// The names of the named statuses, as JSON writes them.
-const STATUS_NAMES: [&str; 12] = [
+const STATUS_NAMES: [&str; 13] = [
     "created",
     "processing",
     "ready_for_pickup",
@@ -476,6 +476,7 @@ const STATUS_NAMES: [&str; 12] = [
     "picked_up",
     "in_transit",
     "out_for_delivery",
+    "at_pickup_point",
     "delivered",
     "failed",
     "cancelled",
