@@ -123,7 +123,7 @@ impl Worker {
     }
 
     /// How long a claimed webhook stays leased to this worker without word
-    /// from it (30 s by default, at least 1 s). The worker renews the leases
+    /// from it (30 s by default, at least 1 s, at most a year). The worker renews the leases
     /// of the webhooks it holds (running, or claimed and waiting for a slot)
     /// every third of it, so a long handler keeps its webhook; a worker that
     /// dies loses them when the lease ends, and they are handed out again
@@ -137,7 +137,7 @@ impl Worker {
     /// again while it runs.
     #[must_use]
     pub fn lease(mut self, lease: Duration) -> Self {
-        self.lease = lease.max(Duration::from_secs(1));
+        self.lease = lease.clamp(Duration::from_secs(1), LONGEST);
         self
     }
 
@@ -150,14 +150,15 @@ impl Worker {
         self
     }
 
-    /// How often it looks for webhooks without being woken (1 s by default):
+    /// How often it looks for webhooks without being woken (1 s by default,
+    /// at most a year):
     /// for retries that come due, and for webhooks stored by another process
     /// on SQLite, or on PostgreSQL when a `NOTIFY` was missed. It sweeps lost
     /// leases (any worker's) as often: those on their last attempt are dead,
     /// the others due again.
     #[must_use]
     pub fn poll_interval(mut self, interval: Duration) -> Self {
-        self.poll_interval = interval.max(Duration::from_millis(1));
+        self.poll_interval = interval.clamp(Duration::from_millis(1), LONGEST);
         self
     }
 
@@ -723,6 +724,10 @@ impl WorkerHandle {
         }
     }
 }
+
+/// The longest lease and poll interval: the worker adds them to the clock,
+/// where `Duration::MAX` would overflow.
+const LONGEST: Duration = Duration::from_secs(365 * 24 * 60 * 60);
 
 fn millis(duration: Duration) -> i64 {
     i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
