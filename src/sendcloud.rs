@@ -408,14 +408,14 @@ fn status(id: i64) -> ShipmentStatus {
         1001 | 2001 => ShipmentStatus::Processing,
         1 | 13 => ShipmentStatus::ReadyForPickup,
         22 => ShipmentStatus::PickedUp,
-        3 | 4 | 5 | 6 | 7 | 91 | 62989 | 62990 | 62993 | 62994 | 62995 => ShipmentStatus::InTransit,
+        3..=7 | 91 | 62989 | 62990 | 62993..=62995 => ShipmentStatus::InTransit,
         92 => ShipmentStatus::OutForDelivery,
         12 => ShipmentStatus::AtPickupPoint,
         11 | 93 => ShipmentStatus::Delivered,
         8 | 80 | 1002 | 62996 => ShipmentStatus::Failed,
         15 | 62997 => ShipmentStatus::OnHold,
         62991 | 62992 => ShipmentStatus::Returned,
-        2000 | 1998 | 1999 => ShipmentStatus::Cancelled,
+        1998..=2000 => ShipmentStatus::Cancelled,
         _ => ShipmentStatus::Other(String::new()),
     }
 }
