@@ -183,7 +183,7 @@ fn deliveries(args: &Args, webhook: Webhook) -> Vec<Webhook> {
         (Provider::EasyPost, _) => webhook
             .clone()
             .field("/result/status", earlier)
-            .field("/id", "evt_0"),
+            .field("/id", format!("evt_older_{}", now.unix_timestamp())),
         (Provider::AfterShip, _) => webhook
             .clone()
             .field("/msg/tag", earlier)
@@ -191,7 +191,13 @@ fn deliveries(args: &Args, webhook: Webhook) -> Vec<Webhook> {
         (Provider::Sendcloud, _) => Webhook::sendcloud(sendcloud_status_id(earlier)),
         _ => webhook.clone().field("/shipment/data/status", earlier),
     };
-    vec![webhook.at(now), older.at(now - Duration::from_secs(60))]
+    // Each EasyPost event has an id of its own, which is its dedup key: the
+    // newer one is a new event too, not a retry of one sent before.
+    let newer = match args.provider {
+        Provider::EasyPost => webhook.field("/id", format!("evt_newer_{}", now.unix_timestamp())),
+        _ => webhook,
+    };
+    vec![newer.at(now), older.at(now - Duration::from_secs(60))]
 }
 
 /// How long the provider waits for an answer before it gives up.
