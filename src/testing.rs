@@ -464,7 +464,8 @@ impl Webhook {
         self
     }
 
-    /// Puts the proof (Kosmo's or GoShiip's signature, Kourier's token) in
+    /// Puts the proof (Kosmo's, GoShiip's, EasyPost's, AfterShip's or
+    /// Sendcloud's signature, Kourier's token) in
     /// header `name` instead of the provider's, for a layer configured with another one
     /// ([`KosmoSignature::signature_header`](crate::KosmoSignature::signature_header)).
     #[must_use]

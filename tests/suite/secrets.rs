@@ -79,6 +79,24 @@ fn try_constructors_refuse_bad_secrets_with_an_error() {
         empty("primary")
     );
     assert_eq!(
+        EasyPostSignature::try_new("").unwrap_err(),
+        empty("primary")
+    );
+    assert_eq!(
+        AfterShipSignature::try_new("").unwrap_err(),
+        empty("primary")
+    );
+    assert_eq!(
+        SendcloudSignature::try_new("").unwrap_err(),
+        empty("primary")
+    );
+    // The platforms' own short secrets are accepted: no minimum is documented.
+    for short in ["A1B2C3", "secretkey", "x"] {
+        assert!(EasyPostSignature::try_new(short).is_ok());
+        assert!(AfterShipSignature::try_new(short).is_ok());
+        assert!(SendcloudSignature::try_new(short).is_ok());
+    }
+    assert_eq!(
         ShipmondoJwt::try_new("short").unwrap_err(),
         ConfigError::ShortKey {
             label: "primary".into(),
