@@ -59,6 +59,7 @@ every_store!(
     every_spelling_of_a_normalized_tenant_is_one_webhook,
     unnormalized_spellings_are_tenants_of_their_own,
     shipmondo_order_and_shipment_with_one_id_are_two_shipments,
+    sendcloud_integration_and_parcel_with_one_id_are_two_shipments,
 );
 
 async fn stored_then_handled_once(backend: Backend) {
@@ -981,6 +982,57 @@ async fn shipmondo_order_and_shipment_with_one_id_are_two_shipments(backend: Bac
         [
             (id.clone(), ShipmentStatus::InTransit),
             (id, ShipmentStatus::Created),
+        ]
+    );
+}
+
+async fn sendcloud_integration_and_parcel_with_one_id_are_two_shipments(backend: Backend) {
+    let Some(inbox) = open(backend, "sendcloud-scope").await else {
+        return;
+    };
+    let app = app(&inbox);
+    let parcel = |status: i64, time| Webhook::sendcloud(status).field("/parcel/id", 7).at(time);
+    let integration = |time| {
+        Webhook::sendcloud_test_webhook()
+            .field("/action", "integration_updated")
+            .field(
+                "/integration",
+                json!({"id": 7, "shop_name": "API Integration"}),
+            )
+            .at(time)
+    };
+    let (worker, record) = recording(&inbox);
+    let worker = worker.spawn();
+    for webhook in [parcel(3, at(60)), integration(at(10))] {
+        assert_eq!(
+            send(&app, webhook.sign(SENDCLOUD)).await.json["status"],
+            "stored"
+        );
+        wait_for(&inbox, settled).await;
+    }
+    // Each one's own earlier events, delivered late, by Sendcloud's signed `timestamp`.
+    for webhook in [parcel(1, at(5)), integration(at(3))] {
+        assert_eq!(
+            send(&app, webhook.sign(SENDCLOUD)).await.json["status"],
+            "stored"
+        );
+    }
+    let stats = wait_for(&inbox, |stats| settled(stats) && stats.superseded == 2).await;
+    worker.shutdown().await;
+    assert_eq!((stats.done, stats.superseded), (2, 2), "{stats:?}");
+    let handled: Vec<_> = record
+        .handled()
+        .into_iter()
+        .map(|handled| (handled.shipment, handled.status))
+        .collect();
+    assert_eq!(
+        handled,
+        [
+            ("7".to_owned(), ShipmentStatus::InTransit),
+            (
+                "7".to_owned(),
+                ShipmentStatus::Other("integration_updated".into())
+            ),
         ]
     );
 }

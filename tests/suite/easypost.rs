@@ -469,3 +469,21 @@ async fn reads_the_signature_from_a_configured_header() {
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
+
+#[tokio::test]
+async fn the_unsupported_v2_headers_are_ignored() {
+    // EasyPost's newer `x-hmac-signature-v2`, `x-timestamp` and `x-path`: not
+    // what this layer checks, so neither a reason to refuse nor a proof.
+    let v2 = |request| {
+        let request = with_header(request, "x-hmac-signature-v2", "hmac-sha256-hex=00");
+        let request = with_header(request, "x-timestamp", "Tue, 19 Aug 2025 20:37:09 -0000");
+        with_header(request, "x-path", "/webhooks/easypost")
+    };
+    assert_eq!(answer(v2(signed())).await.status, StatusCode::OK);
+    answer(without_header(v2(signed()), "x-hmac-signature"))
+        .await
+        .assert_refused(
+            StatusCode::UNAUTHORIZED,
+            "the x-hmac-signature header is missing",
+        );
+}
