@@ -45,8 +45,9 @@ use http_body_util::{BodyExt, Full};
 use sha2::Sha256;
 use shipment_webhooks::testing::Webhook;
 use shipment_webhooks::{
-    GoShiipEvent, GoShiipSignature, KosmoEvent, KosmoSignature, KourierBearer, KourierEvent,
-    ShipmondoEvent, ShipmondoJwt,
+    AfterShipEvent, AfterShipSignature, EasyPostEvent, EasyPostSignature, GoShiipEvent,
+    GoShiipSignature, KosmoEvent, KosmoSignature, KourierBearer, KourierEvent, SendcloudEvent,
+    SendcloudSignature, ShipmondoEvent, ShipmondoJwt,
 };
 use tower::{Layer, Service, ServiceExt, service_fn};
 
@@ -133,7 +134,11 @@ macro_rules! with_layer {
             "kosmo" => $measure($($arg,)* KosmoSignature::new(SECRET)),
             "kourier" => $measure($($arg,)* KourierBearer::new(SECRET)),
             "shipmondo" => $measure($($arg,)* ShipmondoJwt::new(SECRET)),
-            _ => $measure($($arg,)* GoShiipSignature::new(SECRET)),
+            "goshiip" => $measure($($arg,)* GoShiipSignature::new(SECRET)),
+            "easypost" => $measure($($arg,)* EasyPostSignature::new(SECRET)),
+            "aftership" => $measure($($arg,)* AfterShipSignature::new(SECRET)),
+            "sendcloud" => $measure($($arg,)* SendcloudSignature::new(SECRET)),
+            other => unreachable!("no layer for {other}"),
         }
     };
 }
@@ -205,6 +210,15 @@ fn bench(c: &mut Criterion) {
                 }
                 "goshiip" => {
                     b.iter(|| serde_json::from_slice::<GoShiipEvent>(black_box(&json)).unwrap())
+                }
+                "easypost" => {
+                    b.iter(|| serde_json::from_slice::<EasyPostEvent>(black_box(&json)).unwrap())
+                }
+                "aftership" => {
+                    b.iter(|| serde_json::from_slice::<AfterShipEvent>(black_box(&json)).unwrap())
+                }
+                "sendcloud" => {
+                    b.iter(|| serde_json::from_slice::<SendcloudEvent>(black_box(&json)).unwrap())
                 }
                 _ => b.iter(|| serde_json::from_slice::<ShipmondoEvent>(black_box(&json)).unwrap()),
             });

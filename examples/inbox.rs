@@ -1,4 +1,4 @@
-//! The four providers into a durable inbox: `cargo run --example inbox`.
+//! Every provider into a durable inbox: `cargo run --example inbox`.
 //!
 //! Same routes, `PORT` and secret variables as `cargo run --example server`,
 //! but each verified webhook is stored in a SQLite inbox (`webhooks.db` in
@@ -13,7 +13,10 @@
 use axum::Router;
 use axum::routing::post_service;
 use shipment_webhooks::inbox::{Delivery, Inbox};
-use shipment_webhooks::{GoShiipSignature, KosmoSignature, KourierBearer, ShipmondoJwt};
+use shipment_webhooks::{
+    AfterShipSignature, EasyPostSignature, GoShiipSignature, KosmoSignature, KourierBearer,
+    SendcloudSignature, ShipmondoJwt,
+};
 
 #[path = "support/mod.rs"]
 mod support;
@@ -59,6 +62,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .route(
             "/webhooks/goshiip",
             receive().route_layer(GoShiipSignature::new(secrets.goshiip)),
+        )
+        .route(
+            "/webhooks/easypost",
+            receive().route_layer(EasyPostSignature::new(secrets.easypost)),
+        )
+        .route(
+            "/webhooks/aftership",
+            receive().route_layer(AfterShipSignature::new(secrets.aftership)),
+        )
+        .route(
+            "/webhooks/sendcloud",
+            receive().route_layer(SendcloudSignature::new(secrets.sendcloud)),
         );
 
     let listener = support::listen().await?;

@@ -1,11 +1,11 @@
 //! Reliability load test: `cargo run --release --example reliability`.
 //!
 //! Starts this same binary as a child server (`reliability serve`) with the
-//! four providers' layers, so its memory can be read from `/proc` (Linux) and
+//! providers' layers, so its memory can be read from `/proc` (Linux) and
 //! a crash shows, then sends it `REQUESTS` webhooks (default 100 000) over
 //! `CONNECTIONS` concurrent connections (default 64) on 127.0.0.1: a fixed mix
 //! of valid, forged, malformed-body, malformed-proof and oversized ones across
-//! all four providers, each with its own id.
+//! all the providers, each with its own id.
 //!
 //! Exits 1 unless every valid webhook reached the handler exactly once and no
 //! other one did, every answer had its kind's status, the server is still up
@@ -32,20 +32,26 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde::{Deserialize, Serialize};
-use shipment_webhooks::testing::{Webhook, goshiip_signature};
+use shipment_webhooks::testing::{
+    Webhook, aftership_signature, easypost_signature, goshiip_signature, sendcloud_signature,
+};
 use shipment_webhooks::{
-    GoShiipSignature, KosmoSignature, KourierBearer, Provider, ShipmentEvent, ShipmondoJwt,
-    goshiip, kosmo,
+    AfterShipSignature, EasyPostSignature, GoShiipSignature, KosmoSignature, KourierBearer,
+    Provider, SendcloudSignature, ShipmentEvent, ShipmondoJwt, aftership, easypost, goshiip, kosmo,
+    sendcloud,
 };
 
 /// Small, so oversized bodies are cheap to send.
 const BODY_LIMIT: usize = 64 * 1024;
 
-const PROVIDERS: [Provider; 4] = [
+const PROVIDERS: [Provider; 7] = [
     Provider::Kosmo,
     Provider::Kourier,
     Provider::Shipmondo,
     Provider::GoShiip,
+    Provider::EasyPost,
+    Provider::AfterShip,
+    Provider::Sendcloud,
 ];
 
 /// The server's secrets, all of 32 bytes or more as Shipmondo's keys must be.
@@ -54,7 +60,11 @@ fn secret(provider: Provider) -> &'static str {
         Provider::Kosmo => "whk_load_test_kosmo_secret_0123456789",
         Provider::Kourier => "load-test-kourier-token-0123456789abcdef",
         Provider::Shipmondo => "load-test-shipmondo-key-0123456789abcdef",
-        _ => "load-test-goshiip-secret-0123456789abcdef",
+        Provider::GoShiip => "load-test-goshiip-secret-0123456789abcdef",
+        Provider::EasyPost => "load-test-easypost-secret-0123456789abcdef",
+        Provider::AfterShip => "load-test-aftership-secret-0123456789abcdef",
+        Provider::Sendcloud => "load-test-sendcloud-secret-0123456789abcdef",
+        other => unreachable!("no secret for {other}"),
     }
 }
 
@@ -112,9 +122,13 @@ impl Kind {
     }
 }
 
-/// Request `i`'s provider and kind; every 40 requests cover every pair.
+/// Request `i`'s provider and kind; every `PROVIDERS.len() * MIX.len()`
+/// requests cover every pair.
 fn plan(i: usize) -> (Provider, Kind) {
-    (PROVIDERS[i % 4], MIX[(i / 4) % MIX.len()])
+    (
+        PROVIDERS[i % PROVIDERS.len()],
+        MIX[(i / PROVIDERS.len()) % MIX.len()],
+    )
 }
 
 fn webhook_id(i: usize) -> String {
@@ -127,7 +141,11 @@ fn id_pointer(provider: Provider) -> &'static str {
         Provider::Kosmo => "/orderId",
         Provider::Kourier => "/delivery_id",
         Provider::Shipmondo => "/data/id",
-        _ => "/shipment/data/reference",
+        Provider::GoShiip => "/shipment/data/reference",
+        Provider::EasyPost => "/result/id",
+        Provider::AfterShip => "/msg/tracking_number",
+        Provider::Sendcloud => "/parcel/id",
+        other => unreachable!("no id for {other}"),
     }
 }
 
@@ -249,6 +267,24 @@ fn serve(requests: &str) -> Result<(), Box<dyn std::error::Error>> {
                 GoShiipSignature::new(secret(Provider::GoShiip)).body_limit(BODY_LIMIT),
             ),
         )
+        .route(
+            &route(Provider::EasyPost),
+            post(deliver).route_layer(
+                EasyPostSignature::new(secret(Provider::EasyPost)).body_limit(BODY_LIMIT),
+            ),
+        )
+        .route(
+            &route(Provider::AfterShip),
+            post(deliver).route_layer(
+                AfterShipSignature::new(secret(Provider::AfterShip)).body_limit(BODY_LIMIT),
+            ),
+        )
+        .route(
+            &route(Provider::Sendcloud),
+            post(deliver).route_layer(
+                SendcloudSignature::new(secret(Provider::Sendcloud)).body_limit(BODY_LIMIT),
+            ),
+        )
         .route("/stats", get(stats))
         .with_state(Arc::new(Mutex::new(deliveries)));
     tokio::runtime::Runtime::new()?.block_on(async {
@@ -342,6 +378,9 @@ async fn build(i: usize, base: &str) -> Request<Body> {
         Provider::Kosmo => "PICKED UP",
         Provider::Kourier => "in_transit",
         Provider::Shipmondo => "sent",
+        Provider::EasyPost => "in_transit",
+        Provider::AfterShip => "InTransit",
+        Provider::Sendcloud => "22",
         _ => "Picked Up",
     };
     let mut webhook = Webhook::sample(provider, status)
@@ -365,12 +404,31 @@ async fn build(i: usize, base: &str) -> Request<Body> {
     let headers = &mut parts.headers;
     let body = match (kind, provider) {
         (Kind::Valid | Kind::Forged, _) => Body::from(body),
-        // Half the body: not JSON, though its proof holds (GoShiip's is re-signed).
+        // Half the body: not JSON, though its proof holds (a signature over
+        // the body is re-made).
         (Kind::BadBody, _) => {
             let half = body.slice(..body.len() / 2);
-            if provider == Provider::GoShiip {
-                let signature = goshiip_signature(secret(provider), &half);
-                headers.insert(goshiip::SIGNATURE_HEADER, header(&signature));
+            let secret = secret(provider);
+            let resigned = match provider {
+                Provider::GoShiip => {
+                    Some((goshiip::SIGNATURE_HEADER, goshiip_signature(secret, &half)))
+                }
+                Provider::EasyPost => Some((
+                    easypost::SIGNATURE_HEADER,
+                    easypost_signature(secret, &half),
+                )),
+                Provider::AfterShip => Some((
+                    aftership::SIGNATURE_HEADER,
+                    aftership_signature(secret, &half),
+                )),
+                Provider::Sendcloud => Some((
+                    sendcloud::SIGNATURE_HEADER,
+                    sendcloud_signature(secret, &half),
+                )),
+                _ => None,
+            };
+            if let Some((name, signature)) = resigned {
+                headers.insert(name, header(&signature));
             }
             Body::from(half)
         }
@@ -391,13 +449,27 @@ async fn build(i: usize, base: &str) -> Request<Body> {
             let none = format!("eyJhbGciOiJub25lIn0.{payload}.");
             Body::from(serde_json::json!({ "data": none }).to_string())
         }
-        (Kind::BadProof, _) => {
+        (Kind::BadProof, Provider::GoShiip) => {
             headers.insert(goshiip::SIGNATURE_HEADER, header(&"zz".repeat(32)));
             Body::from(body)
         }
+        (Kind::BadProof, Provider::EasyPost) => {
+            let value = format!("{}{}", easypost::SIGNATURE_PREFIX, "zz".repeat(32));
+            headers.insert(easypost::SIGNATURE_HEADER, header(&value));
+            Body::from(body)
+        }
+        (Kind::BadProof, Provider::AfterShip) => {
+            headers.insert(aftership::SIGNATURE_HEADER, header("not base64!"));
+            Body::from(body)
+        }
+        (Kind::BadProof, Provider::Sendcloud) => {
+            headers.insert(sendcloud::SIGNATURE_HEADER, header(&"zz".repeat(32)));
+            Body::from(body)
+        }
+        (Kind::BadProof, other) => unreachable!("no malformed proof for {other}"),
         // Every other one chunked, so its length is not declared and the limit
         // is met while reading.
-        (Kind::Oversized, _) if (i / 40) % 2 == 1 => {
+        (Kind::Oversized, _) if (i / (PROVIDERS.len() * MIX.len())) % 2 == 1 => {
             let chunks: Vec<Result<Bytes, std::convert::Infallible>> = (0..body.len())
                 .step_by(16 * 1024)
                 .map(|start| Ok(body.slice(start..body.len().min(start + 16 * 1024))))

@@ -2,9 +2,10 @@
 //! provider would, and show what it answered.
 //!
 //! ```text
-//! cargo run --example send -- <kosmo|kourier|shipmondo|goshiip> <url> [--status S] [--secret S] [--forge]
-//!                                                                      [--resource orders|shipments|monitor]
-//!                                                                      [--twice] [--older-after-newer]
+//! cargo run --example send -- <kosmo|kourier|shipmondo|goshiip|easypost|aftership|sendcloud> <url>
+//!                              [--status S] [--secret S] [--forge]
+//!                              [--resource orders|shipments|monitor]
+//!                              [--twice] [--older-after-newer]
 //! ```
 //!
 //! For an endpoint with an inbox (`cargo run --example inbox`): `--twice`
@@ -16,14 +17,18 @@
 //!
 //! For Shipmondo, `--resource` picks an `Orders` webhook (the default, its
 //! `order_status`), a `Shipments` one (its action, `create` or `cancel`) or a
-//! `Shipment Monitor` one (its `current_status`, such as `EN_ROUTE`).
+//! `Shipment Monitor` one (its `current_status`, such as `EN_ROUTE`). For
+//! Sendcloud, `--status` is a parcel status id (`11`) or a status name
+//! (`delivered`).
 //!
 //! The secret defaults to the provider's variable (KOSMO_WEBHOOK_SECRET,
-//! KOURIER_WEBHOOK_TOKEN, SHIPMONDO_WEBHOOK_KEY, GOSHIIP_WEBHOOK_SECRET), else
+//! KOURIER_WEBHOOK_TOKEN, SHIPMONDO_WEBHOOK_KEY, GOSHIIP_WEBHOOK_SECRET,
+//! EASYPOST_WEBHOOK_SECRET, AFTERSHIP_WEBHOOK_SECRET, SENDCLOUD_WEBHOOK_SECRET), else
 //! the demo value `cargo run --example server` uses. `--forge` signs with a
 //! wrong secret to check that the endpoint refuses it. Exits 0 when the
 //! endpoint did what it should (2xx for a real webhook, refusal for a forged
-//! one) within the provider's deadline (Shipmondo 3 s, the others 30 s), 1
+//! one) within the provider's deadline (Shipmondo 3 s, EasyPost 7 s as
+//! integrations report it, the others 30 s), 1
 //! when not, 2 on a usage error. Plain `http://` only: for local endpoints,
 //! no tunnel needed.
 
@@ -36,9 +41,10 @@ use http_body_util::BodyExt;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use shipment_webhooks::Provider;
-use shipment_webhooks::testing::Webhook;
+use shipment_webhooks::testing::{Webhook, sendcloud_status_id};
 
-const USAGE: &str = "usage: send <kosmo|kourier|shipmondo|goshiip> <url> [--status S] [--secret S] [--forge] \
+const USAGE: &str = "usage: send <kosmo|kourier|shipmondo|goshiip|easypost|aftership|sendcloud> <url> \
+     [--status S] [--secret S] [--forge] \
      [--resource orders|shipments|monitor] [--twice] [--older-after-newer]";
 
 struct Args {
@@ -108,7 +114,11 @@ fn secret_source(provider: Provider) -> (&'static str, &'static str) {
             "SHIPMONDO_WEBHOOK_KEY",
             "demo-shipmondo-key-change-me-in-prod",
         ),
-        _ => ("GOSHIIP_WEBHOOK_SECRET", "your_secret_key"),
+        Provider::GoShiip => ("GOSHIIP_WEBHOOK_SECRET", "your_secret_key"),
+        Provider::EasyPost => ("EASYPOST_WEBHOOK_SECRET", "A1B2C3"),
+        Provider::AfterShip => ("AFTERSHIP_WEBHOOK_SECRET", "demo-aftership-secret"),
+        Provider::Sendcloud => ("SENDCLOUD_WEBHOOK_SECRET", "secretkey"),
+        other => unreachable!("no secret for {other}"),
     }
 }
 
@@ -128,7 +138,13 @@ fn webhook(args: &Args) -> Result<Webhook, String> {
         (Provider::Shipmondo, other) => {
             return Err(format!("unknown Shipmondo resource {other:?}"));
         }
-        _ => Webhook::goshiip(status.unwrap_or("Delivered")),
+        (Provider::GoShiip, _) => Webhook::goshiip(status.unwrap_or("Delivered")),
+        (Provider::EasyPost, _) => Webhook::easypost(status.unwrap_or("delivered")),
+        (Provider::AfterShip, _) => Webhook::aftership(status.unwrap_or("Delivered")),
+        (Provider::Sendcloud, _) => {
+            Webhook::sendcloud(sendcloud_status_id(status.unwrap_or("delivered")))
+        }
+        (other, _) => return Err(format!("no sample for {other}")),
     })
 }
 
@@ -149,6 +165,10 @@ fn deliveries(args: &Args, webhook: Webhook) -> Vec<Webhook> {
         Provider::Kosmo => "PICKED UP",
         Provider::Kourier => "picked_up",
         Provider::Shipmondo => "processing",
+        Provider::EasyPost => "in_transit",
+        Provider::AfterShip => "InTransit",
+        // Sendcloud's "En route to sorting center".
+        Provider::Sendcloud => "3",
         _ => "Picked Up",
     };
     let older = match (args.provider, args.resource.as_str()) {
@@ -159,15 +179,33 @@ fn deliveries(args: &Args, webhook: Webhook) -> Vec<Webhook> {
         (Provider::Kourier, _) => webhook.clone().field("/status", earlier),
         (Provider::Shipmondo, "orders") => webhook.clone().field("/data/order_status", earlier),
         (Provider::Shipmondo, _) => webhook.clone(),
+        // Another event: EasyPost's dedup key is its event id.
+        (Provider::EasyPost, _) => webhook
+            .clone()
+            .field("/result/status", earlier)
+            .field("/id", format!("evt_older_{}", now.unix_timestamp())),
+        (Provider::AfterShip, _) => webhook
+            .clone()
+            .field("/msg/tag", earlier)
+            .field("/event_id", "0b7e4f4c-27a5-4b8e-9d9f-6f2a0c1e5a11"),
+        (Provider::Sendcloud, _) => Webhook::sendcloud(sendcloud_status_id(earlier)),
         _ => webhook.clone().field("/shipment/data/status", earlier),
     };
-    vec![webhook.at(now), older.at(now - Duration::from_secs(60))]
+    // Each EasyPost event has an id of its own, which is its dedup key: the
+    // newer one is a new event too, not a retry of one sent before.
+    let newer = match args.provider {
+        Provider::EasyPost => webhook.field("/id", format!("evt_newer_{}", now.unix_timestamp())),
+        _ => webhook,
+    };
+    vec![newer.at(now), older.at(now - Duration::from_secs(60))]
 }
 
 /// How long the provider waits for an answer before it gives up.
 fn deadline(provider: Provider) -> Duration {
     match provider {
         Provider::Shipmondo => Duration::from_secs(3),
+        // Reported by integrations, not in EasyPost's own pages.
+        Provider::EasyPost => Duration::from_secs(7),
         _ => Duration::from_secs(30),
     }
 }

@@ -1,14 +1,18 @@
-//! One server for all four providers: `cargo run --example server`.
+//! One server for every provider: `cargo run --example server`.
 //!
-//! Listens on 127.0.0.1:$PORT (default 3000) at `POST /webhooks/{kosmo,kourier,shipmondo,goshiip}`,
+//! Listens on 127.0.0.1:$PORT (default 3000) at `POST
+//! /webhooks/{kosmo,kourier,shipmondo,goshiip,easypost,aftership,sendcloud}`,
 //! answers 200 with the normalized event as JSON, and logs each event.
 //! Secrets come from KOSMO_WEBHOOK_SECRET, KOURIER_WEBHOOK_TOKEN,
-//! SHIPMONDO_WEBHOOK_KEY and GOSHIIP_WEBHOOK_SECRET; where one is unset, a
-//! demo value is used and a warning says so.
+//! SHIPMONDO_WEBHOOK_KEY, GOSHIIP_WEBHOOK_SECRET, EASYPOST_WEBHOOK_SECRET,
+//! AFTERSHIP_WEBHOOK_SECRET and SENDCLOUD_WEBHOOK_SECRET; where one is unset,
+//! a demo value is used and a warning says so. Sendcloud's test button is
+//! answered 200 by its layer, without the handler.
 
 use axum::{Json, Router, routing::post};
 use shipment_webhooks::{
-    GoShiipSignature, KosmoSignature, KourierBearer, MatchedSecret, ShipmentEvent, ShipmondoJwt,
+    AfterShipSignature, EasyPostSignature, GoShiipSignature, KosmoSignature, KourierBearer,
+    MatchedSecret, SendcloudSignature, ShipmentEvent, ShipmondoJwt,
 };
 
 #[path = "support/mod.rs"]
@@ -47,6 +51,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .route(
             "/webhooks/goshiip",
             post(on_event).route_layer(GoShiipSignature::new(secrets.goshiip)),
+        )
+        .route(
+            "/webhooks/easypost",
+            post(on_event).route_layer(EasyPostSignature::new(secrets.easypost)),
+        )
+        .route(
+            "/webhooks/aftership",
+            post(on_event).route_layer(AfterShipSignature::new(secrets.aftership)),
+        )
+        .route(
+            "/webhooks/sendcloud",
+            post(on_event).route_layer(SendcloudSignature::new(secrets.sendcloud)),
         );
 
     let listener = support::listen().await?;

@@ -145,3 +145,60 @@ write("shipmondo_jwt", [
     seed(SIGN | STRING, [], compact(monitor)).replace(b"\n\n", b'{"alg":"HS256"}\n\n', 1),
     seed(SIGN | STRING | frames(2), [], compact(claims)).replace(b"\n\n", b'{"alg":"HS256"}\n\n', 1),
 ])
+
+# EasyPost: a tracker.updated Event shaped like EasyPost/examples'
+# official/fixtures/event-body.json, its header `hmac-sha256-hex=` and hex.
+easypost = compact({
+    "description": "tracker.updated", "mode": "production", "previous_attributes": {"status": "in_transit"},
+    "created_at": "2024-08-02T19:26:52.000Z", "pending_urls": ["https://example.com/easypost"],
+    "completed_urls": [], "id": "evt_1", "status": "pending", "object": "Event",
+    "result": {"id": "trk_1", "object": "Tracker", "tracking_code": "1", "status": "in_transit",
+               "status_detail": "arrived_at_facility", "updated_at": "2024-08-02T19:26:51Z",
+               "weight": 614.4, "carrier": "FedEx"}})
+easypost_batch = compact({"description": "batch.updated", "id": "evt_2", "object": "Event",
+                          "result": {"id": "batch_1", "object": "Batch", "status": {"created": 0}}})
+easypost_header = b"hmac-sha256-hex=" + mac(easypost).hex().encode()
+write("easypost", [
+    seed(0, [JSON, (b"x-hmac-signature", easypost_header)], easypost),
+    seed(0, [JSON, (b"x-hmac-signature", mac(easypost).hex().encode())], easypost),
+    seed(SIGN, [JSON], easypost),
+    seed(SIGN | SECOND, [JSON], easypost),
+    seed(SIGN | FLIP, [JSON], easypost, position=100),
+    seed(0, [(b"x-hmac-signature", easypost_header), (b"x-hmac-signature", easypost_header)], easypost),
+    seed(SIGN, [JSON], easypost_batch),
+    seed(SIGN | frames(1), [JSON], easypost),
+])
+
+# AfterShip: its documented webhook shape (tracking_update), base64 signature.
+aftership = compact({
+    "event": "tracking_update", "event_id": "94dadd60-ed26-46d0-aa52-3ced925a50ff",
+    "is_tracking_first_tag": True, "msg": {"id": "00000000000000000000000000000000",
+    "tracking_number": "0000000000000000", "slug": "usps", "tag": "Exception", "subtag": "Exception_011",
+    "updated_at": "2024-04-10T09:34:56+00:00"}, "ts": 1712741696})
+write("aftership", [
+    seed(0, [JSON, (b"aftership-hmac-sha256", base64.b64encode(mac(aftership)))], aftership),
+    seed(0, [JSON, (b"aftership-hmac-sha256", base64.b64encode(mac(aftership)).rstrip(b"="))], aftership),
+    seed(SIGN, [JSON], aftership),
+    seed(SIGN | SECOND, [JSON], aftership),
+    seed(SIGN | FLIP, [JSON], aftership, position=100),
+    seed(SIGN, [JSON], compact({"event": "edd_revise", "msg": {"tracking_number": "1", "tag": "InTransit"}})),
+    seed(SIGN | frames(4), [JSON], aftership),
+])
+
+# Sendcloud: its documented example (`{"key": "value"}`), a parcel status
+# change, the test button's `test_webhook` and an integration event.
+sendcloud = compact({
+    "action": "parcel_status_changed", "timestamp": 1525271885993,
+    "parcel": {"id": 1, "tracking_number": "3SYZXG132912330", "status": {"id": 12, "message": "Awaiting customer pickup"}}})
+write("sendcloud", [
+    seed(0, [JSON, (b"sendcloud-signature", mac(sendcloud).hex().encode())], sendcloud),
+    seed(0, [(b"sendcloud-signature", hmac.new(b"secretkey", b'{"key": "value"}', hashlib.sha256).hexdigest().encode())],
+         b'{"key": "value"}'),
+    seed(SIGN, [JSON], sendcloud),
+    seed(SIGN | SECOND, [JSON], sendcloud),
+    seed(SIGN | FLIP, [JSON], sendcloud, position=60),
+    seed(SIGN, [JSON], compact({"action": "test_webhook", "timestamp": 1525271885993})),
+    seed(SIGN, [JSON], compact({"action": "integration_updated", "timestamp": 1525271885993,
+                                "integration": {"id": 1, "shop_name": "API Integration"}})),
+    seed(SIGN | frames(1), [JSON], sendcloud),
+])

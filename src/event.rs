@@ -26,19 +26,37 @@ pub enum Provider {
     Shipmondo,
     /// [GoShiip](crate::goshiip).
     GoShiip,
+    /// [EasyPost](crate::easypost).
+    EasyPost,
+    /// [AfterShip](crate::aftership).
+    AfterShip,
+    /// [Sendcloud](crate::sendcloud).
+    Sendcloud,
 }
 
 impl Provider {
     /// Every provider, in the order of the docs.
-    pub const ALL: [Self; 4] = [Self::Kosmo, Self::Kourier, Self::Shipmondo, Self::GoShiip];
+    pub const ALL: [Self; 7] = [
+        Self::Kosmo,
+        Self::Kourier,
+        Self::Shipmondo,
+        Self::GoShiip,
+        Self::EasyPost,
+        Self::AfterShip,
+        Self::Sendcloud,
+    ];
 
-    /// The provider's name as it appears in JSON: `kosmo`, `kourier`, `shipmondo` or `goshiip`.
+    /// The provider's name as it appears in JSON: `kosmo`, `kourier`,
+    /// `shipmondo`, `goshiip`, `easypost`, `aftership` or `sendcloud`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Kosmo => "kosmo",
             Self::Kourier => "kourier",
             Self::Shipmondo => "shipmondo",
             Self::GoShiip => "goshiip",
+            Self::EasyPost => "easypost",
+            Self::AfterShip => "aftership",
+            Self::Sendcloud => "sendcloud",
         }
     }
 }
@@ -284,7 +302,10 @@ impl<'de> Deserialize<'de> for ShipmentStatus {
 /// Take it as a handler argument on a route that has one of the verifying
 /// layers ([`KosmoSignature`](crate::KosmoSignature),
 /// [`KourierBearer`](crate::KourierBearer), [`ShipmondoJwt`](crate::ShipmondoJwt),
-/// [`GoShiipSignature`](crate::GoShiipSignature)). Without one, extracting it
+/// [`GoShiipSignature`](crate::GoShiipSignature),
+/// [`EasyPostSignature`](crate::EasyPostSignature),
+/// [`AfterShipSignature`](crate::AfterShipSignature),
+/// [`SendcloudSignature`](crate::SendcloudSignature)...). Without one, extracting it
 /// fails with a 500 that names the missing layer: a `ShipmentEvent` only ever
 /// comes from a request whose proof was checked.
 ///
@@ -317,7 +338,7 @@ impl<'de> Deserialize<'de> for ShipmentStatus {
 ///   with seconds or over 23 hours. The layers make none of these; only one
 ///   given to [`with_timestamp`](Self::with_timestamp) can be one.
 /// - `timestamp` and `event_id` may be absent (`None`); every other field must
-///   be there, `provider` must be one of the four names, and unknown fields are
+///   be there, `provider` must be one of [`Provider`]'s names, and unknown fields are
 ///   ignored, so an older worker reads a newer producer's events.
 ///
 /// Deserializing an event never makes it pass as verified: the
@@ -342,10 +363,12 @@ pub struct ShipmentEvent {
     /// The status as the provider sent it; for [`ShipmentStatus::Other`], its text.
     pub raw_status: String,
     /// When the provider says the event happened; `None` where it sends no
-    /// time (GoShiip, and Shipmondo resources without a signed time).
+    /// time (GoShiip, Shipmondo resources without a signed time, EasyPost
+    /// events that are not a tracker's, Sendcloud events without `timestamp`).
     #[serde(with = "time::serde::rfc3339::option")]
     pub timestamp: Option<OffsetDateTime>,
-    /// The provider's id of this event, where it gives one (Kosmo's `eventId`).
+    /// The provider's id of this event, where it gives one (Kosmo's `eventId`,
+    /// EasyPost's `evt_…`, AfterShip's `event_id`).
     pub event_id: Option<String>,
 }
 

@@ -10,7 +10,8 @@
 //! ```
 //! use axum::{Router, http::StatusCode, routing::post};
 //! use shipment_webhooks::{
-//!     GoShiipSignature, KosmoSignature, KourierBearer, ShipmentEvent, ShipmondoJwt,
+//!     AfterShipSignature, EasyPostSignature, GoShiipSignature, KosmoSignature, KourierBearer,
+//!     SendcloudSignature, ShipmentEvent, ShipmondoJwt,
 //! };
 //!
 //! async fn on_event(event: ShipmentEvent) -> StatusCode {
@@ -22,7 +23,10 @@
 //!     .route("/webhooks/kosmo", post(on_event).route_layer(KosmoSignature::new("whk_...")))
 //!     .route("/webhooks/kourier", post(on_event).route_layer(KourierBearer::new("token")))
 //!     .route("/webhooks/shipmondo", post(on_event).route_layer(ShipmondoJwt::new("a long random key from Shipmondo")))
-//!     .route("/webhooks/goshiip", post(on_event).route_layer(GoShiipSignature::new("secret")));
+//!     .route("/webhooks/goshiip", post(on_event).route_layer(GoShiipSignature::new("secret")))
+//!     .route("/webhooks/easypost", post(on_event).route_layer(EasyPostSignature::new("A1B2C3")))
+//!     .route("/webhooks/aftership", post(on_event).route_layer(AfterShipSignature::new("secret")))
+//!     .route("/webhooks/sendcloud", post(on_event).route_layer(SendcloudSignature::new("secretkey")));
 //! ```
 //!
 //! # Providers
@@ -33,6 +37,9 @@
 //! | [Kourier](kourier) | [`KourierBearer`] | `Authorization: Bearer <token>` | [`KourierEvent`] |
 //! | [Shipmondo](shipmondo) | [`ShipmondoJwt`] | HS256 JWT in the body's `data` | [`ShipmondoEvent`] |
 //! | [GoShiip](goshiip) | [`GoShiipSignature`] | hex HMAC-SHA256 of the body in `X-Signature` | [`GoShiipEvent`] |
+//! | [EasyPost](easypost) | [`EasyPostSignature`] | `hmac-sha256-hex=` and the hex HMAC-SHA256 of the body (key: the secret in NFKD) in `X-Hmac-Signature` | [`EasyPostEvent`] |
+//! | [AfterShip](aftership) | [`AfterShipSignature`] | base64 HMAC-SHA256 of the body in `aftership-hmac-sha256` | [`AfterShipEvent`] |
+//! | [Sendcloud](sendcloud) | [`SendcloudSignature`] | hex HMAC-SHA256 of the body in `Sendcloud-Signature` | [`SendcloudEvent`] |
 //!
 //! Each provider module says what its proof does and does not protect, and
 //! maps its statuses to [`ShipmentStatus`] in a table.
@@ -115,23 +122,29 @@ mod verify;
 mod webhook;
 mod window;
 
+pub mod aftership;
+pub mod easypost;
 pub mod goshiip;
 #[cfg(feature = "inbox")]
 #[cfg_attr(docsrs, doc(cfg(feature = "inbox")))]
 pub mod inbox;
 pub mod kosmo;
 pub mod kourier;
+pub mod sendcloud;
 pub mod shipmondo;
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
 
+pub use aftership::{AfterShipEvent, AfterShipSignature};
+pub use easypost::{EasyPostEvent, EasyPostSignature};
 pub use event::{Provider, ShipmentEvent, ShipmentStatus, UnknownProvider};
 pub use goshiip::{GoShiipEvent, GoShiipSignature};
 pub use kosmo::{KosmoEvent, KosmoSignature};
 pub use kourier::{KourierBearer, KourierEvent};
 pub use rejection::{RejectionKind, WebhookRejection};
 pub use secret::{ConfigError, MatchedSecret, WebhookSecret};
+pub use sendcloud::{SendcloudEvent, SendcloudSignature};
 pub use shipmondo::{ShipmondoEvent, ShipmondoJwt};
 pub use tenant::{PerTenant, TenantSource};
 pub use verify::{

@@ -42,7 +42,7 @@ use crate::Provider;
 use crate::WebhookSecret;
 use crate::json::optional_id;
 use crate::proof::HmacSha256;
-use crate::{goshiip, kosmo, shipmondo};
+use crate::{aftership, easypost, goshiip, kosmo, sendcloud, shipmondo};
 
 /// Kosmo's signature: base64 HMAC-SHA256 of `event_id + order_id + timestamp`.
 pub fn kosmo_signature(
@@ -56,6 +56,29 @@ pub fn kosmo_signature(
 
 /// GoShiip's signature: hex HMAC-SHA256 of the body.
 pub fn goshiip_signature(secret: impl WebhookSecret, body: &[u8]) -> String {
+    hex::encode(hmac(secret, body))
+}
+
+/// EasyPost's signature header value: `hmac-sha256-hex=` and the hex
+/// HMAC-SHA256 of the body, keyed with the secret in Unicode NFKD (as
+/// EasyPost's SDKs do; a secret that is not UTF-8 as its bytes).
+pub fn easypost_signature(secret: impl WebhookSecret, body: &[u8]) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    let secret = secret.secret_bytes();
+    let tag = match std::str::from_utf8(secret) {
+        Ok(text) => hmac(text.nfkd().collect::<String>().as_bytes(), body),
+        Err(_) => hmac(secret, body),
+    };
+    format!("{}{}", easypost::SIGNATURE_PREFIX, hex::encode(tag))
+}
+
+/// AfterShip's signature: base64 HMAC-SHA256 of the body.
+pub fn aftership_signature(secret: impl WebhookSecret, body: &[u8]) -> String {
+    STANDARD.encode(hmac(secret, body))
+}
+
+/// Sendcloud's signature: hex HMAC-SHA256 of the body.
+pub fn sendcloud_signature(secret: impl WebhookSecret, body: &[u8]) -> String {
     hex::encode(hmac(secret, body))
 }
 
@@ -108,13 +131,19 @@ impl Webhook {
     }
 
     /// A sample of `provider`'s webhook in `status` (what that provider calls
-    /// it). For Shipmondo, an `Orders` webhook with that `order_status`.
+    /// it). For Shipmondo, an `Orders` webhook with that `order_status`. For
+    /// Sendcloud, which numbers its statuses, a parcel status id as text
+    /// (`"11"`), or a name of this crate's vocabulary (`delivered`, 11; see
+    /// [`sendcloud_status_id`]); any other text is id 1337, "Unknown status".
     pub fn sample(provider: Provider, status: &str) -> Self {
         match provider {
             Provider::Kosmo => Self::kosmo(status),
             Provider::Kourier => Self::kourier(status),
             Provider::Shipmondo => Self::shipmondo_order(status),
             Provider::GoShiip => Self::goshiip(status),
+            Provider::EasyPost => Self::easypost(status),
+            Provider::AfterShip => Self::aftership(status),
+            Provider::Sendcloud => Self::sendcloud(sendcloud_status_id(status)),
         }
     }
 
@@ -263,6 +292,129 @@ impl Webhook {
         )
     }
 
+    /// An EasyPost `tracker.updated` event whose tracker is in `status`
+    /// (`pre_transit`, `in_transit`, `delivered`...), shaped like EasyPost's
+    /// own fixture (`EasyPost/examples` `official/fixtures/event-body.json`),
+    /// with one tracking detail.
+    pub fn easypost(status: &str) -> Self {
+        Self::new(
+            Provider::EasyPost,
+            json!({
+                "description": "tracker.updated",
+                "mode": "production",
+                "previous_attributes": {"status": "in_transit"},
+                "created_at": "2024-08-02T19:26:52.000Z",
+                "pending_urls": ["https://example.com/easypost"],
+                "completed_urls": [],
+                "updated_at": "2024-08-02T19:26:52.000Z",
+                "id": "evt_1",
+                "user_id": "user_1",
+                "status": "pending",
+                "object": "Event",
+                "result": {
+                    "id": "trk_1",
+                    "object": "Tracker",
+                    "mode": "production",
+                    "tracking_code": "1",
+                    "status": status,
+                    "status_detail": "arrived_at_facility",
+                    "created_at": "2024-07-31T14:45:27Z",
+                    "updated_at": "2024-08-02T19:26:51Z",
+                    "carrier": "FedEx",
+                    "tracking_details": [{
+                        "object": "TrackingDetail",
+                        "message": "Arrived at FedEx location",
+                        "status": "in_transit",
+                        "status_detail": "arrived_at_facility",
+                        "datetime": "2024-08-02T18:50:00Z",
+                        "source": "FedEx"
+                    }],
+                    "public_url": "https://track.easypost.com/1"
+                }
+            }),
+        )
+    }
+
+    /// An AfterShip `tracking_update` whose tracking has `tag` (`InTransit`,
+    /// `Delivered`, `Exception`...), shaped like AfterShip's documented
+    /// sample; no `msg.updated_at`, so its time is `ts`.
+    pub fn aftership(tag: &str) -> Self {
+        Self::new(
+            Provider::AfterShip,
+            json!({
+                "event": "tracking_update",
+                "event_id": "94dadd60-ed26-46d0-aa52-3ced925a50ff",
+                "is_tracking_first_tag": true,
+                "msg": {
+                    "id": "00000000000000000000000000000000",
+                    "tracking_number": "0000000000000000",
+                    "slug": "usps",
+                    "tag": tag,
+                    "subtag": format!("{tag}_001"),
+                    "subtag_message": tag,
+                    "title": "0000000000000000",
+                    "order_number": "ORD-1001",
+                    "checkpoints": [{
+                        "checkpoint_time": "2021-01-14T00:52:00",
+                        "message": "Departed Shipping Partner Facility, USPS Awaiting Item",
+                        "slug": "usps",
+                        "tag": "InTransit",
+                        "subtag": "InTransit_001"
+                    }]
+                },
+                "ts": 1712741696
+            }),
+        )
+    }
+
+    /// A Sendcloud `parcel_status_changed` whose parcel has status `id`
+    /// (`11` delivered, `12` awaiting customer pickup...) and its message,
+    /// shaped like Sendcloud's documented sample.
+    pub fn sendcloud(status_id: i64) -> Self {
+        let message = SENDCLOUD_MESSAGES
+            .iter()
+            .find(|(id, _)| *id == status_id)
+            .map_or(
+                "Unknown status - check carrier track & trace page for more insights",
+                |(_, message)| *message,
+            );
+        Self::new(
+            Provider::Sendcloud,
+            json!({
+                "action": "parcel_status_changed",
+                "timestamp": 1525271885993_i64,
+                "carrier_status_change_timestamp": 1525271885000_i64,
+                "parcel": {
+                    "id": 1,
+                    "name": "Mr Bob",
+                    "company_name": "Sendcloud",
+                    "address": "Stadhuisplein 10",
+                    "city": "Eindhoven",
+                    "postal_code": "5611 EM",
+                    "email": "contact@sendcloud.com",
+                    "date_created": "2019-02-03T06:48:07",
+                    "tracking_number": "3SYZXG132912330",
+                    "weight": "2.000",
+                    "status": {"id": status_id, "message": message},
+                    "data": {},
+                    "country": {"iso_3": "NLD", "iso_2": "NL", "name": "Netherlands"},
+                    "shipment": {"id": 1, "name": "PostNL Standard"},
+                    "order_number": "ORD12334",
+                    "shipment_uuid": "87e18823-016b-479b-b9e0-c5c0c4065452"
+                }
+            }),
+        )
+    }
+
+    /// What Sendcloud's "test webhook" button sends: `{"action": "test_webhook",
+    /// "timestamp"}` (only its `action` is documented), a connection test.
+    pub fn sendcloud_test_webhook() -> Self {
+        Self::new(
+            Provider::Sendcloud,
+            json!({"action": sendcloud::TEST_WEBHOOK, "timestamp": 1525271885993_i64}),
+        )
+    }
+
     /// Sets the payload field at `pointer` (`/orderId`, `/shipment/data/reference`,
     /// `/data/order_status`) to `value`, adding it if absent.
     ///
@@ -312,7 +464,8 @@ impl Webhook {
         self
     }
 
-    /// Puts the proof (Kosmo's or GoShiip's signature, Kourier's token) in
+    /// Puts the proof (Kosmo's, GoShiip's, EasyPost's, AfterShip's or
+    /// Sendcloud's signature, Kourier's token) in
     /// header `name` instead of the provider's, for a layer configured with another one
     /// ([`KosmoSignature::signature_header`](crate::KosmoSignature::signature_header)).
     #[must_use]
@@ -346,8 +499,10 @@ impl Webhook {
 
     /// Stamps the webhook with `time` where the provider signs a time:
     /// Kosmo's and Kourier's `timestamp`, a Shipmondo monitor's
-    /// `current_status_registered_at` or another resource's `updated_at`.
-    /// GoShiip sends no time, so its webhooks are unchanged.
+    /// `current_status_registered_at` or another resource's `updated_at`,
+    /// EasyPost's `result.updated_at`, AfterShip's `ts` (unix seconds) and
+    /// `msg.updated_at` if there is one, Sendcloud's `timestamp` (epoch
+    /// milliseconds). GoShiip sends no time, so its webhooks are unchanged.
     ///
     /// The samples are stamped in the past (Kosmo's in 2023), which a layer
     /// with a replay window ([`KosmoSignature::max_age`](crate::KosmoSignature::max_age))
@@ -356,6 +511,21 @@ impl Webhook {
     pub fn at(self, time: OffsetDateTime) -> Self {
         let text = time.format(&Rfc3339).expect("a time this crate can format");
         let pointer = match self.provider {
+            Provider::AfterShip => {
+                let stamped = self.field("/ts", time.unix_timestamp());
+                return match stamped.payload.pointer("/msg/updated_at") {
+                    Some(_) => stamped.field("/msg/updated_at", text),
+                    None => stamped,
+                };
+            }
+            Provider::Sendcloud => {
+                let millis = time.unix_timestamp_nanos() / 1_000_000;
+                let millis = i64::try_from(millis).expect("a time this crate can format");
+                return self.field("/timestamp", millis);
+            }
+            Provider::EasyPost if self.payload["result"].is_object() => "/result/updated_at",
+            // Only a tracker's event has a time.
+            Provider::EasyPost => return self,
             Provider::Shipmondo if self.payload.pointer("/data/current_status").is_some() => {
                 "/data/current_status_registered_at"
             }
@@ -375,7 +545,8 @@ impl Webhook {
     }
 
     /// The POST request the provider would send, proved with `secret` (Kosmo's
-    /// secret token, Kourier's token, Shipmondo's key, GoShiip's secret), of
+    /// secret token, Kourier's token, Shipmondo's key, GoShiip's, EasyPost's,
+    /// AfterShip's or Sendcloud's secret), of
     /// any of the types the layers take.
     ///
     /// # Panics
@@ -419,6 +590,18 @@ impl Webhook {
                 let signature = goshiip_signature(secret, json.as_bytes());
                 (Some((goshiip::SIGNATURE_HEADER, signature)), json)
             }
+            Provider::EasyPost => {
+                let signature = easypost_signature(secret, json.as_bytes());
+                (Some((easypost::SIGNATURE_HEADER, signature)), json)
+            }
+            Provider::AfterShip => {
+                let signature = aftership_signature(secret, json.as_bytes());
+                (Some((aftership::SIGNATURE_HEADER, signature)), json)
+            }
+            Provider::Sendcloud => {
+                let signature = sendcloud_signature(secret, json.as_bytes());
+                (Some((sendcloud::SIGNATURE_HEADER, signature)), json)
+            }
         };
         if let Some((name, proof)) = proof {
             let name = self.signature_header.clone().unwrap_or(name);
@@ -429,6 +612,80 @@ impl Webhook {
         *request.uri_mut() = self.uri.clone();
         *request.headers_mut() = headers;
         request
+    }
+}
+
+/// Sendcloud's parcel status ids and their messages (`Webador/sendcloud`
+/// `src/Model/Parcel.php`, `white-nl/commerce-sendcloud` `ParcelStatus.php`).
+const SENDCLOUD_MESSAGES: [(i64, &str); 35] = [
+    (999, "No label"),
+    (1000, "Ready to send"),
+    (1001, "Being announced"),
+    (1002, "Announcement failed"),
+    (1, "Announced"),
+    (13, "Announced: not collected"),
+    (15, "Error collecting"),
+    (22, "Shipment picked up by driver"),
+    (3, "En route to sorting center"),
+    (4, "Delivery delayed"),
+    (5, "Sorted"),
+    (6, "Not sorted"),
+    (7, "Being sorted"),
+    (62989, "At Customs"),
+    (62990, "At sorting centre"),
+    (91, "Parcel en route"),
+    (92, "Driver en route"),
+    (8, "Delivery attempt failed"),
+    (80, "Unable to deliver"),
+    (62996, "Exception"),
+    (62997, "Address invalid"),
+    (62993, "Delivery method changed"),
+    (62994, "Delivery date changed"),
+    (62995, "Delivery address changed"),
+    (12, "Awaiting customer pickup"),
+    (11, "Delivered"),
+    (93, "Shipment collected by customer"),
+    (62991, "Refused by recipient"),
+    (62992, "Returned to sender"),
+    (1999, "Cancellation requested"),
+    (2001, "Submitting cancellation request"),
+    (2000, "Cancelled"),
+    (1998, "Cancelled upstream"),
+    (94, "Parcel cancellation failed."),
+    (
+        1337,
+        "Unknown status - check carrier track & trace page for more insights",
+    ),
+];
+
+/// The Sendcloud parcel status id for `status`: its digits, or a name of
+/// this crate's vocabulary (`created` 1000, `processing` 1001,
+/// `ready_for_pickup` 1, `picked_up` 22, `in_transit` 3, `out_for_delivery`
+/// 92, `at_pickup_point` 12, `delivered` 11, `failed` 8, `on_hold` 15,
+/// `returned` 62992, `cancelled` 2000); 1337 ("Unknown status") for any other.
+pub fn sendcloud_status_id(status: &str) -> i64 {
+    if let Ok(id) = status.trim().parse() {
+        return id;
+    }
+    match status
+        .trim()
+        .to_ascii_lowercase()
+        .replace([' ', '-'], "_")
+        .as_str()
+    {
+        "created" => 1000,
+        "processing" => 1001,
+        "ready_for_pickup" => 1,
+        "picked_up" => 22,
+        "in_transit" => 3,
+        "out_for_delivery" => 92,
+        "at_pickup_point" => 12,
+        "delivered" => 11,
+        "failed" => 8,
+        "on_hold" => 15,
+        "returned" => 62992,
+        "cancelled" | "canceled" => 2000,
+        _ => 1337,
     }
 }
 

@@ -1,6 +1,7 @@
 //! The signed webhooks the benchmark and the instruction gauge send: each
 //! provider's sample padded with its own kind of bulk (Kosmo stops, order
-//! lines, GoShiip history) to a given size.
+//! lines, GoShiip history, EasyPost tracking details, AfterShip checkpoints,
+//! Sendcloud parcel items) to a given size.
 
 use std::borrow::Cow;
 use std::future::Future;
@@ -55,10 +56,13 @@ pub fn body_of(webhook: &Webhook) -> Bytes {
 }
 
 /// Each provider's webhook of about `size` bytes.
-pub fn samples(size: usize) -> [(&'static str, Webhook); 4] {
+pub fn samples(size: usize) -> [(&'static str, Webhook); 7] {
     let stop = json!({"type": "DROPOFF", "status": "PENDING", "address": "8 Marina View, Singapore 018960", "contact": {"name": "Ana Lim", "phone": "+65 8123 4567"}});
     let line = json!({"sku": "TSHIRT-M-BLK", "name": "T-shirt, black, M", "quantity": 2, "unit_price": "129.00", "vat": "32.25"});
     let history = json!({"status": "In Progress", "at": "2025-05-01T09:30:00Z", "location": "Lekki hub, Lagos"});
+    let detail = json!({"object": "TrackingDetail", "message": "Arrived at FedEx location", "status": "in_transit", "status_detail": "arrived_at_facility", "datetime": "2024-08-02T18:50:00Z", "source": "FedEx"});
+    let checkpoint = json!({"checkpoint_time": "2021-01-14T00:52:00", "message": "Departed Shipping Partner Facility", "slug": "usps", "tag": "InTransit", "subtag": "InTransit_001"});
+    let item = json!({"description": "T-shirt, black, M", "quantity": 2, "weight": "0.200", "value": "129.00", "sku": "TSHIRT-M-BLK"});
     [
         (
             "kosmo",
@@ -85,6 +89,28 @@ pub fn samples(size: usize) -> [(&'static str, Webhook); 4] {
                 history,
                 size,
             ),
+        ),
+        (
+            "easypost",
+            grow(
+                Webhook::easypost("in_transit"),
+                "/result/tracking_details",
+                detail,
+                size,
+            ),
+        ),
+        (
+            "aftership",
+            grow(
+                Webhook::aftership("InTransit"),
+                "/msg/checkpoints",
+                checkpoint,
+                size,
+            ),
+        ),
+        (
+            "sendcloud",
+            grow(Webhook::sendcloud(3), "/parcel/parcel_items", item, size),
         ),
     ]
 }
@@ -156,6 +182,73 @@ struct GoShiipData<'a> {
 }
 
 #[derive(Deserialize)]
+#[expect(dead_code, reason = "decoded as the layer decodes them, never read")]
+struct EasyPostFields<'a> {
+    #[serde(borrow)]
+    id: Cow<'a, str>,
+    #[serde(borrow)]
+    description: Cow<'a, str>,
+    #[serde(borrow)]
+    result: EasyPostResult<'a>,
+}
+
+#[derive(Deserialize)]
+#[expect(dead_code, reason = "decoded as the layer decodes them, never read")]
+struct EasyPostResult<'a> {
+    #[serde(borrow)]
+    id: Cow<'a, str>,
+    #[serde(borrow)]
+    status: Cow<'a, str>,
+    #[serde(borrow)]
+    updated_at: Cow<'a, str>,
+}
+
+#[derive(Deserialize)]
+#[expect(dead_code, reason = "decoded as the layer decodes them, never read")]
+struct AfterShipFields<'a> {
+    #[serde(borrow)]
+    event_id: Cow<'a, str>,
+    ts: i64,
+    #[serde(borrow)]
+    msg: AfterShipMsg<'a>,
+}
+
+#[derive(Deserialize)]
+#[expect(dead_code, reason = "decoded as the layer decodes them, never read")]
+struct AfterShipMsg<'a> {
+    #[serde(borrow)]
+    tracking_number: Cow<'a, str>,
+    #[serde(borrow)]
+    tag: Cow<'a, str>,
+    subtag: Option<&'a str>,
+}
+
+#[derive(Deserialize)]
+#[expect(dead_code, reason = "decoded as the layer decodes them, never read")]
+struct SendcloudFields<'a> {
+    #[serde(borrow)]
+    action: Cow<'a, str>,
+    timestamp: i64,
+    #[serde(borrow)]
+    parcel: SendcloudParcel<'a>,
+}
+
+#[derive(Deserialize)]
+#[expect(dead_code, reason = "decoded as the layer decodes them, never read")]
+struct SendcloudParcel<'a> {
+    id: u64,
+    #[serde(borrow)]
+    status: SendcloudStatus<'a>,
+}
+
+#[derive(Deserialize)]
+#[expect(dead_code, reason = "decoded as the layer decodes them, never read")]
+struct SendcloudStatus<'a> {
+    id: i64,
+    message: Option<&'a str>,
+}
+
+#[derive(Deserialize)]
 struct ShipmondoEnvelope<'a> {
     #[serde(borrow)]
     data: Cow<'a, str>,
@@ -206,9 +299,26 @@ pub fn decode_fields(provider: &str, body: &[u8]) {
             time(&fields.data.updated_at);
             drop(black_box(fields));
         }
-        _ => drop(black_box(
+        "goshiip" => drop(black_box(
             serde_json::from_slice::<GoShiipFields<'_>>(body).unwrap(),
         )),
+        "easypost" => {
+            let fields: EasyPostFields<'_> = serde_json::from_slice(body).unwrap();
+            time(&fields.result.updated_at);
+            drop(black_box(fields));
+        }
+        "aftership" => {
+            let fields: AfterShipFields<'_> = serde_json::from_slice(body).unwrap();
+            black_box(OffsetDateTime::from_unix_timestamp(fields.ts).unwrap());
+            drop(black_box(fields));
+        }
+        "sendcloud" => {
+            let fields: SendcloudFields<'_> = serde_json::from_slice(body).unwrap();
+            let nanos = i128::from(fields.timestamp) * 1_000_000;
+            black_box(OffsetDateTime::from_unix_timestamp_nanos(nanos).unwrap());
+            drop(black_box(fields));
+        }
+        other => panic!("no fields for {other}"),
     }
 }
 
@@ -268,7 +378,11 @@ fn signed(provider: &str, webhook: &Webhook, body: &Bytes) -> Vec<u8> {
             let (signed, _) = token.rsplit_once('.').expect("a JWT");
             signed.as_bytes().to_vec()
         }
-        _ => body.to_vec(),
+        // Each signs its body (EasyPost's key is the secret in NFKD: this
+        // ASCII secret itself); EasyPost's dedup key is its event id, which
+        // costs no hashing of the body.
+        "goshiip" | "easypost" | "aftership" | "sendcloud" | "kourier" => body.to_vec(),
+        other => panic!("no signed bytes for {other}"),
     }
 }
 

@@ -1,4 +1,4 @@
-//! What the example servers share: logging, the four secrets from the
+//! What the example servers share: logging, the providers' secrets from the
 //! environment, and the port.
 
 use tracing_subscriber::filter::Targets;
@@ -21,18 +21,24 @@ pub fn init_tracing() {
         .init();
 }
 
-/// The four providers' secrets, from KOSMO_WEBHOOK_SECRET,
-/// KOURIER_WEBHOOK_TOKEN, SHIPMONDO_WEBHOOK_KEY and GOSHIIP_WEBHOOK_SECRET.
+/// The providers' secrets, from KOSMO_WEBHOOK_SECRET,
+/// KOURIER_WEBHOOK_TOKEN, SHIPMONDO_WEBHOOK_KEY, GOSHIIP_WEBHOOK_SECRET,
+/// EASYPOST_WEBHOOK_SECRET, AFTERSHIP_WEBHOOK_SECRET and
+/// SENDCLOUD_WEBHOOK_SECRET.
 pub struct Secrets {
     pub kosmo: String,
     pub kourier: String,
     pub shipmondo: String,
     pub goshiip: String,
+    pub easypost: String,
+    pub aftership: String,
+    pub sendcloud: String,
 }
 
 impl Secrets {
     /// Each from its variable, or a demo value (with a warning) where unset.
-    /// The Kosmo and GoShiip demo values are the ones on those providers' own pages.
+    /// The Kosmo, GoShiip, EasyPost and Sendcloud demo values are the ones
+    /// in those providers' own docs.
     pub fn from_env() -> Result<Self, String> {
         Ok(Self {
             kosmo: secret(
@@ -45,6 +51,9 @@ impl Secrets {
                 "demo-shipmondo-key-change-me-in-prod",
             )?,
             goshiip: secret("GOSHIIP_WEBHOOK_SECRET", "your_secret_key")?,
+            easypost: secret("EASYPOST_WEBHOOK_SECRET", "A1B2C3")?,
+            aftership: secret("AFTERSHIP_WEBHOOK_SECRET", "demo-aftership-secret")?,
+            sendcloud: secret("SENDCLOUD_WEBHOOK_SECRET", "secretkey")?,
         })
     }
 }
@@ -69,7 +78,7 @@ pub async fn listen() -> Result<tokio::net::TcpListener, Box<dyn std::error::Err
     let port: u16 = std::env::var("PORT").map_or(Ok(3000), |port| port.parse())?;
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     tracing::info!(
-        "listening on http://{}/webhooks/{{kosmo,kourier,shipmondo,goshiip}}",
+        "listening on http://{}/webhooks/{{kosmo,kourier,shipmondo,goshiip,easypost,aftership,sendcloud}}",
         listener.local_addr()?
     );
     Ok(listener)

@@ -123,11 +123,14 @@ pub fn without_header(mut request: Request<Body>, name: &str) -> Request<Body> {
     request
 }
 
-pub const PROVIDERS: [Provider; 4] = [
+pub const PROVIDERS: [Provider; 7] = [
     Provider::Kosmo,
     Provider::Kourier,
     Provider::Shipmondo,
     Provider::GoShiip,
+    Provider::EasyPost,
+    Provider::AfterShip,
+    Provider::Sendcloud,
 ];
 
 /// The header carrying `provider`'s proof; Shipmondo's is the token in the body.
@@ -136,7 +139,11 @@ pub fn proof_header(provider: Provider) -> Option<&'static str> {
         Provider::Kosmo => Some("x-kosmo-signature"),
         Provider::Kourier => Some("authorization"),
         Provider::GoShiip => Some("x-signature"),
-        _ => None,
+        Provider::EasyPost => Some("x-hmac-signature"),
+        Provider::AfterShip => Some("aftership-hmac-sha256"),
+        Provider::Sendcloud => Some("sendcloud-signature"),
+        Provider::Shipmondo => None,
+        _ => unreachable!("a provider this file does not know"),
     }
 }
 

@@ -11,8 +11,8 @@ use axum::routing::post_service;
 use shipment_webhooks::inbox::{Delivery, Inbox, InboxStats, Worker};
 use shipment_webhooks::testing::Webhook;
 use shipment_webhooks::{
-    GoShiipSignature, KosmoSignature, KourierBearer, PerTenant, ShipmentStatus, ShipmondoJwt,
-    TenantSource,
+    AfterShipSignature, EasyPostSignature, GoShiipSignature, KosmoSignature, KourierBearer,
+    PerTenant, SendcloudSignature, ShipmentStatus, ShipmondoJwt, TenantSource,
 };
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use time::OffsetDateTime;
@@ -21,6 +21,9 @@ pub const KOSMO: &str = "whk_UAzxUOOZOrtwVc9t4k8k5wbanrsGIbm";
 pub const KOURIER: &str = "kourier-test-token";
 pub const SHIPMONDO: &str = "shipmondo-test-key-of-32-bytes!!";
 pub const GOSHIIP: &str = "goshiip-test-secret";
+pub const EASYPOST: &str = "A1B2C3";
+pub const AFTERSHIP: &str = "aftership-test-secret";
+pub const SENDCLOUD: &str = "secretkey";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -107,7 +110,7 @@ pub async fn open(backend: Backend, name: &str) -> Option<Inbox> {
     })
 }
 
-/// The four providers' routes into `inbox`, and a tenant route for Kosmo.
+/// Every provider's route into `inbox`, and a tenant route for Kosmo.
 pub fn app(inbox: &Inbox) -> Router {
     let receive = || post_service(inbox.receiver());
     let tenants = PerTenant::new(
@@ -134,6 +137,18 @@ pub fn app(inbox: &Inbox) -> Router {
         .route(
             "/webhooks/goshiip",
             receive().route_layer(GoShiipSignature::new(GOSHIIP)),
+        )
+        .route(
+            "/webhooks/easypost",
+            receive().route_layer(EasyPostSignature::new(EASYPOST)),
+        )
+        .route(
+            "/webhooks/aftership",
+            receive().route_layer(AfterShipSignature::new(AFTERSHIP)),
+        )
+        .route(
+            "/webhooks/sendcloud",
+            receive().route_layer(SendcloudSignature::new(SENDCLOUD)),
         )
         .route(
             "/webhooks/tenants/{tenant}/kosmo",

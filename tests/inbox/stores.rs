@@ -59,6 +59,7 @@ every_store!(
     every_spelling_of_a_normalized_tenant_is_one_webhook,
     unnormalized_spellings_are_tenants_of_their_own,
     shipmondo_order_and_shipment_with_one_id_are_two_shipments,
+    sendcloud_integration_and_parcel_with_one_id_are_two_shipments,
 );
 
 async fn stored_then_handled_once(backend: Backend) {
@@ -99,6 +100,9 @@ async fn retried_delivery_is_a_duplicate(backend: Backend) {
         Webhook::kourier("DELIVERED").field("/orderId", "K-2"),
         goshiip("GS-2", "Picked Up"),
         Webhook::shipmondo_order("sent"),
+        Webhook::easypost("in_transit").field("/id", "evt_2"),
+        Webhook::aftership("InTransit"),
+        Webhook::sendcloud(3),
     ] {
         let first = send(&app, webhook.sign(secret(&webhook))).await;
         let again = send(&app, webhook.sign(secret(&webhook))).await;
@@ -107,14 +111,22 @@ async fn retried_delivery_is_a_duplicate(backend: Backend) {
         assert_eq!(again.json["status"], "duplicate");
         assert_eq!(again.json["id"], first.json["id"]);
     }
+    // EasyPost's retry of one event may describe its own delivery otherwise:
+    // keyed by the signed event id, it is still a duplicate.
+    let retry = Webhook::easypost("in_transit")
+        .field("/id", "evt_2")
+        .field("/status", "retrying")
+        .field("/completed_urls", json!(["https://example.com/other"]));
+    let again = send(&app, retry.sign(EASYPOST)).await;
+    assert_eq!(again.json["status"], "duplicate", "{}", again.json);
     let stats = inbox.stats().await.unwrap();
-    assert_eq!((stats.pending, stats.duplicates), (4, 4));
+    assert_eq!((stats.pending, stats.duplicates), (7, 8));
 
     let (worker, record) = recording(&inbox);
     let worker = worker.spawn();
-    wait_for(&inbox, |stats| stats.done == 4).await;
+    wait_for(&inbox, |stats| stats.done == 7).await;
     worker.shutdown().await;
-    assert_eq!(record.handled().len(), 4, "each handled once");
+    assert_eq!(record.handled().len(), 7, "each handled once");
 }
 
 fn secret(webhook: &Webhook) -> &'static str {
@@ -123,7 +135,10 @@ fn secret(webhook: &Webhook) -> &'static str {
         shipment_webhooks::Provider::Kourier => KOURIER,
         shipment_webhooks::Provider::Shipmondo => SHIPMONDO,
         shipment_webhooks::Provider::GoShiip => GOSHIIP,
-        _ => unreachable!("the four providers"),
+        shipment_webhooks::Provider::EasyPost => EASYPOST,
+        shipment_webhooks::Provider::AfterShip => AFTERSHIP,
+        shipment_webhooks::Provider::Sendcloud => SENDCLOUD,
+        _ => unreachable!("a provider this file does not know"),
     }
 }
 
@@ -967,6 +982,57 @@ async fn shipmondo_order_and_shipment_with_one_id_are_two_shipments(backend: Bac
         [
             (id.clone(), ShipmentStatus::InTransit),
             (id, ShipmentStatus::Created),
+        ]
+    );
+}
+
+async fn sendcloud_integration_and_parcel_with_one_id_are_two_shipments(backend: Backend) {
+    let Some(inbox) = open(backend, "sendcloud-scope").await else {
+        return;
+    };
+    let app = app(&inbox);
+    let parcel = |status: i64, time| Webhook::sendcloud(status).field("/parcel/id", 7).at(time);
+    let integration = |time| {
+        Webhook::sendcloud_test_webhook()
+            .field("/action", "integration_updated")
+            .field(
+                "/integration",
+                json!({"id": 7, "shop_name": "API Integration"}),
+            )
+            .at(time)
+    };
+    let (worker, record) = recording(&inbox);
+    let worker = worker.spawn();
+    for webhook in [parcel(3, at(60)), integration(at(10))] {
+        assert_eq!(
+            send(&app, webhook.sign(SENDCLOUD)).await.json["status"],
+            "stored"
+        );
+        wait_for(&inbox, settled).await;
+    }
+    // Each one's own earlier events, delivered late, by Sendcloud's signed `timestamp`.
+    for webhook in [parcel(1, at(5)), integration(at(3))] {
+        assert_eq!(
+            send(&app, webhook.sign(SENDCLOUD)).await.json["status"],
+            "stored"
+        );
+    }
+    let stats = wait_for(&inbox, |stats| settled(stats) && stats.superseded == 2).await;
+    worker.shutdown().await;
+    assert_eq!((stats.done, stats.superseded), (2, 2), "{stats:?}");
+    let handled: Vec<_> = record
+        .handled()
+        .into_iter()
+        .map(|handled| (handled.shipment, handled.status))
+        .collect();
+    assert_eq!(
+        handled,
+        [
+            ("7".to_owned(), ShipmentStatus::InTransit),
+            (
+                "7".to_owned(),
+                ShipmentStatus::Other("integration_updated".into())
+            ),
         ]
     );
 }

@@ -1,5 +1,5 @@
 //! Every bad input in docs/reliability.md's table, each row a test here (or
-//! in a provider's test file, as the table says), across the four providers.
+//! in a provider's test file, as the table says), across the providers.
 //! Routes take only `ShipmentEvent` unless a row is about typed payloads, so
 //! what is tested is the layer's own answer.
 
@@ -15,10 +15,13 @@ use axum::http::{Request, StatusCode};
 use axum::routing::post;
 use axum::{Json, Router};
 use serde_json::{Value, json};
-use shipment_webhooks::testing::{Webhook, goshiip_signature, kosmo_signature, shipmondo_jwt};
+use shipment_webhooks::testing::{
+    Webhook, aftership_signature, easypost_signature, goshiip_signature, kosmo_signature,
+    sendcloud_signature, shipmondo_jwt,
+};
 use shipment_webhooks::{
-    GoShiipEvent, GoShiipSignature, KosmoSignature, KourierBearer, Provider, ShipmentEvent,
-    ShipmondoEvent, ShipmondoJwt,
+    AfterShipSignature, EasyPostSignature, GoShiipEvent, GoShiipSignature, KosmoSignature,
+    KourierBearer, Provider, SendcloudSignature, ShipmentEvent, ShipmondoEvent, ShipmondoJwt,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -30,8 +33,45 @@ fn secret(provider: Provider) -> &'static str {
         Provider::Kourier => "a-kourier-token",
         Provider::Shipmondo => "a-shipmondo-webhook-key-of-32-bytes!",
         Provider::GoShiip => "your_secret_key",
+        Provider::EasyPost => "A1B2C3",
+        Provider::AfterShip => "an-aftership-webhook-secret",
+        Provider::Sendcloud => "secretkey",
         _ => unreachable!("a provider this file does not know"),
     }
+}
+
+/// The providers whose proof is in a header.
+const HEADER_PROOFS: [Provider; 6] = [
+    Provider::Kosmo,
+    Provider::Kourier,
+    Provider::GoShiip,
+    Provider::EasyPost,
+    Provider::AfterShip,
+    Provider::Sendcloud,
+];
+
+/// Whether `provider` signs the body's bytes, so that any change to them is
+/// a signature mismatch (the others sign fields, a token, or nothing of it).
+fn signs_the_body(provider: Provider) -> bool {
+    matches!(
+        provider,
+        Provider::GoShiip | Provider::EasyPost | Provider::AfterShip | Provider::Sendcloud
+    )
+}
+
+/// A request of `provider`, which signs the body, whose `body` carries a valid signature.
+fn body_signed(provider: Provider, body: impl Into<Vec<u8>>) -> Request<Body> {
+    let body = body.into();
+    let secret = secret(provider);
+    let signature = match provider {
+        Provider::GoShiip => goshiip_signature(secret, &body),
+        Provider::EasyPost => easypost_signature(secret, &body),
+        Provider::AfterShip => aftership_signature(secret, &body),
+        Provider::Sendcloud => sendcloud_signature(secret, &body),
+        _ => unreachable!("{provider} does not sign the body"),
+    };
+    let header = proof_header(provider).unwrap();
+    with_header(with_body(signed(provider), body), header, &signature)
 }
 
 /// The four layers, each on `/webhooks/<provider>` with a handler that takes
@@ -50,7 +90,19 @@ fn app(limit: usize) -> Router {
         Provider::Shipmondo => {
             post(on_event).layer(ShipmondoJwt::new(secret(provider)).body_limit(limit))
         }
-        _ => post(on_event).layer(GoShiipSignature::new(secret(provider)).body_limit(limit)),
+        Provider::GoShiip => {
+            post(on_event).layer(GoShiipSignature::new(secret(provider)).body_limit(limit))
+        }
+        Provider::EasyPost => {
+            post(on_event).layer(EasyPostSignature::new(secret(provider)).body_limit(limit))
+        }
+        Provider::AfterShip => {
+            post(on_event).layer(AfterShipSignature::new(secret(provider)).body_limit(limit))
+        }
+        Provider::Sendcloud => {
+            post(on_event).layer(SendcloudSignature::new(secret(provider)).body_limit(limit))
+        }
+        _ => unreachable!("a provider this file does not know"),
     };
     PROVIDERS
         .into_iter()
@@ -68,6 +120,8 @@ fn sample(provider: Provider) -> Webhook {
         Provider::Kosmo => "DELIVERED",
         Provider::Shipmondo => "sent",
         Provider::GoShiip => "Delivered",
+        Provider::AfterShip => "Delivered",
+        Provider::Sendcloud => "11",
         _ => "delivered",
     };
     Webhook::sample(provider, status)
@@ -133,7 +187,7 @@ async fn the_untouched_requests_pass() {
 
 #[tokio::test]
 async fn missing_proof() {
-    for provider in [Provider::Kosmo, Provider::Kourier, Provider::GoShiip] {
+    for provider in HEADER_PROOFS {
         let header = proof_header(provider).unwrap();
         let answer = answer(without_header(signed(provider), header)).await;
         assert_refused(provider, &answer, StatusCode::UNAUTHORIZED, "is missing");
@@ -146,7 +200,7 @@ async fn missing_proof() {
 
 #[tokio::test]
 async fn each_refusal_names_its_reason() {
-    for provider in [Provider::Kosmo, Provider::Kourier, Provider::GoShiip] {
+    for provider in HEADER_PROOFS {
         let header = proof_header(provider).unwrap();
         let missing = answer(without_header(signed(provider), header)).await;
         missing.assert_reason("missing_proof");
@@ -162,8 +216,8 @@ async fn each_refusal_names_its_reason() {
     for provider in PROVIDERS {
         let not_json = answer(with_body(signed(provider), "hello")).await;
         let expected = match provider {
-            // GoShiip's signature covers the body, so it is checked first.
-            Provider::GoShiip => "signature_mismatch",
+            // A signature over the body is checked first.
+            provider if signs_the_body(provider) => "signature_mismatch",
             _ => "invalid_payload",
         };
         not_json.assert_reason(expected);
@@ -182,7 +236,7 @@ async fn each_refusal_names_its_reason() {
 
 #[tokio::test]
 async fn empty_proof() {
-    for provider in [Provider::Kosmo, Provider::Kourier, Provider::GoShiip] {
+    for provider in HEADER_PROOFS {
         let header = proof_header(provider).unwrap();
         let answer = answer(with_header(signed(provider), header, "")).await;
         assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{provider}");
@@ -194,7 +248,7 @@ async fn empty_proof() {
 
 #[tokio::test]
 async fn duplicate_proof() {
-    for provider in [Provider::Kosmo, Provider::Kourier, Provider::GoShiip] {
+    for provider in HEADER_PROOFS {
         let mut request = signed(provider);
         let header = proof_header(provider).unwrap();
         let value = request.headers()[header].clone();
@@ -217,7 +271,7 @@ async fn duplicate_proof() {
 
 #[tokio::test]
 async fn proof_header_not_visible_ascii() {
-    for provider in [Provider::Kosmo, Provider::Kourier, Provider::GoShiip] {
+    for provider in HEADER_PROOFS {
         let mut request = signed(provider);
         let header = proof_header(provider).unwrap();
         let value = axum::http::HeaderValue::from_bytes(b"Bearer caf\xe9").unwrap();
@@ -246,7 +300,13 @@ async fn wrong_scheme() {
         let answer = answer(request).await;
         assert_refused(Provider::Kourier, &answer, StatusCode::UNAUTHORIZED, "");
     }
-    for provider in [Provider::Kosmo, Provider::GoShiip] {
+    for provider in [
+        Provider::Kosmo,
+        Provider::GoShiip,
+        Provider::EasyPost,
+        Provider::AfterShip,
+        Provider::Sendcloud,
+    ] {
         let mut request = signed(provider);
         let header = proof_header(provider).unwrap();
         let prefixed = format!("sha256={}", request.headers()[header].to_str().unwrap());
@@ -262,7 +322,7 @@ async fn wrong_scheme() {
 
 #[tokio::test]
 async fn truncated_proof() {
-    for provider in [Provider::Kosmo, Provider::Kourier, Provider::GoShiip] {
+    for provider in HEADER_PROOFS {
         let request = signed(provider);
         let header = proof_header(provider).unwrap();
         let proof = request.headers()[header].to_str().unwrap().to_owned();
@@ -283,42 +343,44 @@ async fn truncated_proof() {
 #[tokio::test]
 async fn non_canonical_encodings() {
     const BASE64: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let request = signed(Provider::Kosmo);
-    let signature = request.headers()["x-kosmo-signature"]
-        .to_str()
-        .unwrap()
-        .to_owned();
-    let data = signature.trim_end_matches('=');
-    // 32 bytes are 43 characters and one '=': the 43rd holds 2 unused bits.
-    for variant in [
-        format!("{}=", set_unused_bits(data, BASE64, 2)),
-        data.to_owned(),
-        data.replace('+', "-").replace('/', "_") + "=",
-        format!("{signature}="),
-        format!(" {signature}"),
-    ] {
-        if variant == signature {
-            continue;
+    for provider in [Provider::Kosmo, Provider::AfterShip] {
+        let header = proof_header(provider).unwrap();
+        let request = signed(provider);
+        let signature = request.headers()[header].to_str().unwrap().to_owned();
+        let data = signature.trim_end_matches('=');
+        // 32 bytes are 43 characters and one '=': the 43rd holds 2 unused bits.
+        for variant in [
+            format!("{}=", set_unused_bits(data, BASE64, 2)),
+            data.to_owned(),
+            data.replace('+', "-").replace('/', "_") + "=",
+            format!("{signature}="),
+            format!(" {signature}"),
+        ] {
+            if variant == signature {
+                continue;
+            }
+            let request = with_header(signed(provider), header, &variant);
+            answer(request)
+                .await
+                .assert_refused(StatusCode::UNAUTHORIZED, header);
         }
-        let request = with_header(signed(Provider::Kosmo), "x-kosmo-signature", &variant);
-        answer(request)
-            .await
-            .assert_refused(StatusCode::UNAUTHORIZED, "x-kosmo-signature");
     }
 
     // Hex has no unused bits; upper case spells the same bytes and is accepted.
-    let request = signed(Provider::GoShiip);
-    let upper = request.headers()["x-signature"]
-        .to_str()
-        .unwrap()
-        .to_uppercase();
-    let answer_upper = answer(with_header(request, "x-signature", &upper)).await;
-    assert_eq!(answer_upper.status, StatusCode::OK);
-    let request = signed(Provider::GoShiip);
-    let spaced = format!("{} ", request.headers()["x-signature"].to_str().unwrap());
-    answer(with_header(request, "x-signature", &spaced))
-        .await
-        .assert_refused(StatusCode::UNAUTHORIZED, "65 characters long");
+    for provider in [Provider::GoShiip, Provider::EasyPost, Provider::Sendcloud] {
+        let header = proof_header(provider).unwrap();
+        let request = signed(provider);
+        let proof = request.headers()[header].to_str().unwrap().to_owned();
+        // EasyPost's prefix is part of its proof, in lower case.
+        let (prefix, digits) = proof.split_at(proof.rfind('=').map_or(0, |at| at + 1));
+        let upper = format!("{prefix}{}", digits.to_uppercase());
+        let answer_upper = answer(with_header(request, header, &upper)).await;
+        assert_eq!(answer_upper.status, StatusCode::OK, "{provider}");
+        let spaced = format!("{proof} ");
+        answer(with_header(signed(provider), header, &spaced))
+            .await
+            .assert_refused(StatusCode::UNAUTHORIZED, "65 characters");
+    }
 
     // Shipmondo: see shipmondo::refuses_malformed_tokens (padding, unused bits).
 }
@@ -329,8 +391,8 @@ async fn re_serialized_body() {
         let (request, json) = body_json(signed(provider)).await;
         let pretty = serde_json::to_vec_pretty(&json).unwrap();
         let answer = answer(with_body(request, pretty)).await;
-        if provider == Provider::GoShiip {
-            // GoShiip signs the bytes; the others sign fields or nothing of the body.
+        if signs_the_body(provider) {
+            // These sign the bytes; the others sign fields or nothing of the body.
             answer.assert_refused(StatusCode::UNAUTHORIZED, "matches no configured secret");
         } else {
             assert_eq!(answer.status, StatusCode::OK, "{provider}: {}", answer.json);
@@ -344,7 +406,7 @@ async fn byte_order_mark() {
         let (request, json) = body_json(signed(provider)).await;
         let body = [&b"\xEF\xBB\xBF"[..], json.to_string().as_bytes()].concat();
         let answer = answer(with_body(request, body)).await;
-        if provider == Provider::GoShiip {
+        if signs_the_body(provider) {
             answer.assert_refused(StatusCode::UNAUTHORIZED, "matches no configured secret");
         } else {
             answer.assert_refused(StatusCode::BAD_REQUEST, "expected value at line 1 column 1");
@@ -363,8 +425,10 @@ async fn not_json() {
             let answer = answer(with_body(signed(provider), body)).await;
             answer.assert_refused(StatusCode::BAD_REQUEST, "the body");
         }
-        let answer = answer(goshiip_signed(body)).await;
-        answer.assert_refused(StatusCode::BAD_REQUEST, "the body");
+        for provider in PROVIDERS.into_iter().filter(|&p| signs_the_body(p)) {
+            let answer = answer(body_signed(provider, body)).await;
+            answer.assert_refused(StatusCode::BAD_REQUEST, "the body");
+        }
     }
 }
 
@@ -384,6 +448,12 @@ async fn json_array_instead_of_object() {
         StatusCode::BAD_REQUEST,
         "at shipment.data: invalid type: sequence",
     );
+    for provider in [Provider::EasyPost, Provider::AfterShip, Provider::Sendcloud] {
+        let array = json!(["evt_1", "trk_1", "delivered"]).to_string();
+        answer(body_signed(provider, array))
+            .await
+            .assert_refused(StatusCode::BAD_REQUEST, "expected a JSON object");
+    }
     // Shipmondo's payload: see shipmondo::refuses_a_verified_payload_that_is_not_shipmondos_shape.
 }
 
@@ -406,6 +476,24 @@ async fn non_utf8_in_a_field_the_event_reads() {
     answer(goshiip_signed(&body[..]))
         .await
         .assert_refused(StatusCode::BAD_REQUEST, "invalid unicode code point");
+    for (provider, body) in [
+        (
+            Provider::EasyPost,
+            &b"{\"id\":\"evt_\xFF\",\"description\":\"tracker.updated\"}"[..],
+        ),
+        (
+            Provider::AfterShip,
+            b"{\"event_id\":\"e\xFF\",\"msg\":{\"tracking_number\":\"1\",\"tag\":\"Delivered\"}}",
+        ),
+        (
+            Provider::Sendcloud,
+            b"{\"action\":\"parcel_status_changed\xFF\"}",
+        ),
+    ] {
+        answer(body_signed(provider, body))
+            .await
+            .assert_refused(StatusCode::BAD_REQUEST, "invalid unicode code point");
+    }
 }
 
 fn typed_goshiip() -> Router {
@@ -622,6 +710,9 @@ fn every_row_of_the_table_is_a_test() {
         ("kourier", include_str!("kourier.rs")),
         ("shipmondo", include_str!("shipmondo.rs")),
         ("goshiip", include_str!("goshiip.rs")),
+        ("easypost", include_str!("easypost.rs")),
+        ("aftership", include_str!("aftership.rs")),
+        ("sendcloud", include_str!("sendcloud.rs")),
         ("layer", include_str!("layer.rs")),
         ("axum_fit", include_str!("axum_fit.rs")),
         ("tenant", include_str!("tenant.rs")),
@@ -677,7 +768,7 @@ async fn whitespace_around_a_proof_over_tcp() {
     // whitespace around a field value (RFC 9110, 5.5) before any layer sees
     // it, so the same request is accepted.
     let address = serve(app(1024 * 1024)).await;
-    for provider in [Provider::Kosmo, Provider::Kourier, Provider::GoShiip] {
+    for provider in HEADER_PROOFS {
         let (parts, body) = signed(provider).into_parts();
         let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
         let proof = proof_header(provider).unwrap();

@@ -14,8 +14,8 @@ use axum::{Json, Router};
 use serde_json::json;
 use shipment_webhooks::testing::Webhook;
 use shipment_webhooks::{
-    GoShiipSignature, KosmoSignature, KourierBearer, Provider, ShipmentEvent, ShipmentStatus,
-    ShipmondoJwt,
+    AfterShipSignature, EasyPostSignature, GoShiipSignature, KosmoSignature, KourierBearer,
+    Provider, SendcloudSignature, ShipmentEvent, ShipmentStatus, ShipmondoJwt,
 };
 use time::format_description::well_known::Rfc3339;
 use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};
@@ -238,7 +238,8 @@ fn bad_json_is_refused_with_what_is_wrong() {
     let error = refused(with("provider", json!("dhl")));
     assert!(
         error.contains(
-            "unknown variant `dhl`, expected one of `kosmo`, `kourier`, `shipmondo`, `goshiip`"
+            "unknown variant `dhl`, expected one of `kosmo`, `kourier`, `shipmondo`, `goshiip`, \
+             `easypost`, `aftership`, `sendcloud`"
         ),
         "{error}"
     );
@@ -277,6 +278,9 @@ fn status_and_provider_parse_from_their_names() {
         Provider::Kourier,
         Provider::Shipmondo,
         Provider::GoShiip,
+        Provider::EasyPost,
+        Provider::AfterShip,
+        Provider::Sendcloud,
     ] {
         let name = provider.as_str();
         assert_eq!(name.parse(), Ok(provider));
@@ -288,7 +292,8 @@ fn status_and_provider_parse_from_their_names() {
     let error = "dhl".parse::<Provider>().unwrap_err();
     assert_eq!(
         error.to_string(),
-        r#"unknown provider "dhl": expected kosmo, kourier, shipmondo or goshiip"#
+        "unknown provider \"dhl\": expected kosmo, kourier, shipmondo, goshiip, easypost, \
+         aftership or sendcloud"
     );
 }
 
@@ -302,7 +307,7 @@ fn equal_events_hash_alike() {
     assert_eq!(seen.len(), 2);
 }
 
-/// A router with all four layers whose handler records the event it
+/// A router with every layer whose handler records the event it
 /// extracted and answers with it as JSON.
 fn app(seen: Arc<Mutex<Vec<ShipmentEvent>>>) -> Router {
     async fn echo(
@@ -328,6 +333,18 @@ fn app(seen: Arc<Mutex<Vec<ShipmentEvent>>>) -> Router {
         .route(
             "/webhooks/goshiip",
             post(echo).route_layer(GoShiipSignature::new(SECRET)),
+        )
+        .route(
+            "/webhooks/easypost",
+            post(echo).route_layer(EasyPostSignature::new(SECRET)),
+        )
+        .route(
+            "/webhooks/aftership",
+            post(echo).route_layer(AfterShipSignature::new(SECRET)),
+        )
+        .route(
+            "/webhooks/sendcloud",
+            post(echo).route_layer(SendcloudSignature::new(SECRET)),
         )
         .with_state(seen)
 }
@@ -358,6 +375,38 @@ async fn every_provider_s_event_comes_back_from_its_json_as_the_layer_made_it() 
         (Webhook::shipmondo_monitor("UNKNOWN"), other("UNKNOWN")),
         (Webhook::goshiip("Picked Up"), ShipmentStatus::PickedUp),
         (Webhook::goshiip("Lost"), other("Lost")),
+        (
+            Webhook::easypost("available_for_pickup"),
+            ShipmentStatus::AtPickupPoint,
+        ),
+        (Webhook::easypost("error"), other("error")),
+        (
+            Webhook::easypost("delivered")
+                .field("/result/updated_at", "2024-08-02T19:26:51.5-04:00"),
+            ShipmentStatus::Delivered,
+        ),
+        (
+            Webhook::easypost("in_transit").field("/description", "refund.successful"),
+            other("refund.successful"),
+        ),
+        (
+            Webhook::aftership("OutForDelivery"),
+            ShipmentStatus::OutForDelivery,
+        ),
+        (Webhook::aftership("Expired"), other("Expired")),
+        (
+            Webhook::aftership("Exception").field("/msg/subtag", "Exception_011"),
+            ShipmentStatus::Returned,
+        ),
+        (Webhook::sendcloud(12), ShipmentStatus::AtPickupPoint),
+        (
+            Webhook::sendcloud(1337),
+            other("Unknown status - check carrier track & trace page for more insights"),
+        ),
+        (
+            Webhook::sendcloud_test_webhook().field("/action", "integration_updated"),
+            other("integration_updated"),
+        ),
     ];
     let seen = Arc::new(Mutex::new(Vec::new()));
     let app = app(seen.clone());

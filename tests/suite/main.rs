@@ -5,8 +5,10 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod aftership;
 mod axum_fit;
 mod bad_inputs;
+mod easypost;
 mod event_serde;
 mod goshiip;
 mod kosmo;
@@ -15,6 +17,7 @@ mod layer;
 mod plain_tower;
 mod properties;
 mod secrets;
+mod sendcloud;
 mod shipmondo;
 mod tenant;
 mod your_handler;

@@ -10,8 +10,9 @@ use proptest::sample::Index;
 use serde_json::{Value, json};
 use shipment_webhooks::testing::{Webhook, goshiip_signature, shipmondo_jwt};
 use shipment_webhooks::{
-    GoShiipEvent, GoShiipSignature, KosmoEvent, KosmoSignature, KourierBearer, KourierEvent,
-    Provider, ShipmondoEvent, ShipmondoJwt,
+    AfterShipEvent, AfterShipSignature, EasyPostEvent, EasyPostSignature, GoShiipEvent,
+    GoShiipSignature, KosmoEvent, KosmoSignature, KourierBearer, KourierEvent, Provider,
+    SendcloudEvent, SendcloudSignature, ShipmondoEvent, ShipmondoJwt,
 };
 
 thread_local! {
@@ -39,6 +40,9 @@ fn app(provider: Provider, keys: &[(String, String)]) -> Router {
         Provider::Kourier => echo_app::<_, KourierEvent>(&path, layer!(KourierBearer)),
         Provider::Shipmondo => echo_app::<_, ShipmondoEvent>(&path, layer!(ShipmondoJwt)),
         Provider::GoShiip => echo_app::<_, GoShiipEvent>(&path, layer!(GoShiipSignature)),
+        Provider::EasyPost => echo_app::<_, EasyPostEvent>(&path, layer!(EasyPostSignature)),
+        Provider::AfterShip => echo_app::<_, AfterShipEvent>(&path, layer!(AfterShipSignature)),
+        Provider::Sendcloud => echo_app::<_, SendcloudEvent>(&path, layer!(SendcloudSignature)),
         other => unreachable!("no layer for {other}"),
     }
 }
@@ -204,6 +208,37 @@ fn webhook(provider: Provider) -> BoxedStrategy<Webhook> {
                 })
                 .boxed()
         }
+        Provider::EasyPost => (text(), text(), text(), timestamp())
+            .prop_map(|(event_id, tracker_id, status, updated_at)| {
+                Webhook::easypost(&status)
+                    .field("/id", event_id)
+                    .field("/result/id", tracker_id)
+                    .field("/result/updated_at", updated_at)
+            })
+            .boxed(),
+        Provider::AfterShip => (text(), text(), text(), any::<u32>())
+            .prop_map(|(event_id, tracking_number, tag, ts)| {
+                Webhook::aftership(&tag)
+                    .field("/event_id", event_id)
+                    .field("/msg/tracking_number", tracking_number)
+                    .field("/ts", ts)
+            })
+            .boxed(),
+        Provider::Sendcloud => {
+            // Sendcloud's parcel ids are numbers; strings are accepted too.
+            let id = prop_oneof![
+                any::<u64>().prop_map(Value::from),
+                text().prop_map(Value::from)
+            ];
+            (id, any::<i64>(), text(), 0..4_102_444_800_000_i64)
+                .prop_map(|(id, status_id, message, timestamp)| {
+                    Webhook::sendcloud(status_id)
+                        .field("/parcel/id", id)
+                        .field("/parcel/status/message", message)
+                        .field("/timestamp", timestamp)
+                })
+                .boxed()
+        }
         other => unreachable!("no webhook for {other}"),
     }
 }
@@ -220,6 +255,9 @@ fn id_and_status(provider: Provider) -> (&'static str, &'static str) {
         Provider::Kourier => ("/delivery_id", "/status"),
         Provider::Shipmondo => ("/data/id", "/data/order_status"),
         Provider::GoShiip => ("/shipment/data/reference", "/shipment/data/status"),
+        Provider::EasyPost => ("/result/id", "/result/status"),
+        Provider::AfterShip => ("/msg/tracking_number", "/msg/tag"),
+        Provider::Sendcloud => ("/parcel/id", "/parcel/status/message"),
         other => unreachable!("no payload for {other}"),
     }
 }

@@ -10,8 +10,9 @@ use axum::http::StatusCode;
 use secrecy::{SecretSlice, SecretString};
 use shipment_webhooks::testing::Webhook;
 use shipment_webhooks::{
-    ConfigError, GoShiipEvent, GoShiipSignature, KosmoEvent, KosmoSignature, KourierBearer,
-    KourierEvent, Provider, ShipmondoEvent, ShipmondoJwt, WebhookSecret,
+    AfterShipEvent, AfterShipSignature, ConfigError, EasyPostEvent, EasyPostSignature,
+    GoShiipEvent, GoShiipSignature, KosmoEvent, KosmoSignature, KourierBearer, KourierEvent,
+    Provider, SendcloudEvent, SendcloudSignature, ShipmondoEvent, ShipmondoJwt, WebhookSecret,
 };
 use time::OffsetDateTime;
 
@@ -24,7 +25,15 @@ fn app_with(provider: Provider, secret: impl WebhookSecret) -> axum::Router {
         Provider::Kosmo => echo_app::<_, KosmoEvent>(&path, KosmoSignature::new(secret)),
         Provider::Kourier => echo_app::<_, KourierEvent>(&path, KourierBearer::new(secret)),
         Provider::Shipmondo => echo_app::<_, ShipmondoEvent>(&path, ShipmondoJwt::new(secret)),
-        _ => echo_app::<_, GoShiipEvent>(&path, GoShiipSignature::new(secret)),
+        Provider::GoShiip => echo_app::<_, GoShiipEvent>(&path, GoShiipSignature::new(secret)),
+        Provider::EasyPost => echo_app::<_, EasyPostEvent>(&path, EasyPostSignature::new(secret)),
+        Provider::AfterShip => {
+            echo_app::<_, AfterShipEvent>(&path, AfterShipSignature::new(secret))
+        }
+        Provider::Sendcloud => {
+            echo_app::<_, SendcloudEvent>(&path, SendcloudSignature::new(secret))
+        }
+        other => unreachable!("no layer for {other}"),
     }
 }
 
@@ -69,6 +78,24 @@ fn try_constructors_refuse_bad_secrets_with_an_error() {
         ShipmondoJwt::try_allowing_short_keys("").unwrap_err(),
         empty("primary")
     );
+    assert_eq!(
+        EasyPostSignature::try_new("").unwrap_err(),
+        empty("primary")
+    );
+    assert_eq!(
+        AfterShipSignature::try_new("").unwrap_err(),
+        empty("primary")
+    );
+    assert_eq!(
+        SendcloudSignature::try_new("").unwrap_err(),
+        empty("primary")
+    );
+    // The platforms' own short secrets are accepted: no minimum is documented.
+    for short in ["A1B2C3", "secretkey", "x"] {
+        assert!(EasyPostSignature::try_new(short).is_ok());
+        assert!(AfterShipSignature::try_new(short).is_ok());
+        assert!(SendcloudSignature::try_new(short).is_ok());
+    }
     assert_eq!(
         ShipmondoJwt::try_new("short").unwrap_err(),
         ConfigError::ShortKey {
@@ -173,6 +200,10 @@ async fn samples_can_be_stamped_with_any_time() {
             assert_eq!(answer.status, StatusCode::OK, "{provider}: {}", answer.json);
             let expected = match provider {
                 Provider::GoShiip => serde_json::Value::Null,
+                // Unix seconds.
+                Provider::AfterShip => "2026-06-19T15:07:11Z".into(),
+                // Epoch milliseconds.
+                Provider::Sendcloud => "2026-06-19T15:07:11.233Z".into(),
                 _ => "2026-06-19T17:07:11.233+02:00".into(),
             };
             assert_eq!(answer.json["event"]["timestamp"], expected, "{provider}");

@@ -8,7 +8,8 @@
 //! - `floor`: the GoShiip webhook to a route behind benches/common's
 //!   `Floor`, the least a layer with this crate's API does, whose handler
 //!   takes the record it left (`floor - bare` is what any such layer costs);
-//! - `kosmo`, `kourier`, `shipmondo`, `goshiip`: that provider's webhook to
+//! - `kosmo`, `kourier`, `shipmondo`, `goshiip`, `easypost`, `aftership`,
+//!   `sendcloud`: that provider's webhook to
 //!   a route behind its layer whose handler takes the `ShipmentEvent`;
 //! - `hmac-kosmo`... : one HMAC-SHA256 of what that provider signs (for
 //!   Kourier, the token's SHA-256 digest compared in constant time, as
@@ -35,7 +36,8 @@ use axum::routing::post;
 use axum::{Extension, Router};
 use futures_util::FutureExt;
 use shipment_webhooks::{
-    GoShiipSignature, KosmoSignature, KourierBearer, ShipmentEvent, ShipmondoJwt,
+    AfterShipSignature, EasyPostSignature, GoShiipSignature, KosmoSignature, KourierBearer,
+    SendcloudSignature, ShipmentEvent, ShipmondoJwt,
 };
 use tower::Service;
 
@@ -79,6 +81,18 @@ fn router(route: &str) -> Router {
         .route(
             "/webhooks/goshiip",
             route(post(verified).route_layer(GoShiipSignature::new(SECRET))),
+        )
+        .route(
+            "/webhooks/easypost",
+            route(post(verified).route_layer(EasyPostSignature::new(SECRET))),
+        )
+        .route(
+            "/webhooks/aftership",
+            route(post(verified).route_layer(AfterShipSignature::new(SECRET))),
+        )
+        .route(
+            "/webhooks/sendcloud",
+            route(post(verified).route_layer(SendcloudSignature::new(SECRET))),
         )
 }
 
