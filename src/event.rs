@@ -26,19 +26,33 @@ pub enum Provider {
     Shipmondo,
     /// [GoShiip](crate::goshiip).
     GoShiip,
+    /// [Shippo](crate::shippo).
+    Shippo,
+    /// [ShipBob](crate::shipbob).
+    ShipBob,
 }
 
 impl Provider {
     /// Every provider, in the order of the docs.
-    pub const ALL: [Self; 4] = [Self::Kosmo, Self::Kourier, Self::Shipmondo, Self::GoShiip];
+    pub const ALL: [Self; 6] = [
+        Self::Kosmo,
+        Self::Kourier,
+        Self::Shipmondo,
+        Self::GoShiip,
+        Self::Shippo,
+        Self::ShipBob,
+    ];
 
-    /// The provider's name as it appears in JSON: `kosmo`, `kourier`, `shipmondo` or `goshiip`.
+    /// The provider's name as it appears in JSON: `kosmo`, `kourier`,
+    /// `shipmondo`, `goshiip`, `shippo` or `shipbob`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Kosmo => "kosmo",
             Self::Kourier => "kourier",
             Self::Shipmondo => "shipmondo",
             Self::GoShiip => "goshiip",
+            Self::Shippo => "shippo",
+            Self::ShipBob => "shipbob",
         }
     }
 }
@@ -317,7 +331,7 @@ impl<'de> Deserialize<'de> for ShipmentStatus {
 ///   with seconds or over 23 hours. The layers make none of these; only one
 ///   given to [`with_timestamp`](Self::with_timestamp) can be one.
 /// - `timestamp` and `event_id` may be absent (`None`); every other field must
-///   be there, `provider` must be one of the four names, and unknown fields are
+///   be there, `provider` must be one of the names of [`Provider::ALL`], and unknown fields are
 ///   ignored, so an older worker reads a newer producer's events.
 ///
 /// Deserializing an event never makes it pass as verified: the
@@ -342,10 +356,12 @@ pub struct ShipmentEvent {
     /// The status as the provider sent it; for [`ShipmentStatus::Other`], its text.
     pub raw_status: String,
     /// When the provider says the event happened; `None` where it sends no
-    /// time (GoShiip, and Shipmondo resources without a signed time).
+    /// time (GoShiip, Shipmondo resources without a signed time, a ShipBob body
+    /// without `event_time`).
     #[serde(with = "time::serde::rfc3339::option")]
     pub timestamp: Option<OffsetDateTime>,
-    /// The provider's id of this event, where it gives one (Kosmo's `eventId`).
+    /// The provider's id of this event, where it gives one (Kosmo's `eventId`,
+    /// ShipBob's `webhook-id`).
     pub event_id: Option<String>,
 }
 

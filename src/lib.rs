@@ -10,7 +10,8 @@
 //! ```
 //! use axum::{Router, http::StatusCode, routing::post};
 //! use shipment_webhooks::{
-//!     GoShiipSignature, KosmoSignature, KourierBearer, ShipmentEvent, ShipmondoJwt,
+//!     GoShiipSignature, KosmoSignature, KourierBearer, ShipBobSignature, ShipmentEvent,
+//!     ShipmondoJwt, ShippoSignature,
 //! };
 //!
 //! async fn on_event(event: ShipmentEvent) -> StatusCode {
@@ -22,7 +23,9 @@
 //!     .route("/webhooks/kosmo", post(on_event).route_layer(KosmoSignature::new("whk_...")))
 //!     .route("/webhooks/kourier", post(on_event).route_layer(KourierBearer::new("token")))
 //!     .route("/webhooks/shipmondo", post(on_event).route_layer(ShipmondoJwt::new("a long random key from Shipmondo")))
-//!     .route("/webhooks/goshiip", post(on_event).route_layer(GoShiipSignature::new("secret")));
+//!     .route("/webhooks/goshiip", post(on_event).route_layer(GoShiipSignature::new("secret")))
+//!     .route("/webhooks/shippo", post(on_event).route_layer(ShippoSignature::new("secret")))
+//!     .route("/webhooks/shipbob", post(on_event).route_layer(ShipBobSignature::new("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")));
 //! ```
 //!
 //! # Providers
@@ -33,6 +36,11 @@
 //! | [Kourier](kourier) | [`KourierBearer`] | `Authorization: Bearer <token>` | [`KourierEvent`] |
 //! | [Shipmondo](shipmondo) | [`ShipmondoJwt`] | HS256 JWT in the body's `data` | [`ShipmondoEvent`] |
 //! | [GoShiip](goshiip) | [`GoShiipSignature`] | hex HMAC-SHA256 of the body in `X-Signature` | [`GoShiipEvent`] |
+//! | [Shippo](shippo) | [`ShippoSignature`] | `Shippo-Auth-Signature: t=<unix>,v1=<hex>`, HMAC-SHA256 of `"<t>.<body>"` (format inferred from integrations) | [`ShippoEvent`] |
+//! | [ShipBob](shipbob) | [`ShipBobSignature`] | [Standard Webhooks](standard_webhooks): `webhook-signature: v1,<base64>` over `"<webhook-id>.<webhook-timestamp>.<body>"` | [`ShipBobEvent`] |
+//!
+//! Any other Standard Webhooks sender is verified, without a framework, by
+//! [`StandardWebhooks`].
 //!
 //! Each provider module says what its proof does and does not protect, and
 //! maps its statuses to [`ShipmentStatus`] in a table.
@@ -121,7 +129,10 @@ pub mod goshiip;
 pub mod inbox;
 pub mod kosmo;
 pub mod kourier;
+pub mod shipbob;
 pub mod shipmondo;
+pub mod shippo;
+pub mod standard_webhooks;
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
@@ -132,7 +143,10 @@ pub use kosmo::{KosmoEvent, KosmoSignature};
 pub use kourier::{KourierBearer, KourierEvent};
 pub use rejection::{RejectionKind, WebhookRejection};
 pub use secret::{ConfigError, MatchedSecret, WebhookSecret};
+pub use shipbob::{ShipBobEvent, ShipBobSignature};
 pub use shipmondo::{ShipmondoEvent, ShipmondoJwt};
+pub use shippo::{ShippoEvent, ShippoSignature};
+pub use standard_webhooks::{StandardWebhookProof, StandardWebhooks};
 pub use tenant::{PerTenant, TenantSource};
 pub use verify::{
     ConnectionTest, DEFAULT_BODY_LIMIT, ResponseFuture, Verified, Verifier, VerifyWebhook,

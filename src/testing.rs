@@ -42,7 +42,7 @@ use crate::Provider;
 use crate::WebhookSecret;
 use crate::json::optional_id;
 use crate::proof::HmacSha256;
-use crate::{goshiip, kosmo, shipmondo};
+use crate::{goshiip, kosmo, shipbob, shipmondo, shippo, standard_webhooks};
 
 /// Kosmo's signature: base64 HMAC-SHA256 of `event_id + order_id + timestamp`.
 pub fn kosmo_signature(
@@ -69,6 +69,30 @@ pub fn shipmondo_jwt(key: impl WebhookSecret, payload_json: &str) -> String {
     format!("{signed}.{signature}")
 }
 
+/// Shippo's `Shippo-Auth-Signature` value as integrations read it:
+/// `t=<t>,v1=<hex HMAC-SHA256 of "<t>.<body>">`.
+pub fn shippo_signature(secret: impl WebhookSecret, t: i64, body: &[u8]) -> String {
+    let signed = [format!("{t}.").as_bytes(), body].concat();
+    format!("t={t},v1={}", hex::encode(hmac(secret, signed)))
+}
+
+/// A Standard Webhooks `webhook-signature` entry (ShipBob's):
+/// `v1,<base64 HMAC-SHA256 of "<id>.<timestamp>.<body>">`, keyed with the
+/// decoded bytes of `secret` (`whsec_<base64>`, the prefix optional). A
+/// secret that is not base64 is used as it is, to show it refused.
+pub fn standard_webhooks_signature(
+    secret: impl WebhookSecret,
+    id: &str,
+    timestamp: i64,
+    body: &[u8],
+) -> String {
+    let secret = secret.secret_bytes();
+    let key =
+        standard_webhooks::decode_secret("primary", secret).unwrap_or_else(|_| secret.to_vec());
+    let signed = [format!("{id}.{timestamp}.").as_bytes(), body].concat();
+    format!("v1,{}", STANDARD.encode(hmac(key, signed)))
+}
+
 /// HMAC-SHA256 with any key, even an empty one, to show it refused.
 fn hmac(key: impl WebhookSecret, message: impl AsRef<[u8]>) -> Vec<u8> {
     let mut mac =
@@ -91,6 +115,7 @@ pub struct Webhook {
     headers: HeaderMap,
     signature_header: Option<HeaderName>,
     payload: Value,
+    signed_at: Option<OffsetDateTime>,
 }
 
 impl Webhook {
@@ -104,6 +129,7 @@ impl Webhook {
             headers,
             signature_header: None,
             payload,
+            signed_at: None,
         }
     }
 
@@ -115,6 +141,8 @@ impl Webhook {
             Provider::Kourier => Self::kourier(status),
             Provider::Shipmondo => Self::shipmondo_order(status),
             Provider::GoShiip => Self::goshiip(status),
+            Provider::Shippo => Self::shippo(status),
+            Provider::ShipBob => Self::shipbob(status),
         }
     }
 
@@ -263,6 +291,66 @@ impl Webhook {
         )
     }
 
+    /// A Shippo `track_updated` webhook whose Track is in `status`
+    /// (`PRE_TRANSIT`, `TRANSIT`, `DELIVERED`, `RETURNED`, `FAILURE`,
+    /// `UNKNOWN`), shaped like the Track of Shippo's SDK docs
+    /// (`shippo-javascript-sdk` `docs/models/components/track.md`).
+    pub fn shippo(status: &str) -> Self {
+        Self::new(
+            Provider::Shippo,
+            json!({
+                "event": "track_updated",
+                "test": false,
+                "data": {
+                    "carrier": "usps",
+                    "tracking_number": "9205590164917312751089",
+                    "metadata": "Order 000123",
+                    "eta": null,
+                    "original_eta": "2021-07-23T00:00:00Z",
+                    "servicelevel": {"token": "usps_priority_express", "name": "Priority Mail Express"},
+                    "address_from": {"city": "Las Vegas", "state": "NV", "zip": "89101", "country": "US"},
+                    "address_to": {"city": "Las Vegas", "state": "NV", "zip": "89101", "country": "US"},
+                    "tracking_status": {
+                        "object_created": "2016-07-23T20:35:26.129Z",
+                        "object_updated": "2016-07-23T20:35:26.129Z",
+                        "object_id": "ce48ff3d52a34e91b77aa98370182624",
+                        "status": status,
+                        "status_details": "Your shipment has been delivered at the destination mailbox.",
+                        "status_date": "2016-07-23T13:03:00Z",
+                        "location": {"city": "Las Vegas", "state": "NV", "zip": "89101", "country": "US"}
+                    },
+                    "tracking_history": [],
+                    "messages": []
+                }
+            }),
+        )
+    }
+
+    /// A ShipBob webhook with the body `status` (`LabelCreated`,
+    /// `InTransit`, `Delivered`...), shaped like ShipBob's logistics sample
+    /// (an `order_id`, no `shipment_id`), with topic
+    /// `order.shipment.tracking.updated` and the `webhook-id` of ShipBob's
+    /// example headers. `webhook-timestamp` is set when signing.
+    pub fn shipbob(status: &str) -> Self {
+        Self::new(
+            Provider::ShipBob,
+            json!({
+                "event_time": "2025-10-23T15:55:09.3614767Z",
+                "order_id": 100000001,
+                "reference_id": "TEST101",
+                "status": status,
+                "tracking": {
+                    "carrier": "USPS",
+                    "carrier_service": "ParcelSelect",
+                    "tracking_id": "9261290306529427911297",
+                    "tracking_url": "https://tools.usps.com/go/TrackConfirmAction!input.action?tRef=qt&tLc=0&tLabels=9261290306529427911297"
+                }
+            }),
+        )
+        .header(shipbob::TOPIC_HEADER, "order.shipment.tracking.updated")
+        .header(standard_webhooks::ID_HEADER, "msg_31eW7bWRi16lL0Ajjik68kfyeUh")
+    }
+
     /// Sets the payload field at `pointer` (`/orderId`, `/shipment/data/reference`,
     /// `/data/order_status`) to `value`, adding it if absent.
     ///
@@ -347,7 +435,10 @@ impl Webhook {
     /// Stamps the webhook with `time` where the provider signs a time:
     /// Kosmo's and Kourier's `timestamp`, a Shipmondo monitor's
     /// `current_status_registered_at` or another resource's `updated_at`.
-    /// GoShiip sends no time, so its webhooks are unchanged.
+    /// GoShiip sends no time, so its webhooks are unchanged. For Shippo, the
+    /// signature's `t` and the Track's `tracking_status.status_date`; for
+    /// ShipBob, `webhook-timestamp` and the body's `event_time`. Shippo and
+    /// ShipBob webhooks not stamped are signed at the current time.
     ///
     /// The samples are stamped in the past (Kosmo's in 2023), which a layer
     /// with a replay window ([`KosmoSignature::max_age`](crate::KosmoSignature::max_age))
@@ -355,16 +446,34 @@ impl Webhook {
     #[must_use]
     pub fn at(self, time: OffsetDateTime) -> Self {
         let text = time.format(&Rfc3339).expect("a time this crate can format");
-        let pointer = match self.provider {
-            Provider::Shipmondo if self.payload.pointer("/data/current_status").is_some() => {
+        let mut this = self;
+        let pointer = match this.provider {
+            Provider::Shippo => {
+                this.signed_at = Some(time);
+                "/data/tracking_status/status_date"
+            }
+            Provider::ShipBob => {
+                this.signed_at = Some(time);
+                this.headers.remove(standard_webhooks::TIMESTAMP_HEADER);
+                "/event_time"
+            }
+            Provider::Shipmondo if this.payload.pointer("/data/current_status").is_some() => {
                 "/data/current_status_registered_at"
             }
-            Provider::Shipmondo if self.payload["data"].is_object() => "/data/updated_at",
+            Provider::Shipmondo if this.payload["data"].is_object() => "/data/updated_at",
             Provider::Kosmo | Provider::Kourier => "/timestamp",
             // GoShiip signs no time; a Shipmondo connection test has no `data`.
-            Provider::Shipmondo | Provider::GoShiip => return self,
+            Provider::Shipmondo | Provider::GoShiip => return this,
         };
-        self.field(pointer, text)
+        if this.payload.pointer(pointer).is_none()
+            && pointer.rsplit_once('/').is_some_and(|(parent, _)| {
+                !parent.is_empty() && this.payload.pointer(parent).is_none()
+            })
+        {
+            // A body without the object the time goes in: the signed time alone.
+            return this;
+        }
+        this.field(pointer, text)
     }
 
     /// Stamps the webhook with the current time, to the second: see [`at`](Self::at).
@@ -375,8 +484,10 @@ impl Webhook {
     }
 
     /// The POST request the provider would send, proved with `secret` (Kosmo's
-    /// secret token, Kourier's token, Shipmondo's key, GoShiip's secret), of
-    /// any of the types the layers take.
+    /// secret token, Kourier's token, Shipmondo's key, GoShiip's secret,
+    /// Shippo's HMAC secret, ShipBob's `whsec_` secret), of any of the types
+    /// the layers take. ShipBob's `webhook-timestamp` is kept if set with
+    /// [`header`](Self::header).
     ///
     /// # Panics
     ///
@@ -418,6 +529,34 @@ impl Webhook {
             Provider::GoShiip => {
                 let signature = goshiip_signature(secret, json.as_bytes());
                 (Some((goshiip::SIGNATURE_HEADER, signature)), json)
+            }
+            Provider::Shippo => {
+                let t = self.signed_at.unwrap_or_else(OffsetDateTime::now_utc);
+                let signature = shippo_signature(secret, t.unix_timestamp(), json.as_bytes());
+                (Some((shippo::DEFAULT_SIGNATURE_HEADER, signature)), json)
+            }
+            Provider::ShipBob => {
+                let header = |name| {
+                    headers
+                        .get(name)
+                        .and_then(|value: &HeaderValue| value.to_str().ok())
+                        .map(str::to_owned)
+                };
+                let timestamp = header(standard_webhooks::TIMESTAMP_HEADER)
+                    .and_then(|text| text.parse().ok())
+                    .unwrap_or_else(|| {
+                        self.signed_at
+                            .unwrap_or_else(OffsetDateTime::now_utc)
+                            .unix_timestamp()
+                    });
+                let id = header(standard_webhooks::ID_HEADER).unwrap_or_default();
+                headers.insert(
+                    standard_webhooks::TIMESTAMP_HEADER,
+                    header_value(&timestamp.to_string()),
+                );
+                let signature =
+                    standard_webhooks_signature(secret, &id, timestamp, json.as_bytes());
+                (Some((standard_webhooks::SIGNATURE_HEADER, signature)), json)
             }
         };
         if let Some((name, proof)) = proof {
