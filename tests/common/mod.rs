@@ -123,11 +123,13 @@ pub fn without_header(mut request: Request<Body>, name: &str) -> Request<Body> {
     request
 }
 
-pub const PROVIDERS: [Provider; 4] = [
+pub const PROVIDERS: [Provider; 6] = [
     Provider::Kosmo,
     Provider::Kourier,
     Provider::Shipmondo,
     Provider::GoShiip,
+    Provider::Shippo,
+    Provider::ShipBob,
 ];
 
 /// The header carrying `provider`'s proof; Shipmondo's is the token in the body.
@@ -136,7 +138,10 @@ pub fn proof_header(provider: Provider) -> Option<&'static str> {
         Provider::Kosmo => Some("x-kosmo-signature"),
         Provider::Kourier => Some("authorization"),
         Provider::GoShiip => Some("x-signature"),
-        _ => None,
+        Provider::Shippo => Some("shippo-auth-signature"),
+        Provider::ShipBob => Some("webhook-signature"),
+        Provider::Shipmondo => None,
+        _ => unreachable!("a provider this file does not know"),
     }
 }
 

@@ -1,5 +1,5 @@
 //! Every bad input in docs/reliability.md's table, each row a test here (or
-//! in a provider's test file, as the table says), across the four providers.
+//! in a provider's test file, as the table says), across the providers.
 //! Routes take only `ShipmentEvent` unless a row is about typed payloads, so
 //! what is tested is the layer's own answer.
 
@@ -17,8 +17,8 @@ use axum::{Json, Router};
 use serde_json::{Value, json};
 use shipment_webhooks::testing::{Webhook, goshiip_signature, kosmo_signature, shipmondo_jwt};
 use shipment_webhooks::{
-    GoShiipEvent, GoShiipSignature, KosmoSignature, KourierBearer, Provider, ShipmentEvent,
-    ShipmondoEvent, ShipmondoJwt,
+    GoShiipEvent, GoShiipSignature, KosmoSignature, KourierBearer, Provider, ShipBobSignature,
+    ShipmentEvent, ShipmondoEvent, ShipmondoJwt, ShippoSignature,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -30,6 +30,8 @@ fn secret(provider: Provider) -> &'static str {
         Provider::Kourier => "a-kourier-token",
         Provider::Shipmondo => "a-shipmondo-webhook-key-of-32-bytes!",
         Provider::GoShiip => "your_secret_key",
+        Provider::Shippo => "secretkey",
+        Provider::ShipBob => "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
         _ => unreachable!("a provider this file does not know"),
     }
 }
@@ -50,7 +52,16 @@ fn app(limit: usize) -> Router {
         Provider::Shipmondo => {
             post(on_event).layer(ShipmondoJwt::new(secret(provider)).body_limit(limit))
         }
-        _ => post(on_event).layer(GoShiipSignature::new(secret(provider)).body_limit(limit)),
+        Provider::GoShiip => {
+            post(on_event).layer(GoShiipSignature::new(secret(provider)).body_limit(limit))
+        }
+        Provider::Shippo => {
+            post(on_event).layer(ShippoSignature::new(secret(provider)).body_limit(limit))
+        }
+        Provider::ShipBob => {
+            post(on_event).layer(ShipBobSignature::new(secret(provider)).body_limit(limit))
+        }
+        _ => unreachable!("a provider this file does not know"),
     };
     PROVIDERS
         .into_iter()
@@ -68,6 +79,8 @@ fn sample(provider: Provider) -> Webhook {
         Provider::Kosmo => "DELIVERED",
         Provider::Shipmondo => "sent",
         Provider::GoShiip => "Delivered",
+        Provider::Shippo => "DELIVERED",
+        Provider::ShipBob => "Delivered",
         _ => "delivered",
     };
     Webhook::sample(provider, status)
@@ -133,7 +146,13 @@ async fn the_untouched_requests_pass() {
 
 #[tokio::test]
 async fn missing_proof() {
-    for provider in [Provider::Kosmo, Provider::Kourier, Provider::GoShiip] {
+    for provider in [
+        Provider::Kosmo,
+        Provider::Kourier,
+        Provider::GoShiip,
+        Provider::Shippo,
+        Provider::ShipBob,
+    ] {
         let header = proof_header(provider).unwrap();
         let answer = answer(without_header(signed(provider), header)).await;
         assert_refused(provider, &answer, StatusCode::UNAUTHORIZED, "is missing");
@@ -146,7 +165,13 @@ async fn missing_proof() {
 
 #[tokio::test]
 async fn each_refusal_names_its_reason() {
-    for provider in [Provider::Kosmo, Provider::Kourier, Provider::GoShiip] {
+    for provider in [
+        Provider::Kosmo,
+        Provider::Kourier,
+        Provider::GoShiip,
+        Provider::Shippo,
+        Provider::ShipBob,
+    ] {
         let header = proof_header(provider).unwrap();
         let missing = answer(without_header(signed(provider), header)).await;
         missing.assert_reason("missing_proof");
@@ -162,8 +187,8 @@ async fn each_refusal_names_its_reason() {
     for provider in PROVIDERS {
         let not_json = answer(with_body(signed(provider), "hello")).await;
         let expected = match provider {
-            // GoShiip's signature covers the body, so it is checked first.
-            Provider::GoShiip => "signature_mismatch",
+            // These signatures cover the body, so they are checked first.
+            Provider::GoShiip | Provider::Shippo | Provider::ShipBob => "signature_mismatch",
             _ => "invalid_payload",
         };
         not_json.assert_reason(expected);
@@ -182,7 +207,13 @@ async fn each_refusal_names_its_reason() {
 
 #[tokio::test]
 async fn empty_proof() {
-    for provider in [Provider::Kosmo, Provider::Kourier, Provider::GoShiip] {
+    for provider in [
+        Provider::Kosmo,
+        Provider::Kourier,
+        Provider::GoShiip,
+        Provider::Shippo,
+        Provider::ShipBob,
+    ] {
         let header = proof_header(provider).unwrap();
         let answer = answer(with_header(signed(provider), header, "")).await;
         assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{provider}");
@@ -194,7 +225,13 @@ async fn empty_proof() {
 
 #[tokio::test]
 async fn duplicate_proof() {
-    for provider in [Provider::Kosmo, Provider::Kourier, Provider::GoShiip] {
+    for provider in [
+        Provider::Kosmo,
+        Provider::Kourier,
+        Provider::GoShiip,
+        Provider::Shippo,
+        Provider::ShipBob,
+    ] {
         let mut request = signed(provider);
         let header = proof_header(provider).unwrap();
         let value = request.headers()[header].clone();
@@ -217,7 +254,13 @@ async fn duplicate_proof() {
 
 #[tokio::test]
 async fn proof_header_not_visible_ascii() {
-    for provider in [Provider::Kosmo, Provider::Kourier, Provider::GoShiip] {
+    for provider in [
+        Provider::Kosmo,
+        Provider::Kourier,
+        Provider::GoShiip,
+        Provider::Shippo,
+        Provider::ShipBob,
+    ] {
         let mut request = signed(provider);
         let header = proof_header(provider).unwrap();
         let value = axum::http::HeaderValue::from_bytes(b"Bearer caf\xe9").unwrap();
@@ -262,7 +305,14 @@ async fn wrong_scheme() {
 
 #[tokio::test]
 async fn truncated_proof() {
-    for provider in [Provider::Kosmo, Provider::Kourier, Provider::GoShiip] {
+    // ShipBob's is cut in shipbob::refuses_a_truncated_signature: one
+    // character less is its unpadded form, which it accepts.
+    for provider in [
+        Provider::Kosmo,
+        Provider::Kourier,
+        Provider::GoShiip,
+        Provider::Shippo,
+    ] {
         let request = signed(provider);
         let header = proof_header(provider).unwrap();
         let proof = request.headers()[header].to_str().unwrap().to_owned();
@@ -323,15 +373,24 @@ async fn non_canonical_encodings() {
     // Shipmondo: see shipmondo::refuses_malformed_tokens (padding, unused bits).
 }
 
+/// Whether `provider`'s proof covers the body's bytes.
+fn signs_the_body(provider: Provider) -> bool {
+    matches!(
+        provider,
+        Provider::GoShiip | Provider::Shippo | Provider::ShipBob
+    )
+}
+
 #[tokio::test]
 async fn re_serialized_body() {
     for provider in PROVIDERS {
         let (request, json) = body_json(signed(provider)).await;
         let pretty = serde_json::to_vec_pretty(&json).unwrap();
         let answer = answer(with_body(request, pretty)).await;
-        if provider == Provider::GoShiip {
-            // GoShiip signs the bytes; the others sign fields or nothing of the body.
-            answer.assert_refused(StatusCode::UNAUTHORIZED, "matches no configured secret");
+        if signs_the_body(provider) {
+            // These sign the bytes; the others sign fields or nothing of the body.
+            answer.assert_refused(StatusCode::UNAUTHORIZED, "configured secret");
+            answer.assert_reason("signature_mismatch");
         } else {
             assert_eq!(answer.status, StatusCode::OK, "{provider}: {}", answer.json);
         }
@@ -344,8 +403,8 @@ async fn byte_order_mark() {
         let (request, json) = body_json(signed(provider)).await;
         let body = [&b"\xEF\xBB\xBF"[..], json.to_string().as_bytes()].concat();
         let answer = answer(with_body(request, body)).await;
-        if provider == Provider::GoShiip {
-            answer.assert_refused(StatusCode::UNAUTHORIZED, "matches no configured secret");
+        if signs_the_body(provider) {
+            answer.assert_reason("signature_mismatch");
         } else {
             answer.assert_refused(StatusCode::BAD_REQUEST, "expected value at line 1 column 1");
         }
@@ -622,6 +681,9 @@ fn every_row_of_the_table_is_a_test() {
         ("kourier", include_str!("kourier.rs")),
         ("shipmondo", include_str!("shipmondo.rs")),
         ("goshiip", include_str!("goshiip.rs")),
+        ("shippo", include_str!("shippo.rs")),
+        ("shipbob", include_str!("shipbob.rs")),
+        ("standard_webhooks", include_str!("standard_webhooks.rs")),
         ("layer", include_str!("layer.rs")),
         ("axum_fit", include_str!("axum_fit.rs")),
         ("tenant", include_str!("tenant.rs")),
@@ -677,7 +739,13 @@ async fn whitespace_around_a_proof_over_tcp() {
     // whitespace around a field value (RFC 9110, 5.5) before any layer sees
     // it, so the same request is accepted.
     let address = serve(app(1024 * 1024)).await;
-    for provider in [Provider::Kosmo, Provider::Kourier, Provider::GoShiip] {
+    for provider in [
+        Provider::Kosmo,
+        Provider::Kourier,
+        Provider::GoShiip,
+        Provider::Shippo,
+        Provider::ShipBob,
+    ] {
         let (parts, body) = signed(provider).into_parts();
         let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
         let proof = proof_header(provider).unwrap();

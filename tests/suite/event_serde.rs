@@ -14,8 +14,8 @@ use axum::{Json, Router};
 use serde_json::json;
 use shipment_webhooks::testing::Webhook;
 use shipment_webhooks::{
-    GoShiipSignature, KosmoSignature, KourierBearer, Provider, ShipmentEvent, ShipmentStatus,
-    ShipmondoJwt,
+    GoShiipSignature, KosmoSignature, KourierBearer, Provider, ShipBobSignature, ShipmentEvent,
+    ShipmentStatus, ShipmondoJwt, ShippoSignature,
 };
 use time::format_description::well_known::Rfc3339;
 use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};
@@ -238,7 +238,8 @@ fn bad_json_is_refused_with_what_is_wrong() {
     let error = refused(with("provider", json!("dhl")));
     assert!(
         error.contains(
-            "unknown variant `dhl`, expected one of `kosmo`, `kourier`, `shipmondo`, `goshiip`"
+            "unknown variant `dhl`, expected one of `kosmo`, `kourier`, `shipmondo`, `goshiip`, \
+             `shippo`, `shipbob`"
         ),
         "{error}"
     );
@@ -277,6 +278,8 @@ fn status_and_provider_parse_from_their_names() {
         Provider::Kourier,
         Provider::Shipmondo,
         Provider::GoShiip,
+        Provider::Shippo,
+        Provider::ShipBob,
     ] {
         let name = provider.as_str();
         assert_eq!(name.parse(), Ok(provider));
@@ -288,7 +291,7 @@ fn status_and_provider_parse_from_their_names() {
     let error = "dhl".parse::<Provider>().unwrap_err();
     assert_eq!(
         error.to_string(),
-        r#"unknown provider "dhl": expected kosmo, kourier, shipmondo or goshiip"#
+        r#"unknown provider "dhl": expected kosmo, kourier, shipmondo, goshiip, shippo or shipbob"#
     );
 }
 
@@ -302,7 +305,10 @@ fn equal_events_hash_alike() {
     assert_eq!(seen.len(), 2);
 }
 
-/// A router with all four layers whose handler records the event it
+/// ShipBob's secrets are `whsec_` and base64.
+const WHSEC: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+/// A router with every provider's layer whose handler records the event it
 /// extracted and answers with it as JSON.
 fn app(seen: Arc<Mutex<Vec<ShipmentEvent>>>) -> Router {
     async fn echo(
@@ -328,6 +334,14 @@ fn app(seen: Arc<Mutex<Vec<ShipmentEvent>>>) -> Router {
         .route(
             "/webhooks/goshiip",
             post(echo).route_layer(GoShiipSignature::new(SECRET)),
+        )
+        .route(
+            "/webhooks/shippo",
+            post(echo).route_layer(ShippoSignature::new(SECRET)),
+        )
+        .route(
+            "/webhooks/shipbob",
+            post(echo).route_layer(ShipBobSignature::new(WHSEC)),
         )
         .with_state(seen)
 }
@@ -358,11 +372,22 @@ async fn every_provider_s_event_comes_back_from_its_json_as_the_layer_made_it() 
         (Webhook::shipmondo_monitor("UNKNOWN"), other("UNKNOWN")),
         (Webhook::goshiip("Picked Up"), ShipmentStatus::PickedUp),
         (Webhook::goshiip("Lost"), other("Lost")),
+        (Webhook::shippo("TRANSIT"), ShipmentStatus::InTransit),
+        (Webhook::shippo("UNKNOWN"), other("UNKNOWN")),
+        (
+            Webhook::shipbob("OutForDelivery"),
+            ShipmentStatus::OutForDelivery,
+        ),
+        (Webhook::shipbob("ImportReview"), other("ImportReview")),
     ];
     let seen = Arc::new(Mutex::new(Vec::new()));
     let app = app(seen.clone());
     for (webhook, status) in webhooks {
-        let answer = send(&app, webhook.sign(SECRET)).await;
+        let secret = match webhook.provider() {
+            Provider::ShipBob => WHSEC,
+            _ => SECRET,
+        };
+        let answer = send(&app, webhook.sign(secret)).await;
         let text = answer.json.to_string();
         assert_eq!(answer.status, StatusCode::OK, "{text}");
         let extracted = seen.lock().unwrap().pop().expect("the handler ran");
