@@ -115,7 +115,7 @@ pub struct Webhook {
     headers: HeaderMap,
     signature_header: Option<HeaderName>,
     payload: Value,
-    signed_at: Option<OffsetDateTime>,
+    sent_at: Option<OffsetDateTime>,
 }
 
 impl Webhook {
@@ -129,7 +129,7 @@ impl Webhook {
             headers,
             signature_header: None,
             payload,
-            signed_at: None,
+            sent_at: None,
         }
     }
 
@@ -436,9 +436,10 @@ impl Webhook {
     /// Kosmo's and Kourier's `timestamp`, a Shipmondo monitor's
     /// `current_status_registered_at` or another resource's `updated_at`.
     /// GoShiip sends no time, so its webhooks are unchanged. For Shippo, the
-    /// signature's `t` and the Track's `tracking_status.status_date`; for
-    /// ShipBob, `webhook-timestamp` and the body's `event_time`. Shippo and
-    /// ShipBob webhooks not stamped are signed at the current time.
+    /// Track's `tracking_status.status_date`; for ShipBob, the body's
+    /// `event_time`: the event's own time, by which the inbox orders events.
+    /// The time of the delivery attempt they also sign is
+    /// [`sent_at`](Self::sent_at)'s.
     ///
     /// The samples are stamped in the past (Kosmo's in 2023), which a layer
     /// with a replay window ([`KosmoSignature::max_age`](crate::KosmoSignature::max_age))
@@ -446,34 +447,37 @@ impl Webhook {
     #[must_use]
     pub fn at(self, time: OffsetDateTime) -> Self {
         let text = time.format(&Rfc3339).expect("a time this crate can format");
-        let mut this = self;
-        let pointer = match this.provider {
-            Provider::Shippo => {
-                this.signed_at = Some(time);
-                "/data/tracking_status/status_date"
-            }
-            Provider::ShipBob => {
-                this.signed_at = Some(time);
-                this.headers.remove(standard_webhooks::TIMESTAMP_HEADER);
-                "/event_time"
-            }
-            Provider::Shipmondo if this.payload.pointer("/data/current_status").is_some() => {
+        let pointer = match self.provider {
+            Provider::Shippo => "/data/tracking_status/status_date",
+            Provider::ShipBob => "/event_time",
+            Provider::Shipmondo if self.payload.pointer("/data/current_status").is_some() => {
                 "/data/current_status_registered_at"
             }
-            Provider::Shipmondo if this.payload["data"].is_object() => "/data/updated_at",
+            Provider::Shipmondo if self.payload["data"].is_object() => "/data/updated_at",
             Provider::Kosmo | Provider::Kourier => "/timestamp",
             // GoShiip signs no time; a Shipmondo connection test has no `data`.
-            Provider::Shipmondo | Provider::GoShiip => return this,
+            Provider::Shipmondo | Provider::GoShiip => return self,
         };
-        if this.payload.pointer(pointer).is_none()
-            && pointer.rsplit_once('/').is_some_and(|(parent, _)| {
-                !parent.is_empty() && this.payload.pointer(parent).is_none()
-            })
-        {
-            // A body without the object the time goes in: the signed time alone.
-            return this;
+        let parent = pointer.rsplit_once('/').map_or("", |(parent, _)| parent);
+        if !self.payload.pointer(parent).is_some_and(Value::is_object) {
+            // A payload without the object the time goes in (a Shippo
+            // Transaction's bare status word): nothing to stamp.
+            return self;
         }
-        this.field(pointer, text)
+        self.field(pointer, text)
+    }
+
+    /// Signs the webhook as a delivery attempt made at `time`, where the
+    /// provider signs one apart from the event's time: Shippo's `t` and
+    /// ShipBob's `webhook-timestamp` (which [`header`](Self::header) can also
+    /// set). Unset, they are the time of [`sign`](Self::sign), which their
+    /// layers' 5-minute windows accept; a time further away shows a stale
+    /// or future attempt refused. Other providers' webhooks are unchanged.
+    #[must_use]
+    pub fn sent_at(mut self, time: OffsetDateTime) -> Self {
+        self.sent_at = Some(time);
+        self.headers.remove(standard_webhooks::TIMESTAMP_HEADER);
+        self
     }
 
     /// Stamps the webhook with the current time, to the second: see [`at`](Self::at).
@@ -531,7 +535,7 @@ impl Webhook {
                 (Some((goshiip::SIGNATURE_HEADER, signature)), json)
             }
             Provider::Shippo => {
-                let t = self.signed_at.unwrap_or_else(OffsetDateTime::now_utc);
+                let t = self.sent_at.unwrap_or_else(OffsetDateTime::now_utc);
                 let signature = shippo_signature(secret, t.unix_timestamp(), json.as_bytes());
                 (Some((shippo::DEFAULT_SIGNATURE_HEADER, signature)), json)
             }
@@ -545,7 +549,7 @@ impl Webhook {
                 let timestamp = header(standard_webhooks::TIMESTAMP_HEADER)
                     .and_then(|text| text.parse().ok())
                     .unwrap_or_else(|| {
-                        self.signed_at
+                        self.sent_at
                             .unwrap_or_else(OffsetDateTime::now_utc)
                             .unix_timestamp()
                     });

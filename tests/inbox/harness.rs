@@ -11,8 +11,8 @@ use axum::routing::post_service;
 use shipment_webhooks::inbox::{Delivery, Inbox, InboxStats, Worker};
 use shipment_webhooks::testing::Webhook;
 use shipment_webhooks::{
-    GoShiipSignature, KosmoSignature, KourierBearer, PerTenant, ShipmentStatus, ShipmondoJwt,
-    TenantSource,
+    GoShiipSignature, KosmoSignature, KourierBearer, PerTenant, ShipBobSignature, ShipmentStatus,
+    ShipmondoJwt, ShippoSignature, TenantSource,
 };
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use time::OffsetDateTime;
@@ -21,6 +21,8 @@ pub const KOSMO: &str = "whk_UAzxUOOZOrtwVc9t4k8k5wbanrsGIbm";
 pub const KOURIER: &str = "kourier-test-token";
 pub const SHIPMONDO: &str = "shipmondo-test-key-of-32-bytes!!";
 pub const GOSHIIP: &str = "goshiip-test-secret";
+pub const SHIPPO: &str = "shippo-test-secret";
+pub const SHIPBOB: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -107,7 +109,7 @@ pub async fn open(backend: Backend, name: &str) -> Option<Inbox> {
     })
 }
 
-/// The four providers' routes into `inbox`, and a tenant route for Kosmo.
+/// Every provider's route into `inbox`, and a tenant route for Kosmo.
 pub fn app(inbox: &Inbox) -> Router {
     let receive = || post_service(inbox.receiver());
     let tenants = PerTenant::new(
@@ -136,6 +138,14 @@ pub fn app(inbox: &Inbox) -> Router {
             receive().route_layer(GoShiipSignature::new(GOSHIIP)),
         )
         .route(
+            "/webhooks/shippo",
+            receive().route_layer(ShippoSignature::new(SHIPPO)),
+        )
+        .route(
+            "/webhooks/shipbob",
+            receive().route_layer(ShipBobSignature::new(SHIPBOB)),
+        )
+        .route(
             "/webhooks/tenants/{tenant}/kosmo",
             receive().route_layer(tenants),
         )
@@ -162,6 +172,25 @@ pub fn kosmo(order: &str, status: &str, time: OffsetDateTime) -> Webhook {
 /// A GoShiip update of shipment `reference`.
 pub fn goshiip(reference: &str, status: &str) -> Webhook {
     Webhook::goshiip(status).field("/shipment/data/reference", reference)
+}
+
+/// A Shippo Track update of tracking number `number`, its event at `time`.
+pub fn shippo(number: &str, status: &str, time: OffsetDateTime) -> Webhook {
+    Webhook::shippo(status)
+        .field("/data/tracking_number", number)
+        .at(time)
+}
+
+/// A ShipBob update of shipment `shipment`, its event at `time`, under a
+/// fresh `webhook-id`.
+pub fn shipbob(shipment: u64, status: &str, time: OffsetDateTime) -> Webhook {
+    Webhook::shipbob(status)
+        .field("/shipment_id", shipment)
+        .header(
+            shipment_webhooks::standard_webhooks::ID_HEADER,
+            &format!("msg_{}", unique()),
+        )
+        .at(time)
 }
 
 /// A time `seconds` from a fixed instant, to order events by.
