@@ -1,4 +1,4 @@
-//! The four providers into a durable inbox: `cargo run --example inbox`.
+//! Every provider into a durable inbox: `cargo run --example inbox`.
 //!
 //! Same routes, `PORT` and secret variables as `cargo run --example server`,
 //! but each verified webhook is stored in a SQLite inbox (`webhooks.db` in
@@ -13,7 +13,10 @@
 use axum::Router;
 use axum::routing::post_service;
 use shipment_webhooks::inbox::{Delivery, Inbox};
-use shipment_webhooks::{GoShiipSignature, KosmoSignature, KourierBearer, ShipmondoJwt};
+use shipment_webhooks::{
+    GoShiipSignature, KosmoSignature, KourierBearer, ShipBobSignature, ShipmondoJwt,
+    ShippoSignature,
+};
 
 #[path = "support/mod.rs"]
 mod support;
@@ -59,6 +62,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .route(
             "/webhooks/goshiip",
             receive().route_layer(GoShiipSignature::new(secrets.goshiip)),
+        )
+        .route(
+            "/webhooks/shippo",
+            receive().route_layer(ShippoSignature::new(secrets.shippo)),
+        )
+        .route(
+            "/webhooks/shipbob",
+            receive().route_layer(ShipBobSignature::try_new(secrets.shipbob)?),
         );
 
     let listener = support::listen().await?;

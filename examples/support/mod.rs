@@ -1,5 +1,5 @@
-//! What the example servers share: logging, the four secrets from the
-//! environment, and the port.
+//! What the example servers share: logging, every provider's secret from
+//! the environment, and the port.
 
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::prelude::*;
@@ -21,18 +21,22 @@ pub fn init_tracing() {
         .init();
 }
 
-/// The four providers' secrets, from KOSMO_WEBHOOK_SECRET,
-/// KOURIER_WEBHOOK_TOKEN, SHIPMONDO_WEBHOOK_KEY and GOSHIIP_WEBHOOK_SECRET.
+/// The providers' secrets, from KOSMO_WEBHOOK_SECRET, KOURIER_WEBHOOK_TOKEN,
+/// SHIPMONDO_WEBHOOK_KEY, GOSHIIP_WEBHOOK_SECRET, SHIPPO_WEBHOOK_SECRET and
+/// SHIPBOB_WEBHOOK_SECRET (a `whsec_` secret).
 pub struct Secrets {
     pub kosmo: String,
     pub kourier: String,
     pub shipmondo: String,
     pub goshiip: String,
+    pub shippo: String,
+    pub shipbob: String,
 }
 
 impl Secrets {
     /// Each from its variable, or a demo value (with a warning) where unset.
-    /// The Kosmo and GoShiip demo values are the ones on those providers' own pages.
+    /// The Kosmo, GoShiip and ShipBob demo values are the ones on those
+    /// providers' own pages (ShipBob's is the Standard Webhooks test vector's).
     pub fn from_env() -> Result<Self, String> {
         Ok(Self {
             kosmo: secret(
@@ -45,6 +49,11 @@ impl Secrets {
                 "demo-shipmondo-key-change-me-in-prod",
             )?,
             goshiip: secret("GOSHIIP_WEBHOOK_SECRET", "your_secret_key")?,
+            shippo: secret("SHIPPO_WEBHOOK_SECRET", "demo-shippo-secret")?,
+            shipbob: secret(
+                "SHIPBOB_WEBHOOK_SECRET",
+                "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+            )?,
         })
     }
 }
@@ -69,7 +78,7 @@ pub async fn listen() -> Result<tokio::net::TcpListener, Box<dyn std::error::Err
     let port: u16 = std::env::var("PORT").map_or(Ok(3000), |port| port.parse())?;
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     tracing::info!(
-        "listening on http://{}/webhooks/{{kosmo,kourier,shipmondo,goshiip}}",
+        "listening on http://{}/webhooks/{{kosmo,kourier,shipmondo,goshiip,shippo,shipbob}}",
         listener.local_addr()?
     );
     Ok(listener)
