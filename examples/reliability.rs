@@ -1,11 +1,11 @@
 //! Reliability load test: `cargo run --release --example reliability`.
 //!
 //! Starts this same binary as a child server (`reliability serve`) with the
-//! four providers' layers, so its memory can be read from `/proc` (Linux) and
+//! providers' layers, so its memory can be read from `/proc` (Linux) and
 //! a crash shows, then sends it `REQUESTS` webhooks (default 100 000) over
 //! `CONNECTIONS` concurrent connections (default 64) on 127.0.0.1: a fixed mix
 //! of valid, forged, malformed-body, malformed-proof and oversized ones across
-//! all four providers, each with its own id.
+//! all the providers, each with its own id.
 //!
 //! Exits 1 unless every valid webhook reached the handler exactly once and no
 //! other one did, every answer had its kind's status, the server is still up
@@ -32,20 +32,24 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde::{Deserialize, Serialize};
-use shipment_webhooks::testing::{Webhook, goshiip_signature};
+use shipment_webhooks::testing::{
+    Webhook, goshiip_signature, shippo_signature, standard_webhooks_signature,
+};
 use shipment_webhooks::{
-    GoShiipSignature, KosmoSignature, KourierBearer, Provider, ShipmentEvent, ShipmondoJwt,
-    goshiip, kosmo,
+    GoShiipSignature, KosmoSignature, KourierBearer, Provider, ShipBobSignature, ShipmentEvent,
+    ShipmondoJwt, ShippoSignature, goshiip, kosmo, shippo, standard_webhooks,
 };
 
 /// Small, so oversized bodies are cheap to send.
 const BODY_LIMIT: usize = 64 * 1024;
 
-const PROVIDERS: [Provider; 4] = [
+const PROVIDERS: [Provider; 6] = [
     Provider::Kosmo,
     Provider::Kourier,
     Provider::Shipmondo,
     Provider::GoShiip,
+    Provider::Shippo,
+    Provider::ShipBob,
 ];
 
 /// The server's secrets, all of 32 bytes or more as Shipmondo's keys must be.
@@ -54,7 +58,11 @@ fn secret(provider: Provider) -> &'static str {
         Provider::Kosmo => "whk_load_test_kosmo_secret_0123456789",
         Provider::Kourier => "load-test-kourier-token-0123456789abcdef",
         Provider::Shipmondo => "load-test-shipmondo-key-0123456789abcdef",
-        _ => "load-test-goshiip-secret-0123456789abcdef",
+        Provider::GoShiip => "load-test-goshiip-secret-0123456789abcdef",
+        Provider::Shippo => "load-test-shippo-secret-0123456789abcdef",
+        // `whsec_` and base64, as Standard Webhooks secrets are.
+        Provider::ShipBob => "whsec_bG9hZC10ZXN0LXNoaXBib2Itc2VjcmV0LTAxMjM0NTY3",
+        _ => unreachable!("a provider this load test does not send"),
     }
 }
 
@@ -112,9 +120,12 @@ impl Kind {
     }
 }
 
-/// Request `i`'s provider and kind; every 40 requests cover every pair.
+/// Request `i`'s provider and kind; every 60 requests cover every pair.
 fn plan(i: usize) -> (Provider, Kind) {
-    (PROVIDERS[i % 4], MIX[(i / 4) % MIX.len()])
+    (
+        PROVIDERS[i % PROVIDERS.len()],
+        MIX[(i / PROVIDERS.len()) % MIX.len()],
+    )
 }
 
 fn webhook_id(i: usize) -> String {
@@ -127,7 +138,10 @@ fn id_pointer(provider: Provider) -> &'static str {
         Provider::Kosmo => "/orderId",
         Provider::Kourier => "/delivery_id",
         Provider::Shipmondo => "/data/id",
-        _ => "/shipment/data/reference",
+        Provider::GoShiip => "/shipment/data/reference",
+        Provider::Shippo => "/data/tracking_number",
+        Provider::ShipBob => "/shipment_id",
+        _ => unreachable!("a provider this load test does not send"),
     }
 }
 
@@ -249,6 +263,17 @@ fn serve(requests: &str) -> Result<(), Box<dyn std::error::Error>> {
                 GoShiipSignature::new(secret(Provider::GoShiip)).body_limit(BODY_LIMIT),
             ),
         )
+        .route(
+            &route(Provider::Shippo),
+            post(deliver)
+                .route_layer(ShippoSignature::new(secret(Provider::Shippo)).body_limit(BODY_LIMIT)),
+        )
+        .route(
+            &route(Provider::ShipBob),
+            post(deliver).route_layer(
+                ShipBobSignature::new(secret(Provider::ShipBob)).body_limit(BODY_LIMIT),
+            ),
+        )
         .route("/stats", get(stats))
         .with_state(Arc::new(Mutex::new(deliveries)));
     tokio::runtime::Runtime::new()?.block_on(async {
@@ -342,6 +367,8 @@ async fn build(i: usize, base: &str) -> Request<Body> {
         Provider::Kosmo => "PICKED UP",
         Provider::Kourier => "in_transit",
         Provider::Shipmondo => "sent",
+        Provider::Shippo => "TRANSIT",
+        Provider::ShipBob => "InTransit",
         _ => "Picked Up",
     };
     let mut webhook = Webhook::sample(provider, status)
@@ -365,12 +392,33 @@ async fn build(i: usize, base: &str) -> Request<Body> {
     let headers = &mut parts.headers;
     let body = match (kind, provider) {
         (Kind::Valid | Kind::Forged, _) => Body::from(body),
-        // Half the body: not JSON, though its proof holds (GoShiip's is re-signed).
+        // Half the body: not JSON, though its proof holds (GoShiip's,
+        // Shippo's and ShipBob's, over the body, are made again).
         (Kind::BadBody, _) => {
             let half = body.slice(..body.len() / 2);
-            if provider == Provider::GoShiip {
-                let signature = goshiip_signature(secret(provider), &half);
-                headers.insert(goshiip::SIGNATURE_HEADER, header(&signature));
+            let now = time::OffsetDateTime::now_utc().unix_timestamp();
+            match provider {
+                Provider::GoShiip => {
+                    let signature = goshiip_signature(secret(provider), &half);
+                    headers.insert(goshiip::SIGNATURE_HEADER, header(&signature));
+                }
+                Provider::Shippo => {
+                    let signature = shippo_signature(secret(provider), now, &half);
+                    headers.insert(shippo::DEFAULT_SIGNATURE_HEADER, header(&signature));
+                }
+                Provider::ShipBob => {
+                    let id = headers[standard_webhooks::ID_HEADER]
+                        .to_str()
+                        .expect("an ASCII id")
+                        .to_owned();
+                    let signature = standard_webhooks_signature(secret(provider), &id, now, &half);
+                    headers.insert(
+                        standard_webhooks::TIMESTAMP_HEADER,
+                        header(&now.to_string()),
+                    );
+                    headers.insert(standard_webhooks::SIGNATURE_HEADER, header(&signature));
+                }
+                _ => {}
             }
             Body::from(half)
         }
@@ -390,6 +438,18 @@ async fn build(i: usize, base: &str) -> Request<Body> {
             let payload = jwt.split('.').nth(1).expect("a JWT payload");
             let none = format!("eyJhbGciOiJub25lIn0.{payload}.");
             Body::from(serde_json::json!({ "data": none }).to_string())
+        }
+        (Kind::BadProof, Provider::Shippo) => {
+            let not_hex = format!("t=1,v1={}", "zz".repeat(32));
+            headers.insert(shippo::DEFAULT_SIGNATURE_HEADER, header(&not_hex));
+            Body::from(body)
+        }
+        (Kind::BadProof, Provider::ShipBob) => {
+            headers.insert(
+                standard_webhooks::SIGNATURE_HEADER,
+                header("v1,not base64!"),
+            );
+            Body::from(body)
         }
         (Kind::BadProof, _) => {
             headers.insert(goshiip::SIGNATURE_HEADER, header(&"zz".repeat(32)));

@@ -2,9 +2,9 @@
 //! provider would, and show what it answered.
 //!
 //! ```text
-//! cargo run --example send -- <kosmo|kourier|shipmondo|goshiip> <url> [--status S] [--secret S] [--forge]
-//!                                                                      [--resource orders|shipments|monitor]
-//!                                                                      [--twice] [--older-after-newer]
+//! cargo run --example send -- <kosmo|kourier|shipmondo|goshiip|shippo|shipbob> <url>
+//!     [--status S] [--secret S] [--forge] [--resource orders|shipments|monitor]
+//!     [--twice] [--older-after-newer]
 //! ```
 //!
 //! For an endpoint with an inbox (`cargo run --example inbox`): `--twice`
@@ -12,18 +12,22 @@
 //! answers the second `duplicate`; `--older-after-newer` sends the webhook
 //! stamped now, then an earlier status of the same shipment stamped a minute
 //! before, as Kosmo's out-of-order deliveries do, and the inbox's worker
-//! marks the older one `superseded` instead of handling it.
+//! marks the older one `superseded` instead of handling it. Shippo and ShipBob
+//! sign each delivery attempt at the time it is sent; `--older-after-newer`
+//! stamps the event's own time in the body (`status_date`, `event_time`).
 //!
 //! For Shipmondo, `--resource` picks an `Orders` webhook (the default, its
 //! `order_status`), a `Shipments` one (its action, `create` or `cancel`) or a
 //! `Shipment Monitor` one (its `current_status`, such as `EN_ROUTE`).
 //!
 //! The secret defaults to the provider's variable (KOSMO_WEBHOOK_SECRET,
-//! KOURIER_WEBHOOK_TOKEN, SHIPMONDO_WEBHOOK_KEY, GOSHIIP_WEBHOOK_SECRET), else
+//! KOURIER_WEBHOOK_TOKEN, SHIPMONDO_WEBHOOK_KEY, GOSHIIP_WEBHOOK_SECRET,
+//! SHIPPO_WEBHOOK_SECRET, SHIPBOB_WEBHOOK_SECRET), else
 //! the demo value `cargo run --example server` uses. `--forge` signs with a
 //! wrong secret to check that the endpoint refuses it. Exits 0 when the
 //! endpoint did what it should (2xx for a real webhook, refusal for a forged
-//! one) within the provider's deadline (Shipmondo 3 s, the others 30 s), 1
+//! one) within the provider's deadline (Shipmondo 3 s, Shippo 3 s as
+//! integrators report it, ShipBob 15 s, the others 30 s), 1
 //! when not, 2 on a usage error. Plain `http://` only: for local endpoints,
 //! no tunnel needed.
 
@@ -38,7 +42,7 @@ use hyper_util::rt::TokioExecutor;
 use shipment_webhooks::Provider;
 use shipment_webhooks::testing::Webhook;
 
-const USAGE: &str = "usage: send <kosmo|kourier|shipmondo|goshiip> <url> [--status S] [--secret S] [--forge] \
+const USAGE: &str = "usage: send <kosmo|kourier|shipmondo|goshiip|shippo|shipbob> <url> [--status S] [--secret S] [--forge] \
      [--resource orders|shipments|monitor] [--twice] [--older-after-newer]";
 
 struct Args {
@@ -108,7 +112,13 @@ fn secret_source(provider: Provider) -> (&'static str, &'static str) {
             "SHIPMONDO_WEBHOOK_KEY",
             "demo-shipmondo-key-change-me-in-prod",
         ),
-        _ => ("GOSHIIP_WEBHOOK_SECRET", "your_secret_key"),
+        Provider::GoShiip => ("GOSHIIP_WEBHOOK_SECRET", "your_secret_key"),
+        Provider::Shippo => ("SHIPPO_WEBHOOK_SECRET", "demo-shippo-secret"),
+        Provider::ShipBob => (
+            "SHIPBOB_WEBHOOK_SECRET",
+            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        ),
+        _ => unreachable!("a provider this example does not know"),
     }
 }
 
@@ -128,7 +138,10 @@ fn webhook(args: &Args) -> Result<Webhook, String> {
         (Provider::Shipmondo, other) => {
             return Err(format!("unknown Shipmondo resource {other:?}"));
         }
-        _ => Webhook::goshiip(status.unwrap_or("Delivered")),
+        (Provider::GoShiip, _) => Webhook::goshiip(status.unwrap_or("Delivered")),
+        (Provider::Shippo, _) => Webhook::shippo(status.unwrap_or("DELIVERED")),
+        (Provider::ShipBob, _) => Webhook::shipbob(status.unwrap_or("Delivered")),
+        (other, _) => return Err(format!("no sample for {other}")),
     })
 }
 
@@ -149,6 +162,8 @@ fn deliveries(args: &Args, webhook: Webhook) -> Vec<Webhook> {
         Provider::Kosmo => "PICKED UP",
         Provider::Kourier => "picked_up",
         Provider::Shipmondo => "processing",
+        Provider::Shippo => "TRANSIT",
+        Provider::ShipBob => "InTransit",
         _ => "Picked Up",
     };
     let older = match (args.provider, args.resource.as_str()) {
@@ -159,6 +174,14 @@ fn deliveries(args: &Args, webhook: Webhook) -> Vec<Webhook> {
         (Provider::Kourier, _) => webhook.clone().field("/status", earlier),
         (Provider::Shipmondo, "orders") => webhook.clone().field("/data/order_status", earlier),
         (Provider::Shipmondo, _) => webhook.clone(),
+        (Provider::Shippo, _) => webhook
+            .clone()
+            .field("/data/tracking_status/status", earlier),
+        // Another message: its own `webhook-id`.
+        (Provider::ShipBob, _) => webhook.clone().field("/status", earlier).header(
+            shipment_webhooks::standard_webhooks::ID_HEADER,
+            "msg_older0000000000000000000",
+        ),
         _ => webhook.clone().field("/shipment/data/status", earlier),
     };
     vec![webhook.at(now), older.at(now - Duration::from_secs(60))]
@@ -168,6 +191,10 @@ fn deliveries(args: &Args, webhook: Webhook) -> Vec<Webhook> {
 fn deadline(provider: Provider) -> Duration {
     match provider {
         Provider::Shipmondo => Duration::from_secs(3),
+        // Integrators report 3 s; Shippo's pages say nothing.
+        Provider::Shippo => Duration::from_secs(3),
+        // The 15-second response window of api-evangelist/shipbob's asyncapi.
+        Provider::ShipBob => Duration::from_secs(15),
         _ => Duration::from_secs(30),
     }
 }

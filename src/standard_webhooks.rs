@@ -386,7 +386,7 @@ mod tests {
         for bad in ["", "v1a,abc", "v1", &format!("{one} nocomma")] {
             assert!(signatures(bad).is_err(), "{bad}");
         }
-        let many = vec![one; MAX_SIGNATURES + 1].join(" ");
+        let many = [one; MAX_SIGNATURES + 1].join(" ");
         assert!(signatures(&many).is_err());
     }
 

@@ -295,7 +295,7 @@ async fn refuses_more_signatures_than_it_reads() {
         .to_str()
         .unwrap()
         .to_owned();
-    let many = vec![one; 9].join(" ");
+    let many = [one.as_str(); 9].join(" ");
     answer(with_header(signed(), "webhook-signature", &many))
         .await
         .assert_refused(StatusCode::UNAUTHORIZED, "holds more than 8 signatures");
