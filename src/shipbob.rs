@@ -17,7 +17,7 @@
 //! signature holds.
 //!
 //! **Legacy subscriptions** (API 1.0/2.0, headers `shipbob-topic` and
-//! `shipbob-subscription-id`, per the [3p] `api-evangelist/shipbob`
+//! `shipbob-subscription-id`, per the third-party `api-evangelist/shipbob`
 //! `asyncapi/shipbob-webhooks-asyncapi.yml`) are not signed: this layer
 //! refuses them with 401 `missing_proof`. Recreate such a subscription with
 //! the 2025-07 API or later.
