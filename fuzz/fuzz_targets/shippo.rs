@@ -47,12 +47,19 @@ fuzz_target!(|data: &[u8]| {
             .split(',')
             .filter_map(|item| item.trim().split_once('='))
             .collect();
-        let ts: Vec<&str> = items.iter().filter(|(k, _)| *k == "t").map(|(_, v)| *v).collect();
+        let ts: Vec<&str> = items
+            .iter()
+            .filter(|(k, _)| *k == "t")
+            .map(|(_, v)| *v)
+            .collect();
         let [t] = ts[..] else {
             panic!("accepted without exactly one t: {header:?}");
         };
         let seconds: i64 = t.parse().expect("accepted a t that is not a number");
-        assert!((now() - seconds).abs() <= 301, "accepted a t outside the window");
+        assert!(
+            (now() - seconds).abs() <= 301,
+            "accepted a t outside the window"
+        );
         let holds = items
             .iter()
             .filter(|(k, _)| *k == "v1")
