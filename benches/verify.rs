@@ -46,12 +46,12 @@ use sha2::Sha256;
 use shipment_webhooks::testing::Webhook;
 use shipment_webhooks::{
     GoShiipEvent, GoShiipSignature, KosmoEvent, KosmoSignature, KourierBearer, KourierEvent,
-    ShipmondoEvent, ShipmondoJwt,
+    ShipBobEvent, ShipBobSignature, ShipmondoEvent, ShipmondoJwt, ShippoEvent, ShippoSignature,
 };
 use tower::{Layer, Service, ServiceExt, service_fn};
 
 mod common;
-use common::{FloorLayer, Reference, SECRET, body_of, samples};
+use common::{ANY_AGE, FloorLayer, Reference, SECRET, body_of, samples, whsec};
 
 const SIZES: [(&str, usize); 2] = [("1KiB", 1024), ("64KiB", 64 * 1024)];
 
@@ -133,6 +133,8 @@ macro_rules! with_layer {
             "kosmo" => $measure($($arg,)* KosmoSignature::new(SECRET)),
             "kourier" => $measure($($arg,)* KourierBearer::new(SECRET)),
             "shipmondo" => $measure($($arg,)* ShipmondoJwt::new(SECRET)),
+            "shippo" => $measure($($arg,)* ShippoSignature::new(SECRET).max_age(ANY_AGE)),
+            "shipbob" => $measure($($arg,)* ShipBobSignature::new(whsec()).max_age(ANY_AGE)),
             _ => $measure($($arg,)* GoShiipSignature::new(SECRET)),
         }
     };
@@ -205,6 +207,12 @@ fn bench(c: &mut Criterion) {
                 }
                 "goshiip" => {
                     b.iter(|| serde_json::from_slice::<GoShiipEvent>(black_box(&json)).unwrap())
+                }
+                "shippo" => {
+                    b.iter(|| serde_json::from_slice::<ShippoEvent>(black_box(&json)).unwrap())
+                }
+                "shipbob" => {
+                    b.iter(|| serde_json::from_slice::<ShipBobEvent>(black_box(&json)).unwrap())
                 }
                 _ => b.iter(|| serde_json::from_slice::<ShipmondoEvent>(black_box(&json)).unwrap()),
             });

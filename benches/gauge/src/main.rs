@@ -8,7 +8,7 @@
 //! - `floor`: the GoShiip webhook to a route behind benches/common's
 //!   `Floor`, the least a layer with this crate's API does, whose handler
 //!   takes the record it left (`floor - bare` is what any such layer costs);
-//! - `kosmo`, `kourier`, `shipmondo`, `goshiip`: that provider's webhook to
+//! - `kosmo`, `kourier`, `shipmondo`, `goshiip`, `shippo`, `shipbob`: that provider's webhook to
 //!   a route behind its layer whose handler takes the `ShipmentEvent`;
 //! - `hmac-kosmo`... : one HMAC-SHA256 of what that provider signs (for
 //!   Kourier, the token's SHA-256 digest compared in constant time, as
@@ -35,13 +35,16 @@ use axum::routing::post;
 use axum::{Extension, Router};
 use futures_util::FutureExt;
 use shipment_webhooks::{
-    GoShiipSignature, KosmoSignature, KourierBearer, ShipmentEvent, ShipmondoJwt,
+    GoShiipSignature, KosmoSignature, KourierBearer, ShipBobSignature, ShipmentEvent, ShipmondoJwt,
+    ShippoSignature,
 };
 use tower::Service;
 
 #[path = "../../common/mod.rs"]
 mod common;
-use common::{FloorLayer, FloorRecord, Reference, SECRET, body_of, decode_fields, samples};
+use common::{
+    ANY_AGE, FloorLayer, FloorRecord, Reference, SECRET, body_of, decode_fields, samples, whsec,
+};
 
 async fn bare(_body: Bytes) -> StatusCode {
     StatusCode::OK
@@ -79,6 +82,14 @@ fn router(route: &str) -> Router {
         .route(
             "/webhooks/goshiip",
             route(post(verified).route_layer(GoShiipSignature::new(SECRET))),
+        )
+        .route(
+            "/webhooks/shippo",
+            route(post(verified).route_layer(ShippoSignature::new(SECRET).max_age(ANY_AGE))),
+        )
+        .route(
+            "/webhooks/shipbob",
+            route(post(verified).route_layer(ShipBobSignature::new(whsec()).max_age(ANY_AGE))),
         )
 }
 
