@@ -43,8 +43,11 @@
 //! # What the signature does not cover
 //!
 //! The other headers (`Shippo-API-Version`). The URL token Shippo also
-//! offers is **not provided** by this crate: a route protected only by it
-//! must compare the `token` query parameter itself, in constant time.
+//! offers (`?token=...`) is **not provided** by this crate: its layers check
+//! a request's headers and body, never its URL, so a route protected only by
+//! that token must compare the `token` query parameter itself, in constant
+//! time (as digests, so the length does not show), and say so to whoever
+//! sees its logs: the token travels in every URL Shippo requests.
 //!
 //! # Fields of [`ShipmentEvent`]
 //!
