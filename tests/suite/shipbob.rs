@@ -590,3 +590,21 @@ async fn refuses_a_body_over_the_limit() {
         .await
         .assert_refused(StatusCode::PAYLOAD_TOO_LARGE, "64");
 }
+
+#[tokio::test]
+async fn the_kit_signs_an_attempt_at_the_time_given_to_sent_at() {
+    let at = |minutes| OffsetDateTime::now_utc() - time::Duration::minutes(minutes);
+    let recent = Webhook::shipbob("Delivered").sent_at(at(1)).sign(SECRET);
+    assert_eq!(answer(recent).await.status, StatusCode::OK);
+    let old = Webhook::shipbob("Delivered").sent_at(at(10)).sign(SECRET);
+    answer(old).await.assert_reason("stale");
+    let shippo = send(
+        &echo_app::<_, shipment_webhooks::ShippoEvent>(
+            "/webhooks/shippo",
+            shipment_webhooks::ShippoSignature::new("secretkey"),
+        ),
+        Webhook::shippo("TRANSIT").sent_at(at(10)).sign("secretkey"),
+    )
+    .await;
+    shippo.assert_reason("stale");
+}
