@@ -23,14 +23,18 @@
 //!   [`ConfigError::MalformedSecret`]. Like the reference libraries, any non-empty
 //!   key is accepted, though the specification asks senders for 24 to 64 bytes.
 //! - **`webhook-signature`.** Entries are separated by single spaces (extra
-//!   spaces are ignored) and each is `<version>,<signature>`. Entries of other
-//!   versions (`v1a`, ed25519, which this crate does not verify) are ignored. A `v1`
-//!   entry must be base64 of 32 bytes: the canonical 44 characters, or the
-//!   same 43 without the final `=` (ShipBob's documentation shows one
-//!   unpadded). A `v1` entry that is not, an entry without a comma, more
-//!   than [`MAX_SIGNATURES`] entries, or no `v1` entry at all, is refused as
-//!   malformed (401) rather than skipped, so a sender's mistake is named.
-//!   The request is accepted when **any** `v1` entry matches any configured secret.
+//!   spaces are ignored) and each is `<version>,<signature>`. Entries of
+//!   other versions (`v1a`, ed25519, which this crate does not verify) are
+//!   ignored. A `v1` entry must be base64 of 32 bytes: the canonical 44
+//!   characters, or the same 43 without the final `=` (an example of
+//!   ShipBob's headers, in the third-party `api-evangelist/shipbob` AsyncAPI
+//!   file, shows one unpadded; the reference libraries, which compare the
+//!   text, would refuse it). A `v1` entry that is not, an entry without a
+//!   comma, more than [`MAX_SIGNATURES`] entries, or no `v1` entry at all, is
+//!   refused as malformed (401) rather than skipped (the reference libraries
+//!   skip them, and accept if another entry matches), so a sender's mistake
+//!   is named. The request is accepted when **any** `v1` entry matches any
+//!   configured secret.
 //! - **`webhook-id`** must be non-empty visible ASCII without a `.`, and
 //!   **`webhook-timestamp`** ASCII digits (at most 12), as the specification
 //!   asks for them not to be ambiguous in the signed string.

@@ -95,7 +95,8 @@ async fn verifies_the_exact_bytes_of_the_pages_sample() {
 
 #[tokio::test]
 async fn accepts_the_signature_without_its_base64_padding() {
-    // ShipBob's example header is 43 characters, without the final `=`.
+    // The example of ShipBob's headers (api-evangelist/shipbob's AsyncAPI) is
+    // 43 characters, without the final `=`.
     let request = sample_at(now());
     let padded = request.headers()["webhook-signature"]
         .to_str()
