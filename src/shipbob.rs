@@ -30,10 +30,18 @@
 //! `order.shipment.delivered`). So the status comes from the body's signed
 //! `status` wherever the body has one, and from the topic only when it has
 //! none; `raw_status` says which word was used. Treat a topic-derived
-//! status as news only if it moves the shipment forward. Kept as is, ShipBob
-//! retries for up to 24 hours (<https://developer.shipbob.com/2026-07/guides/tracking>,
-//! "cannot guarantee events arrive in the original sequence"), each retry
-//! signed with a new `webhook-timestamp` and the same `webhook-id`.
+//! status as news only if it moves the shipment forward.
+//!
+//! # Retries
+//!
+//! ShipBob retries with exponential backoff for up to 24 hours and "cannot
+//! guarantee events arrive in the original sequence"
+//! (<https://developer.shipbob.com/2026-07/guides/tracking>; the third-party
+//! AsyncAPI file says 15 seconds to answer, and 5 days before an endpoint is
+//! disabled). Under Standard Webhooks each retry is signed again with a new
+//! `webhook-timestamp` (the attempt's time, per the specification) and the
+//! same `webhook-id`: a retry hours later passes the 5-minute window, and
+//! is a duplicate (see the dedup key below).
 //!
 //! # Fields of [`ShipmentEvent`]
 //!
