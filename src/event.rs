@@ -298,7 +298,9 @@ impl<'de> Deserialize<'de> for ShipmentStatus {
 /// Take it as a handler argument on a route that has one of the verifying
 /// layers ([`KosmoSignature`](crate::KosmoSignature),
 /// [`KourierBearer`](crate::KourierBearer), [`ShipmondoJwt`](crate::ShipmondoJwt),
-/// [`GoShiipSignature`](crate::GoShiipSignature)). Without one, extracting it
+/// [`GoShiipSignature`](crate::GoShiipSignature),
+/// [`ShippoSignature`](crate::ShippoSignature),
+/// [`ShipBobSignature`](crate::ShipBobSignature)). Without one, extracting it
 /// fails with a 500 that names the missing layer: a `ShipmentEvent` only ever
 /// comes from a request whose proof was checked.
 ///
