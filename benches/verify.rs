@@ -47,12 +47,13 @@ use shipment_webhooks::testing::Webhook;
 use shipment_webhooks::{
     AfterShipEvent, AfterShipSignature, EasyPostEvent, EasyPostSignature, GoShiipEvent,
     GoShiipSignature, KosmoEvent, KosmoSignature, KourierBearer, KourierEvent, SendcloudEvent,
-    SendcloudSignature, ShipmondoEvent, ShipmondoJwt,
+    SendcloudSignature, ShipBobEvent, ShipBobSignature, ShipmondoEvent, ShipmondoJwt, ShippoEvent,
+    ShippoSignature,
 };
 use tower::{Layer, Service, ServiceExt, service_fn};
 
 mod common;
-use common::{FloorLayer, Reference, SECRET, body_of, samples};
+use common::{ANY_AGE, FloorLayer, Reference, SECRET, body_of, samples, whsec};
 
 const SIZES: [(&str, usize); 2] = [("1KiB", 1024), ("64KiB", 64 * 1024)];
 
@@ -138,6 +139,8 @@ macro_rules! with_layer {
             "easypost" => $measure($($arg,)* EasyPostSignature::new(SECRET)),
             "aftership" => $measure($($arg,)* AfterShipSignature::new(SECRET)),
             "sendcloud" => $measure($($arg,)* SendcloudSignature::new(SECRET)),
+            "shippo" => $measure($($arg,)* ShippoSignature::new(SECRET).max_age(ANY_AGE)),
+            "shipbob" => $measure($($arg,)* ShipBobSignature::new(whsec()).max_age(ANY_AGE)),
             other => unreachable!("no layer for {other}"),
         }
     };
@@ -219,6 +222,12 @@ fn bench(c: &mut Criterion) {
                 }
                 "sendcloud" => {
                     b.iter(|| serde_json::from_slice::<SendcloudEvent>(black_box(&json)).unwrap())
+                }
+                "shippo" => {
+                    b.iter(|| serde_json::from_slice::<ShippoEvent>(black_box(&json)).unwrap())
+                }
+                "shipbob" => {
+                    b.iter(|| serde_json::from_slice::<ShipBobEvent>(black_box(&json)).unwrap())
                 }
                 _ => b.iter(|| serde_json::from_slice::<ShipmondoEvent>(black_box(&json)).unwrap()),
             });

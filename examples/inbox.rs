@@ -15,7 +15,7 @@ use axum::routing::post_service;
 use shipment_webhooks::inbox::{Delivery, Inbox};
 use shipment_webhooks::{
     AfterShipSignature, EasyPostSignature, GoShiipSignature, KosmoSignature, KourierBearer,
-    SendcloudSignature, ShipmondoJwt,
+    SendcloudSignature, ShipBobSignature, ShipmondoJwt, ShippoSignature,
 };
 
 #[path = "support/mod.rs"]
@@ -74,6 +74,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .route(
             "/webhooks/sendcloud",
             receive().route_layer(SendcloudSignature::new(secrets.sendcloud)),
+        )
+        .route(
+            "/webhooks/shippo",
+            receive().route_layer(ShippoSignature::new(secrets.shippo)),
+        )
+        .route(
+            "/webhooks/shipbob",
+            receive().route_layer(ShipBobSignature::try_new(secrets.shipbob)?),
         );
 
     let listener = support::listen().await?;

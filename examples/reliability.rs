@@ -34,17 +34,18 @@ use hyper_util::rt::TokioExecutor;
 use serde::{Deserialize, Serialize};
 use shipment_webhooks::testing::{
     Webhook, aftership_signature, easypost_signature, goshiip_signature, sendcloud_signature,
+    shippo_signature, standard_webhooks_signature,
 };
 use shipment_webhooks::{
     AfterShipSignature, EasyPostSignature, GoShiipSignature, KosmoSignature, KourierBearer,
-    Provider, SendcloudSignature, ShipmentEvent, ShipmondoJwt, aftership, easypost, goshiip, kosmo,
-    sendcloud,
+    Provider, SendcloudSignature, ShipBobSignature, ShipmentEvent, ShipmondoJwt, ShippoSignature,
+    aftership, easypost, goshiip, kosmo, sendcloud, shippo, standard_webhooks,
 };
 
 /// Small, so oversized bodies are cheap to send.
 const BODY_LIMIT: usize = 64 * 1024;
 
-const PROVIDERS: [Provider; 7] = [
+const PROVIDERS: [Provider; 9] = [
     Provider::Kosmo,
     Provider::Kourier,
     Provider::Shipmondo,
@@ -52,6 +53,8 @@ const PROVIDERS: [Provider; 7] = [
     Provider::EasyPost,
     Provider::AfterShip,
     Provider::Sendcloud,
+    Provider::Shippo,
+    Provider::ShipBob,
 ];
 
 /// The server's secrets, all of 32 bytes or more as Shipmondo's keys must be.
@@ -64,7 +67,10 @@ fn secret(provider: Provider) -> &'static str {
         Provider::EasyPost => "load-test-easypost-secret-0123456789abcdef",
         Provider::AfterShip => "load-test-aftership-secret-0123456789abcdef",
         Provider::Sendcloud => "load-test-sendcloud-secret-0123456789abcdef",
-        other => unreachable!("no secret for {other}"),
+        Provider::Shippo => "load-test-shippo-secret-0123456789abcdef",
+        // `whsec_` and base64, as Standard Webhooks secrets are.
+        Provider::ShipBob => "whsec_bG9hZC10ZXN0LXNoaXBib2Itc2VjcmV0LTAxMjM0NTY3",
+        _ => unreachable!("a provider this load test does not send"),
     }
 }
 
@@ -145,7 +151,9 @@ fn id_pointer(provider: Provider) -> &'static str {
         Provider::EasyPost => "/result/id",
         Provider::AfterShip => "/msg/tracking_number",
         Provider::Sendcloud => "/parcel/id",
-        other => unreachable!("no id for {other}"),
+        Provider::Shippo => "/data/tracking_number",
+        Provider::ShipBob => "/shipment_id",
+        _ => unreachable!("a provider this load test does not send"),
     }
 }
 
@@ -285,6 +293,17 @@ fn serve(requests: &str) -> Result<(), Box<dyn std::error::Error>> {
                 SendcloudSignature::new(secret(Provider::Sendcloud)).body_limit(BODY_LIMIT),
             ),
         )
+        .route(
+            &route(Provider::Shippo),
+            post(deliver)
+                .route_layer(ShippoSignature::new(secret(Provider::Shippo)).body_limit(BODY_LIMIT)),
+        )
+        .route(
+            &route(Provider::ShipBob),
+            post(deliver).route_layer(
+                ShipBobSignature::new(secret(Provider::ShipBob)).body_limit(BODY_LIMIT),
+            ),
+        )
         .route("/stats", get(stats))
         .with_state(Arc::new(Mutex::new(deliveries)));
     tokio::runtime::Runtime::new()?.block_on(async {
@@ -381,6 +400,8 @@ async fn build(i: usize, base: &str) -> Request<Body> {
         Provider::EasyPost => "in_transit",
         Provider::AfterShip => "InTransit",
         Provider::Sendcloud => "22",
+        Provider::Shippo => "TRANSIT",
+        Provider::ShipBob => "InTransit",
         _ => "Picked Up",
     };
     let mut webhook = Webhook::sample(provider, status)
@@ -405,10 +426,11 @@ async fn build(i: usize, base: &str) -> Request<Body> {
     let body = match (kind, provider) {
         (Kind::Valid | Kind::Forged, _) => Body::from(body),
         // Half the body: not JSON, though its proof holds (a signature over
-        // the body is re-made).
+        // the body is made again).
         (Kind::BadBody, _) => {
             let half = body.slice(..body.len() / 2);
             let secret = secret(provider);
+            let now = time::OffsetDateTime::now_utc().unix_timestamp();
             let resigned = match provider {
                 Provider::GoShiip => {
                     Some((goshiip::SIGNATURE_HEADER, goshiip_signature(secret, &half)))
@@ -425,6 +447,24 @@ async fn build(i: usize, base: &str) -> Request<Body> {
                     sendcloud::SIGNATURE_HEADER,
                     sendcloud_signature(secret, &half),
                 )),
+                Provider::Shippo => Some((
+                    shippo::DEFAULT_SIGNATURE_HEADER,
+                    shippo_signature(secret, now, &half),
+                )),
+                Provider::ShipBob => {
+                    let id = headers[standard_webhooks::ID_HEADER]
+                        .to_str()
+                        .expect("an ASCII id")
+                        .to_owned();
+                    headers.insert(
+                        standard_webhooks::TIMESTAMP_HEADER,
+                        header(&now.to_string()),
+                    );
+                    Some((
+                        standard_webhooks::SIGNATURE_HEADER,
+                        standard_webhooks_signature(secret, &id, now, &half),
+                    ))
+                }
                 _ => None,
             };
             if let Some((name, signature)) = resigned {
@@ -448,6 +488,18 @@ async fn build(i: usize, base: &str) -> Request<Body> {
             let payload = jwt.split('.').nth(1).expect("a JWT payload");
             let none = format!("eyJhbGciOiJub25lIn0.{payload}.");
             Body::from(serde_json::json!({ "data": none }).to_string())
+        }
+        (Kind::BadProof, Provider::Shippo) => {
+            let not_hex = format!("t=1,v1={}", "zz".repeat(32));
+            headers.insert(shippo::DEFAULT_SIGNATURE_HEADER, header(&not_hex));
+            Body::from(body)
+        }
+        (Kind::BadProof, Provider::ShipBob) => {
+            headers.insert(
+                standard_webhooks::SIGNATURE_HEADER,
+                header("v1,not base64!"),
+            );
+            Body::from(body)
         }
         (Kind::BadProof, Provider::GoShiip) => {
             headers.insert(goshiip::SIGNATURE_HEADER, header(&"zz".repeat(32)));

@@ -2,10 +2,9 @@
 //! provider would, and show what it answered.
 //!
 //! ```text
-//! cargo run --example send -- <kosmo|kourier|shipmondo|goshiip|easypost|aftership|sendcloud> <url>
-//!                              [--status S] [--secret S] [--forge]
-//!                              [--resource orders|shipments|monitor]
-//!                              [--twice] [--older-after-newer]
+//! cargo run --example send -- <kosmo|kourier|shipmondo|goshiip|easypost|aftership|sendcloud|shippo|shipbob> <url>
+//!     [--status S] [--secret S] [--forge] [--resource orders|shipments|monitor]
+//!     [--twice] [--older-after-newer]
 //! ```
 //!
 //! For an endpoint with an inbox (`cargo run --example inbox`): `--twice`
@@ -13,7 +12,9 @@
 //! answers the second `duplicate`; `--older-after-newer` sends the webhook
 //! stamped now, then an earlier status of the same shipment stamped a minute
 //! before, as Kosmo's out-of-order deliveries do, and the inbox's worker
-//! marks the older one `superseded` instead of handling it.
+//! marks the older one `superseded` instead of handling it. Shippo and ShipBob
+//! sign each delivery attempt at the time it is sent; `--older-after-newer`
+//! stamps the event's own time in the body (`status_date`, `event_time`).
 //!
 //! For Shipmondo, `--resource` picks an `Orders` webhook (the default, its
 //! `order_status`), a `Shipments` one (its action, `create` or `cancel`) or a
@@ -23,12 +24,14 @@
 //!
 //! The secret defaults to the provider's variable (KOSMO_WEBHOOK_SECRET,
 //! KOURIER_WEBHOOK_TOKEN, SHIPMONDO_WEBHOOK_KEY, GOSHIIP_WEBHOOK_SECRET,
-//! EASYPOST_WEBHOOK_SECRET, AFTERSHIP_WEBHOOK_SECRET, SENDCLOUD_WEBHOOK_SECRET), else
+//! EASYPOST_WEBHOOK_SECRET, AFTERSHIP_WEBHOOK_SECRET, SENDCLOUD_WEBHOOK_SECRET,
+//! SHIPPO_WEBHOOK_SECRET, SHIPBOB_WEBHOOK_SECRET), else
 //! the demo value `cargo run --example server` uses. `--forge` signs with a
 //! wrong secret to check that the endpoint refuses it. Exits 0 when the
 //! endpoint did what it should (2xx for a real webhook, refusal for a forged
 //! one) within the provider's deadline (Shipmondo 3 s, EasyPost 7 s as
-//! integrations report it, the others 30 s), 1
+//! integrations report it, Shippo 3 s as
+//! integrators report it, ShipBob 15 s, the others 30 s), 1
 //! when not, 2 on a usage error. Plain `http://` only: for local endpoints,
 //! no tunnel needed.
 
@@ -43,7 +46,7 @@ use hyper_util::rt::TokioExecutor;
 use shipment_webhooks::Provider;
 use shipment_webhooks::testing::{Webhook, sendcloud_status_id};
 
-const USAGE: &str = "usage: send <kosmo|kourier|shipmondo|goshiip|easypost|aftership|sendcloud> <url> \
+const USAGE: &str = "usage: send <kosmo|kourier|shipmondo|goshiip|easypost|aftership|sendcloud|shippo|shipbob> <url> \
      [--status S] [--secret S] [--forge] \
      [--resource orders|shipments|monitor] [--twice] [--older-after-newer]";
 
@@ -118,7 +121,12 @@ fn secret_source(provider: Provider) -> (&'static str, &'static str) {
         Provider::EasyPost => ("EASYPOST_WEBHOOK_SECRET", "A1B2C3"),
         Provider::AfterShip => ("AFTERSHIP_WEBHOOK_SECRET", "demo-aftership-secret"),
         Provider::Sendcloud => ("SENDCLOUD_WEBHOOK_SECRET", "secretkey"),
-        other => unreachable!("no secret for {other}"),
+        Provider::Shippo => ("SHIPPO_WEBHOOK_SECRET", "demo-shippo-secret"),
+        Provider::ShipBob => (
+            "SHIPBOB_WEBHOOK_SECRET",
+            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        ),
+        _ => unreachable!("a provider this example does not know"),
     }
 }
 
@@ -144,6 +152,8 @@ fn webhook(args: &Args) -> Result<Webhook, String> {
         (Provider::Sendcloud, _) => {
             Webhook::sendcloud(sendcloud_status_id(status.unwrap_or("delivered")))
         }
+        (Provider::Shippo, _) => Webhook::shippo(status.unwrap_or("DELIVERED")),
+        (Provider::ShipBob, _) => Webhook::shipbob(status.unwrap_or("Delivered")),
         (other, _) => return Err(format!("no sample for {other}")),
     })
 }
@@ -169,6 +179,8 @@ fn deliveries(args: &Args, webhook: Webhook) -> Vec<Webhook> {
         Provider::AfterShip => "InTransit",
         // Sendcloud's "En route to sorting center".
         Provider::Sendcloud => "3",
+        Provider::Shippo => "TRANSIT",
+        Provider::ShipBob => "InTransit",
         _ => "Picked Up",
     };
     let older = match (args.provider, args.resource.as_str()) {
@@ -189,6 +201,14 @@ fn deliveries(args: &Args, webhook: Webhook) -> Vec<Webhook> {
             .field("/msg/tag", earlier)
             .field("/event_id", "0b7e4f4c-27a5-4b8e-9d9f-6f2a0c1e5a11"),
         (Provider::Sendcloud, _) => Webhook::sendcloud(sendcloud_status_id(earlier)),
+        (Provider::Shippo, _) => webhook
+            .clone()
+            .field("/data/tracking_status/status", earlier),
+        // Another message: its own `webhook-id`.
+        (Provider::ShipBob, _) => webhook.clone().field("/status", earlier).header(
+            shipment_webhooks::standard_webhooks::ID_HEADER,
+            "msg_older0000000000000000000",
+        ),
         _ => webhook.clone().field("/shipment/data/status", earlier),
     };
     // Each EasyPost event has an id of its own, which is its dedup key: the
@@ -206,6 +226,10 @@ fn deadline(provider: Provider) -> Duration {
         Provider::Shipmondo => Duration::from_secs(3),
         // Reported by integrations, not in EasyPost's own pages.
         Provider::EasyPost => Duration::from_secs(7),
+        // Integrators report 3 s; Shippo's pages say nothing.
+        Provider::Shippo => Duration::from_secs(3),
+        // The 15-second response window of api-evangelist/shipbob's asyncapi.
+        Provider::ShipBob => Duration::from_secs(15),
         _ => Duration::from_secs(30),
     }
 }

@@ -1,18 +1,21 @@
 //! One server for every provider: `cargo run --example server`.
 //!
-//! Listens on 127.0.0.1:$PORT (default 3000) at `POST
-//! /webhooks/{kosmo,kourier,shipmondo,goshiip,easypost,aftership,sendcloud}`,
+//! Listens on 127.0.0.1:$PORT (default 3000) at
+//! `POST
+//! /webhooks/{kosmo,kourier,shipmondo,goshiip,easypost,aftership,sendcloud,shippo,shipbob}`,
 //! answers 200 with the normalized event as JSON, and logs each event.
 //! Secrets come from KOSMO_WEBHOOK_SECRET, KOURIER_WEBHOOK_TOKEN,
 //! SHIPMONDO_WEBHOOK_KEY, GOSHIIP_WEBHOOK_SECRET, EASYPOST_WEBHOOK_SECRET,
-//! AFTERSHIP_WEBHOOK_SECRET and SENDCLOUD_WEBHOOK_SECRET; where one is unset,
-//! a demo value is used and a warning says so. Sendcloud's test button is
-//! answered 200 by its layer, without the handler.
+//! AFTERSHIP_WEBHOOK_SECRET, SENDCLOUD_WEBHOOK_SECRET, SHIPPO_WEBHOOK_SECRET
+//! and SHIPBOB_WEBHOOK_SECRET (`whsec_...`); where one is unset, a demo value
+//! is used and a warning says so. Sendcloud's test button is answered 200 by
+//! its layer, without the handler.
 
 use axum::{Json, Router, routing::post};
 use shipment_webhooks::{
     AfterShipSignature, EasyPostSignature, GoShiipSignature, KosmoSignature, KourierBearer,
-    MatchedSecret, SendcloudSignature, ShipmentEvent, ShipmondoJwt,
+    MatchedSecret, SendcloudSignature, ShipBobSignature, ShipmentEvent, ShipmondoJwt,
+    ShippoSignature,
 };
 
 #[path = "support/mod.rs"]
@@ -63,6 +66,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .route(
             "/webhooks/sendcloud",
             post(on_event).route_layer(SendcloudSignature::new(secrets.sendcloud)),
+        )
+        .route(
+            "/webhooks/shippo",
+            post(on_event).route_layer(ShippoSignature::new(secrets.shippo)),
+        )
+        .route(
+            "/webhooks/shipbob",
+            // A `whsec_` secret that is not base64 is an error, not a panic.
+            post(on_event).route_layer(ShipBobSignature::try_new(secrets.shipbob)?),
         );
 
     let listener = support::listen().await?;

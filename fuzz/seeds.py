@@ -202,3 +202,50 @@ write("sendcloud", [
                                 "integration": {"id": 1, "shop_name": "API Integration"}})),
     seed(SIGN | frames(1), [JSON], sendcloud),
 ])
+
+# Shippo's Track, as its SDK docs describe it, and the header integrations
+# read: `t=<unix>,v1=<hex HMAC of "<t>.<body>">` (a past `t`: stale unsigned).
+shippo = compact({"event": "track_updated", "test": False, "data": {
+    "carrier": "usps", "tracking_number": "9205590164917312751089", "tracking_status": {
+        "object_id": "ce48ff3d52a34e91b77aa98370182624", "status": "DELIVERED",
+        "status_date": "2016-07-23T13:03:00Z", "substatus": {"code": "delivered"}}}})
+shippo_t = b"1700000000"
+shippo_header = b"t=" + shippo_t + b",v1=" + mac(shippo_t + b"." + shippo).hex().encode()
+transaction = compact({"event": "transaction_updated", "test": True, "data": {
+    "object_id": "70ae8117ee1749e393f249d5b77c45e0", "object_updated": "2024-03-04T05:06:07Z",
+    "tracking_number": "9499907123456123456781", "tracking_status": "TRANSIT"}})
+write("shippo", [
+    seed(0, [JSON, (b"shippo-auth-signature", shippo_header)], shippo),
+    seed(SIGN, [JSON], shippo),
+    seed(SIGN | SECOND, [JSON], shippo),
+    seed(SIGN | FLIP, [JSON], shippo, position=200),
+    seed(SIGN, [JSON], transaction),
+    seed(0, [JSON, (b"shippo-auth-signature", shippo_header), (b"shippo-auth-signature", shippo_header)], shippo),
+    seed(0, [JSON, (b"shippo-auth-signature", shippo_header + b",v1=" + b"0" * 64 + b",v0=x")], shippo),
+    seed(SIGN | frames(1), [JSON], shippo),
+])
+
+# ShipBob's logistics sample and the asyncapi's example headers (Standard
+# Webhooks: `v1,<base64 HMAC of "<id>.<timestamp>.<body>">`, an unpadded
+# variant, and a `v1a` entry to ignore).
+shipbob = compact({"event_time": "2025-10-23T15:55:09.3614767Z", "order_id": 100000001,
+                   "reference_id": "TEST101", "status": "LabelCreated",
+                   "tracking": {"carrier": "USPS", "tracking_id": "9261290306529427911297"}})
+shipbob_id, shipbob_ts = b"msg_31eW7bWRi16lL0Ajjik68kfyeUh", b"1755884852"
+shipbob_signature = b"v1," + base64.b64encode(mac(shipbob_id + b"." + shipbob_ts + b"." + shipbob))
+standard = [(b"webhook-id", shipbob_id), (b"webhook-timestamp", shipbob_ts)]
+topic = (b"x-webhook-topic", b"order.shipment.tracking.updated")
+write("shipbob", [
+    seed(0, [JSON, topic, *standard, (b"webhook-signature", shipbob_signature)], shipbob),
+    seed(0, [JSON, topic, *standard, (b"webhook-signature", shipbob_signature.rstrip(b"="))], shipbob),
+    seed(0, [JSON, topic, *standard,
+             (b"webhook-signature", b"v1a,hnO3f9T8Ytu9HwrXslvumlUpqtNVqkhqw " + shipbob_signature)], shipbob),
+    seed(SIGN, [JSON, topic, (b"webhook-id", shipbob_id)], shipbob),
+    seed(SIGN | SECOND, [JSON, topic], shipbob),
+    seed(SIGN | FLIP, [JSON, topic, (b"webhook-id", shipbob_id)], shipbob, position=150),
+    seed(SIGN, [JSON, (b"x-webhook-topic", b"order.shipment.delivered")],
+         compact({"shipment_id": 987654, "order_id": 100000001})),
+    seed(0, [JSON, *standard, (b"webhook-signature", shipbob_signature),
+             (b"webhook-signature", shipbob_signature)], shipbob),
+    seed(SIGN | frames(1), [JSON, topic], shipbob),
+])

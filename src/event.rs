@@ -32,11 +32,15 @@ pub enum Provider {
     AfterShip,
     /// [Sendcloud](crate::sendcloud).
     Sendcloud,
+    /// [Shippo](crate::shippo).
+    Shippo,
+    /// [ShipBob](crate::shipbob).
+    ShipBob,
 }
 
 impl Provider {
     /// Every provider, in the order of the docs.
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 9] = [
         Self::Kosmo,
         Self::Kourier,
         Self::Shipmondo,
@@ -44,10 +48,13 @@ impl Provider {
         Self::EasyPost,
         Self::AfterShip,
         Self::Sendcloud,
+        Self::Shippo,
+        Self::ShipBob,
     ];
 
     /// The provider's name as it appears in JSON: `kosmo`, `kourier`,
-    /// `shipmondo`, `goshiip`, `easypost`, `aftership` or `sendcloud`.
+    /// `shipmondo`, `goshiip`, `easypost`, `aftership`, `sendcloud`, `shippo`
+    /// or `shipbob`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Kosmo => "kosmo",
@@ -57,6 +64,8 @@ impl Provider {
             Self::EasyPost => "easypost",
             Self::AfterShip => "aftership",
             Self::Sendcloud => "sendcloud",
+            Self::Shippo => "shippo",
+            Self::ShipBob => "shipbob",
         }
     }
 }
@@ -305,7 +314,9 @@ impl<'de> Deserialize<'de> for ShipmentStatus {
 /// [`GoShiipSignature`](crate::GoShiipSignature),
 /// [`EasyPostSignature`](crate::EasyPostSignature),
 /// [`AfterShipSignature`](crate::AfterShipSignature),
-/// [`SendcloudSignature`](crate::SendcloudSignature)...). Without one, extracting it
+/// [`SendcloudSignature`](crate::SendcloudSignature),
+/// [`ShippoSignature`](crate::ShippoSignature),
+/// [`ShipBobSignature`](crate::ShipBobSignature)...). Without one, extracting it
 /// fails with a 500 that names the missing layer: a `ShipmentEvent` only ever
 /// comes from a request whose proof was checked.
 ///
@@ -364,11 +375,13 @@ pub struct ShipmentEvent {
     pub raw_status: String,
     /// When the provider says the event happened; `None` where it sends no
     /// time (GoShiip, Shipmondo resources without a signed time, EasyPost
-    /// events that are not a tracker's, Sendcloud events without `timestamp`).
+    /// events that are not a tracker's, Sendcloud events without `timestamp`, a ShipBob body
+    /// without `event_time`).
     #[serde(with = "time::serde::rfc3339::option")]
     pub timestamp: Option<OffsetDateTime>,
     /// The provider's id of this event, where it gives one (Kosmo's `eventId`,
-    /// EasyPost's `evt_…`, AfterShip's `event_id`).
+    /// EasyPost's `evt_…`, AfterShip's `event_id`,
+    /// ShipBob's `webhook-id`).
     pub event_id: Option<String>,
 }
 

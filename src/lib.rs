@@ -11,7 +11,8 @@
 //! use axum::{Router, http::StatusCode, routing::post};
 //! use shipment_webhooks::{
 //!     AfterShipSignature, EasyPostSignature, GoShiipSignature, KosmoSignature, KourierBearer,
-//!     SendcloudSignature, ShipmentEvent, ShipmondoJwt,
+//!     SendcloudSignature, ShipBobSignature, ShipmentEvent,
+//!     ShipmondoJwt, ShippoSignature,
 //! };
 //!
 //! async fn on_event(event: ShipmentEvent) -> StatusCode {
@@ -26,7 +27,9 @@
 //!     .route("/webhooks/goshiip", post(on_event).route_layer(GoShiipSignature::new("secret")))
 //!     .route("/webhooks/easypost", post(on_event).route_layer(EasyPostSignature::new("A1B2C3")))
 //!     .route("/webhooks/aftership", post(on_event).route_layer(AfterShipSignature::new("secret")))
-//!     .route("/webhooks/sendcloud", post(on_event).route_layer(SendcloudSignature::new("secretkey")));
+//!     .route("/webhooks/sendcloud", post(on_event).route_layer(SendcloudSignature::new("secretkey")))
+//!     .route("/webhooks/shippo", post(on_event).route_layer(ShippoSignature::new("secret")))
+//!     .route("/webhooks/shipbob", post(on_event).route_layer(ShipBobSignature::new("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")));
 //! ```
 //!
 //! # Providers
@@ -40,6 +43,11 @@
 //! | [EasyPost](easypost) | [`EasyPostSignature`] | `hmac-sha256-hex=` and the hex HMAC-SHA256 of the body (key: the secret in NFKD) in `X-Hmac-Signature` | [`EasyPostEvent`] |
 //! | [AfterShip](aftership) | [`AfterShipSignature`] | base64 HMAC-SHA256 of the body in `aftership-hmac-sha256` | [`AfterShipEvent`] |
 //! | [Sendcloud](sendcloud) | [`SendcloudSignature`] | hex HMAC-SHA256 of the body in `Sendcloud-Signature` | [`SendcloudEvent`] |
+//! | [Shippo](shippo) | [`ShippoSignature`] | `Shippo-Auth-Signature: t=<unix>,v1=<hex>`, HMAC-SHA256 of `"<t>.<body>"` (format inferred from integrations) | [`ShippoEvent`] |
+//! | [ShipBob](shipbob) | [`ShipBobSignature`] | [Standard Webhooks](standard_webhooks): `webhook-signature: v1,<base64>` over `"<webhook-id>.<webhook-timestamp>.<body>"` | [`ShipBobEvent`] |
+//!
+//! Any other Standard Webhooks sender is verified, without a framework, by
+//! [`StandardWebhooks`].
 //!
 //! Each provider module says what its proof does and does not protect, and
 //! maps its statuses to [`ShipmentStatus`] in a table.
@@ -131,7 +139,10 @@ pub mod inbox;
 pub mod kosmo;
 pub mod kourier;
 pub mod sendcloud;
+pub mod shipbob;
 pub mod shipmondo;
+pub mod shippo;
+pub mod standard_webhooks;
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
@@ -145,7 +156,10 @@ pub use kourier::{KourierBearer, KourierEvent};
 pub use rejection::{RejectionKind, WebhookRejection};
 pub use secret::{ConfigError, MatchedSecret, WebhookSecret};
 pub use sendcloud::{SendcloudEvent, SendcloudSignature};
+pub use shipbob::{ShipBobEvent, ShipBobSignature};
 pub use shipmondo::{ShipmondoEvent, ShipmondoJwt};
+pub use shippo::{ShippoEvent, ShippoSignature};
+pub use standard_webhooks::{StandardWebhookProof, StandardWebhooks};
 pub use tenant::{PerTenant, TenantSource};
 pub use verify::{
     ConnectionTest, DEFAULT_BODY_LIMIT, ResponseFuture, Verified, Verifier, VerifyWebhook,

@@ -156,6 +156,14 @@ pub enum ConfigError {
         /// The name given.
         name: String,
     },
+    /// The secret labelled `label` is not in the form its provider issues
+    /// secrets in (a Standard Webhooks `whsec_` secret that is not base64).
+    MalformedSecret {
+        /// The secret's label (`primary` for the first).
+        label: Arc<str>,
+        /// The form expected.
+        expected: &'static str,
+    },
     /// A token scheme that is not an HTTP token (letters, digits and
     /// ``!#$%&'*+-.^_`|~``): no request could carry it.
     InvalidScheme {
@@ -186,6 +194,10 @@ impl fmt::Display for ConfigError {
             Self::InvalidHeaderName { name } => {
                 write!(f, "{name:?} is not a valid HTTP header name")
             }
+            Self::MalformedSecret { label, expected } => write!(
+                f,
+                "the secret labelled {label:?} is not {expected}: copy it again from the provider"
+            ),
             Self::InvalidScheme { scheme } => write!(
                 f,
                 "a token scheme must be an HTTP token, such as Bearer: {scheme:?} is not"

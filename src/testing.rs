@@ -42,7 +42,9 @@ use crate::Provider;
 use crate::WebhookSecret;
 use crate::json::optional_id;
 use crate::proof::HmacSha256;
-use crate::{aftership, easypost, goshiip, kosmo, sendcloud, shipmondo};
+use crate::{
+    aftership, easypost, goshiip, kosmo, sendcloud, shipbob, shipmondo, shippo, standard_webhooks,
+};
 
 /// Kosmo's signature: base64 HMAC-SHA256 of `event_id + order_id + timestamp`.
 pub fn kosmo_signature(
@@ -92,6 +94,30 @@ pub fn shipmondo_jwt(key: impl WebhookSecret, payload_json: &str) -> String {
     format!("{signed}.{signature}")
 }
 
+/// Shippo's `Shippo-Auth-Signature` value as integrations read it:
+/// `t=<t>,v1=<hex HMAC-SHA256 of "<t>.<body>">`.
+pub fn shippo_signature(secret: impl WebhookSecret, t: i64, body: &[u8]) -> String {
+    let signed = [format!("{t}.").as_bytes(), body].concat();
+    format!("t={t},v1={}", hex::encode(hmac(secret, signed)))
+}
+
+/// A Standard Webhooks `webhook-signature` entry (ShipBob's):
+/// `v1,<base64 HMAC-SHA256 of "<id>.<timestamp>.<body>">`, keyed with the
+/// decoded bytes of `secret` (`whsec_<base64>`, the prefix optional). A
+/// secret that is not base64 is used as it is, to show it refused.
+pub fn standard_webhooks_signature(
+    secret: impl WebhookSecret,
+    id: &str,
+    timestamp: i64,
+    body: &[u8],
+) -> String {
+    let secret = secret.secret_bytes();
+    let key =
+        standard_webhooks::decode_secret("primary", secret).unwrap_or_else(|_| secret.to_vec());
+    let signed = [format!("{id}.{timestamp}.").as_bytes(), body].concat();
+    format!("v1,{}", STANDARD.encode(hmac(key, signed)))
+}
+
 /// HMAC-SHA256 with any key, even an empty one, to show it refused.
 fn hmac(key: impl WebhookSecret, message: impl AsRef<[u8]>) -> Vec<u8> {
     let mut mac =
@@ -114,6 +140,7 @@ pub struct Webhook {
     headers: HeaderMap,
     signature_header: Option<HeaderName>,
     payload: Value,
+    sent_at: Option<OffsetDateTime>,
 }
 
 impl Webhook {
@@ -127,6 +154,7 @@ impl Webhook {
             headers,
             signature_header: None,
             payload,
+            sent_at: None,
         }
     }
 
@@ -144,6 +172,8 @@ impl Webhook {
             Provider::EasyPost => Self::easypost(status),
             Provider::AfterShip => Self::aftership(status),
             Provider::Sendcloud => Self::sendcloud(sendcloud_status_id(status)),
+            Provider::Shippo => Self::shippo(status),
+            Provider::ShipBob => Self::shipbob(status),
         }
     }
 
@@ -415,6 +445,66 @@ impl Webhook {
         )
     }
 
+    /// A Shippo `track_updated` webhook whose Track is in `status`
+    /// (`PRE_TRANSIT`, `TRANSIT`, `DELIVERED`, `RETURNED`, `FAILURE`,
+    /// `UNKNOWN`), shaped like the Track of Shippo's SDK docs
+    /// (`shippo-javascript-sdk` `docs/models/components/track.md`).
+    pub fn shippo(status: &str) -> Self {
+        Self::new(
+            Provider::Shippo,
+            json!({
+                "event": "track_updated",
+                "test": false,
+                "data": {
+                    "carrier": "usps",
+                    "tracking_number": "9205590164917312751089",
+                    "metadata": "Order 000123",
+                    "eta": null,
+                    "original_eta": "2021-07-23T00:00:00Z",
+                    "servicelevel": {"token": "usps_priority_express", "name": "Priority Mail Express"},
+                    "address_from": {"city": "Las Vegas", "state": "NV", "zip": "89101", "country": "US"},
+                    "address_to": {"city": "Las Vegas", "state": "NV", "zip": "89101", "country": "US"},
+                    "tracking_status": {
+                        "object_created": "2016-07-23T20:35:26.129Z",
+                        "object_updated": "2016-07-23T20:35:26.129Z",
+                        "object_id": "ce48ff3d52a34e91b77aa98370182624",
+                        "status": status,
+                        "status_details": "Your shipment has been delivered at the destination mailbox.",
+                        "status_date": "2016-07-23T13:03:00Z",
+                        "location": {"city": "Las Vegas", "state": "NV", "zip": "89101", "country": "US"}
+                    },
+                    "tracking_history": [],
+                    "messages": []
+                }
+            }),
+        )
+    }
+
+    /// A ShipBob webhook with the body `status` (`LabelCreated`,
+    /// `InTransit`, `Delivered`...), shaped like ShipBob's logistics sample
+    /// (an `order_id`, no `shipment_id`), with topic
+    /// `order.shipment.tracking.updated` and the `webhook-id` of ShipBob's
+    /// example headers. `webhook-timestamp` is set when signing.
+    pub fn shipbob(status: &str) -> Self {
+        Self::new(
+            Provider::ShipBob,
+            json!({
+                "event_time": "2025-10-23T15:55:09.3614767Z",
+                "order_id": 100000001,
+                "reference_id": "TEST101",
+                "status": status,
+                "tracking": {
+                    "carrier": "USPS",
+                    "carrier_service": "ParcelSelect",
+                    "tracking_id": "9261290306529427911297",
+                    "tracking_url": "https://tools.usps.com/go/TrackConfirmAction!input.action?tRef=qt&tLc=0&tLabels=9261290306529427911297"
+                }
+            }),
+        )
+        .header(shipbob::TOPIC_HEADER, "order.shipment.tracking.updated")
+        .header(standard_webhooks::ID_HEADER, "msg_31eW7bWRi16lL0Ajjik68kfyeUh")
+    }
+
     /// Sets the payload field at `pointer` (`/orderId`, `/shipment/data/reference`,
     /// `/data/order_status`) to `value`, adding it if absent.
     ///
@@ -502,7 +592,11 @@ impl Webhook {
     /// `current_status_registered_at` or another resource's `updated_at`,
     /// EasyPost's `result.updated_at`, AfterShip's `ts` (unix seconds) and
     /// `msg.updated_at` if there is one, Sendcloud's `timestamp` (epoch
-    /// milliseconds). GoShiip sends no time, so its webhooks are unchanged.
+    /// milliseconds). GoShiip sends no time, so its webhooks are unchanged. For Shippo, the
+    /// Track's `tracking_status.status_date`; for ShipBob, the body's
+    /// `event_time`: the event's own time, by which the inbox orders events.
+    /// The time of the delivery attempt they also sign is
+    /// [`sent_at`](Self::sent_at)'s.
     ///
     /// The samples are stamped in the past (Kosmo's in 2023), which a layer
     /// with a replay window ([`KosmoSignature::max_age`](crate::KosmoSignature::max_age))
@@ -526,6 +620,8 @@ impl Webhook {
             Provider::EasyPost if self.payload["result"].is_object() => "/result/updated_at",
             // Only a tracker's event has a time.
             Provider::EasyPost => return self,
+            Provider::Shippo => "/data/tracking_status/status_date",
+            Provider::ShipBob => "/event_time",
             Provider::Shipmondo if self.payload.pointer("/data/current_status").is_some() => {
                 "/data/current_status_registered_at"
             }
@@ -534,7 +630,26 @@ impl Webhook {
             // GoShiip signs no time; a Shipmondo connection test has no `data`.
             Provider::Shipmondo | Provider::GoShiip => return self,
         };
+        let parent = pointer.rsplit_once('/').map_or("", |(parent, _)| parent);
+        if !self.payload.pointer(parent).is_some_and(Value::is_object) {
+            // A payload without the object the time goes in (a Shippo
+            // Transaction's bare status word): nothing to stamp.
+            return self;
+        }
         self.field(pointer, text)
+    }
+
+    /// Signs the webhook as a delivery attempt made at `time`, where the
+    /// provider signs one apart from the event's time: Shippo's `t` and
+    /// ShipBob's `webhook-timestamp` (which [`header`](Self::header) can also
+    /// set). Unset, they are the time of [`sign`](Self::sign), which their
+    /// layers' 5-minute windows accept; a time further away shows a stale
+    /// or future attempt refused. Other providers' webhooks are unchanged.
+    #[must_use]
+    pub fn sent_at(mut self, time: OffsetDateTime) -> Self {
+        self.sent_at = Some(time);
+        self.headers.remove(standard_webhooks::TIMESTAMP_HEADER);
+        self
     }
 
     /// Stamps the webhook with the current time, to the second: see [`at`](Self::at).
@@ -546,8 +661,10 @@ impl Webhook {
 
     /// The POST request the provider would send, proved with `secret` (Kosmo's
     /// secret token, Kourier's token, Shipmondo's key, GoShiip's, EasyPost's,
-    /// AfterShip's or Sendcloud's secret), of
-    /// any of the types the layers take.
+    /// AfterShip's or Sendcloud's secret,
+    /// Shippo's HMAC secret, ShipBob's `whsec_` secret), of any of the types
+    /// the layers take. ShipBob's `webhook-timestamp` is kept if set with
+    /// [`header`](Self::header).
     ///
     /// # Panics
     ///
@@ -601,6 +718,34 @@ impl Webhook {
             Provider::Sendcloud => {
                 let signature = sendcloud_signature(secret, json.as_bytes());
                 (Some((sendcloud::SIGNATURE_HEADER, signature)), json)
+            }
+            Provider::Shippo => {
+                let t = self.sent_at.unwrap_or_else(OffsetDateTime::now_utc);
+                let signature = shippo_signature(secret, t.unix_timestamp(), json.as_bytes());
+                (Some((shippo::DEFAULT_SIGNATURE_HEADER, signature)), json)
+            }
+            Provider::ShipBob => {
+                let header = |name| {
+                    headers
+                        .get(name)
+                        .and_then(|value: &HeaderValue| value.to_str().ok())
+                        .map(str::to_owned)
+                };
+                let timestamp = header(standard_webhooks::TIMESTAMP_HEADER)
+                    .and_then(|text| text.parse().ok())
+                    .unwrap_or_else(|| {
+                        self.sent_at
+                            .unwrap_or_else(OffsetDateTime::now_utc)
+                            .unix_timestamp()
+                    });
+                let id = header(standard_webhooks::ID_HEADER).unwrap_or_default();
+                headers.insert(
+                    standard_webhooks::TIMESTAMP_HEADER,
+                    header_value(&timestamp.to_string()),
+                );
+                let signature =
+                    standard_webhooks_signature(secret, &id, timestamp, json.as_bytes());
+                (Some((standard_webhooks::SIGNATURE_HEADER, signature)), json)
             }
         };
         if let Some((name, proof)) = proof {

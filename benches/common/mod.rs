@@ -32,6 +32,20 @@ use tower::{Layer, Service};
 
 pub const SECRET: &str = "a-benchmark-secret-of-32-bytes!!";
 
+/// [`SECRET`] as a Standard Webhooks secret (ShipBob's): `whsec_` and its
+/// base64, whose decoded key is [`SECRET`]'s bytes, as the signer reads it.
+pub fn whsec() -> String {
+    format!(
+        "whsec_{}",
+        base64::engine::general_purpose::STANDARD.encode(SECRET)
+    )
+}
+
+/// A window wide enough for any run: Shippo's and ShipBob's layers refuse
+/// a delivery attempt signed 5 minutes ago by default, and a run reuses the
+/// headers it signed at its start.
+pub const ANY_AGE: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
 /// `webhook` with items appended to the array at `pointer` until its signed
 /// body reaches `size` bytes.
 fn grow(webhook: Webhook, pointer: &str, item: Value, size: usize) -> Webhook {
@@ -56,13 +70,14 @@ pub fn body_of(webhook: &Webhook) -> Bytes {
 }
 
 /// Each provider's webhook of about `size` bytes.
-pub fn samples(size: usize) -> [(&'static str, Webhook); 7] {
+pub fn samples(size: usize) -> [(&'static str, Webhook); 9] {
     let stop = json!({"type": "DROPOFF", "status": "PENDING", "address": "8 Marina View, Singapore 018960", "contact": {"name": "Ana Lim", "phone": "+65 8123 4567"}});
     let line = json!({"sku": "TSHIRT-M-BLK", "name": "T-shirt, black, M", "quantity": 2, "unit_price": "129.00", "vat": "32.25"});
     let history = json!({"status": "In Progress", "at": "2025-05-01T09:30:00Z", "location": "Lekki hub, Lagos"});
     let detail = json!({"object": "TrackingDetail", "message": "Arrived at FedEx location", "status": "in_transit", "status_detail": "arrived_at_facility", "datetime": "2024-08-02T18:50:00Z", "source": "FedEx"});
     let checkpoint = json!({"checkpoint_time": "2021-01-14T00:52:00", "message": "Departed Shipping Partner Facility", "slug": "usps", "tag": "InTransit", "subtag": "InTransit_001"});
     let item = json!({"description": "T-shirt, black, M", "quantity": 2, "weight": "0.200", "value": "129.00", "sku": "TSHIRT-M-BLK"});
+    let track = json!({"status": "TRANSIT", "status_details": "Departed USPS facility", "status_date": "2016-07-22T08:10:00Z", "location": {"city": "Las Vegas", "state": "NV", "zip": "89101", "country": "US"}});
     [
         (
             "kosmo",
@@ -112,7 +127,30 @@ pub fn samples(size: usize) -> [(&'static str, Webhook); 7] {
             "sendcloud",
             grow(Webhook::sendcloud(3), "/parcel/parcel_items", item, size),
         ),
+        (
+            "shippo",
+            grow(
+                Webhook::shippo("TRANSIT"),
+                "/data/tracking_history",
+                track,
+                size,
+            ),
+        ),
+        (
+            "shipbob",
+            grow(
+                Webhook::shipbob("InTransit"),
+                "/line_items",
+                line_item(),
+                size,
+            ),
+        ),
     ]
+}
+
+/// An order line as ShipBob's could be (its payloads are not published).
+fn line_item() -> Value {
+    json!({"sku": "TSHIRT-M-BLK", "name": "T-shirt, black, M", "quantity": 2, "lot": null})
 }
 
 // The fields each layer decodes into its `ShipmentEvent`, as the reference decodes them.
@@ -249,6 +287,40 @@ struct SendcloudStatus<'a> {
 }
 
 #[derive(Deserialize)]
+struct ShippoFields<'a> {
+    #[serde(borrow)]
+    data: ShippoData<'a>,
+}
+
+#[derive(Deserialize)]
+#[expect(dead_code, reason = "decoded as the layer decodes them, never read")]
+struct ShippoData<'a> {
+    #[serde(borrow)]
+    tracking_number: Cow<'a, str>,
+    #[serde(borrow)]
+    tracking_status: ShippoStatus<'a>,
+}
+
+#[derive(Deserialize)]
+#[expect(dead_code, reason = "decoded as the layer decodes them, never read")]
+struct ShippoStatus<'a> {
+    #[serde(borrow)]
+    status: Cow<'a, str>,
+    #[serde(borrow)]
+    status_date: Cow<'a, str>,
+}
+
+#[derive(Deserialize)]
+#[expect(dead_code, reason = "decoded as the layer decodes them, never read")]
+struct ShipBobFields<'a> {
+    order_id: u64,
+    #[serde(borrow)]
+    status: Cow<'a, str>,
+    #[serde(borrow)]
+    event_time: Cow<'a, str>,
+}
+
+#[derive(Deserialize)]
 struct ShipmondoEnvelope<'a> {
     #[serde(borrow)]
     data: Cow<'a, str>,
@@ -297,6 +369,16 @@ pub fn decode_fields(provider: &str, body: &[u8]) {
             let claims: String = serde_json::from_slice(&payload).unwrap();
             let fields: ShipmondoFields<'_> = serde_json::from_str(&claims).unwrap();
             time(&fields.data.updated_at);
+            drop(black_box(fields));
+        }
+        "shippo" => {
+            let fields: ShippoFields<'_> = serde_json::from_slice(body).unwrap();
+            time(&fields.data.tracking_status.status_date);
+            drop(black_box(fields));
+        }
+        "shipbob" => {
+            let fields: ShipBobFields<'_> = serde_json::from_slice(body).unwrap();
+            time(&fields.event_time);
             drop(black_box(fields));
         }
         "goshiip" => drop(black_box(
@@ -382,6 +464,9 @@ fn signed(provider: &str, webhook: &Webhook, body: &Bytes) -> Vec<u8> {
         // ASCII secret itself); EasyPost's dedup key is its event id, which
         // costs no hashing of the body.
         "goshiip" | "easypost" | "aftership" | "sendcloud" | "kourier" => body.to_vec(),
+        // The attempt's time and separators around the body, as signed.
+        "shippo" => [&b"1700000000."[..], body].concat(),
+        "shipbob" => [&b"msg_31eW7bWRi16lL0Ajjik68kfyeUh.1700000000."[..], body].concat(),
         other => panic!("no signed bytes for {other}"),
     }
 }

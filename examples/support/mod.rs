@@ -1,5 +1,5 @@
-//! What the example servers share: logging, the providers' secrets from the
-//! environment, and the port.
+//! What the example servers share: logging, every provider's secret from
+//! the environment, and the port.
 
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::prelude::*;
@@ -21,10 +21,10 @@ pub fn init_tracing() {
         .init();
 }
 
-/// The providers' secrets, from KOSMO_WEBHOOK_SECRET,
-/// KOURIER_WEBHOOK_TOKEN, SHIPMONDO_WEBHOOK_KEY, GOSHIIP_WEBHOOK_SECRET,
-/// EASYPOST_WEBHOOK_SECRET, AFTERSHIP_WEBHOOK_SECRET and
-/// SENDCLOUD_WEBHOOK_SECRET.
+/// The providers' secrets, from KOSMO_WEBHOOK_SECRET, KOURIER_WEBHOOK_TOKEN,
+/// SHIPMONDO_WEBHOOK_KEY, GOSHIIP_WEBHOOK_SECRET, EASYPOST_WEBHOOK_SECRET,
+/// AFTERSHIP_WEBHOOK_SECRET, SENDCLOUD_WEBHOOK_SECRET, SHIPPO_WEBHOOK_SECRET
+/// and SHIPBOB_WEBHOOK_SECRET (a `whsec_` secret).
 pub struct Secrets {
     pub kosmo: String,
     pub kourier: String,
@@ -33,12 +33,15 @@ pub struct Secrets {
     pub easypost: String,
     pub aftership: String,
     pub sendcloud: String,
+    pub shippo: String,
+    pub shipbob: String,
 }
 
 impl Secrets {
     /// Each from its variable, or a demo value (with a warning) where unset.
-    /// The Kosmo, GoShiip, EasyPost and Sendcloud demo values are the ones
-    /// in those providers' own docs.
+    /// The Kosmo, GoShiip, EasyPost, Sendcloud and ShipBob demo values are the
+    /// ones in those providers' own docs (ShipBob's is the Standard Webhooks
+    /// test vector's).
     pub fn from_env() -> Result<Self, String> {
         Ok(Self {
             kosmo: secret(
@@ -54,6 +57,11 @@ impl Secrets {
             easypost: secret("EASYPOST_WEBHOOK_SECRET", "A1B2C3")?,
             aftership: secret("AFTERSHIP_WEBHOOK_SECRET", "demo-aftership-secret")?,
             sendcloud: secret("SENDCLOUD_WEBHOOK_SECRET", "secretkey")?,
+            shippo: secret("SHIPPO_WEBHOOK_SECRET", "demo-shippo-secret")?,
+            shipbob: secret(
+                "SHIPBOB_WEBHOOK_SECRET",
+                "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+            )?,
         })
     }
 }
@@ -78,7 +86,7 @@ pub async fn listen() -> Result<tokio::net::TcpListener, Box<dyn std::error::Err
     let port: u16 = std::env::var("PORT").map_or(Ok(3000), |port| port.parse())?;
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     tracing::info!(
-        "listening on http://{}/webhooks/{{kosmo,kourier,shipmondo,goshiip,easypost,aftership,sendcloud}}",
+        "listening on http://{}/webhooks/{{kosmo,kourier,shipmondo,goshiip,easypost,aftership,sendcloud,shippo,shipbob}}",
         listener.local_addr()?
     );
     Ok(listener)

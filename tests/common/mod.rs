@@ -123,7 +123,7 @@ pub fn without_header(mut request: Request<Body>, name: &str) -> Request<Body> {
     request
 }
 
-pub const PROVIDERS: [Provider; 7] = [
+pub const PROVIDERS: [Provider; 9] = [
     Provider::Kosmo,
     Provider::Kourier,
     Provider::Shipmondo,
@@ -131,6 +131,8 @@ pub const PROVIDERS: [Provider; 7] = [
     Provider::EasyPost,
     Provider::AfterShip,
     Provider::Sendcloud,
+    Provider::Shippo,
+    Provider::ShipBob,
 ];
 
 /// The header carrying `provider`'s proof; Shipmondo's is the token in the body.
@@ -142,6 +144,8 @@ pub fn proof_header(provider: Provider) -> Option<&'static str> {
         Provider::EasyPost => Some("x-hmac-signature"),
         Provider::AfterShip => Some("aftership-hmac-sha256"),
         Provider::Sendcloud => Some("sendcloud-signature"),
+        Provider::Shippo => Some("shippo-auth-signature"),
+        Provider::ShipBob => Some("webhook-signature"),
         Provider::Shipmondo => None,
         _ => unreachable!("a provider this file does not know"),
     }

@@ -12,7 +12,8 @@ use shipment_webhooks::inbox::{Delivery, Inbox, InboxStats, Worker};
 use shipment_webhooks::testing::Webhook;
 use shipment_webhooks::{
     AfterShipSignature, EasyPostSignature, GoShiipSignature, KosmoSignature, KourierBearer,
-    PerTenant, SendcloudSignature, ShipmentStatus, ShipmondoJwt, TenantSource,
+    PerTenant, SendcloudSignature, ShipBobSignature, ShipmentStatus, ShipmondoJwt, ShippoSignature,
+    TenantSource,
 };
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use time::OffsetDateTime;
@@ -24,6 +25,8 @@ pub const GOSHIIP: &str = "goshiip-test-secret";
 pub const EASYPOST: &str = "A1B2C3";
 pub const AFTERSHIP: &str = "aftership-test-secret";
 pub const SENDCLOUD: &str = "secretkey";
+pub const SHIPPO: &str = "shippo-test-secret";
+pub const SHIPBOB: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -151,6 +154,14 @@ pub fn app(inbox: &Inbox) -> Router {
             receive().route_layer(SendcloudSignature::new(SENDCLOUD)),
         )
         .route(
+            "/webhooks/shippo",
+            receive().route_layer(ShippoSignature::new(SHIPPO)),
+        )
+        .route(
+            "/webhooks/shipbob",
+            receive().route_layer(ShipBobSignature::new(SHIPBOB)),
+        )
+        .route(
             "/webhooks/tenants/{tenant}/kosmo",
             receive().route_layer(tenants),
         )
@@ -177,6 +188,25 @@ pub fn kosmo(order: &str, status: &str, time: OffsetDateTime) -> Webhook {
 /// A GoShiip update of shipment `reference`.
 pub fn goshiip(reference: &str, status: &str) -> Webhook {
     Webhook::goshiip(status).field("/shipment/data/reference", reference)
+}
+
+/// A Shippo Track update of tracking number `number`, its event at `time`.
+pub fn shippo(number: &str, status: &str, time: OffsetDateTime) -> Webhook {
+    Webhook::shippo(status)
+        .field("/data/tracking_number", number)
+        .at(time)
+}
+
+/// A ShipBob update of shipment `shipment`, its event at `time`, under a
+/// fresh `webhook-id`.
+pub fn shipbob(shipment: u64, status: &str, time: OffsetDateTime) -> Webhook {
+    Webhook::shipbob(status)
+        .field("/shipment_id", shipment)
+        .header(
+            shipment_webhooks::standard_webhooks::ID_HEADER,
+            &format!("msg_{}", unique()),
+        )
+        .at(time)
 }
 
 /// A time `seconds` from a fixed instant, to order events by.

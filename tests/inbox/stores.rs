@@ -60,6 +60,7 @@ every_store!(
     unnormalized_spellings_are_tenants_of_their_own,
     shipmondo_order_and_shipment_with_one_id_are_two_shipments,
     sendcloud_integration_and_parcel_with_one_id_are_two_shipments,
+    shippo_and_shipbob_order_events_by_their_time_not_the_attempts,
 );
 
 async fn stored_then_handled_once(backend: Backend) {
@@ -103,9 +104,16 @@ async fn retried_delivery_is_a_duplicate(backend: Backend) {
         Webhook::easypost("in_transit").field("/id", "evt_2"),
         Webhook::aftership("InTransit"),
         Webhook::sendcloud(3),
+        shippo("SP-2", "TRANSIT", at(0)),
+        shipbob(2, "InTransit", at(0)),
     ] {
         let first = send(&app, webhook.sign(secret(&webhook))).await;
-        let again = send(&app, webhook.sign(secret(&webhook))).await;
+        // Shippo and ShipBob sign each attempt's time: a retry signed a
+        // minute later is the same delivery.
+        let later = webhook
+            .clone()
+            .sent_at(time::OffsetDateTime::now_utc() + time::Duration::minutes(1));
+        let again = send(&app, later.sign(secret(&webhook))).await;
         assert_eq!(first.json["status"], "stored", "{:?}", webhook.provider());
         assert_eq!(again.status, StatusCode::OK);
         assert_eq!(again.json["status"], "duplicate");
@@ -120,13 +128,13 @@ async fn retried_delivery_is_a_duplicate(backend: Backend) {
     let again = send(&app, retry.sign(EASYPOST)).await;
     assert_eq!(again.json["status"], "duplicate", "{}", again.json);
     let stats = inbox.stats().await.unwrap();
-    assert_eq!((stats.pending, stats.duplicates), (7, 8));
+    assert_eq!((stats.pending, stats.duplicates), (9, 10));
 
     let (worker, record) = recording(&inbox);
     let worker = worker.spawn();
-    wait_for(&inbox, |stats| stats.done == 7).await;
+    wait_for(&inbox, |stats| stats.done == 9).await;
     worker.shutdown().await;
-    assert_eq!(record.handled().len(), 7, "each handled once");
+    assert_eq!(record.handled().len(), 9, "each handled once");
 }
 
 fn secret(webhook: &Webhook) -> &'static str {
@@ -138,6 +146,8 @@ fn secret(webhook: &Webhook) -> &'static str {
         shipment_webhooks::Provider::EasyPost => EASYPOST,
         shipment_webhooks::Provider::AfterShip => AFTERSHIP,
         shipment_webhooks::Provider::Sendcloud => SENDCLOUD,
+        shipment_webhooks::Provider::Shippo => SHIPPO,
+        shipment_webhooks::Provider::ShipBob => SHIPBOB,
         _ => unreachable!("a provider this file does not know"),
     }
 }
@@ -1034,5 +1044,67 @@ async fn sendcloud_integration_and_parcel_with_one_id_are_two_shipments(backend:
                 ShipmentStatus::Other("integration_updated".into())
             ),
         ]
+    );
+}
+
+async fn shippo_and_shipbob_order_events_by_their_time_not_the_attempts(backend: Backend) {
+    let Some(inbox) = open(backend, "attempts").await else {
+        return;
+    };
+    let app = app(&inbox);
+    let (worker, record) = recording(&inbox);
+    let worker = worker.spawn();
+    for (webhook, secret) in [
+        (shippo("SP-7", "DELIVERED", at(60)), SHIPPO),
+        (shipbob(7, "Delivered", at(60)), SHIPBOB),
+    ] {
+        assert_eq!(
+            send(&app, webhook.sign(secret)).await.json["status"],
+            "stored"
+        );
+    }
+    wait_for(&inbox, |stats| stats.done == 2).await;
+    // Earlier events, their delivery attempts signed now: the event's time
+    // in the body orders them, not the newer attempt's.
+    for (webhook, secret) in [
+        (shippo("SP-7", "TRANSIT", at(30)), SHIPPO),
+        (shipbob(7, "InTransit", at(30)), SHIPBOB),
+    ] {
+        assert_eq!(
+            send(&app, webhook.sign(secret)).await.json["status"],
+            "stored"
+        );
+    }
+    let stats = wait_for(&inbox, |stats| settled(stats) && stats.superseded == 2).await;
+    // A ShipBob order numbered like the shipment is another shipment.
+    let order = Webhook::shipbob("InTransit")
+        .field("/order_id", 7)
+        .header(
+            shipment_webhooks::standard_webhooks::ID_HEADER,
+            &format!("msg_{}", unique()),
+        )
+        .at(at(0));
+    assert_eq!(
+        send(&app, order.sign(SHIPBOB)).await.json["status"],
+        "stored"
+    );
+    let stats = wait_for(&inbox, |now| now.done == stats.done + 1).await;
+    worker.shutdown().await;
+    assert_eq!((stats.done, stats.superseded), (3, 2), "{stats:?}");
+    let mut handled: Vec<_> = record
+        .handled()
+        .into_iter()
+        .map(|handled| (handled.shipment, handled.status.to_string()))
+        .collect();
+    // Three shipments: handled in any order.
+    handled.sort();
+    let expected = [
+        ("7", "delivered"),
+        ("7", "in_transit"),
+        ("SP-7", "delivered"),
+    ];
+    assert_eq!(
+        handled,
+        expected.map(|(shipment, status)| (shipment.to_owned(), status.to_owned()))
     );
 }

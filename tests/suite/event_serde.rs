@@ -15,7 +15,8 @@ use serde_json::json;
 use shipment_webhooks::testing::Webhook;
 use shipment_webhooks::{
     AfterShipSignature, EasyPostSignature, GoShiipSignature, KosmoSignature, KourierBearer,
-    Provider, SendcloudSignature, ShipmentEvent, ShipmentStatus, ShipmondoJwt,
+    Provider, SendcloudSignature, ShipBobSignature, ShipmentEvent, ShipmentStatus, ShipmondoJwt,
+    ShippoSignature,
 };
 use time::format_description::well_known::Rfc3339;
 use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};
@@ -239,7 +240,8 @@ fn bad_json_is_refused_with_what_is_wrong() {
     assert!(
         error.contains(
             "unknown variant `dhl`, expected one of `kosmo`, `kourier`, `shipmondo`, `goshiip`, \
-             `easypost`, `aftership`, `sendcloud`"
+             `easypost`, `aftership`, `sendcloud`, \
+             `shippo`, `shipbob`"
         ),
         "{error}"
     );
@@ -281,6 +283,8 @@ fn status_and_provider_parse_from_their_names() {
         Provider::EasyPost,
         Provider::AfterShip,
         Provider::Sendcloud,
+        Provider::Shippo,
+        Provider::ShipBob,
     ] {
         let name = provider.as_str();
         assert_eq!(name.parse(), Ok(provider));
@@ -293,7 +297,7 @@ fn status_and_provider_parse_from_their_names() {
     assert_eq!(
         error.to_string(),
         "unknown provider \"dhl\": expected kosmo, kourier, shipmondo, goshiip, easypost, \
-         aftership or sendcloud"
+         aftership, sendcloud, shippo or shipbob"
     );
 }
 
@@ -307,7 +311,10 @@ fn equal_events_hash_alike() {
     assert_eq!(seen.len(), 2);
 }
 
-/// A router with every layer whose handler records the event it
+/// ShipBob's secrets are `whsec_` and base64.
+const WHSEC: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+/// A router with every provider's layer whose handler records the event it
 /// extracted and answers with it as JSON.
 fn app(seen: Arc<Mutex<Vec<ShipmentEvent>>>) -> Router {
     async fn echo(
@@ -345,6 +352,14 @@ fn app(seen: Arc<Mutex<Vec<ShipmentEvent>>>) -> Router {
         .route(
             "/webhooks/sendcloud",
             post(echo).route_layer(SendcloudSignature::new(SECRET)),
+        )
+        .route(
+            "/webhooks/shippo",
+            post(echo).route_layer(ShippoSignature::new(SECRET)),
+        )
+        .route(
+            "/webhooks/shipbob",
+            post(echo).route_layer(ShipBobSignature::new(WHSEC)),
         )
         .with_state(seen)
 }
@@ -407,11 +422,22 @@ async fn every_provider_s_event_comes_back_from_its_json_as_the_layer_made_it() 
             Webhook::sendcloud_test_webhook().field("/action", "integration_updated"),
             other("integration_updated"),
         ),
+        (Webhook::shippo("TRANSIT"), ShipmentStatus::InTransit),
+        (Webhook::shippo("UNKNOWN"), other("UNKNOWN")),
+        (
+            Webhook::shipbob("OutForDelivery"),
+            ShipmentStatus::OutForDelivery,
+        ),
+        (Webhook::shipbob("ImportReview"), other("ImportReview")),
     ];
     let seen = Arc::new(Mutex::new(Vec::new()));
     let app = app(seen.clone());
     for (webhook, status) in webhooks {
-        let answer = send(&app, webhook.sign(SECRET)).await;
+        let secret = match webhook.provider() {
+            Provider::ShipBob => WHSEC,
+            _ => SECRET,
+        };
+        let answer = send(&app, webhook.sign(secret)).await;
         let text = answer.json.to_string();
         assert_eq!(answer.status, StatusCode::OK, "{text}");
         let extracted = seen.lock().unwrap().pop().expect("the handler ran");

@@ -17,12 +17,22 @@ use shipment_webhooks::testing::Webhook;
 use shipment_webhooks::{
     AfterShipEvent, AfterShipSignature, Body, EasyPostEvent, EasyPostSignature, GoShiipEvent,
     GoShiipSignature, KosmoEvent, KosmoSignature, KourierBearer, KourierEvent, Provider,
-    SendcloudEvent, SendcloudSignature, ShipmondoEvent, ShipmondoJwt, Verified, VerifiedWebhook,
-    WebhookRejection,
+    SendcloudEvent, SendcloudSignature, ShipBobEvent, ShipBobSignature, ShipmondoEvent,
+    ShipmondoJwt, ShippoEvent, ShippoSignature, Verified, VerifiedWebhook, WebhookRejection,
 };
 use tower::{Layer, ServiceBuilder, ServiceExt};
 
 const SECRET: &str = "a-webhook-secret-of-thirty-two-bytes!";
+/// ShipBob's secrets are Standard Webhooks', `whsec_` and base64.
+const WHSEC: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+/// The secret `provider`'s layer is configured with.
+fn secret(provider: Provider) -> &'static str {
+    match provider {
+        Provider::ShipBob => WHSEC,
+        _ => SECRET,
+    }
+}
 
 /// `request`'s headers and body, as a server that is not Tower has them.
 async fn head_and_body(request: Request<axum::body::Body>) -> (HeaderMap, Bytes) {
@@ -45,6 +55,8 @@ fn verify(
         Provider::EasyPost => EasyPostSignature::new(SECRET).verify(headers, body),
         Provider::AfterShip => AfterShipSignature::new(SECRET).verify(headers, body),
         Provider::Sendcloud => SendcloudSignature::new(SECRET).verify(headers, body),
+        Provider::Shippo => ShippoSignature::new(SECRET).verify(headers, body),
+        Provider::ShipBob => ShipBobSignature::new(WHSEC).verify(headers, body),
         other => unreachable!("no layer for {other}"),
     };
     match verified? {
@@ -57,7 +69,7 @@ fn verify(
 async fn each_layer_verifies_headers_and_a_body_without_a_framework() {
     for provider in PROVIDERS {
         let (headers, body) =
-            head_and_body(Webhook::sample(provider, "delivered").sign(SECRET)).await;
+            head_and_body(Webhook::sample(provider, "delivered").sign(secret(provider))).await;
         let verified = verify(provider, &headers, body.clone()).expect("a signed webhook");
         assert_eq!(verified.event().provider, provider);
         assert_eq!(verified.secret().label(), "primary");
@@ -69,6 +81,8 @@ async fn each_layer_verifies_headers_and_a_body_without_a_framework() {
             Provider::EasyPost => verified.payload::<EasyPostEvent>().map(|p| json!(p)),
             Provider::AfterShip => verified.payload::<AfterShipEvent>().map(|p| json!(p)),
             Provider::Sendcloud => verified.payload::<SendcloudEvent>().map(|p| json!(p)),
+            Provider::Shippo => verified.payload::<ShippoEvent>().map(|p| json!(p)),
+            Provider::ShipBob => verified.payload::<ShipBobEvent>().map(|p| json!(p)),
             other => unreachable!("no payload for {other}"),
         };
         assert!(typed.is_ok(), "{provider}: {typed:?}");
@@ -104,7 +118,7 @@ async fn each_layer_verifies_headers_and_a_body_without_a_framework() {
 async fn the_dedup_key_is_the_sha256_of_what_the_provider_signed() {
     for provider in PROVIDERS {
         let webhook = Webhook::sample(provider, "delivered");
-        let (headers, body) = head_and_body(webhook.clone().sign(SECRET)).await;
+        let (headers, body) = head_and_body(webhook.clone().sign(secret(provider))).await;
         let verified = verify(provider, &headers, body.clone()).expect("a signed webhook");
         let payload = webhook.payload();
         let signed = match provider {
@@ -126,7 +140,16 @@ async fn the_dedup_key_is_the_sha256_of_what_the_provider_signed() {
                 .expect("an event id")
                 .as_bytes()
                 .to_vec(),
-            _ => body.to_vec(),
+            // Its id and body, not the attempt's timestamp: a retry is a duplicate.
+            Provider::ShipBob => [headers["webhook-id"].as_bytes(), b".", &body].concat(),
+            // Its body, not `t`: a retry signed again is a duplicate.
+            // Kourier signs nothing: its body is its key.
+            Provider::Shippo
+            | Provider::GoShiip
+            | Provider::Kourier
+            | Provider::AfterShip
+            | Provider::Sendcloud => body.to_vec(),
+            other => unreachable!("no signed bytes for {other}"),
         };
         assert_eq!(
             verified.dedup_key().as_bytes(),
@@ -139,7 +162,7 @@ async fn the_dedup_key_is_the_sha256_of_what_the_provider_signed() {
 #[tokio::test]
 async fn verify_refuses_exactly_as_the_layer_does() {
     for provider in PROVIDERS {
-        let signed = || Webhook::sample(provider, "delivered").sign(SECRET);
+        let signed = || Webhook::sample(provider, "delivered").sign(secret(provider));
         let requests = [
             signed(),
             Webhook::sample(provider, "delivered").sign("another-secret-of-32-bytes-or-more"),
@@ -199,6 +222,18 @@ async fn layer_answer(
         }
         Provider::Sendcloud => {
             SendcloudSignature::new(SECRET)
+                .layer(ok)
+                .oneshot(request)
+                .await
+        }
+        Provider::Shippo => {
+            ShippoSignature::new(SECRET)
+                .layer(ok)
+                .oneshot(request)
+                .await
+        }
+        Provider::ShipBob => {
+            ShipBobSignature::new(WHSEC)
                 .layer(ok)
                 .oneshot(request)
                 .await

@@ -12,11 +12,26 @@ use shipment_webhooks::testing::Webhook;
 use shipment_webhooks::{
     AfterShipEvent, AfterShipSignature, ConfigError, EasyPostEvent, EasyPostSignature,
     GoShiipEvent, GoShiipSignature, KosmoEvent, KosmoSignature, KourierBearer, KourierEvent,
-    Provider, SendcloudEvent, SendcloudSignature, ShipmondoEvent, ShipmondoJwt, WebhookSecret,
+    Provider, SendcloudEvent, SendcloudSignature, ShipBobEvent, ShipBobSignature, ShipmondoEvent,
+    ShipmondoJwt, ShippoEvent, ShippoSignature, WebhookSecret,
 };
 use time::OffsetDateTime;
 
 const SECRET: &str = "a-webhook-secret-of-thirty-two-bytes!";
+/// Standard Webhooks secrets are `whsec_` and base64.
+const WHSEC: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+/// `SECRET`, or a secret in the form `provider` issues them.
+fn secret(provider: Provider) -> &'static str {
+    match provider {
+        Provider::ShipBob => WHSEC,
+        _ => SECRET,
+    }
+}
+
+/// Wide enough for a sample stamped at any time: Shippo and ShipBob refuse
+/// a signed time 5 minutes away by default.
+const ANY_AGE: Duration = Duration::from_secs(200 * 365 * 86_400);
 
 /// A router for `provider` whose layer is built with `secret`.
 fn app_with(provider: Provider, secret: impl WebhookSecret) -> axum::Router {
@@ -33,25 +48,39 @@ fn app_with(provider: Provider, secret: impl WebhookSecret) -> axum::Router {
         Provider::Sendcloud => {
             echo_app::<_, SendcloudEvent>(&path, SendcloudSignature::new(secret))
         }
+        Provider::Shippo => echo_app::<_, ShippoEvent>(
+            &path,
+            ShippoSignature::new(secret)
+                .max_age(ANY_AGE)
+                .max_future_skew(ANY_AGE),
+        ),
+        Provider::ShipBob => echo_app::<_, ShipBobEvent>(
+            &path,
+            ShipBobSignature::new(secret)
+                .max_age(ANY_AGE)
+                .max_future_skew(ANY_AGE),
+        ),
         other => unreachable!("no layer for {other}"),
     }
 }
 
 #[tokio::test]
 async fn every_constructor_and_signer_takes_the_secret_types_users_hold() {
-    let secrets: Vec<Box<dyn Fn() -> Box<dyn WebhookSecret>>> = vec![
-        Box::new(|| Box::new(SECRET)),
-        Box::new(|| Box::new(SECRET.to_owned())),
-        Box::new(|| Box::new(SECRET.as_bytes())),
-        Box::new(|| Box::new(SECRET.as_bytes().to_vec())),
-        Box::new(|| Box::new(Box::<str>::from(SECRET))),
-        Box::new(|| Box::new(Arc::<str>::from(SECRET))),
-        Box::new(|| Box::new(Cow::Borrowed(SECRET))),
-        Box::new(|| Box::new(SecretString::from(SECRET))),
-        Box::new(|| Box::new(SecretSlice::from(SECRET.as_bytes().to_vec()))),
-    ];
+    fn secrets(secret: &'static str) -> Vec<Box<dyn Fn() -> Box<dyn WebhookSecret>>> {
+        vec![
+            Box::new(move || Box::new(secret)),
+            Box::new(move || Box::new(secret.to_owned())),
+            Box::new(move || Box::new(secret.as_bytes())),
+            Box::new(move || Box::new(secret.as_bytes().to_vec())),
+            Box::new(move || Box::new(Box::<str>::from(secret))),
+            Box::new(move || Box::new(Arc::<str>::from(secret))),
+            Box::new(move || Box::new(Cow::Borrowed(secret))),
+            Box::new(move || Box::new(SecretString::from(secret))),
+            Box::new(move || Box::new(SecretSlice::from(secret.as_bytes().to_vec()))),
+        ]
+    }
     for provider in PROVIDERS {
-        for secret in &secrets {
+        for secret in &secrets(secret(provider)) {
             let app = app_with(provider, &*secret());
             let request = Webhook::sample(provider, "delivered").sign(&*secret());
             let answer = send(&app, request).await;
@@ -195,8 +224,8 @@ async fn samples_can_be_stamped_with_any_time() {
             if webhook.provider() != provider {
                 continue;
             }
-            let app = app_with(provider, SECRET);
-            let answer = send(&app, webhook.at(time).sign(SECRET)).await;
+            let app = app_with(provider, secret(provider));
+            let answer = send(&app, webhook.at(time).sign(secret(provider))).await;
             assert_eq!(answer.status, StatusCode::OK, "{provider}: {}", answer.json);
             let expected = match provider {
                 Provider::GoShiip => serde_json::Value::Null,

@@ -9,7 +9,7 @@
 //!   `Floor`, the least a layer with this crate's API does, whose handler
 //!   takes the record it left (`floor - bare` is what any such layer costs);
 //! - `kosmo`, `kourier`, `shipmondo`, `goshiip`, `easypost`, `aftership`,
-//!   `sendcloud`: that provider's webhook to
+//!   `sendcloud`, `shippo`, `shipbob`: that provider's webhook to
 //!   a route behind its layer whose handler takes the `ShipmentEvent`;
 //! - `hmac-kosmo`... : one HMAC-SHA256 of what that provider signs (for
 //!   Kourier, the token's SHA-256 digest compared in constant time, as
@@ -37,13 +37,15 @@ use axum::{Extension, Router};
 use futures_util::FutureExt;
 use shipment_webhooks::{
     AfterShipSignature, EasyPostSignature, GoShiipSignature, KosmoSignature, KourierBearer,
-    SendcloudSignature, ShipmentEvent, ShipmondoJwt,
+    SendcloudSignature, ShipBobSignature, ShipmentEvent, ShipmondoJwt, ShippoSignature,
 };
 use tower::Service;
 
 #[path = "../../common/mod.rs"]
 mod common;
-use common::{FloorLayer, FloorRecord, Reference, SECRET, body_of, decode_fields, samples};
+use common::{
+    ANY_AGE, FloorLayer, FloorRecord, Reference, SECRET, body_of, decode_fields, samples, whsec,
+};
 
 async fn bare(_body: Bytes) -> StatusCode {
     StatusCode::OK
@@ -93,6 +95,14 @@ fn router(route: &str) -> Router {
         .route(
             "/webhooks/sendcloud",
             route(post(verified).route_layer(SendcloudSignature::new(SECRET))),
+        )
+        .route(
+            "/webhooks/shippo",
+            route(post(verified).route_layer(ShippoSignature::new(SECRET).max_age(ANY_AGE))),
+        )
+        .route(
+            "/webhooks/shipbob",
+            route(post(verified).route_layer(ShipBobSignature::new(whsec()).max_age(ANY_AGE))),
         )
 }
 
