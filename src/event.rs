@@ -26,19 +26,29 @@ pub enum Provider {
     Shipmondo,
     /// [GoShiip](crate::goshiip).
     GoShiip,
+    /// [ShipEngine](crate::shipengine), and the ShipStation API v2.
+    ShipEngine,
 }
 
 impl Provider {
     /// Every provider, in the order of the docs.
-    pub const ALL: [Self; 4] = [Self::Kosmo, Self::Kourier, Self::Shipmondo, Self::GoShiip];
+    pub const ALL: [Self; 5] = [
+        Self::Kosmo,
+        Self::Kourier,
+        Self::Shipmondo,
+        Self::GoShiip,
+        Self::ShipEngine,
+    ];
 
-    /// The provider's name as it appears in JSON: `kosmo`, `kourier`, `shipmondo` or `goshiip`.
+    /// The provider's name as it appears in JSON: `kosmo`, `kourier`, `shipmondo`,
+    /// `goshiip` or `shipengine`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Kosmo => "kosmo",
             Self::Kourier => "kourier",
             Self::Shipmondo => "shipmondo",
             Self::GoShiip => "goshiip",
+            Self::ShipEngine => "shipengine",
         }
     }
 }
@@ -284,7 +294,8 @@ impl<'de> Deserialize<'de> for ShipmentStatus {
 /// Take it as a handler argument on a route that has one of the verifying
 /// layers ([`KosmoSignature`](crate::KosmoSignature),
 /// [`KourierBearer`](crate::KourierBearer), [`ShipmondoJwt`](crate::ShipmondoJwt),
-/// [`GoShiipSignature`](crate::GoShiipSignature)). Without one, extracting it
+/// [`GoShiipSignature`](crate::GoShiipSignature),
+/// [`ShipEngineSignature`](crate::ShipEngineSignature)). Without one, extracting it
 /// fails with a 500 that names the missing layer: a `ShipmentEvent` only ever
 /// comes from a request whose proof was checked.
 ///
@@ -317,7 +328,7 @@ impl<'de> Deserialize<'de> for ShipmentStatus {
 ///   with seconds or over 23 hours. The layers make none of these; only one
 ///   given to [`with_timestamp`](Self::with_timestamp) can be one.
 /// - `timestamp` and `event_id` may be absent (`None`); every other field must
-///   be there, `provider` must be one of the four names, and unknown fields are
+///   be there, `provider` must be one of [`Provider`]'s names, and unknown fields are
 ///   ignored, so an older worker reads a newer producer's events.
 ///
 /// Deserializing an event never makes it pass as verified: the
@@ -345,7 +356,8 @@ pub struct ShipmentEvent {
     /// time (GoShiip, and Shipmondo resources without a signed time).
     #[serde(with = "time::serde::rfc3339::option")]
     pub timestamp: Option<OffsetDateTime>,
-    /// The provider's id of this event, where it gives one (Kosmo's `eventId`).
+    /// The provider's id of this event, where it gives one (Kosmo's
+    /// `eventId`; ShipEngine gives none).
     pub event_id: Option<String>,
 }
 

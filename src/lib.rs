@@ -33,6 +33,7 @@
 //! | [Kourier](kourier) | [`KourierBearer`] | `Authorization: Bearer <token>` | [`KourierEvent`] |
 //! | [Shipmondo](shipmondo) | [`ShipmondoJwt`] | HS256 JWT in the body's `data` | [`ShipmondoEvent`] |
 //! | [GoShiip](goshiip) | [`GoShiipSignature`] | hex HMAC-SHA256 of the body in `X-Signature` | [`GoShiipEvent`] |
+//! | [ShipEngine / ShipStation API](shipengine) | [`ShipEngineSignature`] | base64 RSA-SHA256 of `<timestamp>.<body>` in `x-shipengine-rsa-sha256-signature`, key from a JWKS by `kid` | [`ShipEngineEvent`] |
 //!
 //! Each provider module says what its proof does and does not protect, and
 //! maps its statuses to [`ShipmentStatus`] in a table.
@@ -121,6 +122,7 @@ pub mod goshiip;
 pub mod inbox;
 pub mod kosmo;
 pub mod kourier;
+pub mod shipengine;
 pub mod shipmondo;
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
@@ -132,6 +134,7 @@ pub use kosmo::{KosmoEvent, KosmoSignature};
 pub use kourier::{KourierBearer, KourierEvent};
 pub use rejection::{RejectionKind, WebhookRejection};
 pub use secret::{ConfigError, MatchedSecret, WebhookSecret};
+pub use shipengine::{ShipEngineEvent, ShipEngineSignature};
 pub use shipmondo::{ShipmondoEvent, ShipmondoJwt};
 pub use tenant::{PerTenant, TenantSource};
 pub use verify::{

@@ -15,6 +15,7 @@ mod layer;
 mod plain_tower;
 mod properties;
 mod secrets;
+mod shipengine;
 mod shipmondo;
 mod tenant;
 mod your_handler;
