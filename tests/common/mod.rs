@@ -123,11 +123,12 @@ pub fn without_header(mut request: Request<Body>, name: &str) -> Request<Body> {
     request
 }
 
-pub const PROVIDERS: [Provider; 4] = [
+pub const PROVIDERS: [Provider; 5] = [
     Provider::Kosmo,
     Provider::Kourier,
     Provider::Shipmondo,
     Provider::GoShiip,
+    Provider::ShipEngine,
 ];
 
 /// The header carrying `provider`'s proof; Shipmondo's is the token in the body.
@@ -136,7 +137,9 @@ pub fn proof_header(provider: Provider) -> Option<&'static str> {
         Provider::Kosmo => Some("x-kosmo-signature"),
         Provider::Kourier => Some("authorization"),
         Provider::GoShiip => Some("x-signature"),
-        _ => None,
+        Provider::ShipEngine => Some("x-shipengine-rsa-sha256-signature"),
+        Provider::Shipmondo => None,
+        other => unreachable!("no proof header for {other}"),
     }
 }
 

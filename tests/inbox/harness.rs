@@ -9,10 +9,10 @@ use std::time::Duration;
 use axum::Router;
 use axum::routing::post_service;
 use shipment_webhooks::inbox::{Delivery, Inbox, InboxStats, Worker};
-use shipment_webhooks::testing::Webhook;
+use shipment_webhooks::testing::{SHIPENGINE_DEMO_PRIVATE_KEY, Webhook, shipengine_demo_jwks};
 use shipment_webhooks::{
-    GoShiipSignature, KosmoSignature, KourierBearer, PerTenant, ShipmentStatus, ShipmondoJwt,
-    TenantSource,
+    GoShiipSignature, KosmoSignature, KourierBearer, PerTenant, ShipEngineSignature,
+    ShipmentStatus, ShipmondoJwt, TenantSource,
 };
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use time::OffsetDateTime;
@@ -21,6 +21,8 @@ pub const KOSMO: &str = "whk_UAzxUOOZOrtwVc9t4k8k5wbanrsGIbm";
 pub const KOURIER: &str = "kourier-test-token";
 pub const SHIPMONDO: &str = "shipmondo-test-key-of-32-bytes!!";
 pub const GOSHIIP: &str = "goshiip-test-secret";
+/// ShipEngine's signing key: the demo key pair, whose JWKS the app verifies with.
+pub const SHIPENGINE: &str = SHIPENGINE_DEMO_PRIVATE_KEY;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -107,7 +109,7 @@ pub async fn open(backend: Backend, name: &str) -> Option<Inbox> {
     })
 }
 
-/// The four providers' routes into `inbox`, and a tenant route for Kosmo.
+/// Every provider's route into `inbox`, and a tenant route for Kosmo.
 pub fn app(inbox: &Inbox) -> Router {
     let receive = || post_service(inbox.receiver());
     let tenants = PerTenant::new(
@@ -136,6 +138,16 @@ pub fn app(inbox: &Inbox) -> Router {
             receive().route_layer(GoShiipSignature::new(GOSHIIP)),
         )
         .route(
+            "/webhooks/shipengine",
+            // The tests stamp events with fixed times (`at`), far from now.
+            receive().route_layer(
+                ShipEngineSignature::from_jwks(shipengine_demo_jwks())
+                    .expect("the demo JWKS")
+                    .max_age(Duration::from_secs(100 * 365 * 24 * 3600))
+                    .max_future_skew(Duration::from_secs(100 * 365 * 24 * 3600)),
+            ),
+        )
+        .route(
             "/webhooks/tenants/{tenant}/kosmo",
             receive().route_layer(tenants),
         )
@@ -162,6 +174,31 @@ pub fn kosmo(order: &str, status: &str, time: OffsetDateTime) -> Webhook {
 /// A GoShiip update of shipment `reference`.
 pub fn goshiip(reference: &str, status: &str) -> Webhook {
     Webhook::goshiip(status).field("/shipment/data/reference", reference)
+}
+
+/// A ShipEngine tracking update of `tracking_number` whose carrier event
+/// happened at `time`, sent (and signed) at `sent`.
+pub fn shipengine(
+    tracking_number: &str,
+    status_code: &str,
+    time: OffsetDateTime,
+    sent: OffsetDateTime,
+) -> Webhook {
+    let occurred_at = time
+        .format(&time::format_description::well_known::Rfc3339)
+        .expect("a time RFC 3339 writes");
+    Webhook::shipengine(status_code)
+        .field("/data/tracking_number", tracking_number)
+        .field(
+            "/data/events",
+            serde_json::json!([{ "occurred_at": occurred_at }]),
+        )
+        .header(
+            shipment_webhooks::shipengine::TIMESTAMP_HEADER,
+            &sent
+                .format(&time::format_description::well_known::Rfc3339)
+                .expect("a time RFC 3339 writes"),
+        )
 }
 
 /// A time `seconds` from a fixed instant, to order events by.

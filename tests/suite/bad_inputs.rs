@@ -1,5 +1,5 @@
 //! Every bad input in docs/reliability.md's table, each row a test here (or
-//! in a provider's test file, as the table says), across the four providers.
+//! in a provider's test file, as the table says), across the providers.
 //! Routes take only `ShipmentEvent` unless a row is about typed payloads, so
 //! what is tested is the layer's own answer.
 
@@ -15,10 +15,13 @@ use axum::http::{Request, StatusCode};
 use axum::routing::post;
 use axum::{Json, Router};
 use serde_json::{Value, json};
-use shipment_webhooks::testing::{Webhook, goshiip_signature, kosmo_signature, shipmondo_jwt};
+use shipment_webhooks::testing::{
+    SHIPENGINE_DEMO_PRIVATE_KEY, Webhook, goshiip_signature, kosmo_signature, shipengine_demo_jwks,
+    shipmondo_jwt,
+};
 use shipment_webhooks::{
-    GoShiipEvent, GoShiipSignature, KosmoSignature, KourierBearer, Provider, ShipmentEvent,
-    ShipmondoEvent, ShipmondoJwt,
+    GoShiipEvent, GoShiipSignature, KosmoSignature, KourierBearer, Provider, ShipEngineSignature,
+    ShipmentEvent, ShipmondoEvent, ShipmondoJwt,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -30,11 +33,20 @@ fn secret(provider: Provider) -> &'static str {
         Provider::Kourier => "a-kourier-token",
         Provider::Shipmondo => "a-shipmondo-webhook-key-of-32-bytes!",
         Provider::GoShiip => "your_secret_key",
+        Provider::ShipEngine => SHIPENGINE_DEMO_PRIVATE_KEY,
         _ => unreachable!("a provider this file does not know"),
     }
 }
 
-/// The four layers, each on `/webhooks/<provider>` with a handler that takes
+/// A secret (for ShipEngine, a private key) that is not `provider`'s.
+fn wrong_secret(provider: Provider) -> &'static str {
+    match provider {
+        Provider::ShipEngine => include_str!("../fixtures/shipengine/other-private-key.pem"),
+        _ => "another secret",
+    }
+}
+
+/// The layers, each on `/webhooks/<provider>` with a handler that takes
 /// only `ShipmentEvent`, refusing bodies over `limit`.
 fn app(limit: usize) -> Router {
     async fn on_event(event: ShipmentEvent) -> Json<ShipmentEvent> {
@@ -50,7 +62,15 @@ fn app(limit: usize) -> Router {
         Provider::Shipmondo => {
             post(on_event).layer(ShipmondoJwt::new(secret(provider)).body_limit(limit))
         }
-        _ => post(on_event).layer(GoShiipSignature::new(secret(provider)).body_limit(limit)),
+        Provider::GoShiip => {
+            post(on_event).layer(GoShiipSignature::new(secret(provider)).body_limit(limit))
+        }
+        Provider::ShipEngine => post(on_event).layer(
+            ShipEngineSignature::from_jwks(shipengine_demo_jwks())
+                .expect("the demo JWKS")
+                .body_limit(limit),
+        ),
+        other => unreachable!("no layer for {other}"),
     };
     PROVIDERS
         .into_iter()
@@ -68,6 +88,7 @@ fn sample(provider: Provider) -> Webhook {
         Provider::Kosmo => "DELIVERED",
         Provider::Shipmondo => "sent",
         Provider::GoShiip => "Delivered",
+        Provider::ShipEngine => "DE",
         _ => "delivered",
     };
     Webhook::sample(provider, status)
@@ -133,7 +154,12 @@ async fn the_untouched_requests_pass() {
 
 #[tokio::test]
 async fn missing_proof() {
-    for provider in [Provider::Kosmo, Provider::Kourier, Provider::GoShiip] {
+    for provider in [
+        Provider::Kosmo,
+        Provider::Kourier,
+        Provider::GoShiip,
+        Provider::ShipEngine,
+    ] {
         let header = proof_header(provider).unwrap();
         let answer = answer(without_header(signed(provider), header)).await;
         assert_refused(provider, &answer, StatusCode::UNAUTHORIZED, "is missing");
@@ -146,13 +172,18 @@ async fn missing_proof() {
 
 #[tokio::test]
 async fn each_refusal_names_its_reason() {
-    for provider in [Provider::Kosmo, Provider::Kourier, Provider::GoShiip] {
+    for provider in [
+        Provider::Kosmo,
+        Provider::Kourier,
+        Provider::GoShiip,
+        Provider::ShipEngine,
+    ] {
         let header = proof_header(provider).unwrap();
         let missing = answer(without_header(signed(provider), header)).await;
         missing.assert_reason("missing_proof");
         let malformed = answer(with_header(signed(provider), header, "not a proof")).await;
         malformed.assert_reason("malformed_proof");
-        let wrong = answer(sample(provider).sign("another secret")).await;
+        let wrong = answer(sample(provider).sign(wrong_secret(provider))).await;
         wrong.assert_reason("signature_mismatch");
     }
     let malformed = answer(shipmondo_token(|_| "a.b".to_owned()).await).await;
@@ -162,8 +193,8 @@ async fn each_refusal_names_its_reason() {
     for provider in PROVIDERS {
         let not_json = answer(with_body(signed(provider), "hello")).await;
         let expected = match provider {
-            // GoShiip's signature covers the body, so it is checked first.
-            Provider::GoShiip => "signature_mismatch",
+            // GoShiip's and ShipEngine's signatures cover the body, so they are checked first.
+            Provider::GoShiip | Provider::ShipEngine => "signature_mismatch",
             _ => "invalid_payload",
         };
         not_json.assert_reason(expected);
@@ -182,7 +213,12 @@ async fn each_refusal_names_its_reason() {
 
 #[tokio::test]
 async fn empty_proof() {
-    for provider in [Provider::Kosmo, Provider::Kourier, Provider::GoShiip] {
+    for provider in [
+        Provider::Kosmo,
+        Provider::Kourier,
+        Provider::GoShiip,
+        Provider::ShipEngine,
+    ] {
         let header = proof_header(provider).unwrap();
         let answer = answer(with_header(signed(provider), header, "")).await;
         assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{provider}");
@@ -194,7 +230,12 @@ async fn empty_proof() {
 
 #[tokio::test]
 async fn duplicate_proof() {
-    for provider in [Provider::Kosmo, Provider::Kourier, Provider::GoShiip] {
+    for provider in [
+        Provider::Kosmo,
+        Provider::Kourier,
+        Provider::GoShiip,
+        Provider::ShipEngine,
+    ] {
         let mut request = signed(provider);
         let header = proof_header(provider).unwrap();
         let value = request.headers()[header].clone();
@@ -217,7 +258,12 @@ async fn duplicate_proof() {
 
 #[tokio::test]
 async fn proof_header_not_visible_ascii() {
-    for provider in [Provider::Kosmo, Provider::Kourier, Provider::GoShiip] {
+    for provider in [
+        Provider::Kosmo,
+        Provider::Kourier,
+        Provider::GoShiip,
+        Provider::ShipEngine,
+    ] {
         let mut request = signed(provider);
         let header = proof_header(provider).unwrap();
         let value = axum::http::HeaderValue::from_bytes(b"Bearer caf\xe9").unwrap();
@@ -246,7 +292,7 @@ async fn wrong_scheme() {
         let answer = answer(request).await;
         assert_refused(Provider::Kourier, &answer, StatusCode::UNAUTHORIZED, "");
     }
-    for provider in [Provider::Kosmo, Provider::GoShiip] {
+    for provider in [Provider::Kosmo, Provider::GoShiip, Provider::ShipEngine] {
         let mut request = signed(provider);
         let header = proof_header(provider).unwrap();
         let prefixed = format!("sha256={}", request.headers()[header].to_str().unwrap());
@@ -262,7 +308,12 @@ async fn wrong_scheme() {
 
 #[tokio::test]
 async fn truncated_proof() {
-    for provider in [Provider::Kosmo, Provider::Kourier, Provider::GoShiip] {
+    for provider in [
+        Provider::Kosmo,
+        Provider::Kourier,
+        Provider::GoShiip,
+        Provider::ShipEngine,
+    ] {
         let request = signed(provider);
         let header = proof_header(provider).unwrap();
         let proof = request.headers()[header].to_str().unwrap().to_owned();
@@ -329,7 +380,10 @@ async fn re_serialized_body() {
         let (request, json) = body_json(signed(provider)).await;
         let pretty = serde_json::to_vec_pretty(&json).unwrap();
         let answer = answer(with_body(request, pretty)).await;
-        if provider == Provider::GoShiip {
+        if provider == Provider::ShipEngine {
+            // ShipEngine signs the bytes too.
+            answer.assert_refused(StatusCode::UNAUTHORIZED, "does not verify");
+        } else if provider == Provider::GoShiip {
             // GoShiip signs the bytes; the others sign fields or nothing of the body.
             answer.assert_refused(StatusCode::UNAUTHORIZED, "matches no configured secret");
         } else {
@@ -344,7 +398,9 @@ async fn byte_order_mark() {
         let (request, json) = body_json(signed(provider)).await;
         let body = [&b"\xEF\xBB\xBF"[..], json.to_string().as_bytes()].concat();
         let answer = answer(with_body(request, body)).await;
-        if provider == Provider::GoShiip {
+        if provider == Provider::ShipEngine {
+            answer.assert_refused(StatusCode::UNAUTHORIZED, "does not verify");
+        } else if provider == Provider::GoShiip {
             answer.assert_refused(StatusCode::UNAUTHORIZED, "matches no configured secret");
         } else {
             answer.assert_refused(StatusCode::BAD_REQUEST, "expected value at line 1 column 1");
@@ -622,6 +678,7 @@ fn every_row_of_the_table_is_a_test() {
         ("kourier", include_str!("kourier.rs")),
         ("shipmondo", include_str!("shipmondo.rs")),
         ("goshiip", include_str!("goshiip.rs")),
+        ("shipengine", include_str!("shipengine.rs")),
         ("layer", include_str!("layer.rs")),
         ("axum_fit", include_str!("axum_fit.rs")),
         ("tenant", include_str!("tenant.rs")),
@@ -677,7 +734,12 @@ async fn whitespace_around_a_proof_over_tcp() {
     // whitespace around a field value (RFC 9110, 5.5) before any layer sees
     // it, so the same request is accepted.
     let address = serve(app(1024 * 1024)).await;
-    for provider in [Provider::Kosmo, Provider::Kourier, Provider::GoShiip] {
+    for provider in [
+        Provider::Kosmo,
+        Provider::Kourier,
+        Provider::GoShiip,
+        Provider::ShipEngine,
+    ] {
         let (parts, body) = signed(provider).into_parts();
         let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
         let proof = proof_header(provider).unwrap();

@@ -12,10 +12,10 @@ use axum::http::{Request, StatusCode};
 use axum::routing::post;
 use axum::{Json, Router};
 use serde_json::json;
-use shipment_webhooks::testing::Webhook;
+use shipment_webhooks::testing::{SHIPENGINE_DEMO_PRIVATE_KEY, Webhook, shipengine_demo_jwks};
 use shipment_webhooks::{
-    GoShiipSignature, KosmoSignature, KourierBearer, Provider, ShipmentEvent, ShipmentStatus,
-    ShipmondoJwt,
+    GoShiipSignature, KosmoSignature, KourierBearer, Provider, ShipEngineSignature, ShipmentEvent,
+    ShipmentStatus, ShipmondoJwt,
 };
 use time::format_description::well_known::Rfc3339;
 use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};
@@ -277,6 +277,7 @@ fn status_and_provider_parse_from_their_names() {
         Provider::Kourier,
         Provider::Shipmondo,
         Provider::GoShiip,
+        Provider::ShipEngine,
     ] {
         let name = provider.as_str();
         assert_eq!(name.parse(), Ok(provider));
@@ -288,7 +289,7 @@ fn status_and_provider_parse_from_their_names() {
     let error = "dhl".parse::<Provider>().unwrap_err();
     assert_eq!(
         error.to_string(),
-        r#"unknown provider "dhl": expected kosmo, kourier, shipmondo or goshiip"#
+        r#"unknown provider "dhl": expected kosmo, kourier, shipmondo, goshiip or shipengine"#
     );
 }
 
@@ -302,7 +303,7 @@ fn equal_events_hash_alike() {
     assert_eq!(seen.len(), 2);
 }
 
-/// A router with all four layers whose handler records the event it
+/// A router with every provider's layer whose handler records the event it
 /// extracted and answers with it as JSON.
 fn app(seen: Arc<Mutex<Vec<ShipmentEvent>>>) -> Router {
     async fn echo(
@@ -328,6 +329,12 @@ fn app(seen: Arc<Mutex<Vec<ShipmentEvent>>>) -> Router {
         .route(
             "/webhooks/goshiip",
             post(echo).route_layer(GoShiipSignature::new(SECRET)),
+        )
+        .route(
+            "/webhooks/shipengine",
+            post(echo).route_layer(
+                ShipEngineSignature::from_jwks(shipengine_demo_jwks()).expect("the demo JWKS"),
+            ),
         )
         .with_state(seen)
 }
@@ -358,11 +365,24 @@ async fn every_provider_s_event_comes_back_from_its_json_as_the_layer_made_it() 
         (Webhook::shipmondo_monitor("UNKNOWN"), other("UNKNOWN")),
         (Webhook::goshiip("Picked Up"), ShipmentStatus::PickedUp),
         (Webhook::goshiip("Lost"), other("Lost")),
+        (Webhook::shipengine("SP"), ShipmentStatus::AtPickupPoint),
+        (Webhook::shipengine("UN"), other("UN")),
+        (
+            Webhook::shipengine("DE").field(
+                "/data/events",
+                json!([{"occurred_at": "2026-04-29T11:30:00.1234567+02:00"}]),
+            ),
+            ShipmentStatus::Delivered,
+        ),
     ];
     let seen = Arc::new(Mutex::new(Vec::new()));
     let app = app(seen.clone());
     for (webhook, status) in webhooks {
-        let answer = send(&app, webhook.sign(SECRET)).await;
+        let key = match webhook.provider() {
+            Provider::ShipEngine => SHIPENGINE_DEMO_PRIVATE_KEY,
+            _ => SECRET,
+        };
+        let answer = send(&app, webhook.sign(key)).await;
         let text = answer.json.to_string();
         assert_eq!(answer.status, StatusCode::OK, "{text}");
         let extracted = seen.lock().unwrap().pop().expect("the handler ran");

@@ -13,14 +13,38 @@ use hyper_util::service::TowerToHyperService;
 use serde_json::{Value, json};
 use shipment_webhooks::bytes::Bytes;
 use shipment_webhooks::http::Response;
-use shipment_webhooks::testing::Webhook;
+use shipment_webhooks::testing::{
+    SHIPENGINE_DEMO_KEY_ID, SHIPENGINE_DEMO_PRIVATE_KEY, Webhook, shipengine_demo_jwks,
+};
 use shipment_webhooks::{
     Body, GoShiipEvent, GoShiipSignature, KosmoEvent, KosmoSignature, KourierBearer, KourierEvent,
-    Provider, ShipmondoEvent, ShipmondoJwt, Verified, VerifiedWebhook, WebhookRejection,
+    Provider, ShipEngineEvent, ShipEngineSignature, ShipmondoEvent, ShipmondoJwt, Verified,
+    VerifiedWebhook, WebhookRejection,
 };
 use tower::{Layer, ServiceBuilder, ServiceExt};
 
 const SECRET: &str = "a-webhook-secret-of-thirty-two-bytes!";
+
+/// What signs `provider`'s webhooks here: ShipEngine's demo private key
+/// (its layer verifies with the demo JWKS), or [`SECRET`].
+fn key(provider: Provider) -> &'static str {
+    match provider {
+        Provider::ShipEngine => SHIPENGINE_DEMO_PRIVATE_KEY,
+        _ => SECRET,
+    }
+}
+
+/// A secret, or private key, the layer was not configured with.
+fn forger(provider: Provider) -> &'static str {
+    match provider {
+        Provider::ShipEngine => include_str!("../fixtures/shipengine/other-private-key.pem"),
+        _ => "another-secret-of-32-bytes-or-more",
+    }
+}
+
+fn shipengine() -> ShipEngineSignature {
+    ShipEngineSignature::from_jwks(shipengine_demo_jwks()).expect("the demo JWKS")
+}
 
 /// `request`'s headers and body, as a server that is not Tower has them.
 async fn head_and_body(request: Request<axum::body::Body>) -> (HeaderMap, Bytes) {
@@ -39,7 +63,9 @@ fn verify(
         Provider::Kosmo => KosmoSignature::new(SECRET).verify(headers, body),
         Provider::Kourier => KourierBearer::new(SECRET).verify(headers, body),
         Provider::Shipmondo => ShipmondoJwt::new(SECRET).verify(headers, body),
-        _ => GoShiipSignature::new(SECRET).verify(headers, body),
+        Provider::GoShiip => GoShiipSignature::new(SECRET).verify(headers, body),
+        Provider::ShipEngine => shipengine().verify(headers, body),
+        other => unreachable!("no layer for {other}"),
     };
     match verified? {
         Verified::Webhook(webhook) => Ok(webhook),
@@ -51,15 +77,21 @@ fn verify(
 async fn each_layer_verifies_headers_and_a_body_without_a_framework() {
     for provider in PROVIDERS {
         let (headers, body) =
-            head_and_body(Webhook::sample(provider, "delivered").sign(SECRET)).await;
+            head_and_body(Webhook::sample(provider, "delivered").sign(key(provider))).await;
         let verified = verify(provider, &headers, body.clone()).expect("a signed webhook");
         assert_eq!(verified.event().provider, provider);
-        assert_eq!(verified.secret().label(), "primary");
+        let label = match provider {
+            Provider::ShipEngine => SHIPENGINE_DEMO_KEY_ID,
+            _ => "primary",
+        };
+        assert_eq!(verified.secret().label(), label);
         let typed = match provider {
             Provider::Kosmo => verified.payload::<KosmoEvent>().map(|p| json!(p)),
             Provider::Kourier => verified.payload::<KourierEvent>().map(|p| json!(p)),
             Provider::Shipmondo => verified.payload::<ShipmondoEvent>().map(|p| json!(p)),
-            _ => verified.payload::<GoShiipEvent>().map(|p| json!(p)),
+            Provider::GoShiip => verified.payload::<GoShiipEvent>().map(|p| json!(p)),
+            Provider::ShipEngine => verified.payload::<ShipEngineEvent>().map(|p| json!(p)),
+            other => unreachable!("no payload for {other}"),
         };
         assert!(typed.is_ok(), "{provider}: {typed:?}");
         if provider != Provider::Shipmondo {
@@ -77,10 +109,8 @@ async fn each_layer_verifies_headers_and_a_body_without_a_framework() {
             StatusCode::INTERNAL_SERVER_ERROR
         );
 
-        let forged = head_and_body(
-            Webhook::sample(provider, "delivered").sign("another-secret-of-32-bytes-or-more"),
-        )
-        .await;
+        let forged =
+            head_and_body(Webhook::sample(provider, "delivered").sign(forger(provider))).await;
         let refused = verify(provider, &forged.0, forged.1).unwrap_err();
         assert_eq!(
             refused.status(),
@@ -94,7 +124,7 @@ async fn each_layer_verifies_headers_and_a_body_without_a_framework() {
 async fn the_dedup_key_is_the_sha256_of_what_the_provider_signed() {
     for provider in PROVIDERS {
         let webhook = Webhook::sample(provider, "delivered");
-        let (headers, body) = head_and_body(webhook.clone().sign(SECRET)).await;
+        let (headers, body) = head_and_body(webhook.clone().sign(key(provider))).await;
         let verified = verify(provider, &headers, body.clone()).expect("a signed webhook");
         let payload = webhook.payload();
         let signed = match provider {
@@ -110,6 +140,10 @@ async fn the_dedup_key_is_the_sha256_of_what_the_provider_signed() {
                     .as_bytes()
                     .to_vec()
             }
+            // The signed time as sent, a `.`, the body.
+            Provider::ShipEngine => {
+                [headers["x-shipengine-timestamp"].as_bytes(), b".", &body].concat()
+            }
             _ => body.to_vec(),
         };
         assert_eq!(
@@ -123,10 +157,10 @@ async fn the_dedup_key_is_the_sha256_of_what_the_provider_signed() {
 #[tokio::test]
 async fn verify_refuses_exactly_as_the_layer_does() {
     for provider in PROVIDERS {
-        let signed = || Webhook::sample(provider, "delivered").sign(SECRET);
+        let signed = || Webhook::sample(provider, "delivered").sign(key(provider));
         let requests = [
             signed(),
-            Webhook::sample(provider, "delivered").sign("another-secret-of-32-bytes-or-more"),
+            Webhook::sample(provider, "delivered").sign(forger(provider)),
             with_body(signed(), "not json"),
             with_body(signed(), vec![b' '; 2 * 1024 * 1024]),
             crate::common::without_header(
@@ -163,12 +197,14 @@ async fn layer_answer(
         Provider::Kosmo => KosmoSignature::new(SECRET).layer(ok).oneshot(request).await,
         Provider::Kourier => KourierBearer::new(SECRET).layer(ok).oneshot(request).await,
         Provider::Shipmondo => ShipmondoJwt::new(SECRET).layer(ok).oneshot(request).await,
-        _ => {
+        Provider::GoShiip => {
             GoShiipSignature::new(SECRET)
                 .layer(ok)
                 .oneshot(request)
                 .await
         }
+        Provider::ShipEngine => shipengine().layer(ok).oneshot(request).await,
+        other => unreachable!("no layer for {other}"),
     }
     .unwrap();
     let status = response.status();

@@ -8,40 +8,63 @@ use std::time::Duration;
 use crate::common::{PROVIDERS, echo_app, send};
 use axum::http::StatusCode;
 use secrecy::{SecretSlice, SecretString};
-use shipment_webhooks::testing::Webhook;
+use shipment_webhooks::testing::{SHIPENGINE_DEMO_PRIVATE_KEY, Webhook, shipengine_demo_jwks};
 use shipment_webhooks::{
     ConfigError, GoShiipEvent, GoShiipSignature, KosmoEvent, KosmoSignature, KourierBearer,
-    KourierEvent, Provider, ShipmondoEvent, ShipmondoJwt, WebhookSecret,
+    KourierEvent, Provider, ShipEngineEvent, ShipEngineSignature, ShipmondoEvent, ShipmondoJwt,
+    WebhookSecret,
 };
 use time::OffsetDateTime;
 
 const SECRET: &str = "a-webhook-secret-of-thirty-two-bytes!";
 
-/// A router for `provider` whose layer is built with `secret`.
+/// A router for `provider` whose layer is built with `secret`; ShipEngine's
+/// verifies with the demo JWKS (its secret is the private key that signs).
 fn app_with(provider: Provider, secret: impl WebhookSecret) -> axum::Router {
     let path = format!("/webhooks/{provider}");
     match provider {
         Provider::Kosmo => echo_app::<_, KosmoEvent>(&path, KosmoSignature::new(secret)),
         Provider::Kourier => echo_app::<_, KourierEvent>(&path, KourierBearer::new(secret)),
         Provider::Shipmondo => echo_app::<_, ShipmondoEvent>(&path, ShipmondoJwt::new(secret)),
-        _ => echo_app::<_, GoShiipEvent>(&path, GoShiipSignature::new(secret)),
+        Provider::GoShiip => echo_app::<_, GoShiipEvent>(&path, GoShiipSignature::new(secret)),
+        Provider::ShipEngine => echo_app::<_, ShipEngineEvent>(&path, shipengine_any_time()),
+        other => unreachable!("no layer for {other}"),
+    }
+}
+
+/// ShipEngine's layer with the demo JWKS and a window wide enough for any
+/// sample's time: its signed time is refused outside five minutes by default.
+fn shipengine_any_time() -> ShipEngineSignature {
+    let century = Duration::from_secs(100 * 365 * 24 * 3600);
+    ShipEngineSignature::from_jwks(shipengine_demo_jwks())
+        .expect("the demo JWKS")
+        .max_age(century)
+        .max_future_skew(century)
+}
+
+/// What signs `provider`'s samples here: ShipEngine's private key, or [`SECRET`].
+fn signing_secret(provider: Provider) -> &'static str {
+    match provider {
+        Provider::ShipEngine => SHIPENGINE_DEMO_PRIVATE_KEY,
+        _ => SECRET,
     }
 }
 
 #[tokio::test]
 async fn every_constructor_and_signer_takes_the_secret_types_users_hold() {
-    let secrets: Vec<Box<dyn Fn() -> Box<dyn WebhookSecret>>> = vec![
-        Box::new(|| Box::new(SECRET)),
-        Box::new(|| Box::new(SECRET.to_owned())),
-        Box::new(|| Box::new(SECRET.as_bytes())),
-        Box::new(|| Box::new(SECRET.as_bytes().to_vec())),
-        Box::new(|| Box::new(Box::<str>::from(SECRET))),
-        Box::new(|| Box::new(Arc::<str>::from(SECRET))),
-        Box::new(|| Box::new(Cow::Borrowed(SECRET))),
-        Box::new(|| Box::new(SecretString::from(SECRET))),
-        Box::new(|| Box::new(SecretSlice::from(SECRET.as_bytes().to_vec()))),
-    ];
     for provider in PROVIDERS {
+        let secret: &'static str = signing_secret(provider);
+        let secrets: Vec<Box<dyn Fn() -> Box<dyn WebhookSecret>>> = vec![
+            Box::new(move || Box::new(secret)),
+            Box::new(move || Box::new(secret.to_owned())),
+            Box::new(move || Box::new(secret.as_bytes())),
+            Box::new(move || Box::new(secret.as_bytes().to_vec())),
+            Box::new(move || Box::new(Box::<str>::from(secret))),
+            Box::new(move || Box::new(Arc::<str>::from(secret))),
+            Box::new(move || Box::new(Cow::Borrowed(secret))),
+            Box::new(move || Box::new(SecretString::from(secret))),
+            Box::new(move || Box::new(SecretSlice::from(secret.as_bytes().to_vec()))),
+        ];
         for secret in &secrets {
             let app = app_with(provider, &*secret());
             let request = Webhook::sample(provider, "delivered").sign(&*secret());
@@ -169,7 +192,7 @@ async fn samples_can_be_stamped_with_any_time() {
                 continue;
             }
             let app = app_with(provider, SECRET);
-            let answer = send(&app, webhook.at(time).sign(SECRET)).await;
+            let answer = send(&app, webhook.at(time).sign(signing_secret(provider))).await;
             assert_eq!(answer.status, StatusCode::OK, "{provider}: {}", answer.json);
             let expected = match provider {
                 Provider::GoShiip => serde_json::Value::Null,
