@@ -1,4 +1,4 @@
-//! The four providers into a durable inbox: `cargo run --example inbox`.
+//! Every provider into a durable inbox: `cargo run --example inbox`.
 //!
 //! Same routes, `PORT` and secret variables as `cargo run --example server`,
 //! but each verified webhook is stored in a SQLite inbox (`webhooks.db` in
@@ -13,7 +13,9 @@
 use axum::Router;
 use axum::routing::post_service;
 use shipment_webhooks::inbox::{Delivery, Inbox};
-use shipment_webhooks::{GoShiipSignature, KosmoSignature, KourierBearer, ShipmondoJwt};
+use shipment_webhooks::{
+    GoShiipSignature, KosmoSignature, KourierBearer, ShipEngineSignature, ShipmondoJwt,
+};
 
 #[path = "support/mod.rs"]
 mod support;
@@ -59,6 +61,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .route(
             "/webhooks/goshiip",
             receive().route_layer(GoShiipSignature::new(secrets.goshiip)),
+        )
+        .route(
+            "/webhooks/shipengine",
+            receive().route_layer(ShipEngineSignature::from_jwks(&secrets.shipengine_jwks)?),
         );
 
     let listener = support::listen().await?;

@@ -1,11 +1,11 @@
 //! Reliability load test: `cargo run --release --example reliability`.
 //!
 //! Starts this same binary as a child server (`reliability serve`) with the
-//! four providers' layers, so its memory can be read from `/proc` (Linux) and
+//! providers' layers, so its memory can be read from `/proc` (Linux) and
 //! a crash shows, then sends it `REQUESTS` webhooks (default 100 000) over
 //! `CONNECTIONS` concurrent connections (default 64) on 127.0.0.1: a fixed mix
 //! of valid, forged, malformed-body, malformed-proof and oversized ones across
-//! all four providers, each with its own id.
+//! all providers, each with its own id.
 //!
 //! Exits 1 unless every valid webhook reached the handler exactly once and no
 //! other one did, every answer had its kind's status, the server is still up
@@ -32,33 +32,48 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde::{Deserialize, Serialize};
-use shipment_webhooks::testing::{Webhook, goshiip_signature};
+use shipment_webhooks::testing::{
+    SHIPENGINE_DEMO_PRIVATE_KEY, Webhook, goshiip_signature, shipengine_demo_jwks,
+    shipengine_signature,
+};
 use shipment_webhooks::{
-    GoShiipSignature, KosmoSignature, KourierBearer, Provider, ShipmentEvent, ShipmondoJwt,
-    goshiip, kosmo,
+    GoShiipSignature, KosmoSignature, KourierBearer, Provider, ShipEngineSignature, ShipmentEvent,
+    ShipmondoJwt, goshiip, kosmo, shipengine,
 };
 
 /// Small, so oversized bodies are cheap to send.
 const BODY_LIMIT: usize = 64 * 1024;
 
-const PROVIDERS: [Provider; 4] = [
+const PROVIDERS: [Provider; 5] = [
     Provider::Kosmo,
     Provider::Kourier,
     Provider::Shipmondo,
     Provider::GoShiip,
+    Provider::ShipEngine,
 ];
 
-/// The server's secrets, all of 32 bytes or more as Shipmondo's keys must be.
+/// The server's secrets, all of 32 bytes or more as Shipmondo's keys must be;
+/// for ShipEngine, the demo private key whose JWKS the server verifies with.
 fn secret(provider: Provider) -> &'static str {
     match provider {
         Provider::Kosmo => "whk_load_test_kosmo_secret_0123456789",
         Provider::Kourier => "load-test-kourier-token-0123456789abcdef",
         Provider::Shipmondo => "load-test-shipmondo-key-0123456789abcdef",
-        _ => "load-test-goshiip-secret-0123456789abcdef",
+        Provider::GoShiip => "load-test-goshiip-secret-0123456789abcdef",
+        Provider::ShipEngine => SHIPENGINE_DEMO_PRIVATE_KEY,
+        other => unreachable!("no secret for {other}"),
     }
 }
 
-const WRONG_SECRET: &str = "not-the-configured-secret-0123456789abcdef";
+/// What forged webhooks are signed with: another secret, or another RSA key.
+fn wrong_secret(provider: Provider) -> &'static str {
+    match provider {
+        Provider::ShipEngine => {
+            include_str!("../tests/fixtures/shipengine/other-private-key.pem")
+        }
+        _ => "not-the-configured-secret-0123456789abcdef",
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -112,9 +127,10 @@ impl Kind {
     }
 }
 
-/// Request `i`'s provider and kind; every 40 requests cover every pair.
+/// Request `i`'s provider and kind; every 50 requests cover every pair.
 fn plan(i: usize) -> (Provider, Kind) {
-    (PROVIDERS[i % 4], MIX[(i / 4) % MIX.len()])
+    let n = PROVIDERS.len();
+    (PROVIDERS[i % n], MIX[(i / n) % MIX.len()])
 }
 
 fn webhook_id(i: usize) -> String {
@@ -127,7 +143,9 @@ fn id_pointer(provider: Provider) -> &'static str {
         Provider::Kosmo => "/orderId",
         Provider::Kourier => "/delivery_id",
         Provider::Shipmondo => "/data/id",
-        _ => "/shipment/data/reference",
+        Provider::GoShiip => "/shipment/data/reference",
+        Provider::ShipEngine => "/data/tracking_number",
+        other => unreachable!("no id for {other}"),
     }
 }
 
@@ -249,6 +267,12 @@ fn serve(requests: &str) -> Result<(), Box<dyn std::error::Error>> {
                 GoShiipSignature::new(secret(Provider::GoShiip)).body_limit(BODY_LIMIT),
             ),
         )
+        .route(
+            &route(Provider::ShipEngine),
+            post(deliver).route_layer(
+                ShipEngineSignature::from_jwks(shipengine_demo_jwks())?.body_limit(BODY_LIMIT),
+            ),
+        )
         .route("/stats", get(stats))
         .with_state(Arc::new(Mutex::new(deliveries)));
     tokio::runtime::Runtime::new()?.block_on(async {
@@ -342,6 +366,7 @@ async fn build(i: usize, base: &str) -> Request<Body> {
         Provider::Kosmo => "PICKED UP",
         Provider::Kourier => "in_transit",
         Provider::Shipmondo => "sent",
+        Provider::ShipEngine => "IT",
         _ => "Picked Up",
     };
     let mut webhook = Webhook::sample(provider, status)
@@ -355,7 +380,7 @@ async fn build(i: usize, base: &str) -> Request<Body> {
         webhook = webhook.field("/padding", "x".repeat(BODY_LIMIT));
     }
     let signer = if kind == Kind::Forged {
-        WRONG_SECRET
+        wrong_secret(provider)
     } else {
         secret(provider)
     };
@@ -365,12 +390,21 @@ async fn build(i: usize, base: &str) -> Request<Body> {
     let headers = &mut parts.headers;
     let body = match (kind, provider) {
         (Kind::Valid | Kind::Forged, _) => Body::from(body),
-        // Half the body: not JSON, though its proof holds (GoShiip's is re-signed).
+        // Half the body: not JSON, though its proof holds (GoShiip's and
+        // ShipEngine's are re-signed).
         (Kind::BadBody, _) => {
             let half = body.slice(..body.len() / 2);
             if provider == Provider::GoShiip {
                 let signature = goshiip_signature(secret(provider), &half);
                 headers.insert(goshiip::SIGNATURE_HEADER, header(&signature));
+            }
+            if provider == Provider::ShipEngine {
+                let time = headers[shipengine::TIMESTAMP_HEADER]
+                    .to_str()
+                    .expect("the signed time as text")
+                    .to_owned();
+                let signature = shipengine_signature(secret(provider), &time, &half);
+                headers.insert(shipengine::SIGNATURE_HEADER, header(&signature));
             }
             Body::from(half)
         }
@@ -391,13 +425,17 @@ async fn build(i: usize, base: &str) -> Request<Body> {
             let none = format!("eyJhbGciOiJub25lIn0.{payload}.");
             Body::from(serde_json::json!({ "data": none }).to_string())
         }
+        (Kind::BadProof, Provider::ShipEngine) => {
+            headers.insert(shipengine::SIGNATURE_HEADER, header("not base64!"));
+            Body::from(body)
+        }
         (Kind::BadProof, _) => {
             headers.insert(goshiip::SIGNATURE_HEADER, header(&"zz".repeat(32)));
             Body::from(body)
         }
         // Every other one chunked, so its length is not declared and the limit
         // is met while reading.
-        (Kind::Oversized, _) if (i / 40) % 2 == 1 => {
+        (Kind::Oversized, _) if (i / (10 * PROVIDERS.len())) % 2 == 1 => {
             let chunks: Vec<Result<Bytes, std::convert::Infallible>> = (0..body.len())
                 .step_by(16 * 1024)
                 .map(|start| Ok(body.slice(start..body.len().min(start + 16 * 1024))))

@@ -2,7 +2,7 @@
 //! provider would, and show what it answered.
 //!
 //! ```text
-//! cargo run --example send -- <kosmo|kourier|shipmondo|goshiip> <url> [--status S] [--secret S] [--forge]
+//! cargo run --example send -- <kosmo|kourier|shipmondo|goshiip|shipengine> <url> [--status S] [--secret S] [--forge]
 //!                                                                      [--resource orders|shipments|monitor]
 //!                                                                      [--twice] [--older-after-newer]
 //! ```
@@ -14,12 +14,20 @@
 //! before, as Kosmo's out-of-order deliveries do, and the inbox's worker
 //! marks the older one `superseded` instead of handling it.
 //!
+//! For ShipEngine, `--status` is a `status_code` (`DE` by default, `IT`,
+//! `SP`...); the webhook is signed with an RSA private key (a PKCS#8 PEM,
+//! `--secret` or SHIPENGINE_PRIVATE_KEY; by default the testing kit's demo
+//! key, whose JWKS `cargo run --example server` verifies with when
+//! SHIPENGINE_JWKS is unset), stamped with the current time, and `--forge`
+//! changes one character of the signature.
+//!
 //! For Shipmondo, `--resource` picks an `Orders` webhook (the default, its
 //! `order_status`), a `Shipments` one (its action, `create` or `cancel`) or a
 //! `Shipment Monitor` one (its `current_status`, such as `EN_ROUTE`).
 //!
 //! The secret defaults to the provider's variable (KOSMO_WEBHOOK_SECRET,
-//! KOURIER_WEBHOOK_TOKEN, SHIPMONDO_WEBHOOK_KEY, GOSHIIP_WEBHOOK_SECRET), else
+//! KOURIER_WEBHOOK_TOKEN, SHIPMONDO_WEBHOOK_KEY, GOSHIIP_WEBHOOK_SECRET,
+//! SHIPENGINE_PRIVATE_KEY), else
 //! the demo value `cargo run --example server` uses. `--forge` signs with a
 //! wrong secret to check that the endpoint refuses it. Exits 0 when the
 //! endpoint did what it should (2xx for a real webhook, refusal for a forged
@@ -36,9 +44,9 @@ use http_body_util::BodyExt;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use shipment_webhooks::Provider;
-use shipment_webhooks::testing::Webhook;
+use shipment_webhooks::testing::{SHIPENGINE_DEMO_PRIVATE_KEY, Webhook};
 
-const USAGE: &str = "usage: send <kosmo|kourier|shipmondo|goshiip> <url> [--status S] [--secret S] [--forge] \
+const USAGE: &str = "usage: send <kosmo|kourier|shipmondo|goshiip|shipengine> <url> [--status S] [--secret S] [--forge] \
      [--resource orders|shipments|monitor] [--twice] [--older-after-newer]";
 
 struct Args {
@@ -108,7 +116,10 @@ fn secret_source(provider: Provider) -> (&'static str, &'static str) {
             "SHIPMONDO_WEBHOOK_KEY",
             "demo-shipmondo-key-change-me-in-prod",
         ),
-        _ => ("GOSHIIP_WEBHOOK_SECRET", "your_secret_key"),
+        Provider::GoShiip => ("GOSHIIP_WEBHOOK_SECRET", "your_secret_key"),
+        // The private key signs; the server verifies with its public half.
+        Provider::ShipEngine => ("SHIPENGINE_PRIVATE_KEY", SHIPENGINE_DEMO_PRIVATE_KEY),
+        other => unreachable!("no secret for {other}"),
     }
 }
 
@@ -128,7 +139,9 @@ fn webhook(args: &Args) -> Result<Webhook, String> {
         (Provider::Shipmondo, other) => {
             return Err(format!("unknown Shipmondo resource {other:?}"));
         }
-        _ => Webhook::goshiip(status.unwrap_or("Delivered")),
+        (Provider::GoShiip, _) => Webhook::goshiip(status.unwrap_or("Delivered")),
+        (Provider::ShipEngine, _) => Webhook::shipengine(status.unwrap_or("DE")),
+        (other, _) => return Err(format!("no webhook for {other}")),
     })
 }
 
@@ -137,6 +150,11 @@ fn webhook(args: &Args) -> Result<Webhook, String> {
 /// (`--older-after-newer`).
 fn deliveries(args: &Args, webhook: Webhook) -> Vec<Webhook> {
     if args.twice {
+        // ShipEngine signs the send time: a retry as sent keeps the same one.
+        let webhook = match args.provider {
+            Provider::ShipEngine => webhook.now(),
+            _ => webhook,
+        };
         return vec![webhook.clone(), webhook];
     }
     if !args.older_after_newer {
@@ -149,6 +167,7 @@ fn deliveries(args: &Args, webhook: Webhook) -> Vec<Webhook> {
         Provider::Kosmo => "PICKED UP",
         Provider::Kourier => "picked_up",
         Provider::Shipmondo => "processing",
+        Provider::ShipEngine => "IT",
         _ => "Picked Up",
     };
     let older = match (args.provider, args.resource.as_str()) {
@@ -159,6 +178,7 @@ fn deliveries(args: &Args, webhook: Webhook) -> Vec<Webhook> {
         (Provider::Kourier, _) => webhook.clone().field("/status", earlier),
         (Provider::Shipmondo, "orders") => webhook.clone().field("/data/order_status", earlier),
         (Provider::Shipmondo, _) => webhook.clone(),
+        (Provider::ShipEngine, _) => webhook.clone().field("/data/status_code", earlier),
         _ => webhook.clone().field("/shipment/data/status", earlier),
     };
     vec![webhook.at(now), older.at(now - Duration::from_secs(60))]
@@ -168,6 +188,8 @@ fn deliveries(args: &Args, webhook: Webhook) -> Vec<Webhook> {
 fn deadline(provider: Provider) -> Duration {
     match provider {
         Provider::Shipmondo => Duration::from_secs(3),
+        // ShipEngine documents no deadline: the others' 30 s.
+        Provider::ShipEngine => Duration::from_secs(30),
         _ => Duration::from_secs(30),
     }
 }
@@ -194,7 +216,12 @@ async fn main() -> ExitCode {
         (None, Ok(secret)) if !secret.is_empty() => (secret, var.to_owned()),
         _ => (demo.to_owned(), "the demo secret".to_owned()),
     };
-    let (secret, proof) = if args.forge {
+    let (secret, proof) = if args.forge && args.provider == Provider::ShipEngine {
+        (
+            secret,
+            "the key, one signature character then changed: it must be refused".to_owned(),
+        )
+    } else if args.forge {
         (
             format!("forged-{secret}"),
             "a WRONG secret: it must be refused".to_owned(),
@@ -211,12 +238,29 @@ async fn main() -> ExitCode {
             args.provider,
             webhook.payload_json()
         );
-        let request = webhook.uri(args.url.clone()).sign(&secret);
+        let mut request = webhook.uri(args.url.clone()).sign(&secret);
+        if args.forge && args.provider == Provider::ShipEngine {
+            forge_shipengine(&mut request);
+        }
         if let Err(code) = deliver(&client, request, args.provider, args.forge).await {
             return code;
         }
     }
     ExitCode::SUCCESS
+}
+
+/// Changes one character in the middle of ShipEngine's signature.
+fn forge_shipengine(request: &mut axum::http::Request<Body>) {
+    let name = shipment_webhooks::shipengine::SIGNATURE_HEADER;
+    let Some(signature) = request.headers().get(&name) else {
+        return;
+    };
+    let mut forged = signature.as_bytes().to_vec();
+    let middle = forged.len() / 2;
+    forged[middle] = if forged[middle] == b'A' { b'B' } else { b'A' };
+    if let Ok(value) = axum::http::HeaderValue::from_bytes(&forged) {
+        request.headers_mut().insert(name, value);
+    }
 }
 
 /// Sends `request` and says whether the answer is what it should be.

@@ -1,14 +1,17 @@
-//! One server for all four providers: `cargo run --example server`.
+//! One server for every provider: `cargo run --example server`.
 //!
-//! Listens on 127.0.0.1:$PORT (default 3000) at `POST /webhooks/{kosmo,kourier,shipmondo,goshiip}`,
+//! Listens on 127.0.0.1:$PORT (default 3000) at
+//! `POST /webhooks/{kosmo,kourier,shipmondo,goshiip,shipengine}`,
 //! answers 200 with the normalized event as JSON, and logs each event.
 //! Secrets come from KOSMO_WEBHOOK_SECRET, KOURIER_WEBHOOK_TOKEN,
-//! SHIPMONDO_WEBHOOK_KEY and GOSHIIP_WEBHOOK_SECRET; where one is unset, a
-//! demo value is used and a warning says so.
+//! SHIPMONDO_WEBHOOK_KEY and GOSHIIP_WEBHOOK_SECRET, ShipEngine's keys from
+//! the JWKS file SHIPENGINE_JWKS names; where one is unset, a demo value (for
+//! ShipEngine, the testing kit's demo key pair) is used and a warning says so.
 
 use axum::{Json, Router, routing::post};
 use shipment_webhooks::{
-    GoShiipSignature, KosmoSignature, KourierBearer, MatchedSecret, ShipmentEvent, ShipmondoJwt,
+    GoShiipSignature, KosmoSignature, KourierBearer, MatchedSecret, ShipEngineSignature,
+    ShipmentEvent, ShipmondoJwt,
 };
 
 #[path = "support/mod.rs"]
@@ -47,6 +50,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .route(
             "/webhooks/goshiip",
             post(on_event).route_layer(GoShiipSignature::new(secrets.goshiip)),
+        )
+        .route(
+            "/webhooks/shipengine",
+            post(on_event).route_layer(ShipEngineSignature::from_jwks(&secrets.shipengine_jwks)?),
         );
 
     let listener = support::listen().await?;

@@ -1,5 +1,5 @@
-//! What the example servers share: logging, the four secrets from the
-//! environment, and the port.
+//! What the example servers share: logging, the providers' secrets (and
+//! ShipEngine's JWKS) from the environment, and the port.
 
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::prelude::*;
@@ -21,13 +21,16 @@ pub fn init_tracing() {
         .init();
 }
 
-/// The four providers' secrets, from KOSMO_WEBHOOK_SECRET,
-/// KOURIER_WEBHOOK_TOKEN, SHIPMONDO_WEBHOOK_KEY and GOSHIIP_WEBHOOK_SECRET.
+/// The providers' secrets, from KOSMO_WEBHOOK_SECRET,
+/// KOURIER_WEBHOOK_TOKEN, SHIPMONDO_WEBHOOK_KEY and GOSHIIP_WEBHOOK_SECRET,
+/// and ShipEngine's public keys, from the JWKS file SHIPENGINE_JWKS names.
 pub struct Secrets {
     pub kosmo: String,
     pub kourier: String,
     pub shipmondo: String,
     pub goshiip: String,
+    /// ShipEngine's JWKS, as text.
+    pub shipengine_jwks: String,
 }
 
 impl Secrets {
@@ -45,7 +48,27 @@ impl Secrets {
                 "demo-shipmondo-key-change-me-in-prod",
             )?,
             goshiip: secret("GOSHIIP_WEBHOOK_SECRET", "your_secret_key")?,
+            shipengine_jwks: shipengine_jwks()?,
         })
+    }
+}
+
+/// The JWKS in the file SHIPENGINE_JWKS names (save
+/// https://api.shipengine.com/jwks there), or the testing kit's demo JWKS,
+/// whose private key `cargo run --example send -- shipengine` signs with.
+fn shipengine_jwks() -> Result<String, String> {
+    match std::env::var("SHIPENGINE_JWKS") {
+        Ok(path) if path.is_empty() => Err("SHIPENGINE_JWKS is set but empty".into()),
+        Ok(path) => std::fs::read_to_string(&path)
+            .map_err(|error| format!("SHIPENGINE_JWKS: {path} cannot be read: {error}")),
+        Err(std::env::VarError::NotPresent) => {
+            tracing::warn!(
+                "SHIPENGINE_JWKS is not set: using the DEMO key pair's JWKS, whose private key \
+                 is public in the testing kit; never use it in production"
+            );
+            Ok(shipment_webhooks::testing::shipengine_demo_jwks().to_owned())
+        }
+        Err(std::env::VarError::NotUnicode(_)) => Err("SHIPENGINE_JWKS is not UTF-8".into()),
     }
 }
 
@@ -69,7 +92,7 @@ pub async fn listen() -> Result<tokio::net::TcpListener, Box<dyn std::error::Err
     let port: u16 = std::env::var("PORT").map_or(Ok(3000), |port| port.parse())?;
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     tracing::info!(
-        "listening on http://{}/webhooks/{{kosmo,kourier,shipmondo,goshiip}}",
+        "listening on http://{}/webhooks/{{kosmo,kourier,shipmondo,goshiip,shipengine}}",
         listener.local_addr()?
     );
     Ok(listener)
