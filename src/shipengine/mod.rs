@@ -561,7 +561,7 @@ impl Verifier for ShipEngineSignature {
         self.window
             .check(&format!("the {TIMESTAMP_HEADER} header"), proof.time)?;
         let fields: ShipEngineFields<'_> = parse_object("the body", body)?;
-        let event = fields.to_event(proof.time)?;
+        let event = fields.to_event(body, proof.time)?;
         let secret = MatchedSecret::new(Arc::clone(&proof.key.kid));
         let webhook = VerifiedWebhook::new(event, secret, body.clone()).signed_over([
             Bytes::copy_from_slice(proof.timestamp.as_bytes()),
@@ -631,15 +631,22 @@ fn parse_time(text: &str) -> Option<OffsetDateTime> {
         .ok()
 }
 
-/// The fields a [`ShipmentEvent`] is made of.
+/// The fields a [`ShipmentEvent`] is made of; `data` is read apart
+/// ([`TrackBody`]), and only for tracking webhooks: other resource types
+/// carry other shapes.
 #[derive(Deserialize)]
 struct ShipEngineFields<'a> {
     #[serde(borrow, default, deserialize_with = "optional_str")]
     resource_url: Option<Cow<'a, str>>,
     #[serde(borrow)]
     resource_type: Cow<'a, str>,
-    #[serde(default)]
-    data: Option<&'a serde_json::value::RawValue>,
+}
+
+/// A tracking webhook's body, for its `data`.
+#[derive(Deserialize)]
+struct TrackBody<'a> {
+    #[serde(borrow, default)]
+    data: Option<TrackFields<'a>>,
 }
 
 /// A tracking webhook's `data`: what the event needs.
@@ -667,7 +674,11 @@ fn is_track(resource_type: &str) -> bool {
 }
 
 impl ShipEngineFields<'_> {
-    fn to_event(&self, sent: OffsetDateTime) -> Result<ShipmentEvent, WebhookRejection> {
+    fn to_event(
+        &self,
+        body: &[u8],
+        sent: OffsetDateTime,
+    ) -> Result<ShipmentEvent, WebhookRejection> {
         if !is_track(&self.resource_type) {
             let id = self
                 .resource_url
@@ -683,10 +694,10 @@ impl ShipEngineFields<'_> {
                 event_id: None,
             });
         }
-        let data = self.data.ok_or_else(|| {
+        let track: TrackBody<'_> = parse_object("the body", body)?;
+        let track = track.data.ok_or_else(|| {
             WebhookRejection::invalid_payload("the body: a tracking webhook without `data`")
         })?;
-        let track: TrackFields<'_> = object_at("the body, at data", data.get())?;
         let missing = |field: &str| {
             WebhookRejection::invalid_payload(format!("the body, at data: missing field `{field}`"))
         };
@@ -714,10 +725,6 @@ impl ShipEngineFields<'_> {
             event_id: None,
         })
     }
-}
-
-fn object_at<'a, T: Deserialize<'a>>(what: &str, json: &'a str) -> Result<T, WebhookRejection> {
-    parse_object(what, json.as_bytes())
 }
 
 /// A ShipEngine (or ShipStation API v2) webhook's body, as sent (all signed).
