@@ -46,12 +46,12 @@ use sha2::Sha256;
 use shipment_webhooks::testing::Webhook;
 use shipment_webhooks::{
     GoShiipEvent, GoShiipSignature, KosmoEvent, KosmoSignature, KourierBearer, KourierEvent,
-    ShipmondoEvent, ShipmondoJwt,
+    ShipEngineEvent, ShipmondoEvent, ShipmondoJwt,
 };
 use tower::{Layer, Service, ServiceExt, service_fn};
 
 mod common;
-use common::{FloorLayer, Reference, SECRET, body_of, samples};
+use common::{FloorLayer, Reference, SECRET, body_of, samples, shipengine_layer, signing_key};
 
 const SIZES: [(&str, usize); 2] = [("1KiB", 1024), ("64KiB", 64 * 1024)];
 
@@ -111,7 +111,7 @@ struct Sample {
 
 impl Sample {
     fn new(provider: &'static str, webhook: Webhook) -> Self {
-        let (parts, _) = webhook.sign(SECRET).into_parts();
+        let (parts, _) = webhook.sign(signing_key(provider)).into_parts();
         let body = body_of(&webhook);
         Self {
             provider,
@@ -133,7 +133,9 @@ macro_rules! with_layer {
             "kosmo" => $measure($($arg,)* KosmoSignature::new(SECRET)),
             "kourier" => $measure($($arg,)* KourierBearer::new(SECRET)),
             "shipmondo" => $measure($($arg,)* ShipmondoJwt::new(SECRET)),
-            _ => $measure($($arg,)* GoShiipSignature::new(SECRET)),
+            "goshiip" => $measure($($arg,)* GoShiipSignature::new(SECRET)),
+            "shipengine" => $measure($($arg,)* shipengine_layer()),
+            other => unreachable!("no layer for {other}"),
         }
     };
 }
@@ -205,6 +207,9 @@ fn bench(c: &mut Criterion) {
                 }
                 "goshiip" => {
                     b.iter(|| serde_json::from_slice::<GoShiipEvent>(black_box(&json)).unwrap())
+                }
+                "shipengine" => {
+                    b.iter(|| serde_json::from_slice::<ShipEngineEvent>(black_box(&json)).unwrap())
                 }
                 _ => b.iter(|| serde_json::from_slice::<ShipmondoEvent>(black_box(&json)).unwrap()),
             });

@@ -8,11 +8,12 @@
 //! - `floor`: the GoShiip webhook to a route behind benches/common's
 //!   `Floor`, the least a layer with this crate's API does, whose handler
 //!   takes the record it left (`floor - bare` is what any such layer costs);
-//! - `kosmo`, `kourier`, `shipmondo`, `goshiip`: that provider's webhook to
+//! - `kosmo`, `kourier`, `shipmondo`, `goshiip`, `shipengine`: that provider's webhook to
 //!   a route behind its layer whose handler takes the `ShipmentEvent`;
 //! - `hmac-kosmo`... : one HMAC-SHA256 of what that provider signs (for
 //!   Kourier, the token's SHA-256 digest compared in constant time, as
-//!   `KourierBearer` compares tokens), so that the hashing, which takes
+//!   `KourierBearer` compares tokens; for ShipEngine, the RSA-SHA256
+//!   verification of its signature), so that the hashing, which takes
 //!   sha2's software path under valgrind (no SHA-NI), shows apart;
 //! - `fields-kosmo`... : serde_json decoding, borrowed, the few fields the
 //!   `ShipmentEvent` is made of (for Shipmondo, through its format: the
@@ -41,7 +42,10 @@ use tower::Service;
 
 #[path = "../../common/mod.rs"]
 mod common;
-use common::{FloorLayer, FloorRecord, Reference, SECRET, body_of, decode_fields, samples};
+use common::{
+    FloorLayer, FloorRecord, Reference, SECRET, body_of, decode_fields, samples, shipengine_layer,
+    signing_key,
+};
 
 async fn bare(_body: Bytes) -> StatusCode {
     StatusCode::OK
@@ -79,6 +83,10 @@ fn router(route: &str) -> Router {
         .route(
             "/webhooks/goshiip",
             route(post(verified).route_layer(GoShiipSignature::new(SECRET))),
+        )
+        .route(
+            "/webhooks/shipengine",
+            route(post(verified).route_layer(shipengine_layer())),
         )
 }
 
@@ -171,7 +179,7 @@ fn run(route: &str, count: usize, size: usize) {
         return;
     }
 
-    let (parts, _) = webhook.sign(SECRET).into_parts();
+    let (parts, _) = webhook.sign(signing_key(provider)).into_parts();
     // As `axum::serve` does: every route made once, not per request.
     let mut app = router(route).with_state::<()>(()).into_service::<Body>();
     for _ in 0..count {
