@@ -32,7 +32,9 @@ static KEYS: LazyLock<[(&str, PrivateKey); 2]> = LazyLock::new(|| {
         ),
         (
             "shipment-webhooks-other",
-            key(include_str!("../../tests/fixtures/shipengine/other-private-key.pem")),
+            key(include_str!(
+                "../../tests/fixtures/shipengine/other-private-key.pem"
+            )),
         ),
     ]
 });
@@ -77,7 +79,10 @@ fuzz_target!(|data: &[u8]| {
             .unwrap_or("2026-12-07T19:00:00Z")
             .to_owned();
         let signature = key
-            .sign(Pkcs1v15Sign::new::<Sha256>(), &digest(timestamp.as_bytes(), &input.body))
+            .sign(
+                Pkcs1v15Sign::new::<Sha256>(),
+                &digest(timestamp.as_bytes(), &input.body),
+            )
             .expect("an RSA key signs");
         input.set_header(TIMESTAMP, timestamp.as_bytes());
         input.set_header(KEY_ID, kid.as_bytes());

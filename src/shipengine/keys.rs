@@ -236,6 +236,15 @@ impl Keys {
         }
     }
 
+    /// Marks a refresh as begun now, whatever the key: the next unknown key
+    /// id waits out the interval.
+    pub(crate) fn mark_refreshed(&self) {
+        *self
+            .last_refresh
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(Instant::now());
+    }
+
     /// Looks the JWKS up and replaces the set with its usable keys; a
     /// failed lookup or a set with no usable key keeps the old set.
     pub(crate) fn refresh(

@@ -79,7 +79,14 @@
 //! minute. If the lookup fails (or returns no usable key), the old keys stay
 //! and the request that waited gets 503 `lookup_failed`, so ShipEngine
 //! retries it later. Two requests arriving together with a new key: one
-//! waits for the lookup, the other is refused (401) and retried by ShipEngine.
+//! waits for the lookup, the other is refused (401) and retried by ShipEngine
+//! (every two hours); so call [`refresh_keys`](ShipEngineSignature::refresh_keys)
+//! once at start-up rather than leave the first webhooks to look the keys up.
+//!
+//! Behind [`PerTenant`](crate::PerTenant), each tenant's layer verifies with
+//! the keys it was built with: the tenant's lookup is not called per key id
+//! (build each with [`from_jwks`](ShipEngineSignature::from_jwks); the
+//! tenant cache's time-to-live renews them).
 //!
 //! # What the signature does not cover
 //!
@@ -329,6 +336,23 @@ impl ShipEngineSignature {
             keys: Arc::new(Keys::new(set, Some(boxed(lookup)), interval)),
             ..self
         }
+    }
+
+    /// Calls the lookup now and keeps the keys it returns: at start-up, so
+    /// that the first webhooks need not wait for it (while one request
+    /// waits for a lookup, others naming an unknown key are refused with 401,
+    /// and ShipEngine retries them later). Does nothing without a lookup.
+    ///
+    /// # Errors
+    ///
+    /// The lookup's error, or the [`ConfigError`] of a JWKS with no usable
+    /// key; the keys the layer had are kept.
+    pub async fn refresh_keys(&self) -> Result<(), BoxError> {
+        self.keys.mark_refreshed();
+        self.keys.refresh().await.map_err(|error| match error {
+            keys::RefreshError::Lookup(error) => error,
+            keys::RefreshError::Keys(error) => Box::new(error) as BoxError,
+        })
     }
 
     /// Looks the JWKS up at most once per `interval` for unknown key ids

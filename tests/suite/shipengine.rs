@@ -641,6 +641,20 @@ async fn a_lookup_is_called_for_the_first_key_and_an_unknown_one_once_per_interv
 }
 
 #[tokio::test]
+async fn keys_looked_up_at_start_up_need_no_lookup_per_request() {
+    let (calls, lookup) = counting_lookup(shipengine_demo_jwks().to_owned());
+    let layer = ShipEngineSignature::from_lookup(lookup);
+    layer.refresh_keys().await.expect("the demo JWKS");
+    let app = echo_app::<_, ShipEngineEvent>("/webhooks/shipengine", layer);
+    assert_eq!(send(&app, signed("DE")).await.status, StatusCode::OK);
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    let failing =
+        ShipEngineSignature::from_lookup(|| async { Ok::<_, std::io::Error>(EC_JWKS.to_owned()) });
+    let error = failing.refresh_keys().await.unwrap_err();
+    assert!(error.to_string().contains("no usable RSA key"), "{error}");
+}
+
+#[tokio::test]
 async fn a_key_published_later_is_found_by_one_refresh() {
     let (calls, lookup) = counting_lookup(both_keys());
     let layer = layer().refresh_with(lookup);
