@@ -17,7 +17,7 @@ use base64::engine::general_purpose::STANDARD;
 use http::HeaderName;
 use libfuzzer_sys::fuzz_target;
 use rsa::pkcs8::DecodePrivateKey;
-use rsa::{Pkcs1v15Sign, PrivateKey, PublicKey};
+use rsa::{Pkcs1v15Sign, PrivateKey};
 use sha2::{Digest, Sha256};
 use shipment_webhooks::{Provider, ShipEngineEvent, ShipEngineSignature};
 use shipment_webhooks_fuzz::{BODY_LIMIT, Input, SECRETS, flip, only_header, send};
@@ -96,7 +96,7 @@ fuzz_target!(|data: &[u8]| {
         let public = only_header(headers, "x-shipengine-rsa-sha256-key-id").and_then(|kid| {
             KEYS.iter()
                 .find(|(name, _)| *name == kid)
-                .map(|(_, key)| PublicKey::from(key.to_public_key()))
+                .map(|(_, key)| key.to_public_key())
         });
         let holds = match (
             public,
