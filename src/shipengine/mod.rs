@@ -72,7 +72,8 @@
 //! A request naming a `kid` the set lacks makes the layer call the lookup,
 //! at most once per [`refresh_interval`](ShipEngineSignature::refresh_interval)
 //! (default [`DEFAULT_REFRESH_INTERVAL`], 60 s, as the integration with the
-//! most complete key handling does), and wait for it: ShipEngine publishes a
+//! most complete key handling does: its `DEFAULT_UNKNOWN_KEY_REFRESH_INTERVAL_MS`,
+//! file 55369956689 of `docs/platforms-research.md` §5), and wait for it: ShipEngine publishes a
 //! new key before it signs with it. Within the interval, or if the key is
 //! still unknown, the request is refused with 401 `signature_mismatch`,
 //! before its body is read. So forged key ids cost at most one lookup a
@@ -117,8 +118,8 @@
 //! (<https://docs.shipstation.com/apis/docs/guides/webhooks-schemas>).
 //! Tracking webhooks have `resource_type` `API_TRACK` (ShipEngine) or
 //! `TRACK_EVENT_V2` (ShipStation v2) and a tracking record in `data`
-//! (`ShipEngine/shipengine-dotnet` `generation/swagger.json`, `track_event`
-//! and `status_code`):
+//! (`ShipEngine/shipengine-dotnet` @ `e844ad7`, `generation/swagger.json`:
+//! `tracking_information`, `track_event` and `status_code`):
 //!
 //! - `id` is `data.tracking_number`: what a shop has and what every event of
 //!   the shipment carries (the label id is only inside `resource_url`). It is
@@ -145,7 +146,7 @@
 //!
 //! # Statuses
 //!
-//! | ShipEngine `status_code` | meaning (swagger.json, `StatusCode.cs`) | [`ShipmentStatus`] |
+//! | ShipEngine `status_code` | meaning (swagger.json `status_code`, `ShipEngineSDK/Model/StatusCode.cs`, both @ `e844ad7`) | [`ShipmentStatus`] |
 //! |---|---|---|
 //! | `NY` | Not Yet In System | `created` |
 //! | `AC` | Accepted | `picked_up` |
@@ -159,7 +160,9 @@
 //! | any other | `other` |
 //!
 //! `EX` covers returns and customs holds too; `data.status_detail_code`
-//! (in [`ShipEngineEvent`]'s `data`) says which.
+//! (in [`ShipEngineEvent`]'s `data`) says which. Codes are read in any case:
+//! an older SDK (`StatusCode.cs` @ `0427f85`) spells them in lower case, and
+//! lists no `SP`.
 //!
 //! # Example
 //!
