@@ -728,11 +728,15 @@ impl ShipEngineFields<'_> {
         let missing = |field: &str| {
             WebhookRejection::invalid_payload(format!("the body, at data: missing field `{field}`"))
         };
-        let id = track
-            .tracking_number
-            .as_deref()
-            .filter(|number| !number.is_empty())
-            .ok_or_else(|| missing("tracking_number"))?;
+        let id = match track.tracking_number.as_deref() {
+            Some("") => {
+                return Err(WebhookRejection::invalid_payload(
+                    "the body, at data: `tracking_number` is empty",
+                ));
+            }
+            Some(number) => number,
+            None => return Err(missing("tracking_number")),
+        };
         let code = track
             .status_code
             .as_deref()

@@ -493,6 +493,13 @@ async fn refuses_a_verified_tracking_webhook_without_its_fields() {
             .await
             .assert_refused(StatusCode::BAD_REQUEST, details);
     }
+    let empty = Webhook::shipengine("DE")
+        .field("/data/tracking_number", "")
+        .sign(SHIPENGINE_DEMO_PRIVATE_KEY);
+    answer(empty).await.assert_refused(
+        StatusCode::BAD_REQUEST,
+        "the body, at data: `tracking_number` is empty",
+    );
 }
 
 #[tokio::test]
