@@ -62,6 +62,8 @@
 //!     let response = reqwest::get(shipment_webhooks::shipengine::JWKS_URL).await?;
 //!     response.error_for_status()?.text().await
 //! });
+//! // At start-up, so that the first webhooks need not wait for it.
+//! layer.refresh_keys().await?;
 //! ```
 //!
 //! Keys other than RSA signing keys for RS256 (ShipEngine's JWKS has been
