@@ -47,13 +47,15 @@ use shipment_webhooks::testing::Webhook;
 use shipment_webhooks::{
     AfterShipEvent, AfterShipSignature, EasyPostEvent, EasyPostSignature, GoShiipEvent,
     GoShiipSignature, KosmoEvent, KosmoSignature, KourierBearer, KourierEvent, SendcloudEvent,
-    SendcloudSignature, ShipBobEvent, ShipBobSignature, ShipmondoEvent, ShipmondoJwt, ShippoEvent,
-    ShippoSignature,
+    SendcloudSignature, ShipBobEvent, ShipBobSignature, ShipEngineEvent, ShipmondoEvent,
+    ShipmondoJwt, ShippoEvent, ShippoSignature,
 };
 use tower::{Layer, Service, ServiceExt, service_fn};
 
 mod common;
-use common::{ANY_AGE, FloorLayer, Reference, SECRET, body_of, samples, whsec};
+use common::{
+    ANY_AGE, FloorLayer, Reference, SECRET, body_of, samples, shipengine_layer, signing_key, whsec,
+};
 
 const SIZES: [(&str, usize); 2] = [("1KiB", 1024), ("64KiB", 64 * 1024)];
 
@@ -113,7 +115,7 @@ struct Sample {
 
 impl Sample {
     fn new(provider: &'static str, webhook: Webhook) -> Self {
-        let (parts, _) = webhook.sign(SECRET).into_parts();
+        let (parts, _) = webhook.sign(signing_key(provider)).into_parts();
         let body = body_of(&webhook);
         Self {
             provider,
@@ -141,6 +143,7 @@ macro_rules! with_layer {
             "sendcloud" => $measure($($arg,)* SendcloudSignature::new(SECRET)),
             "shippo" => $measure($($arg,)* ShippoSignature::new(SECRET).max_age(ANY_AGE)),
             "shipbob" => $measure($($arg,)* ShipBobSignature::new(whsec()).max_age(ANY_AGE)),
+            "shipengine" => $measure($($arg,)* shipengine_layer()),
             other => unreachable!("no layer for {other}"),
         }
     };
@@ -228,6 +231,9 @@ fn bench(c: &mut Criterion) {
                 }
                 "shipbob" => {
                     b.iter(|| serde_json::from_slice::<ShipBobEvent>(black_box(&json)).unwrap())
+                }
+                "shipengine" => {
+                    b.iter(|| serde_json::from_slice::<ShipEngineEvent>(black_box(&json)).unwrap())
                 }
                 _ => b.iter(|| serde_json::from_slice::<ShipmondoEvent>(black_box(&json)).unwrap()),
             });

@@ -15,7 +15,7 @@ use axum::routing::post_service;
 use shipment_webhooks::inbox::{Delivery, Inbox};
 use shipment_webhooks::{
     AfterShipSignature, EasyPostSignature, GoShiipSignature, KosmoSignature, KourierBearer,
-    SendcloudSignature, ShipBobSignature, ShipmondoJwt, ShippoSignature,
+    SendcloudSignature, ShipBobSignature, ShipEngineSignature, ShipmondoJwt, ShippoSignature,
 };
 
 #[path = "support/mod.rs"]
@@ -82,6 +82,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .route(
             "/webhooks/shipbob",
             receive().route_layer(ShipBobSignature::try_new(secrets.shipbob)?),
+        )
+        .route(
+            "/webhooks/shipengine",
+            receive().route_layer(ShipEngineSignature::from_jwks(&secrets.shipengine_jwks)?),
         );
 
     let listener = support::listen().await?;

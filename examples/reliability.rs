@@ -33,19 +33,21 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde::{Deserialize, Serialize};
 use shipment_webhooks::testing::{
-    Webhook, aftership_signature, easypost_signature, goshiip_signature, sendcloud_signature,
+    SHIPENGINE_DEMO_PRIVATE_KEY, Webhook, aftership_signature, easypost_signature,
+    goshiip_signature, sendcloud_signature, shipengine_demo_jwks, shipengine_signature,
     shippo_signature, standard_webhooks_signature,
 };
 use shipment_webhooks::{
     AfterShipSignature, EasyPostSignature, GoShiipSignature, KosmoSignature, KourierBearer,
-    Provider, SendcloudSignature, ShipBobSignature, ShipmentEvent, ShipmondoJwt, ShippoSignature,
-    aftership, easypost, goshiip, kosmo, sendcloud, shippo, standard_webhooks,
+    Provider, SendcloudSignature, ShipBobSignature, ShipEngineSignature, ShipmentEvent,
+    ShipmondoJwt, ShippoSignature, aftership, easypost, goshiip, kosmo, sendcloud, shipengine,
+    shippo, standard_webhooks,
 };
 
 /// Small, so oversized bodies are cheap to send.
 const BODY_LIMIT: usize = 64 * 1024;
 
-const PROVIDERS: [Provider; 9] = [
+const PROVIDERS: [Provider; 10] = [
     Provider::Kosmo,
     Provider::Kourier,
     Provider::Shipmondo,
@@ -55,9 +57,11 @@ const PROVIDERS: [Provider; 9] = [
     Provider::Sendcloud,
     Provider::Shippo,
     Provider::ShipBob,
+    Provider::ShipEngine,
 ];
 
-/// The server's secrets, all of 32 bytes or more as Shipmondo's keys must be.
+/// The server's secrets, all of 32 bytes or more as Shipmondo's keys must be;
+/// for ShipEngine, the demo private key whose JWKS the server verifies with.
 fn secret(provider: Provider) -> &'static str {
     match provider {
         Provider::Kosmo => "whk_load_test_kosmo_secret_0123456789",
@@ -70,11 +74,20 @@ fn secret(provider: Provider) -> &'static str {
         Provider::Shippo => "load-test-shippo-secret-0123456789abcdef",
         // `whsec_` and base64, as Standard Webhooks secrets are.
         Provider::ShipBob => "whsec_bG9hZC10ZXN0LXNoaXBib2Itc2VjcmV0LTAxMjM0NTY3",
-        _ => unreachable!("a provider this load test does not send"),
+        Provider::ShipEngine => SHIPENGINE_DEMO_PRIVATE_KEY,
+        other => unreachable!("no secret for {other}"),
     }
 }
 
-const WRONG_SECRET: &str = "not-the-configured-secret-0123456789abcdef";
+/// What forged webhooks are signed with: another secret, or another RSA key.
+fn wrong_secret(provider: Provider) -> &'static str {
+    match provider {
+        Provider::ShipEngine => {
+            include_str!("../tests/fixtures/shipengine/other-private-key.pem")
+        }
+        _ => "not-the-configured-secret-0123456789abcdef",
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -131,10 +144,8 @@ impl Kind {
 /// Request `i`'s provider and kind; every `PROVIDERS.len() * MIX.len()`
 /// requests cover every pair.
 fn plan(i: usize) -> (Provider, Kind) {
-    (
-        PROVIDERS[i % PROVIDERS.len()],
-        MIX[(i / PROVIDERS.len()) % MIX.len()],
-    )
+    let n = PROVIDERS.len();
+    (PROVIDERS[i % n], MIX[(i / n) % MIX.len()])
 }
 
 fn webhook_id(i: usize) -> String {
@@ -153,7 +164,8 @@ fn id_pointer(provider: Provider) -> &'static str {
         Provider::Sendcloud => "/parcel/id",
         Provider::Shippo => "/data/tracking_number",
         Provider::ShipBob => "/shipment_id",
-        _ => unreachable!("a provider this load test does not send"),
+        Provider::ShipEngine => "/data/tracking_number",
+        other => unreachable!("no id for {other}"),
     }
 }
 
@@ -304,6 +316,12 @@ fn serve(requests: &str) -> Result<(), Box<dyn std::error::Error>> {
                 ShipBobSignature::new(secret(Provider::ShipBob)).body_limit(BODY_LIMIT),
             ),
         )
+        .route(
+            &route(Provider::ShipEngine),
+            post(deliver).route_layer(
+                ShipEngineSignature::from_jwks(shipengine_demo_jwks())?.body_limit(BODY_LIMIT),
+            ),
+        )
         .route("/stats", get(stats))
         .with_state(Arc::new(Mutex::new(deliveries)));
     tokio::runtime::Runtime::new()?.block_on(async {
@@ -402,6 +420,7 @@ async fn build(i: usize, base: &str) -> Request<Body> {
         Provider::Sendcloud => "22",
         Provider::Shippo => "TRANSIT",
         Provider::ShipBob => "InTransit",
+        Provider::ShipEngine => "IT",
         _ => "Picked Up",
     };
     let mut webhook = Webhook::sample(provider, status)
@@ -415,7 +434,7 @@ async fn build(i: usize, base: &str) -> Request<Body> {
         webhook = webhook.field("/padding", "x".repeat(BODY_LIMIT));
     }
     let signer = if kind == Kind::Forged {
-        WRONG_SECRET
+        wrong_secret(provider)
     } else {
         secret(provider)
     };
@@ -426,7 +445,8 @@ async fn build(i: usize, base: &str) -> Request<Body> {
     let body = match (kind, provider) {
         (Kind::Valid | Kind::Forged, _) => Body::from(body),
         // Half the body: not JSON, though its proof holds (a signature over
-        // the body is made again).
+        // the body and
+        // ShipEngine's are made again).
         (Kind::BadBody, _) => {
             let half = body.slice(..body.len() / 2);
             let secret = secret(provider);
@@ -465,6 +485,16 @@ async fn build(i: usize, base: &str) -> Request<Body> {
                         standard_webhooks_signature(secret, &id, now, &half),
                     ))
                 }
+                Provider::ShipEngine => {
+                    let time = headers[shipengine::TIMESTAMP_HEADER]
+                        .to_str()
+                        .expect("the signed time as text")
+                        .to_owned();
+                    Some((
+                        shipengine::SIGNATURE_HEADER,
+                        shipengine_signature(secret, &time, &half),
+                    ))
+                }
                 _ => None,
             };
             if let Some((name, signature)) = resigned {
@@ -488,6 +518,10 @@ async fn build(i: usize, base: &str) -> Request<Body> {
             let payload = jwt.split('.').nth(1).expect("a JWT payload");
             let none = format!("eyJhbGciOiJub25lIn0.{payload}.");
             Body::from(serde_json::json!({ "data": none }).to_string())
+        }
+        (Kind::BadProof, Provider::ShipEngine) => {
+            headers.insert(shipengine::SIGNATURE_HEADER, header("not base64!"));
+            Body::from(body)
         }
         (Kind::BadProof, Provider::Shippo) => {
             let not_hex = format!("t=1,v1={}", "zz".repeat(32));

@@ -2,7 +2,7 @@
 //! provider would, and show what it answered.
 //!
 //! ```text
-//! cargo run --example send -- <kosmo|kourier|shipmondo|goshiip|easypost|aftership|sendcloud|shippo|shipbob> <url>
+//! cargo run --example send -- <kosmo|kourier|shipmondo|goshiip|easypost|aftership|sendcloud|shippo|shipbob|shipengine> <url>
 //!     [--status S] [--secret S] [--forge] [--resource orders|shipments|monitor]
 //!     [--twice] [--older-after-newer]
 //! ```
@@ -16,6 +16,13 @@
 //! sign each delivery attempt at the time it is sent; `--older-after-newer`
 //! stamps the event's own time in the body (`status_date`, `event_time`).
 //!
+//! For ShipEngine, `--status` is a `status_code` (`DE` by default, `IT`,
+//! `SP`...); the webhook is signed with an RSA private key (a PKCS#8 PEM,
+//! `--secret` or SHIPENGINE_PRIVATE_KEY; by default the testing kit's demo
+//! key, whose JWKS `cargo run --example server` verifies with when
+//! SHIPENGINE_JWKS is unset), stamped with the current time, and `--forge`
+//! changes one character of the signature.
+//!
 //! For Shipmondo, `--resource` picks an `Orders` webhook (the default, its
 //! `order_status`), a `Shipments` one (its action, `create` or `cancel`) or a
 //! `Shipment Monitor` one (its `current_status`, such as `EN_ROUTE`). For
@@ -25,7 +32,8 @@
 //! The secret defaults to the provider's variable (KOSMO_WEBHOOK_SECRET,
 //! KOURIER_WEBHOOK_TOKEN, SHIPMONDO_WEBHOOK_KEY, GOSHIIP_WEBHOOK_SECRET,
 //! EASYPOST_WEBHOOK_SECRET, AFTERSHIP_WEBHOOK_SECRET, SENDCLOUD_WEBHOOK_SECRET,
-//! SHIPPO_WEBHOOK_SECRET, SHIPBOB_WEBHOOK_SECRET), else
+//! SHIPPO_WEBHOOK_SECRET, SHIPBOB_WEBHOOK_SECRET,
+//! SHIPENGINE_PRIVATE_KEY), else
 //! the demo value `cargo run --example server` uses. `--forge` signs with a
 //! wrong secret to check that the endpoint refuses it. Exits 0 when the
 //! endpoint did what it should (2xx for a real webhook, refusal for a forged
@@ -44,9 +52,9 @@ use http_body_util::BodyExt;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use shipment_webhooks::Provider;
-use shipment_webhooks::testing::{Webhook, sendcloud_status_id};
+use shipment_webhooks::testing::{SHIPENGINE_DEMO_PRIVATE_KEY, Webhook, sendcloud_status_id};
 
-const USAGE: &str = "usage: send <kosmo|kourier|shipmondo|goshiip|easypost|aftership|sendcloud|shippo|shipbob> <url> \
+const USAGE: &str = "usage: send <kosmo|kourier|shipmondo|goshiip|easypost|aftership|sendcloud|shippo|shipbob|shipengine> <url> \
      [--status S] [--secret S] [--forge] \
      [--resource orders|shipments|monitor] [--twice] [--older-after-newer]";
 
@@ -126,7 +134,9 @@ fn secret_source(provider: Provider) -> (&'static str, &'static str) {
             "SHIPBOB_WEBHOOK_SECRET",
             "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
         ),
-        _ => unreachable!("a provider this example does not know"),
+        // The private key signs; the server verifies with its public half.
+        Provider::ShipEngine => ("SHIPENGINE_PRIVATE_KEY", SHIPENGINE_DEMO_PRIVATE_KEY),
+        other => unreachable!("no secret for {other}"),
     }
 }
 
@@ -154,7 +164,8 @@ fn webhook(args: &Args) -> Result<Webhook, String> {
         }
         (Provider::Shippo, _) => Webhook::shippo(status.unwrap_or("DELIVERED")),
         (Provider::ShipBob, _) => Webhook::shipbob(status.unwrap_or("Delivered")),
-        (other, _) => return Err(format!("no sample for {other}")),
+        (Provider::ShipEngine, _) => Webhook::shipengine(status.unwrap_or("DE")),
+        (other, _) => return Err(format!("no webhook for {other}")),
     })
 }
 
@@ -163,6 +174,11 @@ fn webhook(args: &Args) -> Result<Webhook, String> {
 /// (`--older-after-newer`).
 fn deliveries(args: &Args, webhook: Webhook) -> Vec<Webhook> {
     if args.twice {
+        // ShipEngine signs the send time: a retry as sent keeps the same one.
+        let webhook = match args.provider {
+            Provider::ShipEngine => webhook.now(),
+            _ => webhook,
+        };
         return vec![webhook.clone(), webhook];
     }
     if !args.older_after_newer {
@@ -181,6 +197,7 @@ fn deliveries(args: &Args, webhook: Webhook) -> Vec<Webhook> {
         Provider::Sendcloud => "3",
         Provider::Shippo => "TRANSIT",
         Provider::ShipBob => "InTransit",
+        Provider::ShipEngine => "IT",
         _ => "Picked Up",
     };
     let older = match (args.provider, args.resource.as_str()) {
@@ -209,6 +226,7 @@ fn deliveries(args: &Args, webhook: Webhook) -> Vec<Webhook> {
             shipment_webhooks::standard_webhooks::ID_HEADER,
             "msg_older0000000000000000000",
         ),
+        (Provider::ShipEngine, _) => webhook.clone().field("/data/status_code", earlier),
         _ => webhook.clone().field("/shipment/data/status", earlier),
     };
     // Each EasyPost event has an id of its own, which is its dedup key: the
@@ -230,6 +248,8 @@ fn deadline(provider: Provider) -> Duration {
         Provider::Shippo => Duration::from_secs(3),
         // The 15-second response window of api-evangelist/shipbob's asyncapi.
         Provider::ShipBob => Duration::from_secs(15),
+        // ShipEngine documents no deadline: the others' 30 s.
+        Provider::ShipEngine => Duration::from_secs(30),
         _ => Duration::from_secs(30),
     }
 }
@@ -256,7 +276,12 @@ async fn main() -> ExitCode {
         (None, Ok(secret)) if !secret.is_empty() => (secret, var.to_owned()),
         _ => (demo.to_owned(), "the demo secret".to_owned()),
     };
-    let (secret, proof) = if args.forge {
+    let (secret, proof) = if args.forge && args.provider == Provider::ShipEngine {
+        (
+            secret,
+            "the key, one signature character then changed: it must be refused".to_owned(),
+        )
+    } else if args.forge {
         (
             format!("forged-{secret}"),
             "a WRONG secret: it must be refused".to_owned(),
@@ -273,12 +298,29 @@ async fn main() -> ExitCode {
             args.provider,
             webhook.payload_json()
         );
-        let request = webhook.uri(args.url.clone()).sign(&secret);
+        let mut request = webhook.uri(args.url.clone()).sign(&secret);
+        if args.forge && args.provider == Provider::ShipEngine {
+            forge_shipengine(&mut request);
+        }
         if let Err(code) = deliver(&client, request, args.provider, args.forge).await {
             return code;
         }
     }
     ExitCode::SUCCESS
+}
+
+/// Changes one character in the middle of ShipEngine's signature.
+fn forge_shipengine(request: &mut axum::http::Request<Body>) {
+    let name = shipment_webhooks::shipengine::SIGNATURE_HEADER;
+    let Some(signature) = request.headers().get(&name) else {
+        return;
+    };
+    let mut forged = signature.as_bytes().to_vec();
+    let middle = forged.len() / 2;
+    forged[middle] = if forged[middle] == b'A' { b'B' } else { b'A' };
+    if let Ok(value) = axum::http::HeaderValue::from_bytes(&forged) {
+        request.headers_mut().insert(name, value);
+    }
 }
 
 /// Sends `request` and says whether the answer is what it should be.

@@ -1,21 +1,24 @@
 //! One server for every provider: `cargo run --example server`.
 //!
 //! Listens on 127.0.0.1:$PORT (default 3000) at
+//!
 //! `POST
-//! /webhooks/{kosmo,kourier,shipmondo,goshiip,easypost,aftership,sendcloud,shippo,shipbob}`,
+//! /webhooks/{kosmo,kourier,shipmondo,goshiip,easypost,aftership,sendcloud,shippo,shipbob,shipengine}`,
 //! answers 200 with the normalized event as JSON, and logs each event.
 //! Secrets come from KOSMO_WEBHOOK_SECRET, KOURIER_WEBHOOK_TOKEN,
 //! SHIPMONDO_WEBHOOK_KEY, GOSHIIP_WEBHOOK_SECRET, EASYPOST_WEBHOOK_SECRET,
 //! AFTERSHIP_WEBHOOK_SECRET, SENDCLOUD_WEBHOOK_SECRET, SHIPPO_WEBHOOK_SECRET
-//! and SHIPBOB_WEBHOOK_SECRET (`whsec_...`); where one is unset, a demo value
-//! is used and a warning says so. Sendcloud's test button is answered 200 by
-//! its layer, without the handler.
+//! and SHIPBOB_WEBHOOK_SECRET (`whsec_...`), ShipEngine's keys from the JWKS
+//! file SHIPENGINE_JWKS names; where one is unset, a demo value (for
+//! ShipEngine, the testing kit's demo key pair) is used and a warning says
+//! so. Sendcloud's test button is answered 200 by its layer, without the
+//! handler.
 
 use axum::{Json, Router, routing::post};
 use shipment_webhooks::{
     AfterShipSignature, EasyPostSignature, GoShiipSignature, KosmoSignature, KourierBearer,
-    MatchedSecret, SendcloudSignature, ShipBobSignature, ShipmentEvent, ShipmondoJwt,
-    ShippoSignature,
+    MatchedSecret, SendcloudSignature, ShipBobSignature, ShipEngineSignature, ShipmentEvent,
+    ShipmondoJwt, ShippoSignature,
 };
 
 #[path = "support/mod.rs"]
@@ -75,6 +78,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             "/webhooks/shipbob",
             // A `whsec_` secret that is not base64 is an error, not a panic.
             post(on_event).route_layer(ShipBobSignature::try_new(secrets.shipbob)?),
+        )
+        .route(
+            "/webhooks/shipengine",
+            post(on_event).route_layer(ShipEngineSignature::from_jwks(&secrets.shipengine_jwks)?),
         );
 
     let listener = support::listen().await?;

@@ -4,7 +4,7 @@ shaped like each provider's documented webhooks, in the input format that
 fuzz/src/lib.rs reads (flags byte, bit position, header lines, blank line,
 body). Run from anywhere; rewrites the seeds."""
 
-import base64, hashlib, hmac, json, pathlib, shutil
+import base64, hashlib, hmac, json, pathlib, shutil, subprocess
 
 SECRETS = [b"fuzz-secret-of-thirty-two-bytes!", b"the-previous-fuzz-secret-32-byte"]
 SIGN, FLIP, SECOND, STRING = 1, 2, 4, 8
@@ -248,4 +248,53 @@ write("shipbob", [
     seed(0, [JSON, *standard, (b"webhook-signature", shipbob_signature),
              (b"webhook-signature", shipbob_signature)], shipbob),
     seed(SIGN | frames(1), [JSON, topic], shipbob),
+])
+
+# ShipEngine / ShipStation API v2: ShipStation's schema sample and a
+# ShipEngine-era one, signed (RSA-SHA256 over "<timestamp>.<body>") with the
+# testing kit's demo key by OpenSSL, or by the target (SIGN; SECOND picks the
+# other key).
+REPO = pathlib.Path(__file__).resolve().parent.parent
+DEMO_KEY = REPO / "src" / "shipengine" / "demo-private-key.pem"
+
+
+def rsa_sign(message, key=DEMO_KEY):
+    signed = subprocess.run(["openssl", "dgst", "-sha256", "-sign", str(key)],
+                            input=message, capture_output=True, check=True).stdout
+    return base64.b64encode(signed)
+
+
+track_v2 = compact({"resource_url": "https://api.shipstation.com/v2/labels/se-1234567890/track",
+                    "resource_type": "TRACK_EVENT_V2", "data": {
+                        "tracking_number": "1Z0000000000000000", "status_code": "NY",
+                        "status_description": "Not Yet In System", "carrier_code": "ups",
+                        "estimated_delivery_date": "2026-04-30T00:00:00", "events": []}})
+track_v1 = compact({"resource_url": "https://api.shipengine.com/v1/labels/se-28529731/track",
+                    "resource_type": "API_TRACK", "data": {
+                        "tracking_number": "1Z932R800392060079", "status_code": "DE",
+                        "carrier_code": "ups", "events": [
+                            {"occurred_at": "2026-12-07T18:40:00Z", "description": "DELIVERED"}]}})
+batch = compact({"resource_url": "https://api.shipengine.com/v1/batches/se-1013119",
+                 "resource_type": "API_BATCH"})
+TS = b"2026-12-07T19:00:00Z"
+KID = (b"x-shipengine-rsa-sha256-key-id", b"shipment-webhooks-demo")
+
+
+def shipengine_headers(body, ts=TS):
+    return [JSON, KID, (b"x-shipengine-timestamp", ts),
+            (b"x-shipengine-rsa-sha256-signature", rsa_sign(ts + b"." + body))]
+
+
+write("shipengine", [
+    seed(0, shipengine_headers(track_v1), track_v1),
+    seed(0, shipengine_headers(track_v2, b"1765134000"), track_v2),
+    seed(SIGN, [JSON], track_v2),
+    seed(SIGN | SECOND, [JSON], track_v1),
+    seed(SIGN | FLIP, [JSON], track_v1, position=200),
+    seed(SIGN, [JSON, (b"x-shipengine-timestamp", b"2026-12-07T19:00:00.1234567")], batch),
+    # Signed over the body alone, and the signature header twice.
+    seed(0, [JSON, KID, (b"x-shipengine-timestamp", TS),
+             (b"x-shipengine-rsa-sha256-signature", rsa_sign(track_v1))], track_v1),
+    seed(0, shipengine_headers(track_v1) + [shipengine_headers(track_v1)[-1]], track_v1),
+    seed(SIGN | frames(1), [JSON], track_v2),
 ])

@@ -36,11 +36,13 @@ pub enum Provider {
     Shippo,
     /// [ShipBob](crate::shipbob).
     ShipBob,
+    /// [ShipEngine](crate::shipengine), and the ShipStation API v2.
+    ShipEngine,
 }
 
 impl Provider {
     /// Every provider, in the order of the docs.
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 10] = [
         Self::Kosmo,
         Self::Kourier,
         Self::Shipmondo,
@@ -50,11 +52,12 @@ impl Provider {
         Self::Sendcloud,
         Self::Shippo,
         Self::ShipBob,
+        Self::ShipEngine,
     ];
 
     /// The provider's name as it appears in JSON: `kosmo`, `kourier`,
-    /// `shipmondo`, `goshiip`, `easypost`, `aftership`, `sendcloud`, `shippo`
-    /// or `shipbob`.
+    /// `shipmondo`, `goshiip`, `easypost`, `aftership`, `sendcloud`, `shippo`,
+    /// `shipbob` or `shipengine`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Kosmo => "kosmo",
@@ -66,6 +69,7 @@ impl Provider {
             Self::Sendcloud => "sendcloud",
             Self::Shippo => "shippo",
             Self::ShipBob => "shipbob",
+            Self::ShipEngine => "shipengine",
         }
     }
 }
@@ -316,7 +320,8 @@ impl<'de> Deserialize<'de> for ShipmentStatus {
 /// [`AfterShipSignature`](crate::AfterShipSignature),
 /// [`SendcloudSignature`](crate::SendcloudSignature),
 /// [`ShippoSignature`](crate::ShippoSignature),
-/// [`ShipBobSignature`](crate::ShipBobSignature)...). Without one, extracting it
+/// [`ShipBobSignature`](crate::ShipBobSignature),
+/// [`ShipEngineSignature`](crate::ShipEngineSignature)...). Without one, extracting it
 /// fails with a 500 that names the missing layer: a `ShipmentEvent` only ever
 /// comes from a request whose proof was checked.
 ///
@@ -379,9 +384,10 @@ pub struct ShipmentEvent {
     /// without `event_time`).
     #[serde(with = "time::serde::rfc3339::option")]
     pub timestamp: Option<OffsetDateTime>,
-    /// The provider's id of this event, where it gives one (Kosmo's `eventId`,
+    /// The provider's id of this event, where it gives one (Kosmo's
+    /// `eventId`,
     /// EasyPost's `evt_…`, AfterShip's `event_id`,
-    /// ShipBob's `webhook-id`).
+    /// ShipBob's `webhook-id`; ShipEngine gives none).
     pub event_id: Option<String>,
 }
 

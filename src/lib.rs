@@ -48,6 +48,7 @@
 //!
 //! Any other Standard Webhooks sender is verified, without a framework, by
 //! [`StandardWebhooks`].
+//! | [ShipEngine / ShipStation API](shipengine) | [`ShipEngineSignature`] | base64 RSA-SHA256 of `<timestamp>.<body>` in `x-shipengine-rsa-sha256-signature`, key from a JWKS by `kid` | [`ShipEngineEvent`] |
 //!
 //! Each provider module says what its proof does and does not protect, and
 //! maps its statuses to [`ShipmentStatus`] in a table.
@@ -140,6 +141,7 @@ pub mod kosmo;
 pub mod kourier;
 pub mod sendcloud;
 pub mod shipbob;
+pub mod shipengine;
 pub mod shipmondo;
 pub mod shippo;
 pub mod standard_webhooks;
@@ -157,6 +159,7 @@ pub use rejection::{RejectionKind, WebhookRejection};
 pub use secret::{ConfigError, MatchedSecret, WebhookSecret};
 pub use sendcloud::{SendcloudEvent, SendcloudSignature};
 pub use shipbob::{ShipBobEvent, ShipBobSignature};
+pub use shipengine::{ShipEngineEvent, ShipEngineSignature};
 pub use shipmondo::{ShipmondoEvent, ShipmondoJwt};
 pub use shippo::{ShippoEvent, ShippoSignature};
 pub use standard_webhooks::{StandardWebhookProof, StandardWebhooks};

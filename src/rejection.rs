@@ -20,7 +20,7 @@ use serde::Serialize;
 /// | [`InvalidPayload`](Self::InvalidPayload) | `invalid_payload` | 400 | the body is not the provider's shape |
 /// | [`UnreadableBody`](Self::UnreadableBody) | `unreadable_body` | 400 | the body could not be read to its end |
 /// | [`TooLarge`](Self::TooLarge) | `too_large` | 413 | the body is over the layer's limit |
-/// | [`LookupFailed`](Self::LookupFailed) | `lookup_failed` | 503 | a tenant's secrets could not be looked up |
+/// | [`LookupFailed`](Self::LookupFailed) | `lookup_failed` | 503 | a tenant's secrets, or a key set, could not be looked up |
 /// | [`NotStored`](Self::NotStored) | `not_stored` | 503 | the inbox could not store the webhook in time |
 /// | [`MissingLayer`](Self::MissingLayer) | `missing_layer` | 500 | an extractor or the inbox's receiver is on a route without a verifying layer |
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -42,7 +42,8 @@ pub enum RejectionKind {
     UnreadableBody,
     /// The body is larger than the layer's limit.
     TooLarge,
-    /// A tenant's secrets could not be looked up: this server's trouble.
+    /// A tenant's secrets, or the public keys a proof names, could not be
+    /// looked up: this server's trouble.
     LookupFailed,
     /// The inbox could not store the webhook: this server's trouble.
     NotStored,

@@ -21,7 +21,9 @@ pub struct MatchedSecret {
 }
 
 impl MatchedSecret {
-    fn new(label: Arc<str>) -> Self {
+    /// The secret or key labelled `label`, for keys kept outside [`Secrets`]
+    /// (public keys named by the request).
+    pub(crate) fn new(label: Arc<str>) -> Self {
         Self {
             label,
             tenant: None,
@@ -170,6 +172,12 @@ pub enum ConfigError {
         /// The scheme given.
         scheme: String,
     },
+    /// A set of public keys (a JWKS) that cannot be read, or holds no key
+    /// the layer can verify with.
+    InvalidKeySet {
+        /// What is wrong with it.
+        details: String,
+    },
 }
 
 impl fmt::Display for ConfigError {
@@ -202,6 +210,7 @@ impl fmt::Display for ConfigError {
                 f,
                 "a token scheme must be an HTTP token, such as Bearer: {scheme:?} is not"
             ),
+            Self::InvalidKeySet { details } => write!(f, "the key set cannot be used: {details}"),
         }
     }
 }

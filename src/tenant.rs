@@ -548,7 +548,7 @@ impl<V: Verifier> Resolve<V> for TenantSecrets<V> {
             parts.extensions.insert(route);
         }
         let generation = match self.cached(&tenant) {
-            Ok(verifier) => return Ok(Resolving::Ready(tenant, verifier)),
+            Ok(verifier) => return Ok(Resolving::Ready(Some(tenant), verifier)),
             Err(generation) => generation,
         };
         let lookup = (self.lookup)(Arc::clone(&tenant));
@@ -569,7 +569,7 @@ impl<V: Verifier> Resolve<V> for TenantSecrets<V> {
             secrets.store(name, Arc::clone(&verifier), generation);
             Ok(verifier)
         };
-        Ok(Resolving::Pending(tenant, Box::pin(future)))
+        Ok(Resolving::Pending(Some(tenant), Box::pin(future)))
     }
 }
 

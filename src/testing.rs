@@ -43,7 +43,8 @@ use crate::WebhookSecret;
 use crate::json::optional_id;
 use crate::proof::HmacSha256;
 use crate::{
-    aftership, easypost, goshiip, kosmo, sendcloud, shipbob, shipmondo, shippo, standard_webhooks,
+    aftership, easypost, goshiip, kosmo, sendcloud, shipbob, shipengine, shipmondo, shippo,
+    standard_webhooks,
 };
 
 /// Kosmo's signature: base64 HMAC-SHA256 of `event_id + order_id + timestamp`.
@@ -118,6 +119,53 @@ pub fn standard_webhooks_signature(
     format!("v1,{}", STANDARD.encode(hmac(key, signed)))
 }
 
+/// The private half of the demo key pair [`shipengine_demo_jwks`] publishes,
+/// a PKCS#8 PEM: what [`Webhook::sign`] takes for ShipEngine. A demo key,
+/// public in this crate's source: never trust it outside tests and demos.
+pub const SHIPENGINE_DEMO_PRIVATE_KEY: &str = shipengine::demo::PRIVATE_KEY;
+
+/// The `kid` of the demo key in [`shipengine_demo_jwks`], which
+/// [`Webhook::shipengine`] names unless told otherwise.
+pub const SHIPENGINE_DEMO_KEY_ID: &str = shipengine::demo::KID;
+
+/// A JWKS with one 2048-bit RSA key, [`SHIPENGINE_DEMO_KEY_ID`], whose private
+/// half is [`SHIPENGINE_DEMO_PRIVATE_KEY`]: for
+/// [`ShipEngineSignature::from_jwks`](crate::ShipEngineSignature::from_jwks)
+/// in tests and demos.
+pub fn shipengine_demo_jwks() -> &'static str {
+    shipengine::demo::JWKS
+}
+
+/// ShipEngine's signature: base64 RSASSA-PKCS1-v1_5 SHA-256 of
+/// `"<timestamp>.<body>"`, with `private_key`, an RSA private key as a
+/// PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`).
+///
+/// # Panics
+///
+/// If `private_key` is not one.
+pub fn shipengine_signature(
+    private_key: impl WebhookSecret,
+    timestamp: &str,
+    body: &[u8],
+) -> String {
+    use rsa::pkcs8::DecodePrivateKey;
+    use sha2::{Digest, Sha256};
+
+    let pem = std::str::from_utf8(private_key.secret_bytes()).unwrap_or_default();
+    let key = rsa::PrivateKey::from_pkcs8_pem(pem).unwrap_or_else(|_| {
+        panic!("a ShipEngine signing key must be an RSA private key as a PKCS#8 PEM")
+    });
+    let digest = Sha256::new()
+        .chain_update(timestamp.as_bytes())
+        .chain_update(b".")
+        .chain_update(body)
+        .finalize();
+    let signature = key
+        .sign(rsa::Pkcs1v15Sign::new::<Sha256>(), &digest)
+        .expect("an RSA key signs a SHA-256 digest");
+    STANDARD.encode(signature)
+}
+
 /// HMAC-SHA256 with any key, even an empty one, to show it refused.
 fn hmac(key: impl WebhookSecret, message: impl AsRef<[u8]>) -> Vec<u8> {
     let mut mac =
@@ -174,6 +222,7 @@ impl Webhook {
             Provider::Sendcloud => Self::sendcloud(sendcloud_status_id(status)),
             Provider::Shippo => Self::shippo(status),
             Provider::ShipBob => Self::shipbob(status),
+            Provider::ShipEngine => Self::shipengine(status),
         }
     }
 
@@ -505,6 +554,50 @@ impl Webhook {
         .header(standard_webhooks::ID_HEADER, "msg_31eW7bWRi16lL0Ajjik68kfyeUh")
     }
 
+    /// A ShipStation API v2 tracking webhook with `status_code` (`NY`, `AC`,
+    /// `IT`, `DE`, `SP`, `AT`, `EX`, `UN`), shaped like ShipStation's
+    /// webhook schema sample (`TRACK_EVENT_V2`, no `events` yet). Signing
+    /// sets `x-shipengine-rsa-sha256-key-id` to [`SHIPENGINE_DEMO_KEY_ID`]
+    /// and `x-shipengine-timestamp` to the current time unless set with
+    /// [`header`](Self::header) or [`at`](Self::at).
+    pub fn shipengine(status_code: &str) -> Self {
+        let description = match status_code {
+            "NY" => "Not Yet In System",
+            "AC" => "Accepted",
+            "IT" => "In Transit",
+            "DE" => "Delivered",
+            "SP" => "Delivered To Collection Location",
+            "AT" => "Delivery Attempt",
+            "EX" => "Exception",
+            _ => "Unknown",
+        };
+        Self::new(
+            Provider::ShipEngine,
+            json!({
+                "resource_url": "https://api.shipstation.com/v2/labels/se-1234567890/track",
+                "resource_type": "TRACK_EVENT_V2",
+                "data": {
+                    "tracking_number": "1Z0000000000000000",
+                    "tracking_url": "http://wwwapps.ups.com/WebTracking/processRequest?HTMLVersion=5.0&Requester=NES&AgreeToTermsAndConditions=yes&loc=en_US&tracknum=1Z0000000000000000",
+                    "status_code": status_code,
+                    "status_detail_code": null,
+                    "status_detail_description": null,
+                    "carrier_code": "ups",
+                    "carrier_id": 3,
+                    "carrier_detail_code": "MP",
+                    "status_description": description,
+                    "carrier_status_code": "M",
+                    "carrier_status_description": "Shipper created a label, UPS has not received the package yet.",
+                    "ship_date": null,
+                    "estimated_delivery_date": "2026-04-30T00:00:00",
+                    "actual_delivery_date": null,
+                    "exception_description": null,
+                    "events": []
+                }
+            }),
+        )
+    }
+
     /// Sets the payload field at `pointer` (`/orderId`, `/shipment/data/reference`,
     /// `/data/order_status`) to `value`, adding it if absent.
     ///
@@ -592,11 +685,12 @@ impl Webhook {
     /// `current_status_registered_at` or another resource's `updated_at`,
     /// EasyPost's `result.updated_at`, AfterShip's `ts` (unix seconds) and
     /// `msg.updated_at` if there is one, Sendcloud's `timestamp` (epoch
-    /// milliseconds). GoShiip sends no time, so its webhooks are unchanged. For Shippo, the
-    /// Track's `tracking_status.status_date`; for ShipBob, the body's
-    /// `event_time`: the event's own time, by which the inbox orders events.
-    /// The time of the delivery attempt they also sign is
-    /// [`sent_at`](Self::sent_at)'s.
+    /// milliseconds), ShipEngine's `x-shipengine-timestamp` header (and its
+    /// newest `data.events[].occurred_at`, if it has events). GoShiip sends no
+    /// time, so its webhooks are unchanged. For Shippo, the Track's
+    /// `tracking_status.status_date`; for ShipBob, the body's `event_time`:
+    /// the event's own time, by which the inbox orders events. The time of
+    /// the delivery attempt they also sign is [`sent_at`](Self::sent_at)'s.
     ///
     /// The samples are stamped in the past (Kosmo's in 2023), which a layer
     /// with a replay window ([`KosmoSignature::max_age`](crate::KosmoSignature::max_age))
@@ -627,6 +721,18 @@ impl Webhook {
             }
             Provider::Shipmondo if self.payload["data"].is_object() => "/data/updated_at",
             Provider::Kosmo | Provider::Kourier => "/timestamp",
+            // The signed header, and the newest carrier event's time if any.
+            Provider::ShipEngine => {
+                let mut stamped = self.header(shipengine::TIMESTAMP_HEADER, &text);
+                let events = stamped
+                    .payload
+                    .pointer("/data/events")
+                    .and_then(Value::as_array);
+                if let Some(last) = events.and_then(|events| events.len().checked_sub(1)) {
+                    stamped = stamped.field(&format!("/data/events/{last}/occurred_at"), text);
+                }
+                return stamped;
+            }
             // GoShiip signs no time; a Shipmondo connection test has no `data`.
             Provider::Shipmondo | Provider::GoShiip => return self,
         };
@@ -662,13 +768,16 @@ impl Webhook {
     /// The POST request the provider would send, proved with `secret` (Kosmo's
     /// secret token, Kourier's token, Shipmondo's key, GoShiip's, EasyPost's,
     /// AfterShip's or Sendcloud's secret,
-    /// Shippo's HMAC secret, ShipBob's `whsec_` secret), of any of the types
+    /// Shippo's HMAC secret, ShipBob's `whsec_` secret,
+    /// ShipEngine's RSA private key as a PKCS#8 PEM such as
+    /// [`SHIPENGINE_DEMO_PRIVATE_KEY`]), of any of the types
     /// the layers take. ShipBob's `webhook-timestamp` is kept if set with
     /// [`header`](Self::header).
     ///
     /// # Panics
     ///
-    /// If a Kourier token or a Shipmondo `data.id` is not a valid header value.
+    /// If a Kourier token or a Shipmondo `data.id` is not a valid header
+    /// value, or a ShipEngine key is not a PKCS#8 PEM RSA private key.
     pub fn sign(&self, secret: impl WebhookSecret) -> Request<Body> {
         let secret = secret.secret_bytes();
         let json = self.payload_json();
@@ -746,6 +855,24 @@ impl Webhook {
                 let signature =
                     standard_webhooks_signature(secret, &id, timestamp, json.as_bytes());
                 (Some((standard_webhooks::SIGNATURE_HEADER, signature)), json)
+            }
+            Provider::ShipEngine => {
+                if !headers.contains_key(shipengine::KEY_ID_HEADER) {
+                    headers.insert(
+                        shipengine::KEY_ID_HEADER,
+                        HeaderValue::from_static(SHIPENGINE_DEMO_KEY_ID),
+                    );
+                }
+                if !headers.contains_key(shipengine::TIMESTAMP_HEADER) {
+                    let now = OffsetDateTime::now_utc();
+                    let now = now.replace_nanosecond(0).unwrap_or(now);
+                    let text = now.format(&Rfc3339).expect("a time this crate can format");
+                    headers.insert(shipengine::TIMESTAMP_HEADER, header_value(&text));
+                }
+                let timestamp = headers[shipengine::TIMESTAMP_HEADER].as_bytes();
+                let timestamp = String::from_utf8_lossy(timestamp);
+                let signature = shipengine_signature(secret, &timestamp, json.as_bytes());
+                (Some((shipengine::SIGNATURE_HEADER, signature)), json)
             }
         };
         if let Some((name, proof)) = proof {

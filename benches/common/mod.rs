@@ -1,7 +1,7 @@
 //! The signed webhooks the benchmark and the instruction gauge send: each
 //! provider's sample padded with its own kind of bulk (Kosmo stops, order
 //! lines, GoShiip history, EasyPost tracking details, AfterShip checkpoints,
-//! Sendcloud parcel items) to a given size.
+//! Sendcloud parcel items, ShipEngine carrier events) to a given size.
 
 use std::borrow::Cow;
 use std::future::Future;
@@ -23,8 +23,8 @@ use http_body_util::BodyExt;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use shipment_webhooks::testing::Webhook;
-use shipment_webhooks::{Provider, ShipmentEvent, ShipmentStatus};
+use shipment_webhooks::testing::{SHIPENGINE_DEMO_PRIVATE_KEY, Webhook, shipengine_demo_jwks};
+use shipment_webhooks::{Provider, ShipEngineSignature, ShipmentEvent, ShipmentStatus};
 use subtle::ConstantTimeEq;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -46,6 +46,26 @@ pub fn whsec() -> String {
 /// headers it signed at its start.
 pub const ANY_AGE: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
+/// What signs `provider`'s webhooks: [`SECRET`], or ShipEngine's demo
+/// private key, whose JWKS its layer verifies with.
+pub fn signing_key(provider: &str) -> &'static str {
+    match provider {
+        "shipengine" => SHIPENGINE_DEMO_PRIVATE_KEY,
+        _ => SECRET,
+    }
+}
+
+/// ShipEngine's layer: the demo JWKS, and a window of a day, so that a
+/// sample signed when the run began stays fresh however long it runs (the
+/// window is checked all the same).
+pub fn shipengine_layer() -> ShipEngineSignature {
+    let day = std::time::Duration::from_secs(24 * 3600);
+    ShipEngineSignature::from_jwks(shipengine_demo_jwks())
+        .expect("the demo JWKS")
+        .max_age(day)
+        .max_future_skew(day)
+}
+
 /// `webhook` with items appended to the array at `pointer` until its signed
 /// body reaches `size` bytes.
 fn grow(webhook: Webhook, pointer: &str, item: Value, size: usize) -> Webhook {
@@ -59,9 +79,11 @@ fn grow(webhook: Webhook, pointer: &str, item: Value, size: usize) -> Webhook {
     }
 }
 
-/// The body `webhook` is sent with, signed with [`SECRET`].
+/// The body `webhook` is sent with, signed with its [`signing_key`].
 pub fn body_of(webhook: &Webhook) -> Bytes {
-    let body = webhook.sign(SECRET).into_body();
+    let body = webhook
+        .sign(signing_key(webhook.provider().as_str()))
+        .into_body();
     body.collect()
         .now_or_never()
         .expect("a full body")
@@ -70,7 +92,7 @@ pub fn body_of(webhook: &Webhook) -> Bytes {
 }
 
 /// Each provider's webhook of about `size` bytes.
-pub fn samples(size: usize) -> [(&'static str, Webhook); 9] {
+pub fn samples(size: usize) -> [(&'static str, Webhook); 10] {
     let stop = json!({"type": "DROPOFF", "status": "PENDING", "address": "8 Marina View, Singapore 018960", "contact": {"name": "Ana Lim", "phone": "+65 8123 4567"}});
     let line = json!({"sku": "TSHIRT-M-BLK", "name": "T-shirt, black, M", "quantity": 2, "unit_price": "129.00", "vat": "32.25"});
     let history = json!({"status": "In Progress", "at": "2025-05-01T09:30:00Z", "location": "Lekki hub, Lagos"});
@@ -78,6 +100,7 @@ pub fn samples(size: usize) -> [(&'static str, Webhook); 9] {
     let checkpoint = json!({"checkpoint_time": "2021-01-14T00:52:00", "message": "Departed Shipping Partner Facility", "slug": "usps", "tag": "InTransit", "subtag": "InTransit_001"});
     let item = json!({"description": "T-shirt, black, M", "quantity": 2, "weight": "0.200", "value": "129.00", "sku": "TSHIRT-M-BLK"});
     let track = json!({"status": "TRANSIT", "status_details": "Departed USPS facility", "status_date": "2016-07-22T08:10:00Z", "location": {"city": "Las Vegas", "state": "NV", "zip": "89101", "country": "US"}});
+    let event = json!({"occurred_at": "2026-04-28T09:00:00Z", "carrier_occurred_at": "2026-04-28T05:00:00", "description": "DEPARTURE SCAN", "city_locality": "Louisville", "state_province": "KY", "postal_code": "40209", "country_code": "US", "status_code": "IT"});
     [
         (
             "kosmo",
@@ -144,6 +167,11 @@ pub fn samples(size: usize) -> [(&'static str, Webhook); 9] {
                 line_item(),
                 size,
             ),
+        ),
+        (
+            "shipengine",
+            // Its signed time fixed now, so every request is signed alike.
+            grow(Webhook::shipengine("IT").now(), "/data/events", event, size),
         ),
     ]
 }
@@ -321,6 +349,38 @@ struct ShipBobFields<'a> {
 }
 
 #[derive(Deserialize)]
+#[expect(dead_code, reason = "decoded as the layer decodes them, never read")]
+struct ShipEngineFields<'a> {
+    #[serde(borrow)]
+    resource_url: Option<&'a str>,
+    #[serde(borrow)]
+    resource_type: Cow<'a, str>,
+}
+
+#[derive(Deserialize)]
+struct ShipEngineTrack<'a> {
+    #[serde(borrow)]
+    data: ShipEngineData<'a>,
+}
+
+#[derive(Deserialize)]
+#[expect(dead_code, reason = "decoded as the layer decodes them, never read")]
+struct ShipEngineData<'a> {
+    #[serde(borrow)]
+    tracking_number: Cow<'a, str>,
+    #[serde(borrow)]
+    status_code: Cow<'a, str>,
+    #[serde(borrow)]
+    events: Vec<ShipEngineEventTime<'a>>,
+}
+
+#[derive(Deserialize)]
+struct ShipEngineEventTime<'a> {
+    #[serde(borrow)]
+    occurred_at: Cow<'a, str>,
+}
+
+#[derive(Deserialize)]
 struct ShipmondoEnvelope<'a> {
     #[serde(borrow)]
     data: Cow<'a, str>,
@@ -371,6 +431,17 @@ pub fn decode_fields(provider: &str, body: &[u8]) {
             time(&fields.data.updated_at);
             drop(black_box(fields));
         }
+        "shipengine" => {
+            // As the layer: the resource type, then a tracking record's fields.
+            drop(black_box(
+                serde_json::from_slice::<ShipEngineFields<'_>>(body).unwrap(),
+            ));
+            let track: ShipEngineTrack<'_> = serde_json::from_slice(body).unwrap();
+            for event in &track.data.events {
+                time(&event.occurred_at);
+            }
+            drop(black_box(track));
+        }
         "shippo" => {
             let fields: ShippoFields<'_> = serde_json::from_slice(body).unwrap();
             time(&fields.data.tracking_status.status_date);
@@ -406,7 +477,8 @@ pub fn decode_fields(provider: &str, body: &[u8]) {
 
 /// One HMAC of what a provider signs, the hashing no layer can avoid (for
 /// Kourier, which signs nothing, the token's SHA-256 digest compared in
-/// constant time, with the cheapest such compare).
+/// constant time, with the cheapest such compare; for ShipEngine, the
+/// RSA-SHA256 verification of its signature with the demo public key).
 pub struct Reference {
     provider: &'static str,
     // Decided once: `hmac` runs in the timed loops.
@@ -414,6 +486,8 @@ pub struct Reference {
     key: Hmac<Sha256>,
     token: [u8; 32],
     message: Vec<u8>,
+    /// ShipEngine's public key and signature.
+    rsa: Option<(rsa::PublicKey, Vec<u8>)>,
 }
 
 impl Reference {
@@ -424,6 +498,7 @@ impl Reference {
             key: Hmac::new_from_slice(SECRET.as_bytes()).expect("any key length"),
             token: Sha256::digest(SECRET.as_bytes()).into(),
             message: signed(provider, webhook, body),
+            rsa: (provider == "shipengine").then(|| shipengine_key_and_signature(webhook)),
         }
     }
 
@@ -435,7 +510,11 @@ impl Reference {
     }
 
     pub fn hmac(&self) {
-        if self.kourier {
+        if let Some((key, signature)) = &self.rsa {
+            let digest = Sha256::digest(black_box(&self.message));
+            key.verify(rsa::Pkcs1v15Sign::new::<Sha256>(), &digest, signature)
+                .expect("the demo key's signature");
+        } else if self.kourier {
             let received: [u8; 32] = Sha256::digest(black_box(SECRET.as_bytes())).into();
             assert!(words_equal(&received, &self.token));
         } else {
@@ -467,8 +546,31 @@ fn signed(provider: &str, webhook: &Webhook, body: &Bytes) -> Vec<u8> {
         // The attempt's time and separators around the body, as signed.
         "shippo" => [&b"1700000000."[..], body].concat(),
         "shipbob" => [&b"msg_31eW7bWRi16lL0Ajjik68kfyeUh.1700000000."[..], body].concat(),
+        // The signed time as sent, a `.`, the body.
+        "shipengine" => {
+            let request = webhook.sign(signing_key(provider));
+            let time = &request.headers()["x-shipengine-timestamp"];
+            [time.as_bytes(), b".", body].concat()
+        }
         other => panic!("no signed bytes for {other}"),
     }
+}
+
+/// The demo public key, and the signature of `webhook` as sent.
+fn shipengine_key_and_signature(webhook: &Webhook) -> (rsa::PublicKey, Vec<u8>) {
+    use rsa::BoxedUint;
+    let jwks: Value = serde_json::from_str(shipengine_demo_jwks()).expect("the demo JWKS");
+    let number = |field: &str| {
+        let text = jwks["keys"][0][field].as_str().expect("an RSA key");
+        BoxedUint::from_be_slice_vartime(&URL_SAFE_NO_PAD.decode(text).expect("base64url"))
+    };
+    let key = rsa::PublicKey::new(number("n"), number("e")).expect("an RSA key");
+    let request = webhook.sign(signing_key("shipengine"));
+    let signature = &request.headers()["x-shipengine-rsa-sha256-signature"];
+    let signature = base64::engine::general_purpose::STANDARD
+        .decode(signature.as_bytes())
+        .expect("base64");
+    (key, signature)
 }
 
 /// Two digests compared in constant time, a word at a time: the cheapest

@@ -1,5 +1,5 @@
-//! What the example servers share: logging, every provider's secret from
-//! the environment, and the port.
+//! What the example servers share: logging, every provider's secret (and
+//! ShipEngine's JWKS) from the environment, and the port.
 
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::prelude::*;
@@ -24,7 +24,8 @@ pub fn init_tracing() {
 /// The providers' secrets, from KOSMO_WEBHOOK_SECRET, KOURIER_WEBHOOK_TOKEN,
 /// SHIPMONDO_WEBHOOK_KEY, GOSHIIP_WEBHOOK_SECRET, EASYPOST_WEBHOOK_SECRET,
 /// AFTERSHIP_WEBHOOK_SECRET, SENDCLOUD_WEBHOOK_SECRET, SHIPPO_WEBHOOK_SECRET
-/// and SHIPBOB_WEBHOOK_SECRET (a `whsec_` secret).
+/// and SHIPBOB_WEBHOOK_SECRET (a `whsec_` secret), and ShipEngine's public
+/// keys, from the JWKS file SHIPENGINE_JWKS names.
 pub struct Secrets {
     pub kosmo: String,
     pub kourier: String,
@@ -35,6 +36,8 @@ pub struct Secrets {
     pub sendcloud: String,
     pub shippo: String,
     pub shipbob: String,
+    /// ShipEngine's JWKS, as text.
+    pub shipengine_jwks: String,
 }
 
 impl Secrets {
@@ -62,7 +65,27 @@ impl Secrets {
                 "SHIPBOB_WEBHOOK_SECRET",
                 "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
             )?,
+            shipengine_jwks: shipengine_jwks()?,
         })
+    }
+}
+
+/// The JWKS in the file SHIPENGINE_JWKS names (save
+/// https://api.shipengine.com/jwks there), or the testing kit's demo JWKS,
+/// whose private key `cargo run --example send -- shipengine` signs with.
+fn shipengine_jwks() -> Result<String, String> {
+    match std::env::var("SHIPENGINE_JWKS") {
+        Ok(path) if path.is_empty() => Err("SHIPENGINE_JWKS is set but empty".into()),
+        Ok(path) => std::fs::read_to_string(&path)
+            .map_err(|error| format!("SHIPENGINE_JWKS: {path} cannot be read: {error}")),
+        Err(std::env::VarError::NotPresent) => {
+            tracing::warn!(
+                "SHIPENGINE_JWKS is not set: using the DEMO key pair's JWKS, whose private key \
+                 is public in the testing kit; never use it in production"
+            );
+            Ok(shipment_webhooks::testing::shipengine_demo_jwks().to_owned())
+        }
+        Err(std::env::VarError::NotUnicode(_)) => Err("SHIPENGINE_JWKS is not UTF-8".into()),
     }
 }
 
@@ -86,7 +109,7 @@ pub async fn listen() -> Result<tokio::net::TcpListener, Box<dyn std::error::Err
     let port: u16 = std::env::var("PORT").map_or(Ok(3000), |port| port.parse())?;
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     tracing::info!(
-        "listening on http://{}/webhooks/{{kosmo,kourier,shipmondo,goshiip,easypost,aftership,sendcloud,shippo,shipbob}}",
+        "listening on http://{}/webhooks/{{kosmo,kourier,shipmondo,goshiip,easypost,aftership,sendcloud,shippo,shipbob,shipengine}}",
         listener.local_addr()?
     );
     Ok(listener)

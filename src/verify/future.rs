@@ -94,17 +94,17 @@ where
     ReqBody: HttpBody,
     ReqBody::Error: Into<BoxError>,
 {
-    /// Waits for the tenant's verifier before checking anything.
+    /// Waits for the request's verifier (a tenant's) before checking anything.
     pub(super) fn resolving(
         future: ResolveFuture<V>,
-        tenant: Arc<str>,
+        tenant: Option<Arc<str>>,
         parts: Parts,
         body: ReqBody,
         inner: S,
     ) -> Self {
         Self::Resolving {
             future,
-            tenant: Some(tenant),
+            tenant,
             pending: Some((parts, body, inner)),
         }
     }

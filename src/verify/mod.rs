@@ -142,20 +142,22 @@ impl fmt::Debug for OnConnectionTest {
 }
 
 /// Finds, per request, the verifier to check it with: a tenant's, which
-/// [`PerTenant`](crate::PerTenant) looks up.
+/// [`PerTenant`](crate::PerTenant) looks up, or a layer's own once it has
+/// awaited something the request needs (public keys a lookup refreshes).
 pub(crate) trait Resolve<V>: fmt::Debug + Send + Sync {
-    /// The verifier of the tenant `parts` names, cached or being looked up;
-    /// it may add to the request's extensions.
+    /// The verifier for `parts`, cached or being looked up; it may add to
+    /// the request's extensions.
     fn resolve(self: Arc<Self>, parts: &mut Parts) -> Result<Resolving<V>, WebhookRejection>;
 }
 
-/// A tenant's verifier: cached, or being looked up.
+/// A request's verifier: ready, or being looked up; with the tenant it is
+/// for, where it is a tenant's (`None`: the layer's own).
 pub(crate) enum Resolving<V> {
-    Ready(Arc<str>, Arc<V>),
-    Pending(Arc<str>, ResolveFuture<V>),
+    Ready(Option<Arc<str>>, Arc<V>),
+    Pending(Option<Arc<str>>, ResolveFuture<V>),
 }
 
-/// The future of a tenant's verifier being looked up.
+/// The future of a request's verifier being looked up.
 pub(crate) type ResolveFuture<V> =
     Pin<Box<dyn Future<Output = Result<Arc<V>, WebhookRejection>> + Send>>;
 

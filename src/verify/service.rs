@@ -18,7 +18,8 @@ use super::{BoxError, Resolve, Resolving, Verifier};
 pub(crate) enum Verifiers<V> {
     /// Configured once, for every request.
     Fixed(Arc<V>),
-    /// Looked up per request, by tenant.
+    /// Looked up per request: by tenant, or once what the request needs is
+    /// awaited.
     PerTenant(Arc<dyn Resolve<V>>),
 }
 
@@ -113,11 +114,15 @@ where
                 }
                 Verifiers::PerTenant(tenants) => match Arc::clone(tenants).resolve(&mut parts) {
                     Ok(Resolving::Ready(tenant, verifier)) => {
-                        span.record("tenant", &*tenant);
-                        State::check_headers(verifier, Some(tenant), parts, body, inner)
+                        if let Some(tenant) = &tenant {
+                            span.record("tenant", &**tenant);
+                        }
+                        State::check_headers(verifier, tenant, parts, body, inner)
                     }
                     Ok(Resolving::Pending(tenant, future)) => {
-                        span.record("tenant", &*tenant);
+                        if let Some(tenant) = &tenant {
+                            span.record("tenant", &**tenant);
+                        }
                         State::resolving(future, tenant, parts, body, inner)
                     }
                     Err(rejection) => State::rejected(rejection, &parts, !body.is_end_stream()),

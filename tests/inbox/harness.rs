@@ -9,11 +9,11 @@ use std::time::Duration;
 use axum::Router;
 use axum::routing::post_service;
 use shipment_webhooks::inbox::{Delivery, Inbox, InboxStats, Worker};
-use shipment_webhooks::testing::Webhook;
+use shipment_webhooks::testing::{SHIPENGINE_DEMO_PRIVATE_KEY, Webhook, shipengine_demo_jwks};
 use shipment_webhooks::{
     AfterShipSignature, EasyPostSignature, GoShiipSignature, KosmoSignature, KourierBearer,
-    PerTenant, SendcloudSignature, ShipBobSignature, ShipmentStatus, ShipmondoJwt, ShippoSignature,
-    TenantSource,
+    PerTenant, SendcloudSignature, ShipBobSignature, ShipEngineSignature, ShipmentStatus,
+    ShipmondoJwt, ShippoSignature, TenantSource,
 };
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use time::OffsetDateTime;
@@ -27,6 +27,8 @@ pub const AFTERSHIP: &str = "aftership-test-secret";
 pub const SENDCLOUD: &str = "secretkey";
 pub const SHIPPO: &str = "shippo-test-secret";
 pub const SHIPBOB: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+/// ShipEngine's signing key: the demo key pair, whose JWKS the app verifies with.
+pub const SHIPENGINE: &str = SHIPENGINE_DEMO_PRIVATE_KEY;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -162,6 +164,16 @@ pub fn app(inbox: &Inbox) -> Router {
             receive().route_layer(ShipBobSignature::new(SHIPBOB)),
         )
         .route(
+            "/webhooks/shipengine",
+            // The tests stamp events with fixed times (`at`), far from now.
+            receive().route_layer(
+                ShipEngineSignature::from_jwks(shipengine_demo_jwks())
+                    .expect("the demo JWKS")
+                    .max_age(Duration::from_secs(100 * 365 * 24 * 3600))
+                    .max_future_skew(Duration::from_secs(100 * 365 * 24 * 3600)),
+            ),
+        )
+        .route(
             "/webhooks/tenants/{tenant}/kosmo",
             receive().route_layer(tenants),
         )
@@ -207,6 +219,31 @@ pub fn shipbob(shipment: u64, status: &str, time: OffsetDateTime) -> Webhook {
             &format!("msg_{}", unique()),
         )
         .at(time)
+}
+
+/// A ShipEngine tracking update of `tracking_number` whose carrier event
+/// happened at `time`, sent (and signed) at `sent`.
+pub fn shipengine(
+    tracking_number: &str,
+    status_code: &str,
+    time: OffsetDateTime,
+    sent: OffsetDateTime,
+) -> Webhook {
+    let occurred_at = time
+        .format(&time::format_description::well_known::Rfc3339)
+        .expect("a time RFC 3339 writes");
+    Webhook::shipengine(status_code)
+        .field("/data/tracking_number", tracking_number)
+        .field(
+            "/data/events",
+            serde_json::json!([{ "occurred_at": occurred_at }]),
+        )
+        .header(
+            shipment_webhooks::shipengine::TIMESTAMP_HEADER,
+            &sent
+                .format(&time::format_description::well_known::Rfc3339)
+                .expect("a time RFC 3339 writes"),
+        )
 }
 
 /// A time `seconds` from a fixed instant, to order events by.

@@ -46,6 +46,7 @@ every_store!(
     crashed_worker_lease_runs_out_and_webhook_runs_again,
     shutdown_hands_back_running_webhooks_uncounted,
     older_event_is_superseded_by_signed_time,
+    shipengine_latest_wins_by_the_carrier_events_time,
     latest_wins_can_be_turned_off,
     goshiip_final_status_is_never_undone,
     one_shipment_is_never_handled_twice_at_once,
@@ -106,6 +107,8 @@ async fn retried_delivery_is_a_duplicate(backend: Backend) {
         Webhook::sendcloud(3),
         shippo("SP-2", "TRANSIT", at(0)),
         shipbob(2, "InTransit", at(0)),
+        // Retried as sent: the same signed time and body.
+        shipengine("1Z-2", "IT", at(0), at(5)),
     ] {
         let first = send(&app, webhook.sign(secret(&webhook))).await;
         // Shippo and ShipBob sign each attempt's time: a retry signed a
@@ -128,13 +131,13 @@ async fn retried_delivery_is_a_duplicate(backend: Backend) {
     let again = send(&app, retry.sign(EASYPOST)).await;
     assert_eq!(again.json["status"], "duplicate", "{}", again.json);
     let stats = inbox.stats().await.unwrap();
-    assert_eq!((stats.pending, stats.duplicates), (9, 10));
+    assert_eq!((stats.pending, stats.duplicates), (10, 11));
 
     let (worker, record) = recording(&inbox);
     let worker = worker.spawn();
-    wait_for(&inbox, |stats| stats.done == 9).await;
+    wait_for(&inbox, |stats| stats.done == 10).await;
     worker.shutdown().await;
-    assert_eq!(record.handled().len(), 9, "each handled once");
+    assert_eq!(record.handled().len(), 10, "each handled once");
 }
 
 fn secret(webhook: &Webhook) -> &'static str {
@@ -148,7 +151,8 @@ fn secret(webhook: &Webhook) -> &'static str {
         shipment_webhooks::Provider::Sendcloud => SENDCLOUD,
         shipment_webhooks::Provider::Shippo => SHIPPO,
         shipment_webhooks::Provider::ShipBob => SHIPBOB,
-        _ => unreachable!("a provider this file does not know"),
+        shipment_webhooks::Provider::ShipEngine => SHIPENGINE,
+        other => unreachable!("no secret for {other}"),
     }
 }
 
@@ -349,6 +353,30 @@ async fn older_event_is_superseded_by_signed_time(backend: Backend) {
         statuses,
         [ShipmentStatus::Delivered, ShipmentStatus::Delivered]
     );
+}
+
+async fn shipengine_latest_wins_by_the_carrier_events_time(backend: Backend) {
+    let Some(inbox) = open(backend, "shipengine").await else {
+        return;
+    };
+    let app = app(&inbox);
+    send(
+        &app,
+        shipengine("1Z-9", "DE", at(60), at(61)).sign(SHIPENGINE),
+    )
+    .await;
+    let (worker, record) = recording(&inbox);
+    let worker = worker.spawn();
+    wait_for(&inbox, |stats| stats.done == 1).await;
+    // The earlier carrier event, sent again hours later (ShipEngine retries
+    // every two hours): its newer send time does not make it newer.
+    let retry = shipengine("1Z-9", "IT", at(30), at(7200)).sign(SHIPENGINE);
+    assert_eq!(send(&app, retry).await.json["status"], "stored");
+    let stats = wait_for(&inbox, settled).await;
+    worker.shutdown().await;
+    assert_eq!((stats.done, stats.superseded), (1, 1));
+    let statuses: Vec<_> = record.handled().into_iter().map(|h| h.status).collect();
+    assert_eq!(statuses, [ShipmentStatus::Delivered]);
 }
 
 async fn latest_wins_can_be_turned_off(backend: Backend) {

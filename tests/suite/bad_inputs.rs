@@ -16,13 +16,13 @@ use axum::routing::post;
 use axum::{Json, Router};
 use serde_json::{Value, json};
 use shipment_webhooks::testing::{
-    Webhook, aftership_signature, easypost_signature, goshiip_signature, kosmo_signature,
-    sendcloud_signature, shipmondo_jwt,
+    SHIPENGINE_DEMO_PRIVATE_KEY, Webhook, aftership_signature, easypost_signature,
+    goshiip_signature, kosmo_signature, sendcloud_signature, shipengine_demo_jwks, shipmondo_jwt,
 };
 use shipment_webhooks::{
     AfterShipSignature, EasyPostSignature, GoShiipEvent, GoShiipSignature, KosmoSignature,
-    KourierBearer, Provider, SendcloudSignature, ShipBobSignature, ShipmentEvent, ShipmondoEvent,
-    ShipmondoJwt, ShippoSignature,
+    KourierBearer, Provider, SendcloudSignature, ShipBobSignature, ShipEngineSignature,
+    ShipmentEvent, ShipmondoEvent, ShipmondoJwt, ShippoSignature,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -39,12 +39,13 @@ fn secret(provider: Provider) -> &'static str {
         Provider::Sendcloud => "secretkey",
         Provider::Shippo => "secretkey",
         Provider::ShipBob => "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        Provider::ShipEngine => SHIPENGINE_DEMO_PRIVATE_KEY,
         _ => unreachable!("a provider this file does not know"),
     }
 }
 
 /// The providers whose proof is in a header.
-const HEADER_PROOFS: [Provider; 8] = [
+const HEADER_PROOFS: [Provider; 9] = [
     Provider::Kosmo,
     Provider::Kourier,
     Provider::GoShiip,
@@ -53,6 +54,7 @@ const HEADER_PROOFS: [Provider; 8] = [
     Provider::Sendcloud,
     Provider::Shippo,
     Provider::ShipBob,
+    Provider::ShipEngine,
 ];
 
 /// Whether `provider` signs the body's bytes, so that any change to them is
@@ -79,7 +81,15 @@ fn body_signed(provider: Provider, body: impl Into<Vec<u8>>) -> Request<Body> {
     with_header(with_body(signed(provider), body), header, &signature)
 }
 
-/// The four layers, each on `/webhooks/<provider>` with a handler that takes
+/// A secret (for ShipEngine, a private key) that is not `provider`'s.
+fn wrong_secret(provider: Provider) -> &'static str {
+    match provider {
+        Provider::ShipEngine => include_str!("../fixtures/shipengine/other-private-key.pem"),
+        _ => "another secret",
+    }
+}
+
+/// The layers, each on `/webhooks/<provider>` with a handler that takes
 /// only `ShipmentEvent`, refusing bodies over `limit`.
 fn app(limit: usize) -> Router {
     async fn on_event(event: ShipmentEvent) -> Json<ShipmentEvent> {
@@ -113,7 +123,12 @@ fn app(limit: usize) -> Router {
         Provider::ShipBob => {
             post(on_event).layer(ShipBobSignature::new(secret(provider)).body_limit(limit))
         }
-        _ => unreachable!("a provider this file does not know"),
+        Provider::ShipEngine => post(on_event).layer(
+            ShipEngineSignature::from_jwks(shipengine_demo_jwks())
+                .expect("the demo JWKS")
+                .body_limit(limit),
+        ),
+        other => unreachable!("no layer for {other}"),
     };
     PROVIDERS
         .into_iter()
@@ -135,6 +150,7 @@ fn sample(provider: Provider) -> Webhook {
         Provider::Sendcloud => "11",
         Provider::Shippo => "DELIVERED",
         Provider::ShipBob => "Delivered",
+        Provider::ShipEngine => "DE",
         _ => "delivered",
     };
     Webhook::sample(provider, status)
@@ -219,7 +235,7 @@ async fn each_refusal_names_its_reason() {
         missing.assert_reason("missing_proof");
         let malformed = answer(with_header(signed(provider), header, "not a proof")).await;
         malformed.assert_reason("malformed_proof");
-        let wrong = answer(sample(provider).sign("another secret")).await;
+        let wrong = answer(sample(provider).sign(wrong_secret(provider))).await;
         wrong.assert_reason("signature_mismatch");
     }
     let malformed = answer(shipmondo_token(|_| "a.b".to_owned()).await).await;
@@ -319,6 +335,7 @@ async fn wrong_scheme() {
         Provider::EasyPost,
         Provider::AfterShip,
         Provider::Sendcloud,
+        Provider::ShipEngine,
     ] {
         let mut request = signed(provider);
         let header = proof_header(provider).unwrap();
@@ -405,7 +422,11 @@ async fn non_canonical_encodings() {
 
 /// Whether `provider`'s proof covers the body's bytes, alone or with a time.
 fn proof_covers_the_body(provider: Provider) -> bool {
-    signs_the_body(provider) || matches!(provider, Provider::Shippo | Provider::ShipBob)
+    signs_the_body(provider)
+        || matches!(
+            provider,
+            Provider::Shippo | Provider::ShipBob | Provider::ShipEngine
+        )
 }
 
 #[tokio::test]
@@ -414,7 +435,10 @@ async fn re_serialized_body() {
         let (request, json) = body_json(signed(provider)).await;
         let pretty = serde_json::to_vec_pretty(&json).unwrap();
         let answer = answer(with_body(request, pretty)).await;
-        if proof_covers_the_body(provider) {
+        if provider == Provider::ShipEngine {
+            // ShipEngine signs the bytes too.
+            answer.assert_refused(StatusCode::UNAUTHORIZED, "does not verify");
+        } else if proof_covers_the_body(provider) {
             // These sign the bytes; the others sign fields or nothing of the body.
             answer.assert_refused(StatusCode::UNAUTHORIZED, "configured secret");
             answer.assert_reason("signature_mismatch");
@@ -430,7 +454,9 @@ async fn byte_order_mark() {
         let (request, json) = body_json(signed(provider)).await;
         let body = [&b"\xEF\xBB\xBF"[..], json.to_string().as_bytes()].concat();
         let answer = answer(with_body(request, body)).await;
-        if proof_covers_the_body(provider) {
+        if provider == Provider::ShipEngine {
+            answer.assert_refused(StatusCode::UNAUTHORIZED, "does not verify");
+        } else if proof_covers_the_body(provider) {
             answer.assert_reason("signature_mismatch");
         } else {
             answer.assert_refused(StatusCode::BAD_REQUEST, "expected value at line 1 column 1");
@@ -740,6 +766,7 @@ fn every_row_of_the_table_is_a_test() {
         ("shippo", include_str!("shippo.rs")),
         ("shipbob", include_str!("shipbob.rs")),
         ("standard_webhooks", include_str!("standard_webhooks.rs")),
+        ("shipengine", include_str!("shipengine.rs")),
         ("layer", include_str!("layer.rs")),
         ("axum_fit", include_str!("axum_fit.rs")),
         ("tenant", include_str!("tenant.rs")),

@@ -12,11 +12,11 @@ use axum::http::{Request, StatusCode};
 use axum::routing::post;
 use axum::{Json, Router};
 use serde_json::json;
-use shipment_webhooks::testing::Webhook;
+use shipment_webhooks::testing::{SHIPENGINE_DEMO_PRIVATE_KEY, Webhook, shipengine_demo_jwks};
 use shipment_webhooks::{
     AfterShipSignature, EasyPostSignature, GoShiipSignature, KosmoSignature, KourierBearer,
-    Provider, SendcloudSignature, ShipBobSignature, ShipmentEvent, ShipmentStatus, ShipmondoJwt,
-    ShippoSignature,
+    Provider, SendcloudSignature, ShipBobSignature, ShipEngineSignature, ShipmentEvent,
+    ShipmentStatus, ShipmondoJwt, ShippoSignature,
 };
 use time::format_description::well_known::Rfc3339;
 use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};
@@ -285,6 +285,7 @@ fn status_and_provider_parse_from_their_names() {
         Provider::Sendcloud,
         Provider::Shippo,
         Provider::ShipBob,
+        Provider::ShipEngine,
     ] {
         let name = provider.as_str();
         assert_eq!(name.parse(), Ok(provider));
@@ -297,7 +298,7 @@ fn status_and_provider_parse_from_their_names() {
     assert_eq!(
         error.to_string(),
         "unknown provider \"dhl\": expected kosmo, kourier, shipmondo, goshiip, easypost, \
-         aftership, sendcloud, shippo or shipbob"
+         aftership, sendcloud, shippo, shipbob or shipengine"
     );
 }
 
@@ -360,6 +361,12 @@ fn app(seen: Arc<Mutex<Vec<ShipmentEvent>>>) -> Router {
         .route(
             "/webhooks/shipbob",
             post(echo).route_layer(ShipBobSignature::new(WHSEC)),
+        )
+        .route(
+            "/webhooks/shipengine",
+            post(echo).route_layer(
+                ShipEngineSignature::from_jwks(shipengine_demo_jwks()).expect("the demo JWKS"),
+            ),
         )
         .with_state(seen)
 }
@@ -429,15 +436,25 @@ async fn every_provider_s_event_comes_back_from_its_json_as_the_layer_made_it() 
             ShipmentStatus::OutForDelivery,
         ),
         (Webhook::shipbob("ImportReview"), other("ImportReview")),
+        (Webhook::shipengine("SP"), ShipmentStatus::AtPickupPoint),
+        (Webhook::shipengine("UN"), other("UN")),
+        (
+            Webhook::shipengine("DE").field(
+                "/data/events",
+                json!([{"occurred_at": "2026-04-29T11:30:00.1234567+02:00"}]),
+            ),
+            ShipmentStatus::Delivered,
+        ),
     ];
     let seen = Arc::new(Mutex::new(Vec::new()));
     let app = app(seen.clone());
     for (webhook, status) in webhooks {
-        let secret = match webhook.provider() {
+        let key = match webhook.provider() {
             Provider::ShipBob => WHSEC,
+            Provider::ShipEngine => SHIPENGINE_DEMO_PRIVATE_KEY,
             _ => SECRET,
         };
-        let answer = send(&app, webhook.sign(secret)).await;
+        let answer = send(&app, webhook.sign(key)).await;
         let text = answer.json.to_string();
         assert_eq!(answer.status, StatusCode::OK, "{text}");
         let extracted = seen.lock().unwrap().pop().expect("the handler ran");

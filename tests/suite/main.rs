@@ -19,6 +19,7 @@ mod properties;
 mod secrets;
 mod sendcloud;
 mod shipbob;
+mod shipengine;
 mod shipmondo;
 mod shippo;
 mod standard_webhooks;

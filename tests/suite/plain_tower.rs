@@ -13,12 +13,15 @@ use hyper_util::service::TowerToHyperService;
 use serde_json::{Value, json};
 use shipment_webhooks::bytes::Bytes;
 use shipment_webhooks::http::Response;
-use shipment_webhooks::testing::Webhook;
+use shipment_webhooks::testing::{
+    SHIPENGINE_DEMO_KEY_ID, SHIPENGINE_DEMO_PRIVATE_KEY, Webhook, shipengine_demo_jwks,
+};
 use shipment_webhooks::{
     AfterShipEvent, AfterShipSignature, Body, EasyPostEvent, EasyPostSignature, GoShiipEvent,
     GoShiipSignature, KosmoEvent, KosmoSignature, KourierBearer, KourierEvent, Provider,
-    SendcloudEvent, SendcloudSignature, ShipBobEvent, ShipBobSignature, ShipmondoEvent,
-    ShipmondoJwt, ShippoEvent, ShippoSignature, Verified, VerifiedWebhook, WebhookRejection,
+    SendcloudEvent, SendcloudSignature, ShipBobEvent, ShipBobSignature, ShipEngineEvent,
+    ShipEngineSignature, ShipmondoEvent, ShipmondoJwt, ShippoEvent, ShippoSignature, Verified,
+    VerifiedWebhook, WebhookRejection,
 };
 use tower::{Layer, ServiceBuilder, ServiceExt};
 
@@ -30,8 +33,22 @@ const WHSEC: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 fn secret(provider: Provider) -> &'static str {
     match provider {
         Provider::ShipBob => WHSEC,
+        // Its layer verifies with the demo JWKS.
+        Provider::ShipEngine => SHIPENGINE_DEMO_PRIVATE_KEY,
         _ => SECRET,
     }
+}
+
+/// A secret, or private key, the layer was not configured with.
+fn forger(provider: Provider) -> &'static str {
+    match provider {
+        Provider::ShipEngine => include_str!("../fixtures/shipengine/other-private-key.pem"),
+        _ => "another-secret-of-32-bytes-or-more",
+    }
+}
+
+fn shipengine() -> ShipEngineSignature {
+    ShipEngineSignature::from_jwks(shipengine_demo_jwks()).expect("the demo JWKS")
 }
 
 /// `request`'s headers and body, as a server that is not Tower has them.
@@ -57,6 +74,7 @@ fn verify(
         Provider::Sendcloud => SendcloudSignature::new(SECRET).verify(headers, body),
         Provider::Shippo => ShippoSignature::new(SECRET).verify(headers, body),
         Provider::ShipBob => ShipBobSignature::new(WHSEC).verify(headers, body),
+        Provider::ShipEngine => shipengine().verify(headers, body),
         other => unreachable!("no layer for {other}"),
     };
     match verified? {
@@ -72,7 +90,11 @@ async fn each_layer_verifies_headers_and_a_body_without_a_framework() {
             head_and_body(Webhook::sample(provider, "delivered").sign(secret(provider))).await;
         let verified = verify(provider, &headers, body.clone()).expect("a signed webhook");
         assert_eq!(verified.event().provider, provider);
-        assert_eq!(verified.secret().label(), "primary");
+        let label = match provider {
+            Provider::ShipEngine => SHIPENGINE_DEMO_KEY_ID,
+            _ => "primary",
+        };
+        assert_eq!(verified.secret().label(), label);
         let typed = match provider {
             Provider::Kosmo => verified.payload::<KosmoEvent>().map(|p| json!(p)),
             Provider::Kourier => verified.payload::<KourierEvent>().map(|p| json!(p)),
@@ -83,6 +105,7 @@ async fn each_layer_verifies_headers_and_a_body_without_a_framework() {
             Provider::Sendcloud => verified.payload::<SendcloudEvent>().map(|p| json!(p)),
             Provider::Shippo => verified.payload::<ShippoEvent>().map(|p| json!(p)),
             Provider::ShipBob => verified.payload::<ShipBobEvent>().map(|p| json!(p)),
+            Provider::ShipEngine => verified.payload::<ShipEngineEvent>().map(|p| json!(p)),
             other => unreachable!("no payload for {other}"),
         };
         assert!(typed.is_ok(), "{provider}: {typed:?}");
@@ -101,10 +124,8 @@ async fn each_layer_verifies_headers_and_a_body_without_a_framework() {
             StatusCode::INTERNAL_SERVER_ERROR
         );
 
-        let forged = head_and_body(
-            Webhook::sample(provider, "delivered").sign("another-secret-of-32-bytes-or-more"),
-        )
-        .await;
+        let forged =
+            head_and_body(Webhook::sample(provider, "delivered").sign(forger(provider))).await;
         let refused = verify(provider, &forged.0, forged.1).unwrap_err();
         assert_eq!(
             refused.status(),
@@ -142,6 +163,10 @@ async fn the_dedup_key_is_the_sha256_of_what_the_provider_signed() {
                 .to_vec(),
             // Its id and body, not the attempt's timestamp: a retry is a duplicate.
             Provider::ShipBob => [headers["webhook-id"].as_bytes(), b".", &body].concat(),
+            // The signed time as sent, a `.`, the body.
+            Provider::ShipEngine => {
+                [headers["x-shipengine-timestamp"].as_bytes(), b".", &body].concat()
+            }
             // Its body, not `t`: a retry signed again is a duplicate.
             // Kourier signs nothing: its body is its key.
             Provider::Shippo
@@ -165,7 +190,7 @@ async fn verify_refuses_exactly_as_the_layer_does() {
         let signed = || Webhook::sample(provider, "delivered").sign(secret(provider));
         let requests = [
             signed(),
-            Webhook::sample(provider, "delivered").sign("another-secret-of-32-bytes-or-more"),
+            Webhook::sample(provider, "delivered").sign(forger(provider)),
             with_body(signed(), "not json"),
             with_body(signed(), vec![b' '; 2 * 1024 * 1024]),
             crate::common::without_header(
@@ -238,6 +263,7 @@ async fn layer_answer(
                 .oneshot(request)
                 .await
         }
+        Provider::ShipEngine => shipengine().layer(ok).oneshot(request).await,
         other => unreachable!("no layer for {other}"),
     }
     .unwrap();

@@ -8,12 +8,15 @@ use axum::http::{HeaderValue, Request, StatusCode};
 use proptest::prelude::*;
 use proptest::sample::Index;
 use serde_json::{Value, json};
-use shipment_webhooks::testing::{Webhook, goshiip_signature, shipmondo_jwt};
+use shipment_webhooks::testing::{
+    SHIPENGINE_DEMO_KEY_ID, SHIPENGINE_DEMO_PRIVATE_KEY, Webhook, goshiip_signature,
+    shipengine_demo_jwks, shipmondo_jwt,
+};
 use shipment_webhooks::{
     AfterShipEvent, AfterShipSignature, EasyPostEvent, EasyPostSignature, GoShiipEvent,
     GoShiipSignature, KosmoEvent, KosmoSignature, KourierBearer, KourierEvent, Provider,
-    SendcloudEvent, SendcloudSignature, ShipBobEvent, ShipBobSignature, ShipmondoEvent,
-    ShipmondoJwt, ShippoEvent, ShippoSignature,
+    SendcloudEvent, SendcloudSignature, ShipBobEvent, ShipBobSignature, ShipEngineEvent,
+    ShipEngineSignature, ShipmondoEvent, ShipmondoJwt, ShippoEvent, ShippoSignature,
 };
 
 thread_local! {
@@ -46,6 +49,16 @@ fn app(provider: Provider, keys: &[(String, String)]) -> Router {
         Provider::Sendcloud => echo_app::<_, SendcloudEvent>(&path, layer!(SendcloudSignature)),
         Provider::Shippo => echo_app::<_, ShippoEvent>(&path, layer!(ShippoSignature)),
         Provider::ShipBob => echo_app::<_, ShipBobEvent>(&path, layer!(ShipBobSignature)),
+        // ShipEngine's keys are RSA key pairs, not generated per case: the
+        // demo key is its only secret here (see `secret`).
+        Provider::ShipEngine => {
+            assert!(
+                keys.iter()
+                    .all(|(_, key)| key == SHIPENGINE_DEMO_PRIVATE_KEY)
+            );
+            let layer = ShipEngineSignature::from_jwks(shipengine_demo_jwks()).expect("demo JWKS");
+            echo_app::<_, ShipEngineEvent>(&path, layer)
+        }
         other => unreachable!("no layer for {other}"),
     }
 }
@@ -157,6 +170,8 @@ fn secret(provider: Provider) -> BoxedStrategy<String> {
                 )
             })
             .boxed(),
+        // An RSA private key: generating one per case would take seconds.
+        Provider::ShipEngine => Just(SHIPENGINE_DEMO_PRIVATE_KEY.to_owned()).boxed(),
         _ => "\\PC{1,64}".boxed(),
     }
 }
@@ -270,6 +285,20 @@ fn webhook(provider: Provider) -> BoxedStrategy<Webhook> {
                 .prop_map(|(id, status)| Webhook::shipbob(&status).field("/order_id", id))
                 .boxed()
         }
+        Provider::ShipEngine => {
+            let extras = prop::collection::btree_map("x-[a-z]{1,8}", text(), 0..3);
+            let number = text().prop_filter("a tracking number", |number| !number.is_empty());
+            (number, text(), text(), extras)
+                .prop_map(|(number, status, description, extras)| {
+                    let webhook = Webhook::shipengine(&status)
+                        .field("/data/tracking_number", number)
+                        .field("/data/status_description", description);
+                    extras.into_iter().fold(webhook, |webhook, (key, value)| {
+                        webhook.field(&format!("/data/{key}"), value)
+                    })
+                })
+                .boxed()
+        }
         other => unreachable!("no webhook for {other}"),
     }
 }
@@ -291,6 +320,7 @@ fn id_and_status(provider: Provider) -> (&'static str, &'static str) {
         Provider::Sendcloud => ("/parcel/id", "/parcel/status/message"),
         Provider::Shippo => ("/data/tracking_number", "/data/tracking_status/status"),
         Provider::ShipBob => ("/order_id", "/status"),
+        Provider::ShipEngine => ("/data/tracking_number", "/data/status_code"),
         other => unreachable!("no payload for {other}"),
     }
 }
@@ -298,7 +328,10 @@ fn id_and_status(provider: Provider) -> (&'static str, &'static str) {
 /// A provider; 1 to 4 distinct secrets for it as `(label, secret)` with
 /// distinct labels, the first `primary`; and a secret that may be none of them.
 fn keyring() -> impl Strategy<Value = (Provider, Vec<(String, String)>, String)> {
-    provider()
+    // ShipEngine's keys are a JWKS's, named by kid, not labelled secrets:
+    // see shipengine::rotation_names_the_key_that_matched.
+    let labelled = PROVIDERS.into_iter().filter(|p| *p != Provider::ShipEngine);
+    prop::sample::select(labelled.collect::<Vec<_>>())
         .prop_flat_map(|provider| {
             let secrets = prop::collection::btree_set(secret(provider), 1..=4);
             (Just(provider), secrets, secret(provider))
@@ -351,7 +384,9 @@ proptest! {
             Some(&answer.json["event"]["raw_status"]),
             webhook.payload().pointer(status)
         );
-        prop_assert_eq!(&answer.json["secret"], "primary");
+        // ShipEngine names the key that matched by its kid.
+        let label = if provider == Provider::ShipEngine { SHIPENGINE_DEMO_KEY_ID } else { "primary" };
+        prop_assert_eq!(&answer.json["secret"], label);
     }
 
     #[test]
@@ -493,6 +528,44 @@ proptest! {
         prop_assert_eq!(&answer.json["secret"], label.as_str());
 
         let answer = call(&app, webhook.sign(&outsider));
+        prop_assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{}", answer.json);
+    }
+}
+
+proptest! {
+    // Each case signs with RSA: fewer cases.
+    #![proptest_config(ProptestConfig::with_cases(32))]
+
+    #[test]
+    fn shipengine_refuses_a_signed_time_or_body_with_one_bit_flipped(
+        webhook in webhook(Provider::ShipEngine),
+        byte in any::<Index>(),
+        bit in 0..8u32,
+        in_time in any::<bool>(),
+    ) {
+        let secret = SHIPENGINE_DEMO_PRIVATE_KEY;
+        let app = app_with(Provider::ShipEngine, secret);
+        let request = webhook.clone().now().sign(secret);
+        let time = request.headers()["x-shipengine-timestamp"].as_bytes().to_vec();
+        prop_assert_eq!(call(&app, request).status, StatusCode::OK);
+
+        let stamped = webhook.now();
+        let signed = stamped.sign(secret);
+        let request = if in_time {
+            let mut time = time;
+            flip(&mut time, byte, bit);
+            // A control character cannot be sent in a header at all.
+            let Ok(value) = HeaderValue::from_bytes(&time) else { return Ok(()) };
+            let mut request = signed;
+            request.headers_mut().insert("x-shipengine-timestamp", value);
+            request
+        } else {
+            // The body `sign` sent.
+            let mut body = stamped.payload_json().into_bytes();
+            flip(&mut body, byte, bit);
+            with_body(signed, body)
+        };
+        let answer = call(&app, request);
         prop_assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{}", answer.json);
     }
 }

@@ -8,12 +8,12 @@ use std::time::Duration;
 use crate::common::{PROVIDERS, echo_app, send};
 use axum::http::StatusCode;
 use secrecy::{SecretSlice, SecretString};
-use shipment_webhooks::testing::Webhook;
+use shipment_webhooks::testing::{SHIPENGINE_DEMO_PRIVATE_KEY, Webhook, shipengine_demo_jwks};
 use shipment_webhooks::{
     AfterShipEvent, AfterShipSignature, ConfigError, EasyPostEvent, EasyPostSignature,
     GoShiipEvent, GoShiipSignature, KosmoEvent, KosmoSignature, KourierBearer, KourierEvent,
-    Provider, SendcloudEvent, SendcloudSignature, ShipBobEvent, ShipBobSignature, ShipmondoEvent,
-    ShipmondoJwt, ShippoEvent, ShippoSignature, WebhookSecret,
+    Provider, SendcloudEvent, SendcloudSignature, ShipBobEvent, ShipBobSignature, ShipEngineEvent,
+    ShipEngineSignature, ShipmondoEvent, ShipmondoJwt, ShippoEvent, ShippoSignature, WebhookSecret,
 };
 use time::OffsetDateTime;
 
@@ -21,10 +21,12 @@ const SECRET: &str = "a-webhook-secret-of-thirty-two-bytes!";
 /// Standard Webhooks secrets are `whsec_` and base64.
 const WHSEC: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
-/// `SECRET`, or a secret in the form `provider` issues them.
+/// `SECRET`, or a secret in the form `provider` issues them (for
+/// ShipEngine, the private key that signs: its layer takes the demo JWKS).
 fn secret(provider: Provider) -> &'static str {
     match provider {
         Provider::ShipBob => WHSEC,
+        Provider::ShipEngine => SHIPENGINE_DEMO_PRIVATE_KEY,
         _ => SECRET,
     }
 }
@@ -33,7 +35,8 @@ fn secret(provider: Provider) -> &'static str {
 /// a signed time 5 minutes away by default.
 const ANY_AGE: Duration = Duration::from_secs(200 * 365 * 86_400);
 
-/// A router for `provider` whose layer is built with `secret`.
+/// A router for `provider` whose layer is built with `secret`; ShipEngine's
+/// verifies with the demo JWKS (its secret is the private key that signs).
 fn app_with(provider: Provider, secret: impl WebhookSecret) -> axum::Router {
     let path = format!("/webhooks/{provider}");
     match provider {
@@ -60,8 +63,19 @@ fn app_with(provider: Provider, secret: impl WebhookSecret) -> axum::Router {
                 .max_age(ANY_AGE)
                 .max_future_skew(ANY_AGE),
         ),
+        Provider::ShipEngine => echo_app::<_, ShipEngineEvent>(&path, shipengine_any_time()),
         other => unreachable!("no layer for {other}"),
     }
+}
+
+/// ShipEngine's layer with the demo JWKS and a window wide enough for any
+/// sample's time: its signed time is refused outside five minutes by default.
+fn shipengine_any_time() -> ShipEngineSignature {
+    let century = Duration::from_secs(100 * 365 * 24 * 3600);
+    ShipEngineSignature::from_jwks(shipengine_demo_jwks())
+        .expect("the demo JWKS")
+        .max_age(century)
+        .max_future_skew(century)
 }
 
 #[tokio::test]

@@ -9,11 +9,12 @@
 //!   `Floor`, the least a layer with this crate's API does, whose handler
 //!   takes the record it left (`floor - bare` is what any such layer costs);
 //! - `kosmo`, `kourier`, `shipmondo`, `goshiip`, `easypost`, `aftership`,
-//!   `sendcloud`, `shippo`, `shipbob`: that provider's webhook to
+//!   `sendcloud`, `shippo`, `shipbob`, `shipengine`: that provider's webhook to
 //!   a route behind its layer whose handler takes the `ShipmentEvent`;
 //! - `hmac-kosmo`... : one HMAC-SHA256 of what that provider signs (for
 //!   Kourier, the token's SHA-256 digest compared in constant time, as
-//!   `KourierBearer` compares tokens), so that the hashing, which takes
+//!   `KourierBearer` compares tokens; for ShipEngine, the RSA-SHA256
+//!   verification of its signature), so that the hashing, which takes
 //!   sha2's software path under valgrind (no SHA-NI), shows apart;
 //! - `fields-kosmo`... : serde_json decoding, borrowed, the few fields the
 //!   `ShipmentEvent` is made of (for Shipmondo, through its format: the
@@ -44,7 +45,8 @@ use tower::Service;
 #[path = "../../common/mod.rs"]
 mod common;
 use common::{
-    ANY_AGE, FloorLayer, FloorRecord, Reference, SECRET, body_of, decode_fields, samples, whsec,
+    ANY_AGE, FloorLayer, FloorRecord, Reference, SECRET, body_of, decode_fields, samples,
+    shipengine_layer, signing_key, whsec,
 };
 
 async fn bare(_body: Bytes) -> StatusCode {
@@ -103,6 +105,10 @@ fn router(route: &str) -> Router {
         .route(
             "/webhooks/shipbob",
             route(post(verified).route_layer(ShipBobSignature::new(whsec()).max_age(ANY_AGE))),
+        )
+        .route(
+            "/webhooks/shipengine",
+            route(post(verified).route_layer(shipengine_layer())),
         )
 }
 
@@ -195,7 +201,7 @@ fn run(route: &str, count: usize, size: usize) {
         return;
     }
 
-    let (parts, _) = webhook.sign(SECRET).into_parts();
+    let (parts, _) = webhook.sign(signing_key(provider)).into_parts();
     // As `axum::serve` does: every route made once, not per request.
     let mut app = router(route).with_state::<()>(()).into_service::<Body>();
     for _ in 0..count {
