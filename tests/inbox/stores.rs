@@ -1025,7 +1025,7 @@ async fn shipmondo_order_and_shipment_with_one_id_are_two_shipments(backend: Bac
 }
 
 async fn sendcloud_integration_and_parcel_with_one_id_are_two_shipments(backend: Backend) {
-    let Some(inbox) = open(backend, "sendcloud-scope").await else {
+    let Some(inbox) = open(backend, "sendcloud_scope").await else {
         return;
     };
     let app = app(&inbox);
