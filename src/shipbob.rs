@@ -53,8 +53,8 @@
 //!
 //! - `id`: the body's `shipment_id` (a string or an integer) where it has one;
 //!   else its `order_id`, scoped as an order (an order and a shipment with the
-//!   same number are two shipments in the inbox); a body with neither is
-//!   refused with 400.
+//!   same number are two shipments in the inbox); an order's event (topic
+//!   `order.*`, or none) with neither is refused with 400.
 //! - `timestamp`: the body's `event_time` (RFC 3339) where it has one, else
 //!   `None`. Not `webhook-timestamp`: that is the attempt's time, renewed on
 //!   every retry, so a retried older event would pass for newer than the
@@ -85,6 +85,18 @@
 //! | any other word of the vocabulary | that status |
 //! | any other (topic `order.shipment.tracking.updated` without a body status...) | `other` |
 //!
+//! **Other resources.** ShipBob's webhooks page also lists `return.*`
+//! (returns), `wro.*` (warehouse receiving orders) and `billing.*` topics.
+//! A webhook whose `x-webhook-topic` does not start with `order.` is passed
+//! on, not refused (ShipBob retries a refusal for days, then disables the
+//! endpoint), and not read as a shipment (a return's `Completed` is not its
+//! order's): `id` and `event_id` are its `webhook-id` (scoped apart from
+//! shipments, so it never supersedes one in the inbox), `status` is
+//! `other` and `raw_status` the topic, `timestamp` is `None`; the body is
+//! in the typed payload. The topic is not signed: rewriting it in a replay
+//! can only turn a shipment's event into such an `other` one, whose dedup
+//! key is the original's.
+//!
 //! ShipBob sends no ping: its dashboard's test tool sends sample payloads,
 //! which are verified as any webhook.
 //!
@@ -110,6 +122,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName};
+use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -126,6 +139,14 @@ use crate::{
 
 /// The header ShipBob names the topic in (not signed).
 pub const TOPIC_HEADER: HeaderName = HeaderName::from_static("x-webhook-topic");
+
+/// What the topics of orders and their shipments start with; others
+/// (`return.*`, `wro.*`, `billing.*`) are about no shipment.
+const ORDER_TOPICS: &str = "order.";
+
+/// The scope of ids that are a webhook message's `webhook-id`, for events
+/// about no shipment. Part of the inbox's stored keys: never renamed.
+const MESSAGE_SCOPE: &str = "message";
 
 /// Layer that verifies ShipBob's Standard Webhooks signature.
 ///
@@ -250,11 +271,36 @@ impl Verifier for ShipBobSignature {
         let secret = self.keys.check_signature(&signed, body, || {
             no_secret_matched(Provider::ShipBob, headers, body, MISMATCH)
         })?;
-        let fields: ShipBobFields<'_> = parse_object("the body", body)?;
-        // Not signed: used only where the body has no status.
+        // Not signed: used only where the body has no status, and to tell
+        // an order's event from another resource's.
         let topic = headers
             .get(&TOPIC_HEADER)
             .and_then(|value| value.to_str().ok());
+        let webhook_id = String::from_utf8_lossy(signed.id.as_bytes()).into_owned();
+        // What was signed, but the attempt's timestamp: the same on every retry.
+        let dedup = [
+            Bytes::copy_from_slice(signed.id.as_bytes()),
+            Bytes::from_static(b"."),
+            body.clone(),
+        ];
+        if let Some(topic) = topic.filter(|topic| !topic.starts_with(ORDER_TOPICS)) {
+            // A return, receiving order or billing event: no shipment's,
+            // whatever its fields.
+            let _: IgnoredAny = parse_object("the body", body)?;
+            let event = ShipmentEvent {
+                provider: Provider::ShipBob,
+                id: webhook_id.clone(),
+                status: ShipmentStatus::Other(topic.to_owned()),
+                raw_status: topic.to_owned(),
+                timestamp: None,
+                event_id: Some(webhook_id),
+            };
+            let webhook = VerifiedWebhook::new(event, secret.clone(), body.clone())
+                .signed_over(dedup)
+                .with_shipment_scope(Some(MESSAGE_SCOPE));
+            return Ok(Verified::Webhook(webhook));
+        }
+        let fields: ShipBobFields<'_> = parse_object("the body", body)?;
         let (id, scope) = match (&fields.shipment_id, &fields.order_id) {
             (Some(shipment), _) => (shipment.clone(), None),
             (None, Some(order)) => (order.clone(), Some("order")),
@@ -284,12 +330,10 @@ impl Verifier for ShipBobSignature {
             status: status(&raw_status),
             raw_status,
             timestamp,
-            event_id: Some(String::from_utf8_lossy(signed.id.as_bytes()).into_owned()),
+            event_id: Some(webhook_id),
         };
-        // What was signed, but the attempt's timestamp: the same on every retry.
-        let id = Bytes::copy_from_slice(signed.id.as_bytes());
         let webhook = VerifiedWebhook::new(event, secret.clone(), body.clone())
-            .signed_over([id, Bytes::from_static(b"."), body.clone()])
+            .signed_over(dedup)
             .with_shipment_scope(scope);
         Ok(Verified::Webhook(webhook))
     }

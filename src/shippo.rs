@@ -71,6 +71,15 @@
 //! - the dedup key: the body, signed. Not `t`: a retry signed again at
 //!   another time is still a duplicate.
 //!
+//! `batch_created` and `batch_purchased` carry no object: their `data` is
+//! text, "batch {batchId} (created|processing complete)"
+//! (`webhookpayloadbatch.md`). They are passed on, so none is refused:
+//! `id` is the batch id read from that text (the whole text if it is not
+//! that form), scoped apart from shipments (a batch and a shipment with one
+//! id are two shipments in the inbox), `status` is `other` and
+//! `raw_status` the `event`; `timestamp` is `None`. The typed payload keeps
+//! the text in [`ShippoData::text`].
+//!
 //! `test: true` marks an event of Shippo's test mode; it is not a ping and
 //! reaches the handler like any other ([`ShippoEvent::test`]). Shippo sends
 //! no connection test.
@@ -111,16 +120,20 @@
 //! ```
 
 use std::borrow::Cow;
+use std::fmt;
+use std::marker::PhantomData;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName};
-use serde::{Deserialize, Serialize};
+use serde::de::value::MapAccessDeserializer;
+use serde::de::{self, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
 use crate::extract::typed_payload;
-use crate::json::{object, optional_str, parse_object, parse_timestamp};
+use crate::json::{optional_str, parse_object, parse_timestamp};
 use crate::proof::{
     HmacSha256, TAG_LEN, Tag, header_name, hex_tag, hmac_key, no_secret_matched, proof_header,
     tags_equal,
@@ -298,7 +311,7 @@ impl Verifier for ShippoSignature {
             })?;
         self.window.check("the signature's t", proof.time)?;
         let fields: ShippoFields<'_> = parse_object("the body", body)?;
-        let (event, scope) = fields.data.to_event()?;
+        let (event, scope) = fields.to_event()?;
         let webhook =
             VerifiedWebhook::new(event, secret.clone(), body.clone()).with_shipment_scope(scope);
         Ok(Verified::Webhook(webhook))
@@ -308,8 +321,77 @@ impl Verifier for ShippoSignature {
 /// The fields a [`ShipmentEvent`] is made of.
 #[derive(Deserialize)]
 struct ShippoFields<'a> {
-    #[serde(borrow, deserialize_with = "object")]
-    data: DataFields<'a>,
+    #[serde(borrow, default, deserialize_with = "optional_str")]
+    event: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    data: Data<'a>,
+}
+
+/// `data`: a Track or a Transaction, or a batch event's text.
+enum Data<'a> {
+    Object(DataFields<'a>),
+    Text(Cow<'a, str>),
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Data<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct DataVisitor<'a>(PhantomData<&'a ()>);
+
+        impl<'de: 'a, 'a> Visitor<'de> for DataVisitor<'a> {
+            type Value = Data<'a>;
+
+            fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+                formatter.write_str("a JSON object (a Track or a Transaction) or a string")
+            }
+
+            fn visit_borrowed_str<E: de::Error>(self, text: &'de str) -> Result<Self::Value, E> {
+                Ok(Data::Text(Cow::Borrowed(text)))
+            }
+
+            fn visit_str<E: de::Error>(self, text: &str) -> Result<Self::Value, E> {
+                Ok(Data::Text(Cow::Owned(text.to_owned())))
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                DataFields::deserialize(MapAccessDeserializer::new(map)).map(Data::Object)
+            }
+        }
+
+        deserializer.deserialize_any(DataVisitor(PhantomData))
+    }
+}
+
+/// The scope of ids that are Shippo batches. Part of the inbox's stored
+/// keys: never renamed.
+const BATCH_SCOPE: &str = "batch";
+
+impl ShippoFields<'_> {
+    fn to_event(&self) -> Result<(ShipmentEvent, Option<&'static str>), WebhookRejection> {
+        let text = match &self.data {
+            Data::Object(data) => return data.to_event(),
+            Data::Text(text) => text,
+        };
+        // "batch {batchId} (created|processing complete)"
+        let id = match text.split_whitespace().collect::<Vec<_>>()[..] {
+            ["batch", id, ..] => id,
+            [] => {
+                return Err(WebhookRejection::invalid_payload(
+                    "the body, at data: an empty string",
+                ));
+            }
+            _ => text.trim(),
+        };
+        let raw_status = self.event.as_deref().unwrap_or(text).to_owned();
+        let event = ShipmentEvent {
+            provider: Provider::Shippo,
+            id: id.to_owned(),
+            status: ShipmentStatus::Other(raw_status.clone()),
+            raw_status,
+            timestamp: None,
+            event_id: None,
+        };
+        Ok((event, Some(BATCH_SCOPE)))
+    }
 }
 
 #[derive(Deserialize)]
@@ -395,7 +477,8 @@ pub struct ShippoEvent {
     /// Whether this is an event of Shippo's test mode (not a ping).
     #[serde(default)]
     pub test: bool,
-    /// The Track or Transaction.
+    /// The Track or Transaction; a batch event's text in [`ShippoData::text`].
+    #[serde(deserialize_with = "data_or_text", serialize_with = "data_as_sent")]
     pub data: ShippoData,
     /// Every other field.
     #[serde(flatten)]
@@ -418,9 +501,52 @@ pub struct ShippoData {
     /// The status: an object in a Track, a bare word in a Transaction.
     #[serde(default)]
     pub tracking_status: Option<Value>,
+    /// A batch event's `data`, which is text, not an object
+    /// (`batch <id> created`, `batch <id> processing complete`); `None`
+    /// for a Track or a Transaction.
+    #[serde(skip)]
+    pub text: Option<String>,
     /// Every other field.
     #[serde(flatten)]
     pub other: Map<String, Value>,
+}
+
+/// `data` as an object, or a batch event's text kept in [`ShippoData::text`].
+fn data_or_text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<ShippoData, D::Error> {
+    struct DataVisitor;
+
+    impl<'de> Visitor<'de> for DataVisitor {
+        type Value = ShippoData;
+
+        fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+            formatter.write_str("a JSON object (a Track or a Transaction) or a string")
+        }
+
+        fn visit_str<E: de::Error>(self, text: &str) -> Result<Self::Value, E> {
+            Ok(ShippoData {
+                tracking_number: None,
+                carrier: None,
+                object_id: None,
+                tracking_status: None,
+                text: Some(text.to_owned()),
+                other: Map::new(),
+            })
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+            ShippoData::deserialize(MapAccessDeserializer::new(map))
+        }
+    }
+
+    deserializer.deserialize_any(DataVisitor)
+}
+
+/// `data` as Shippo sent it: a batch event's text as text.
+fn data_as_sent<S: Serializer>(data: &ShippoData, serializer: S) -> Result<S::Ok, S::Error> {
+    match &data.text {
+        Some(text) => serializer.serialize_str(text),
+        None => data.serialize(serializer),
+    }
 }
 
 impl TypedPayload for ShippoEvent {

@@ -99,8 +99,8 @@
 //! holds ([`max_age`](ShipEngineSignature::max_age),
 //! [`max_future_skew`](ShipEngineSignature::max_future_skew) to change
 //! either bound). Within the window a captured request can be replayed: the
-//! [dedup key](crate::VerifiedWebhook::dedup_key) is over the signed
-//! timestamp and body, so a replay is a duplicate.
+//! [dedup key](crate::VerifiedWebhook::dedup_key) makes a replay a duplicate
+//! (see [Retries](#retries)).
 //!
 //! ShipStation's guide suggests 404 for missing headers and 400 for a stale
 //! timestamp. This crate answers every refusal of the proof with 401, like
@@ -112,7 +112,14 @@
 //! "Webhook delivery will be attempted 3 times with a 2 hour delay between
 //! each attempt after which it will be discarded"
 //! (<https://www.shipengine.com/docs/tracking/webhooks/>). Each attempt is
-//! signed anew, so the window does not refuse retries.
+//! signed anew, so the window does not refuse retries, and a retry's
+//! `x-shipengine-timestamp` is not the first attempt's. So a tracking
+//! webhook's [dedup key](crate::VerifiedWebhook::dedup_key) is the SHA-256
+//! of its body alone, which holds the whole tracking record: a retry is a
+//! duplicate. Any other webhook's body names only a resource
+//! (`resource_url`), which two different events may share: its key is over
+//! the signed timestamp and body, so two events are never merged, and a
+//! retry reaches the handler again (as a new notice about that resource).
 //!
 //! # Fields of [`ShipmentEvent`]
 //!
@@ -133,7 +140,7 @@
 //!   time orders events as they happened; the send time would let a retry
 //!   sent two hours late supersede a newer event;
 //! - `event_id` is `None`: ShipEngine sends none. Deduplicate on
-//!   [`dedup_key`](crate::VerifiedWebhook::dedup_key), over the signed bytes.
+//!   [`dedup_key`](crate::VerifiedWebhook::dedup_key) (see [Retries](#retries)).
 //!
 //! Any other `resource_type` (`batch`, `rate`, `carrier_connected`,
 //! `report_complete`, `sales_orders_imported`,
@@ -592,12 +599,16 @@ impl Verifier for ShipEngineSignature {
         let fields: ShipEngineFields<'_> = parse_object("the body", body)?;
         let event = fields.to_event(body, proof.time)?;
         let secret = MatchedSecret::new(Arc::clone(&proof.key.kid));
-        let webhook = VerifiedWebhook::new(event, secret, body.clone()).signed_over([
+        let webhook = VerifiedWebhook::new(event, secret, body.clone());
+        if is_track(&fields.resource_type) {
+            // The body, not the attempt's time: each retry is signed anew.
+            return Ok(Verified::Webhook(webhook));
+        }
+        Ok(Verified::Webhook(webhook.signed_over([
             Bytes::copy_from_slice(proof.timestamp.as_bytes()),
             Bytes::from_static(b"."),
             body.clone(),
-        ]);
-        Ok(Verified::Webhook(webhook))
+        ])))
     }
 }
 

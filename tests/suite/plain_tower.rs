@@ -163,13 +163,11 @@ async fn the_dedup_key_is_the_sha256_of_what_the_provider_signed() {
                 .to_vec(),
             // Its id and body, not the attempt's timestamp: a retry is a duplicate.
             Provider::ShipBob => [headers["webhook-id"].as_bytes(), b".", &body].concat(),
-            // The signed time as sent, a `.`, the body.
-            Provider::ShipEngine => {
-                [headers["x-shipengine-timestamp"].as_bytes(), b".", &body].concat()
-            }
-            // Its body, not `t`: a retry signed again is a duplicate.
+            // Its body, not `t` (nor ShipEngine's tracking webhook's signed
+            // time): a retry signed again is a duplicate.
             // Kourier signs nothing: its body is its key.
             Provider::Shippo
+            | Provider::ShipEngine
             | Provider::GoShiip
             | Provider::Kourier
             | Provider::AfterShip

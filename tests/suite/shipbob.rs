@@ -609,3 +609,60 @@ async fn the_kit_signs_an_attempt_at_the_time_given_to_sent_at() {
     .await;
     shippo.assert_reason("stale");
 }
+
+#[tokio::test]
+async fn passes_on_returns_receiving_and_billing_events_as_other() {
+    // ShipBob's webhooks page lists `return.*`, `wro.*` and `billing.*`
+    // topics beside the `order.*` ones (also the third-party AsyncAPI file).
+    // Their bodies are no shipment's: refused, ShipBob would retry them for
+    // days and then disable the endpoint; read as one, a return's
+    // `Completed` would move its order to `in_transit`.
+    for (topic, body) in [
+        (
+            "billing.charge.created",
+            json!({"id": 5551, "amount": 2.5, "invoice_type": "Shipping"}),
+        ),
+        (
+            "return.completed",
+            json!({"id": 778, "order_id": 100000001, "status": "Completed"}),
+        ),
+        ("wro.completed", json!({"id": 42, "status": "Completed"})),
+        // Whatever its fields are, none is a shipment's (a route taking
+        // `ShipBobEvent` would refuse this shape with 400; this one does not).
+        (
+            "return.updated",
+            json!({"id": 779, "status": {"id": 2, "name": "Arrived"}, "shipment_id": 1.5}),
+        ),
+    ] {
+        let body = body.to_string();
+        let t = now();
+        let request = Request::post("/webhooks/shipbob")
+            .header("content-type", "application/json")
+            .header("x-webhook-topic", topic)
+            .header("webhook-id", ID)
+            .header("webhook-timestamp", t.to_string())
+            .header(
+                "webhook-signature",
+                standard_webhooks_signature(SECRET, ID, t, body.as_bytes()),
+            )
+            .body(Body::from(body))
+            .unwrap();
+        let event_only = axum::Router::new().route(
+            "/webhooks/shipbob",
+            axum::routing::post(|event: shipment_webhooks::ShipmentEvent| async move {
+                axum::Json(json!({ "event": event }))
+            })
+            .layer(ShipBobSignature::new(SECRET)),
+        );
+        let answer = send(&event_only, request).await;
+        assert_eq!(answer.status, StatusCode::OK, "{topic}: {}", answer.json);
+        assert_eq!(
+            answer.json["event"],
+            json!({
+                "provider": "shipbob", "id": ID, "status": "other", "raw_status": topic,
+                "timestamp": null, "event_id": ID,
+            }),
+            "{topic}"
+        );
+    }
+}

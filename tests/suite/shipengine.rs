@@ -725,13 +725,12 @@ async fn verify_without_a_framework_and_verify_async_with_a_lookup() {
 }
 
 #[tokio::test]
-async fn the_dedup_key_covers_the_signed_time_and_body() {
+async fn a_retry_signed_at_another_time_has_the_same_dedup_key() {
+    // "Webhook delivery will be attempted 3 times with a 2 hour delay":
+    // each attempt is signed anew, at its own time, over the same body.
     let time = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
-    let dedup = |at: OffsetDateTime| {
-        let request = Webhook::shipengine("DE")
-            .at(at)
-            .sign(SHIPENGINE_DEMO_PRIVATE_KEY);
-        let (parts, body) = request.into_parts();
+    let dedup = |webhook: Webhook| {
+        let (parts, body) = webhook.sign(SHIPENGINE_DEMO_PRIVATE_KEY).into_parts();
         async move {
             let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
             let Verified::Webhook(webhook) = layer().verify(&parts.headers, body).unwrap() else {
@@ -740,9 +739,16 @@ async fn the_dedup_key_covers_the_signed_time_and_body() {
             webhook.dedup_key()
         }
     };
-    assert_eq!(dedup(time).await, dedup(time).await);
-    assert_ne!(
-        dedup(time).await,
-        dedup(time - TimeDuration::seconds(1)).await
+    let first = dedup(Webhook::shipengine("DE").at(time)).await;
+    let retry = Webhook::shipengine("DE").at(time).header(
+        TIMESTAMP.parse().unwrap(),
+        &fmt_time(time - TimeDuration::minutes(4)),
     );
+    assert_eq!(first, dedup(retry).await);
+    assert_ne!(first, dedup(Webhook::shipengine("IT").at(time)).await);
+}
+
+fn fmt_time(time: OffsetDateTime) -> String {
+    time.format(&shipment_webhooks::time::format_description::well_known::Rfc3339)
+        .unwrap()
 }

@@ -448,3 +448,36 @@ async fn refuses_a_body_over_the_limit() {
         .await
         .assert_refused(StatusCode::PAYLOAD_TOO_LARGE, "64");
 }
+
+#[tokio::test]
+async fn passes_on_a_batch_event_whose_data_is_text() {
+    // `shippo-javascript-sdk` `docs/models/components/webhookpayloadbatch.md`:
+    // `data` is "a string containing the batch object ID, of the form
+    // 'batch {batchId} (created|processing complete)'".
+    for (event, data) in [
+        (
+            "batch_created",
+            "batch 5ef63c54f5bf45d3b1f8b3ec38ab3f8e created",
+        ),
+        (
+            "batch_purchased",
+            "batch 5ef63c54f5bf45d3b1f8b3ec38ab3f8e processing complete",
+        ),
+    ] {
+        let body = json!({"event": event, "test": false, "data": data}).to_string();
+        let answer_ = answer(request(
+            &shippo_signature(SECRET, now(), body.as_bytes()),
+            &body,
+        ))
+        .await;
+        assert_eq!(answer_.status, StatusCode::OK, "{event}: {}", answer_.json);
+        assert_eq!(
+            answer_.json["event"],
+            json!({
+                "provider": "shippo", "id": "5ef63c54f5bf45d3b1f8b3ec38ab3f8e", "status": "other",
+                "raw_status": event, "timestamp": null, "event_id": null,
+            })
+        );
+        assert_eq!(answer_.json["payload"]["data"], data, "{event}");
+    }
+}
