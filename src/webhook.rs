@@ -135,13 +135,15 @@ impl VerifiedWebhook {
         &self.json
     }
 
-    /// SHA-256 of exactly what the provider signed: Kosmo's `eventId`,
-    /// `orderId` and `timestamp` joined, Shipmondo's JWT (not the envelope
-    /// around it), GoShiip's body, and Kourier's body (Kourier signs
-    /// nothing). A retried delivery has the same key; a webhook whose signed
-    /// part differs cannot, without the secret. Scope it by provider and
-    /// endpoint or tenant before comparing, as the [`inbox`](crate::inbox)
-    /// does.
+    /// SHA-256 of what the provider signed, or of the signed part that
+    /// names one event: each provider module's docs say which (Kosmo's
+    /// `eventId`, `orderId` and `timestamp` joined; Shipmondo's JWT, not the
+    /// envelope around it; EasyPost's signed event id; a body without the
+    /// time of the delivery attempt that Shippo, ShipBob and ShipEngine sign
+    /// again on every retry; Kourier's body, though Kourier signs nothing).
+    /// A retried delivery has the same key; a webhook whose signed part
+    /// differs cannot, without the secret. Scope it by provider and endpoint
+    /// or tenant before comparing, as the [`inbox`](crate::inbox) does.
     ///
     /// For Kosmo this is dedup by `eventId` for honest deliveries, which
     /// moving characters between `eventId` and `orderId` cannot dodge.
