@@ -145,7 +145,7 @@ pub use error::InboxError;
 pub use receiver::{DEFAULT_RECEIVE_TIMEOUT, InboxReceiver, ReceiverFuture};
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteSync;
-pub use worker::{Worker, WorkerHandle};
+pub use worker::{RunStats, Worker, WorkerHandle};
 
 /// How long handled webhooks, and with them their dedup keys, are kept by
 /// default: 7 days.

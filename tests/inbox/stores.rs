@@ -62,6 +62,9 @@ every_store!(
     shipmondo_order_and_shipment_with_one_id_are_two_shipments,
     sendcloud_integration_and_parcel_with_one_id_are_two_shipments,
     shippo_and_shipbob_order_events_by_their_time_not_the_attempts,
+    run_until_idle_handles_everything_stored_then_returns,
+    run_until_idle_waits_out_retries_until_handled_or_dead,
+    run_until_idle_on_an_empty_inbox_returns_at_once,
 );
 
 async fn stored_then_handled_once(backend: Backend) {
@@ -1135,4 +1138,84 @@ async fn shippo_and_shipbob_order_events_by_their_time_not_the_attempts(backend:
         handled,
         expected.map(|(shipment, status)| (shipment.to_owned(), status.to_owned()))
     );
+}
+
+async fn run_until_idle_handles_everything_stored_then_returns(backend: Backend) {
+    let Some(inbox) = open(backend, "idle").await else {
+        return;
+    };
+    let app = app(&inbox);
+    send(&app, kosmo("SG-31", "PICKED UP", at(0)).sign(KOSMO)).await;
+    send(&app, kosmo("SG-31", "DELIVERED", at(60)).sign(KOSMO)).await;
+    send(&app, kosmo("SG-32", "DELIVERED", at(0)).sign(KOSMO)).await;
+    let (worker, record) = recording(&inbox);
+    // Its default poll interval (1 s): run_until_idle looks far more often.
+    let started = tokio::time::Instant::now();
+    let run = worker
+        .poll_interval(Duration::from_secs(1))
+        .run_until_idle()
+        .await
+        .expect("the inbox's counts");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!((run.handled, run.retried, run.dead), (3, 0, 0));
+    let stats = inbox.stats().await.unwrap();
+    assert!(
+        settled(&stats),
+        "returned before the inbox was idle: {stats:?}"
+    );
+    assert_eq!(stats.done, 3, "every outcome recorded before it returns");
+    let mut shipments: Vec<_> = record.handled().into_iter().map(|h| h.shipment).collect();
+    shipments.sort();
+    assert_eq!(shipments, ["SG-31", "SG-31", "SG-32"]);
+}
+
+async fn run_until_idle_waits_out_retries_until_handled_or_dead(backend: Backend) {
+    let Some(inbox) = open(backend, "idle-retries").await else {
+        return;
+    };
+    let app = app(&inbox);
+    send(&app, kosmo("SG-33", "DELIVERED", at(0)).sign(KOSMO)).await;
+    send(&app, kosmo("SG-34", "DELIVERED", at(0)).sign(KOSMO)).await;
+    let attempts = Arc::new(AtomicU32::new(0));
+    let seen = Arc::clone(&attempts);
+    let run = inbox
+        .worker(move |delivery: Delivery| {
+            seen.fetch_add(1, Ordering::SeqCst);
+            // SG-33 fails once, then works; SG-34 always fails.
+            let fails = delivery.event().id == "SG-34" || delivery.attempt() == 1;
+            async move {
+                match fails {
+                    true => Err("carrier API down"),
+                    false => Ok(()),
+                }
+            }
+        })
+        .max_attempts(3)
+        .backoff(Duration::from_millis(20), Duration::from_millis(40))
+        .run_until_idle()
+        .await
+        .expect("the inbox's counts");
+    assert_eq!(
+        (run.handled, run.retried, run.dead, run.superseded),
+        (1, 3, 1, 0)
+    );
+    assert_eq!(attempts.load(Ordering::SeqCst), 2 + 3);
+    let stats = inbox.stats().await.unwrap();
+    assert_eq!((stats.pending, stats.done, stats.dead), (0, 1, 1));
+    let dead = inbox.dead(10).await.unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].event.id, "SG-34");
+}
+
+async fn run_until_idle_on_an_empty_inbox_returns_at_once(backend: Backend) {
+    let Some(inbox) = open(backend, "idle-empty").await else {
+        return;
+    };
+    let (worker, record) = recording(&inbox);
+    let run = tokio::time::timeout(Duration::from_secs(5), worker.run_until_idle())
+        .await
+        .expect("an empty inbox is idle")
+        .expect("the inbox's counts");
+    assert_eq!(run, shipment_webhooks::inbox::RunStats::default());
+    assert!(record.handled().is_empty());
 }
