@@ -1170,7 +1170,7 @@ async fn run_until_idle_handles_everything_stored_then_returns(backend: Backend)
 }
 
 async fn run_until_idle_waits_out_retries_until_handled_or_dead(backend: Backend) {
-    let Some(inbox) = open(backend, "idle-retries").await else {
+    let Some(inbox) = open(backend, "idle_retries").await else {
         return;
     };
     let app = app(&inbox);
@@ -1208,7 +1208,7 @@ async fn run_until_idle_waits_out_retries_until_handled_or_dead(backend: Backend
 }
 
 async fn run_until_idle_on_an_empty_inbox_returns_at_once(backend: Backend) {
-    let Some(inbox) = open(backend, "idle-empty").await else {
+    let Some(inbox) = open(backend, "idle_empty").await else {
         return;
     };
     let (worker, record) = recording(&inbox);
