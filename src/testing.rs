@@ -40,9 +40,9 @@ use time::format_description::well_known::Rfc3339;
 
 #[cfg(feature = "inbox")]
 use crate::VerifiedWebhook;
-use crate::{Provider, Verified, WebhookRejection, WebhookSecret};
 use crate::json::optional_id;
 use crate::proof::HmacSha256;
+use crate::{Provider, Verified, WebhookRejection, WebhookSecret};
 use crate::{
     aftership, easypost, goshiip, kosmo, sendcloud, shipbob, shipengine, shipmondo, shippo,
     standard_webhooks,

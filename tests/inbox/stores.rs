@@ -11,7 +11,7 @@ use axum::routing::post_service;
 use futures_util::future::join_all;
 use serde_json::json;
 use shipment_webhooks::inbox::{Delivery, Inbox};
-use shipment_webhooks::testing::Webhook;
+use shipment_webhooks::testing::{DeliveryBuilder, Webhook};
 use shipment_webhooks::{
     KosmoEvent, KosmoSignature, PerTenant, ShipmentStatus, ShipmondoEvent, TenantSource, tenant,
 };
@@ -65,6 +65,7 @@ every_store!(
     run_until_idle_handles_everything_stored_then_returns,
     run_until_idle_waits_out_retries_until_handled_or_dead,
     run_until_idle_on_an_empty_inbox_returns_at_once,
+    test_delivery_is_what_the_worker_hands_out,
 );
 
 async fn stored_then_handled_once(backend: Backend) {
@@ -1218,4 +1219,49 @@ async fn run_until_idle_on_an_empty_inbox_returns_at_once(backend: Backend) {
         .expect("the inbox's counts");
     assert_eq!(run, shipment_webhooks::inbox::RunStats::default());
     assert!(record.handled().is_empty());
+}
+
+/// The testing kit's `DeliveryBuilder` makes, without an inbox, the delivery
+/// a worker hands out for the same webhook: event, key, JSON, typed payload.
+async fn test_delivery_is_what_the_worker_hands_out(backend: Backend) {
+    let Some(inbox) = open(backend, "builder").await else {
+        return;
+    };
+    let app = app(&inbox);
+    let kosmo = kosmo("SG-35", "PICKED UP", at(0));
+    let shipmondo = Webhook::shipmondo_order("sent").field("/data/id", 7_119_175);
+    send(&app, kosmo.sign(KOSMO)).await;
+    send(&app, shipmondo.sign(SHIPMONDO)).await;
+    let handed = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::clone(&handed);
+    inbox
+        .worker(move |delivery: Delivery| {
+            seen.lock().unwrap().push(delivery);
+            async { Ok::<(), String>(()) }
+        })
+        .run_until_idle()
+        .await
+        .expect("the inbox's counts");
+    let handed = std::mem::take(&mut *handed.lock().unwrap());
+    assert_eq!(handed.len(), 2);
+    for (webhook, stored) in [kosmo, shipmondo].iter().zip(&handed) {
+        let built = DeliveryBuilder::new(webhook)
+            .id(stored.id())
+            .received_at(stored.received_at())
+            .build();
+        assert_eq!(built.id(), stored.id());
+        assert_eq!(built.attempt(), stored.attempt());
+        assert_eq!(built.endpoint(), stored.endpoint());
+        assert_eq!(built.event(), stored.event());
+        assert_eq!(built.dedup_key(), stored.dedup_key());
+        assert_eq!(built.webhook().json(), stored.webhook().json());
+        assert_eq!(
+            built.webhook().secret().tenant(),
+            stored.webhook().secret().tenant()
+        );
+    }
+    let built: KosmoEvent = DeliveryBuilder::new(&kosmo).build().payload().unwrap();
+    assert_eq!(built, handed[0].payload::<KosmoEvent>().unwrap());
+    let built: ShipmondoEvent = DeliveryBuilder::new(&shipmondo).build().payload().unwrap();
+    assert_eq!(built, handed[1].payload::<ShipmondoEvent>().unwrap());
 }
