@@ -983,7 +983,10 @@ const TEST_STANDARD_WEBHOOKS_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaL
 /// `verify` returned, so its event, typed
 /// [`payload`](crate::inbox::Delivery::payload), JSON and
 /// [`dedup_key`](crate::inbox::Delivery::dedup_key) are what the worker
-/// would see. Its id, attempt, endpoint and time of receipt are yours to set.
+/// would see (the dedup key of a provider that signs with its proof in it,
+/// Shipmondo's JWT, is that of the kit's secret, not of yours: build from
+/// what your layer verifies, [`from_verified`](Self::from_verified), to get
+/// that). Its id, attempt, endpoint and time of receipt are yours to set.
 ///
 /// ```
 /// use shipment_webhooks::inbox::Delivery;
