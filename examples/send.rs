@@ -566,158 +566,155 @@ async fn deliver(
     Ok(())
 }
 
+// Unit tests of the flags (`cargo test --example send`; `cargo test` runs them).
 #[cfg(test)]
-mod tests {
-    use super::*;
+fn parse(args: &str) -> Result<Args, String> {
+    parse_args(args.split(' ').map(str::to_owned))
+}
 
-    fn parse(args: &str) -> Result<Args, String> {
-        parse_args(args.split(' ').map(str::to_owned))
+/// Each bad value is its own message (the caller prints it with the
+/// usage and exits 2), never a panic.
+#[test]
+fn bad_flag_values_are_usage_errors() {
+    let cases: [(&[&str], &str); 18] = [
+        (&["--count"], "--count needs a value"),
+        (&["--count", "0"], "from 1 to 100000"),
+        (&["--count", "-3"], "from 1 to 100000"),
+        (&["--count", "many"], "from 1 to 100000"),
+        (&["--count", "100001"], "from 1 to 100000"),
+        (&["--at", "yesterday"], "not an RFC 3339 time"),
+        (&["--at", "2026-13-01T00:00:00Z"], "not an RFC 3339 time"),
+        (&["--at", "2026-05-01 09:30:00"], "not an RFC 3339 time"),
+        (&["--at", "0000-01-01T00:00:00Z"], "after 1970"),
+        (
+            &["--at", "1970-01-01T00:00:05Z", "--count", "9"],
+            "after 1970",
+        ),
+        (&["--header", "X-Trace"], "is not 'Name: value'"),
+        (&["--header", "Bad Name: 1"], "is not a header name"),
+        (&["--header", ": v"], "is not a header name"),
+        (&["--header", "X-Trace: a\nb"], "is not a header value"),
+        (&["--id", " "], "--id must not be empty"),
+        (&["--id", "SG-{n}"], "needs --count"),
+        (
+            &["--count", "2", "--older-after-newer"],
+            "cannot go together",
+        ),
+        (&["--bogus"], "unknown option"),
+    ];
+    for (flags, message) in cases {
+        let args = ["kosmo", "http://127.0.0.1:3000/webhooks/kosmo"]
+            .iter()
+            .chain(flags)
+            .map(|arg| (*arg).to_owned());
+        let error = parse_args(args).expect_err(message);
+        assert!(error.contains(message), "{flags:?}: {error}");
     }
+}
 
-    /// Each bad value is its own message (the caller prints it with the
-    /// usage and exits 2), never a panic.
-    #[test]
-    fn bad_flag_values_are_usage_errors() {
-        let cases: [(&[&str], &str); 18] = [
-            (&["--count"], "--count needs a value"),
-            (&["--count", "0"], "from 1 to 100000"),
-            (&["--count", "-3"], "from 1 to 100000"),
-            (&["--count", "many"], "from 1 to 100000"),
-            (&["--count", "100001"], "from 1 to 100000"),
-            (&["--at", "yesterday"], "not an RFC 3339 time"),
-            (&["--at", "2026-13-01T00:00:00Z"], "not an RFC 3339 time"),
-            (&["--at", "2026-05-01 09:30:00"], "not an RFC 3339 time"),
-            (&["--at", "0000-01-01T00:00:00Z"], "after 1970"),
-            (
-                &["--at", "1970-01-01T00:00:05Z", "--count", "9"],
-                "after 1970",
-            ),
-            (&["--header", "X-Trace"], "is not 'Name: value'"),
-            (&["--header", "Bad Name: 1"], "is not a header name"),
-            (&["--header", ": v"], "is not a header name"),
-            (&["--header", "X-Trace: a\nb"], "is not a header value"),
-            (&["--id", " "], "--id must not be empty"),
-            (&["--id", "SG-{n}"], "needs --count"),
-            (
-                &["--count", "2", "--older-after-newer"],
-                "cannot go together",
-            ),
-            (&["--bogus"], "unknown option"),
-        ];
-        for (flags, message) in cases {
-            let args = ["kosmo", "http://127.0.0.1:3000/webhooks/kosmo"]
-                .iter()
-                .chain(flags)
-                .map(|arg| (*arg).to_owned());
-            let error = parse_args(args).expect_err(message);
-            assert!(error.contains(message), "{flags:?}: {error}");
+#[test]
+fn flags_are_read() {
+    let args = parse(
+        "shipbob http://127.0.0.1:3000/webhooks/shipbob --status InTransit --id 77 \
+         --count 3 --at 2026-05-01T09:30:00Z --header X-Trace:abc --header X-Other:1",
+    )
+    .unwrap();
+    assert_eq!(args.status.as_deref(), Some("InTransit"));
+    assert_eq!(args.id.as_deref(), Some("77"));
+    assert_eq!(args.count, Some(3));
+    assert_eq!(args.at.map(|at| at.unix_timestamp()), Some(1_777_627_800));
+    assert_eq!(args.headers.len(), 2);
+    assert_eq!(
+        (args.headers[0].0.as_str(), args.headers[0].1.as_str()),
+        ("x-trace", "abc")
+    );
+}
+
+/// `--id` reaches the event's id, for every provider (and Shipmondo
+/// resource), as its own layer reads it.
+#[test]
+fn id_is_the_events_shipment_id() {
+    let cases = [
+        "kosmo",
+        "kourier",
+        "shipmondo",
+        "shipmondo --resource shipments",
+        "shipmondo --resource monitor",
+        "goshiip",
+        "easypost",
+        "aftership",
+        "sendcloud",
+        "shippo",
+        "shipbob",
+        "shipengine",
+    ];
+    for case in cases {
+        for id in ["4242", "SG-77"] {
+            let (provider, rest) = case.split_once(' ').unwrap_or((case, ""));
+            let line = format!("{provider} http://127.0.0.1:1/ --id {id} {rest}");
+            let args = parse(line.trim()).unwrap();
+            let numeric = id_field(args.provider, &args.resource).1;
+            let verified = webhook(&args).unwrap().verify();
+            if numeric && id == "SG-77" {
+                // Refused by the layer or not, never a panic.
+                continue;
+            }
+            let event = verified.unwrap().into_webhook().unwrap().into_event();
+            assert_eq!(event.id, id, "{case}");
         }
     }
+}
 
-    #[test]
-    fn flags_are_read() {
-        let args = parse(
-            "shipbob http://127.0.0.1:3000/webhooks/shipbob --status InTransit --id 77 \
-             --count 3 --at 2026-05-01T09:30:00Z --header X-Trace:abc --header X-Other:1",
-        )
-        .unwrap();
-        assert_eq!(args.status.as_deref(), Some("InTransit"));
-        assert_eq!(args.id.as_deref(), Some("77"));
-        assert_eq!(args.count, Some(3));
-        assert_eq!(args.at.map(|at| at.unix_timestamp()), Some(1_777_627_800));
-        assert_eq!(args.headers.len(), 2);
-        assert_eq!(
-            (args.headers[0].0.as_str(), args.headers[0].1.as_str()),
-            ("x-trace", "abc")
+/// `--count` makes distinct events of one shipment, or one each with
+/// `{n}`, the last at `--at`, one second apart, in order.
+#[test]
+fn count_sends_distinct_events() {
+    for provider in [
+        "kosmo",
+        "kourier",
+        "shipmondo",
+        "goshiip",
+        "easypost",
+        "aftership",
+        "sendcloud",
+        "shippo",
+        "shipbob",
+        "shipengine",
+    ] {
+        let line = format!(
+            "{provider} http://127.0.0.1:1/ --count 3 --id SG-{{n}} --at 2026-05-01T09:30:00Z"
         );
-    }
-
-    /// `--id` reaches the event's id, for every provider (and Shipmondo
-    /// resource), as its own layer reads it.
-    #[test]
-    fn id_is_the_events_shipment_id() {
-        let cases = [
-            "kosmo",
-            "kourier",
-            "shipmondo",
-            "shipmondo --resource shipments",
-            "shipmondo --resource monitor",
-            "goshiip",
-            "easypost",
-            "aftership",
-            "sendcloud",
-            "shippo",
-            "shipbob",
-            "shipengine",
-        ];
-        for case in cases {
-            for id in ["4242", "SG-77"] {
-                let (provider, rest) = case.split_once(' ').unwrap_or((case, ""));
-                let line = format!("{provider} http://127.0.0.1:1/ --id {id} {rest}");
-                let args = parse(line.trim()).unwrap();
-                let numeric = id_field(args.provider, &args.resource).1;
-                let verified = webhook(&args).unwrap().verify();
-                if numeric && id == "SG-77" {
-                    // Refused by the layer or not, never a panic.
-                    continue;
-                }
-                let event = verified.unwrap().into_webhook().unwrap().into_event();
-                assert_eq!(event.id, id, "{case}");
-            }
-        }
-    }
-
-    /// `--count` makes distinct events of one shipment, or one each with
-    /// `{n}`, the last at `--at`, one second apart, in order.
-    #[test]
-    fn count_sends_distinct_events() {
-        for provider in [
-            "kosmo",
-            "kourier",
-            "shipmondo",
-            "goshiip",
-            "easypost",
-            "aftership",
-            "sendcloud",
-            "shippo",
-            "shipbob",
-            "shipengine",
-        ] {
-            let line = format!(
-                "{provider} http://127.0.0.1:1/ --count 3 --id SG-{{n}} --at 2026-05-01T09:30:00Z"
+        let args = parse(&line).unwrap();
+        let sent = deliveries(&args, webhook(&args).unwrap());
+        assert_eq!(sent.len(), 3, "{provider}");
+        let verified: Vec<_> = sent
+            .iter()
+            .map(|webhook| webhook.verify().unwrap().into_webhook().unwrap())
+            .collect();
+        let keys: std::collections::HashSet<_> =
+            verified.iter().map(|webhook| webhook.dedup_key()).collect();
+        assert_eq!(keys.len(), 3, "{provider}: three different events");
+        let ids: Vec<_> = verified
+            .iter()
+            .map(|webhook| webhook.event().id.clone())
+            .collect();
+        assert_eq!(ids, ["SG-1", "SG-2", "SG-3"], "{provider}");
+        if provider != "goshiip" {
+            let times: Vec<_> = verified
+                .iter()
+                .map(|webhook| webhook.event().timestamp)
+                .collect();
+            assert!(
+                times.windows(2).all(|pair| pair[0] < pair[1]),
+                "{provider}: {times:?}"
             );
-            let args = parse(&line).unwrap();
-            let sent = deliveries(&args, webhook(&args).unwrap());
-            assert_eq!(sent.len(), 3, "{provider}");
-            let verified: Vec<_> = sent
-                .iter()
-                .map(|webhook| webhook.verify().unwrap().into_webhook().unwrap())
-                .collect();
-            let keys: std::collections::HashSet<_> =
-                verified.iter().map(|webhook| webhook.dedup_key()).collect();
-            assert_eq!(keys.len(), 3, "{provider}: three different events");
-            let ids: Vec<_> = verified
-                .iter()
-                .map(|webhook| webhook.event().id.clone())
-                .collect();
-            assert_eq!(ids, ["SG-1", "SG-2", "SG-3"], "{provider}");
-            if provider != "goshiip" {
-                let times: Vec<_> = verified
-                    .iter()
-                    .map(|webhook| webhook.event().timestamp)
-                    .collect();
-                assert!(
-                    times.windows(2).all(|pair| pair[0] < pair[1]),
-                    "{provider}: {times:?}"
-                );
-                assert_eq!(
-                    times[2].map(|time| time.unix_timestamp()),
-                    Some(1_777_627_800),
-                    "{provider}"
-                );
-            }
+            assert_eq!(
+                times[2].map(|time| time.unix_timestamp()),
+                Some(1_777_627_800),
+                "{provider}"
+            );
         }
-        let args = parse("kosmo http://127.0.0.1:1/ --count 2 --twice").unwrap();
-        assert_eq!(deliveries(&args, webhook(&args).unwrap()).len(), 4);
     }
+    let args = parse("kosmo http://127.0.0.1:1/ --count 2 --twice").unwrap();
+    assert_eq!(deliveries(&args, webhook(&args).unwrap()).len(), 4);
 }

@@ -165,8 +165,8 @@ fn a_webhook_its_layer_refuses_is_an_error_from_verify() {
     );
 }
 
-#[test]
 #[should_panic(expected = "a connection test is no delivery")]
+#[test]
 fn a_connection_test_makes_no_delivery() {
     let _ = DeliveryBuilder::new(&Webhook::shipmondo_connection_test());
 }
