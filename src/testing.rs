@@ -895,8 +895,9 @@ impl Webhook {
 
     /// Signs it with a test secret and verifies it with its provider's
     /// layer, as built with that secret and with no replay window (any
-    /// event or send time passes): the [`VerifiedWebhook`](crate::VerifiedWebhook) a layer in front
-    /// of your handler would hand on. Kosmo's `eventId` need not be a UUID;
+    /// event or send time passes): the
+    /// [verified webhook](crate::VerifiedWebhook) a layer in front of your
+    /// handler would hand on. Kosmo's `eventId` need not be a UUID;
     /// a ShipEngine webhook is signed with the demo key
     /// ([`SHIPENGINE_DEMO_PRIVATE_KEY`]) and verified with its JWKS.
     ///
