@@ -16,7 +16,8 @@
 //! in as a number where the provider sends one. `--at` stamps the event's
 //! own time (RFC 3339, `2026-05-01T09:30:00Z`) where the provider signs one
 //! (see `Webhook::at`). `--header 'Name: value'` sets a header, as often as
-//! given. `--count N` sends N different webhooks (each its own event: a
+//! given (the provider's proof header is always the signature's; a header
+//! the provider signs, such as ShipBob's `webhook-id`, is signed as given). `--count N` sends N different webhooks (each its own event: a
 //! fresh event id where the provider has one, and a time one second after
 //! the previous one, the last at `--at` or now), about one shipment, or
 //! about one each with `{n}` in `--id` (`--id SG-{n}`: SG-1 to SG-N). A

@@ -65,6 +65,7 @@ every_store!(
     run_until_idle_handles_everything_stored_then_returns,
     run_until_idle_waits_out_retries_until_handled_or_dead,
     run_until_idle_on_an_empty_inbox_returns_at_once,
+    run_until_idle_handles_webhooks_stored_while_it_runs,
     test_delivery_is_what_the_worker_hands_out,
 );
 
@@ -1270,4 +1271,35 @@ async fn test_delivery_is_what_the_worker_hands_out(backend: Backend) {
     assert_eq!(built, handed[0].payload::<KosmoEvent>().unwrap());
     let built: ShipmondoEvent = DeliveryBuilder::new(&shipmondo).build().payload().unwrap();
     assert_eq!(built, handed[1].payload::<ShipmondoEvent>().unwrap());
+}
+
+async fn run_until_idle_handles_webhooks_stored_while_it_runs(backend: Backend) {
+    let Some(inbox) = open(backend, "idle_more").await else {
+        return;
+    };
+    let app = app(&inbox);
+    send(&app, kosmo("SG-36", "PICKED UP", at(0)).sign(KOSMO)).await;
+    let handled = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::clone(&handled);
+    let run = inbox
+        .worker(move |delivery: Delivery| {
+            seen.lock().unwrap().push(delivery.event().id.clone());
+            let app = app.clone();
+            async move {
+                // The first one's handler makes another webhook arrive.
+                if delivery.event().id == "SG-36" {
+                    let answer = send(&app, kosmo("SG-37", "DELIVERED", at(0)).sign(KOSMO)).await;
+                    if answer.status != StatusCode::OK {
+                        return Err(format!("not stored: {}", answer.status));
+                    }
+                }
+                Ok(())
+            }
+        })
+        .run_until_idle()
+        .await
+        .expect("the inbox's counts");
+    assert_eq!(run.handled, 2);
+    assert_eq!(*handled.lock().unwrap(), ["SG-36", "SG-37"]);
+    assert_eq!(inbox.stats().await.unwrap().done, 2);
 }

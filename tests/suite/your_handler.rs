@@ -64,9 +64,9 @@ use shipment_webhooks::inbox::Delivery;
 use shipment_webhooks::testing::DeliveryBuilder;
 use shipment_webhooks::{KosmoEvent, RejectionKind};
 
-/// Your worker's handler: it notifies the customer of a delivery, and gives
-/// up (an error, so the inbox retries it, then marks it dead) when the
-/// notification service is down past the third attempt.
+/// Your worker's handler: it notifies the customer of a delivery, and fails
+/// (an error naming the attempt, so the inbox retries it, then marks it
+/// dead) while the notification service is down.
 async fn notify(delivery: Delivery, notified: Deliveries, service_up: bool) -> Result<(), String> {
     let kosmo: KosmoEvent = delivery.payload().map_err(|error| error.to_string())?;
     if kosmo.status != "DELIVERED" {
