@@ -38,10 +38,11 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::Provider;
-use crate::WebhookSecret;
+#[cfg(feature = "inbox")]
+use crate::VerifiedWebhook;
 use crate::json::optional_id;
 use crate::proof::HmacSha256;
+use crate::{Provider, Verified, WebhookRejection, WebhookSecret};
 use crate::{
     aftership, easypost, goshiip, kosmo, sendcloud, shipbob, shipengine, shipmondo, shippo,
     standard_webhooks,
@@ -779,6 +780,16 @@ impl Webhook {
     /// If a Kourier token or a Shipmondo `data.id` is not a valid header
     /// value, or a ShipEngine key is not a PKCS#8 PEM RSA private key.
     pub fn sign(&self, secret: impl WebhookSecret) -> Request<Body> {
+        let (headers, body) = self.signed(secret);
+        let mut request = Request::new(Body::from(body));
+        *request.method_mut() = Method::POST;
+        *request.uri_mut() = self.uri.clone();
+        *request.headers_mut() = headers;
+        request
+    }
+
+    /// The headers and body [`sign`](Self::sign) puts in its request.
+    fn signed(&self, secret: impl WebhookSecret) -> (HeaderMap, String) {
         let secret = secret.secret_bytes();
         let json = self.payload_json();
         let mut headers = self.headers.clone();
@@ -879,11 +890,212 @@ impl Webhook {
             let name = self.signature_header.clone().unwrap_or(name);
             headers.insert(name, header_value(&proof));
         }
-        let mut request = Request::new(Body::from(body));
-        *request.method_mut() = Method::POST;
-        *request.uri_mut() = self.uri.clone();
-        *request.headers_mut() = headers;
-        request
+        (headers, body)
+    }
+
+    /// Signs it with a test secret and verifies it with its provider's
+    /// layer, as built with that secret and with no replay window (any
+    /// event or send time passes): the
+    /// [verified webhook](crate::VerifiedWebhook) a layer in front of your
+    /// handler would hand on. Kosmo's `eventId` need not be a UUID;
+    /// a ShipEngine webhook is signed with the demo key
+    /// ([`SHIPENGINE_DEMO_PRIVATE_KEY`]) and verified with its JWKS.
+    ///
+    /// # Errors
+    ///
+    /// The layer's refusal where the webhook is not one it accepts: a
+    /// payload it cannot read, a required field removed, a proof put in
+    /// another header ([`signature_header`](Self::signature_header)), a
+    /// ShipEngine key id other than the demo key's.
+    ///
+    /// # Panics
+    ///
+    /// As [`sign`](Self::sign) does.
+    pub fn verify(&self) -> Result<Verified, WebhookRejection> {
+        let far = std::time::Duration::from_secs(100 * 365 * 24 * 60 * 60);
+        match self.provider {
+            Provider::Kosmo => {
+                let (headers, body) = self.signed(TEST_SECRET);
+                crate::KosmoSignature::new(TEST_SECRET)
+                    .any_event_id()
+                    .max_future_skew(far)
+                    .verify(&headers, body)
+            }
+            Provider::Kourier => {
+                let (headers, body) = self.signed(TEST_SECRET);
+                crate::KourierBearer::new(TEST_SECRET).verify(&headers, body)
+            }
+            Provider::Shipmondo => {
+                let (headers, body) = self.signed(TEST_SECRET);
+                crate::ShipmondoJwt::new(TEST_SECRET).verify(&headers, body)
+            }
+            Provider::GoShiip => {
+                let (headers, body) = self.signed(TEST_SECRET);
+                crate::GoShiipSignature::new(TEST_SECRET).verify(&headers, body)
+            }
+            Provider::EasyPost => {
+                let (headers, body) = self.signed(TEST_SECRET);
+                crate::EasyPostSignature::new(TEST_SECRET).verify(&headers, body)
+            }
+            Provider::AfterShip => {
+                let (headers, body) = self.signed(TEST_SECRET);
+                crate::AfterShipSignature::new(TEST_SECRET).verify(&headers, body)
+            }
+            Provider::Sendcloud => {
+                let (headers, body) = self.signed(TEST_SECRET);
+                crate::SendcloudSignature::new(TEST_SECRET).verify(&headers, body)
+            }
+            Provider::Shippo => {
+                let (headers, body) = self.signed(TEST_SECRET);
+                crate::ShippoSignature::new(TEST_SECRET)
+                    .max_age(far)
+                    .max_future_skew(far)
+                    .verify(&headers, body)
+            }
+            Provider::ShipBob => {
+                let (headers, body) = self.signed(TEST_STANDARD_WEBHOOKS_SECRET);
+                crate::ShipBobSignature::new(TEST_STANDARD_WEBHOOKS_SECRET)
+                    .max_age(far)
+                    .max_future_skew(far)
+                    .verify(&headers, body)
+            }
+            Provider::ShipEngine => {
+                let (headers, body) = self.signed(SHIPENGINE_DEMO_PRIVATE_KEY);
+                crate::ShipEngineSignature::from_jwks(shipengine_demo_jwks())
+                    .expect("the demo JWKS is a JWKS")
+                    .max_age(far)
+                    .max_future_skew(far)
+                    .verify(&headers, body)
+            }
+        }
+    }
+}
+
+/// What [`Webhook::verify`] signs with and its layers check.
+const TEST_SECRET: &str = "shipment-webhooks-testing-secret";
+/// ShipBob's: a Standard Webhooks `whsec_` secret.
+const TEST_STANDARD_WEBHOOKS_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+/// A [`Delivery`](crate::inbox::Delivery) as a worker would hand it to its
+/// handler, without an inbox: to unit-test a handler by calling it.
+///
+/// It carries a real [`VerifiedWebhook`], made by verifying a signed
+/// testing-kit request ([`Webhook::verify`]) or given as one a layer's
+/// `verify` returned, so its event, typed
+/// [`payload`](crate::inbox::Delivery::payload), JSON and
+/// [`dedup_key`](crate::inbox::Delivery::dedup_key) are what the worker
+/// would see (the dedup key of a provider that signs with its proof in it,
+/// Shipmondo's JWT, is that of the kit's secret, not of yours: build from
+/// what your layer verifies, [`from_verified`](Self::from_verified), to get
+/// that). Its id, attempt, endpoint and time of receipt are yours to set.
+///
+/// ```
+/// use shipment_webhooks::inbox::Delivery;
+/// use shipment_webhooks::testing::{DeliveryBuilder, Webhook};
+/// use shipment_webhooks::{KosmoEvent, ShipmentStatus};
+///
+/// async fn handle(delivery: Delivery) -> Result<(), String> {
+///     let kosmo: KosmoEvent = delivery.payload().map_err(|error| error.to_string())?;
+///     if delivery.attempt() > 3 && kosmo.status == "DELIVERED" {
+///         return Err("gave up notifying the customer".into());
+///     }
+///     Ok(())
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let webhook = Webhook::kosmo("DELIVERED").field("/orderId", "SG-42");
+/// let delivery = DeliveryBuilder::new(&webhook).attempt(4).build();
+/// assert_eq!(delivery.event().id, "SG-42");
+/// assert_eq!(delivery.event().status, ShipmentStatus::Delivered);
+/// assert!(handle(delivery).await.is_err());
+/// # }
+/// ```
+///
+/// [`Delivery::mark_done_in`](crate::inbox::Delivery::mark_done_in) on
+/// such a delivery writes nothing, as there is no inbox row to mark, and
+/// returns `Ok(true)`: the handler's own writes in the transaction commit as
+/// they would under a worker.
+#[cfg(feature = "inbox")]
+#[cfg_attr(docsrs, doc(cfg(feature = "inbox")))]
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct DeliveryBuilder {
+    webhook: VerifiedWebhook,
+    id: i64,
+    attempt: u32,
+    endpoint: String,
+    received_at: OffsetDateTime,
+}
+
+#[cfg(feature = "inbox")]
+impl DeliveryBuilder {
+    /// A delivery of `webhook`, signed and verified by [`Webhook::verify`]:
+    /// id 1, attempt 1, received now on the webhook's path
+    /// (`/webhooks/<provider>` unless set with [`Webhook::uri`]).
+    ///
+    /// # Panics
+    ///
+    /// If its provider's layer refuses it (see [`Webhook::verify`]), or it
+    /// is a connection test, which no inbox stores: use
+    /// [`from_verified`](Self::from_verified) with what your own layer
+    /// verifies to test those paths.
+    pub fn new(webhook: &Webhook) -> Self {
+        let verified = webhook
+            .verify()
+            .unwrap_or_else(|rejection| panic!("its layer refuses the webhook: {rejection}"));
+        let verified = verified
+            .into_webhook()
+            .unwrap_or_else(|| panic!("a connection test is no delivery: no inbox stores one"));
+        Self::from_verified(verified).endpoint(webhook.uri.path())
+    }
+
+    /// A delivery of a webhook your layer verified (its `verify`, or a
+    /// [`VerifiedWebhook`] an axum handler received): id 1, attempt 1,
+    /// received now on `/webhooks/<provider>`.
+    pub fn from_verified(webhook: VerifiedWebhook) -> Self {
+        let endpoint = format!("/webhooks/{}", webhook.event().provider);
+        Self {
+            webhook,
+            id: 1,
+            attempt: 1,
+            endpoint,
+            received_at: OffsetDateTime::now_utc(),
+        }
+    }
+
+    /// Its id in the inbox ([`Delivery::id`](crate::inbox::Delivery::id)).
+    pub fn id(mut self, id: i64) -> Self {
+        self.id = id;
+        self
+    }
+
+    /// Which attempt it is, from 1 (at least 1).
+    pub fn attempt(mut self, attempt: u32) -> Self {
+        self.attempt = attempt.max(1);
+        self
+    }
+
+    /// The endpoint it was received on.
+    pub fn endpoint(mut self, endpoint: &str) -> Self {
+        endpoint.clone_into(&mut self.endpoint);
+        self
+    }
+
+    /// When it was received.
+    pub fn received_at(mut self, time: OffsetDateTime) -> Self {
+        self.received_at = time;
+        self
+    }
+
+    /// The delivery, as a handler receives it.
+    pub fn build(self) -> crate::inbox::Delivery {
+        crate::inbox::Delivery::for_test(
+            self.webhook,
+            self.id,
+            self.attempt,
+            self.endpoint,
+            self.received_at,
+        )
     }
 }
 

@@ -145,7 +145,7 @@ pub use error::InboxError;
 pub use receiver::{DEFAULT_RECEIVE_TIMEOUT, InboxReceiver, ReceiverFuture};
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteSync;
-pub use worker::{Worker, WorkerHandle};
+pub use worker::{RunStats, Worker, WorkerHandle};
 
 /// How long handled webhooks, and with them their dedup keys, are kept by
 /// default: 7 days.
@@ -437,9 +437,44 @@ pub struct Delivery {
     marked: Arc<AtomicBool>,
     /// The shipment it is about, whose webhooks a worker handles in order.
     shipment: store::Shipment,
+    /// Made by the testing kit, with no inbox row: marking it writes nothing.
+    #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
+    for_test: bool,
 }
 
 impl Delivery {
+    /// A delivery with no inbox row behind it, for
+    /// [`testing::DeliveryBuilder`](crate::testing::DeliveryBuilder). Its
+    /// webhook is a verified one: nothing forges a `VerifiedWebhook`.
+    #[cfg(feature = "testing")]
+    pub(crate) fn for_test(
+        webhook: VerifiedWebhook,
+        id: i64,
+        attempt: u32,
+        endpoint: String,
+        received_at: OffsetDateTime,
+    ) -> Self {
+        let event = webhook.event();
+        // No worker sees it: its shipment only has to be one.
+        let shipment = (
+            event.provider,
+            endpoint.clone(),
+            webhook.secret().tenant().unwrap_or_default().to_owned(),
+            store::shipment_key(&webhook),
+        );
+        Self {
+            id,
+            lease: 0,
+            attempt,
+            endpoint,
+            received_at,
+            webhook,
+            marked: Arc::default(),
+            shipment,
+            for_test: true,
+        }
+    }
+
     /// Its id in the inbox.
     pub fn id(&self) -> i64 {
         self.id
@@ -515,13 +550,18 @@ impl Delivery {
     /// and takes it as handled: a transaction rolled back after the mark
     /// leaves the webhook to be handed out again when its lease ends, after
     /// its shipment's later webhooks of the same claim.
+    ///
+    /// On a delivery the testing kit made
+    /// ([`testing::DeliveryBuilder`](crate::testing::DeliveryBuilder)),
+    /// there is no row to mark: it writes nothing on `connection` and
+    /// returns `Ok(true)`, so a handler under test commits its own writes.
     #[cfg(any(feature = "sqlite", feature = "postgres"))]
     #[cfg_attr(docsrs, doc(cfg(any(feature = "sqlite", feature = "postgres"))))]
     pub async fn mark_done_in(
         &self,
         connection: &mut impl InboxConnection,
     ) -> Result<bool, InboxError> {
-        let marked = connection.mark_done(self.id, self.lease).await?;
+        let marked = self.for_test || connection.mark_done(self.id, self.lease).await?;
         if marked {
             self.marked
                 .store(true, std::sync::atomic::Ordering::Release);

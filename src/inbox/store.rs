@@ -43,15 +43,7 @@ impl NewWebhook {
     /// and unscoped ids keep the key rows had before scopes existed.
     pub(super) fn new(webhook: &VerifiedWebhook, endpoint: &str) -> Result<Self, InboxError> {
         let event = webhook.event();
-        let shipment = match webhook.shipment_scope() {
-            None => Sha256::digest(&event.id).into(),
-            Some(scope) => Sha256::new()
-                .chain_update(scope)
-                .chain_update([0])
-                .chain_update(&event.id)
-                .finalize()
-                .into(),
-        };
+        let shipment = shipment_key(webhook);
         Ok(Self {
             provider: event.provider,
             endpoint: endpoint.to_owned(),
@@ -66,6 +58,21 @@ impl NewWebhook {
             secret_label: webhook.secret().label().to_owned(),
             received_at: now_ms(),
         })
+    }
+}
+
+/// A webhook's shipment key: SHA-256 of its event's id, or of its scope, a
+/// NUL and the id (see [`NewWebhook::new`]).
+pub(super) fn shipment_key(webhook: &VerifiedWebhook) -> [u8; 32] {
+    let id = &webhook.event().id;
+    match webhook.shipment_scope() {
+        None => Sha256::digest(id).into(),
+        Some(scope) => Sha256::new()
+            .chain_update(scope)
+            .chain_update([0])
+            .chain_update(id)
+            .finalize()
+            .into(),
     }
 }
 
@@ -138,6 +145,7 @@ impl ClaimedRow {
             received_at: from_ms(self.received_at),
             webhook,
             shipment,
+            for_test: false,
         })
     }
 }

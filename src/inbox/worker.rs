@@ -190,11 +190,68 @@ impl Worker {
         let (stop, stopped) = oneshot::channel();
         WorkerHandle {
             stop,
-            task: tokio::spawn(self.run(stopped)),
+            task: tokio::spawn(async move {
+                // Without `until_idle` it ends only when stopped: no error to report.
+                let _ = self.run(stopped, false).await;
+            }),
         }
     }
 
-    async fn run(self, mut stop: oneshot::Receiver<()>) {
+    /// Runs on the current task until the inbox has nothing left for a
+    /// worker: no webhook pending (due now, or waiting out a retry's
+    /// backoff) and none processing, by this worker or another. Then it
+    /// stops as [`WorkerHandle::shutdown`] does and returns what it did.
+    /// For tests, and for jobs that drain an inbox and exit.
+    ///
+    /// A webhook whose handler failed is waited for, not left behind: it is
+    /// tried again after its [backoff](Self::backoff) until it is handled or
+    /// `dead` after its [last attempt](Self::max_attempts), so a test sees
+    /// the final outcome. With the defaults (10 attempts, backoff from 1 s
+    /// up to 10 min) a handler that always fails takes about an hour: in
+    /// tests, set a short backoff or fewer attempts. It looks again at least
+    /// every 10 ms (or every [poll interval](Self::poll_interval), if
+    /// shorter), so a retry that comes due is not left waiting. Webhooks
+    /// stored while it runs are handled too: it returns only once the inbox
+    /// is idle.
+    ///
+    /// # Errors
+    ///
+    /// If the inbox's counts cannot be read (the database is unreachable):
+    /// it stops as a shutdown does, handing back what it holds, then
+    /// returns the error.
+    ///
+    /// # Panics
+    ///
+    /// Outside a Tokio runtime, as `tokio::spawn` does.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::time::Duration;
+    /// use shipment_webhooks::inbox::{Delivery, Inbox};
+    ///
+    /// let inbox = Inbox::in_memory();
+    /// // ... store webhooks, through the receiver or `inbox.receive`
+    /// let stats = inbox
+    ///     .worker(|_delivery: Delivery| async { Ok::<(), String>(()) })
+    ///     .backoff(Duration::from_millis(10), Duration::from_millis(50))
+    ///     .run_until_idle()
+    ///     .await?;
+    /// assert_eq!(stats.handled, 0);
+    /// # Ok(()) }
+    /// ```
+    pub async fn run_until_idle(self) -> Result<RunStats, InboxError> {
+        // Held until it returns: only idleness (or an error) ends the run.
+        let (_stop, stopped) = oneshot::channel();
+        self.run(stopped, true).await
+    }
+
+    /// The worker's loop: until `stop`, or with `until_idle` until the
+    /// inbox has nothing pending or processing.
+    async fn run(
+        self,
+        mut stop: oneshot::Receiver<()>,
+        until_idle: bool,
+    ) -> Result<RunStats, InboxError> {
         let holding = Arc::new(Holding::default());
         let (outcomes, queue) = mpsc::unbounded_channel();
         let store = &self.inbox.store;
@@ -217,7 +274,14 @@ impl Worker {
             ready: VecDeque::new(),
             outcomes,
             holding: Arc::clone(&holding),
+            stats: RunStats::default(),
         };
+        let look = if until_idle {
+            self.poll_interval.min(IDLE_LOOK)
+        } else {
+            self.poll_interval
+        };
+        let mut failed = None;
         // A dropped handle leaves the worker running, with nothing to stop it.
         let mut detached = false;
         let mut next_purge = Instant::now();
@@ -265,6 +329,20 @@ impl Worker {
             if again && idle {
                 continue;
             }
+            if until_idle
+                && running.tasks.is_empty()
+                && running.ready.is_empty()
+                && running.holding.len() == 0
+            {
+                match self.inbox.store.stats().await {
+                    Ok(stats) if stats.pending == 0 && stats.processing == 0 => break,
+                    Ok(_) => {}
+                    Err(error) => {
+                        failed = Some(error);
+                        break;
+                    }
+                }
+            }
             tokio::select! {
                 stopped = &mut stop, if !detached => match stopped {
                     Ok(()) => break,
@@ -279,13 +357,17 @@ impl Worker {
                 }
                 () = stored, if idle => {}
                 () = recorded, if idle => {}
-                () = sleep(self.poll_interval), if idle => {}
+                () = sleep(look), if idle => {}
                 () = sleep_until(next_purge) => {}
             }
         }
-        self.drain(running).await;
+        let stats = self.drain(running).await;
         if let Err(error) = recorder.await {
             tracing::error!(%error, "inbox outcome recorder stopped abnormally");
+        }
+        match failed {
+            Some(error) => Err(error),
+            None => Ok(stats),
         }
     }
 
@@ -304,6 +386,7 @@ impl Worker {
                 latest_wins: self.inbox.latest_wins,
             })
             .await?;
+        running.stats.superseded += claimed.superseded.len() as u64;
         for &id in &claimed.superseded {
             tracing::info!(
                 id,
@@ -354,6 +437,7 @@ impl Worker {
                     "webhook superseded: a newer event of its shipment was handled"
                 );
                 running.queue(held, Finish::Superseded);
+                running.stats.superseded += 1;
                 continue;
             }
             self.start(delivery, held, chain, running);
@@ -403,6 +487,7 @@ impl Worker {
         };
         let (time, final_status) = (held.time, held.final_status);
         let handled = if held.marked.load(Ordering::Acquire) {
+            running.stats.handled += 1;
             running.holding.remove([(held.lease, held.id)]);
             tracing::debug!(
                 id = held.id,
@@ -412,6 +497,7 @@ impl Worker {
             true
         } else {
             let finish = self.finish(&held, outcome);
+            running.stats.count(&finish);
             let handled = matches!(finish, Finish::Done);
             running.queue(held, finish);
             handled
@@ -456,7 +542,7 @@ impl Worker {
 
     /// Hands back the chains not started, waits up to the grace for running
     /// handlers, then stops the rest and hands their webhooks back.
-    async fn drain(&self, mut running: Running) {
+    async fn drain(&self, mut running: Running) -> RunStats {
         while let Some(chain) = running.ready.pop_front() {
             running.release(chain);
         }
@@ -466,7 +552,7 @@ impl Worker {
             tokio::select! {
                 joined = running.tasks.join_next_with_id() => match joined {
                     Some(joined) => self.joined(joined, &mut running, true),
-                    None => return,
+                    None => return running.stats,
                 },
                 () = &mut deadline => break,
             }
@@ -475,6 +561,7 @@ impl Worker {
         while let Some(joined) = running.tasks.join_next_with_id().await {
             self.joined(joined, &mut running, true);
         }
+        running.stats
     }
 
     /// The wait after attempt `attempt` failed.
@@ -684,6 +771,8 @@ struct Running {
     outcomes: mpsc::UnboundedSender<Finished>,
     /// What the renewal renews.
     holding: Arc<Holding>,
+    /// What came of the webhooks it handed out.
+    stats: RunStats,
 }
 
 impl Running {
@@ -706,6 +795,34 @@ impl Running {
     }
 }
 
+/// What a [`Worker::run_until_idle`] did: how its handler's attempts ended.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RunStats {
+    /// Webhooks handled: the handler returned `Ok`, or marked them handled
+    /// in its own transaction.
+    pub handled: u64,
+    /// Attempts that failed (an error, a panic, a timeout) and were
+    /// scheduled to be tried again.
+    pub retried: u64,
+    /// Webhooks that failed on their last attempt and are now `dead`.
+    pub dead: u64,
+    /// Webhooks not handled because a newer event of their shipment was.
+    pub superseded: u64,
+}
+
+impl RunStats {
+    fn count(&mut self, finish: &Finish) {
+        match finish {
+            Finish::Done => self.handled += 1,
+            Finish::Retry { .. } => self.retried += 1,
+            Finish::Dead { .. } => self.dead += 1,
+            Finish::Superseded => self.superseded += 1,
+            Finish::Release { .. } => {}
+        }
+    }
+}
+
 /// A running [`Worker`]; dropping it leaves the worker running.
 #[derive(Debug)]
 pub struct WorkerHandle {
@@ -724,6 +841,9 @@ impl WorkerHandle {
         }
     }
 }
+
+/// The longest [`Worker::run_until_idle`] waits before it looks again.
+const IDLE_LOOK: Duration = Duration::from_millis(10);
 
 /// The longest lease and poll interval: the worker adds them to the clock,
 /// where `Duration::MAX` would overflow.

@@ -145,6 +145,27 @@ async fn a_closed_postgres_pool_is_refused_with_503() {
     answer.assert_reason("not_stored");
 }
 
+/// `run_until_idle` on a store it cannot read returns the error, not a hang.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_until_idle_on_a_closed_postgres_pool_is_an_error() {
+    let Some(url) = postgres_url() else { return };
+    let schema = postgres_schema(&url, "idle_closed").await;
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(4)
+        .connect_with(in_schema(&url, &schema))
+        .await
+        .unwrap();
+    let inbox = Inbox::postgres_pool(pool.clone()).await.unwrap();
+    pool.close().await;
+    let (worker, record) = recording(&inbox);
+    let run = tokio::time::timeout(Duration::from_secs(10), worker.run_until_idle())
+        .await
+        .expect("it returns");
+    let error = run.expect_err("the pool is closed");
+    assert!(matches!(error, InboxError::Closed), "{error:?}");
+    assert!(record.handled().is_empty());
+}
+
 /// A pool of one connection, which LISTEN would hold while receivers and
 /// claims wait for it, is refused at open; two or three work.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

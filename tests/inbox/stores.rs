@@ -11,7 +11,7 @@ use axum::routing::post_service;
 use futures_util::future::join_all;
 use serde_json::json;
 use shipment_webhooks::inbox::{Delivery, Inbox};
-use shipment_webhooks::testing::Webhook;
+use shipment_webhooks::testing::{DeliveryBuilder, Webhook};
 use shipment_webhooks::{
     KosmoEvent, KosmoSignature, PerTenant, ShipmentStatus, ShipmondoEvent, TenantSource, tenant,
 };
@@ -62,6 +62,11 @@ every_store!(
     shipmondo_order_and_shipment_with_one_id_are_two_shipments,
     sendcloud_integration_and_parcel_with_one_id_are_two_shipments,
     shippo_and_shipbob_order_events_by_their_time_not_the_attempts,
+    run_until_idle_handles_everything_stored_then_returns,
+    run_until_idle_waits_out_retries_until_handled_or_dead,
+    run_until_idle_on_an_empty_inbox_returns_at_once,
+    run_until_idle_handles_webhooks_stored_while_it_runs,
+    test_delivery_is_what_the_worker_hands_out,
 );
 
 async fn stored_then_handled_once(backend: Backend) {
@@ -1135,4 +1140,166 @@ async fn shippo_and_shipbob_order_events_by_their_time_not_the_attempts(backend:
         handled,
         expected.map(|(shipment, status)| (shipment.to_owned(), status.to_owned()))
     );
+}
+
+async fn run_until_idle_handles_everything_stored_then_returns(backend: Backend) {
+    let Some(inbox) = open(backend, "idle").await else {
+        return;
+    };
+    let app = app(&inbox);
+    send(&app, kosmo("SG-31", "PICKED UP", at(0)).sign(KOSMO)).await;
+    send(&app, kosmo("SG-31", "DELIVERED", at(60)).sign(KOSMO)).await;
+    send(&app, kosmo("SG-32", "DELIVERED", at(0)).sign(KOSMO)).await;
+    let (worker, record) = recording(&inbox);
+    // Its default poll interval (1 s): run_until_idle looks far more often.
+    let started = tokio::time::Instant::now();
+    let run = worker
+        .poll_interval(Duration::from_secs(1))
+        .run_until_idle()
+        .await
+        .expect("the inbox's counts");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!((run.handled, run.retried, run.dead), (3, 0, 0));
+    let stats = inbox.stats().await.unwrap();
+    assert!(
+        settled(&stats),
+        "returned before the inbox was idle: {stats:?}"
+    );
+    assert_eq!(stats.done, 3, "every outcome recorded before it returns");
+    let mut shipments: Vec<_> = record.handled().into_iter().map(|h| h.shipment).collect();
+    shipments.sort();
+    assert_eq!(shipments, ["SG-31", "SG-31", "SG-32"]);
+}
+
+async fn run_until_idle_waits_out_retries_until_handled_or_dead(backend: Backend) {
+    let Some(inbox) = open(backend, "idle_retries").await else {
+        return;
+    };
+    let app = app(&inbox);
+    send(&app, kosmo("SG-33", "DELIVERED", at(0)).sign(KOSMO)).await;
+    send(&app, kosmo("SG-34", "DELIVERED", at(0)).sign(KOSMO)).await;
+    let attempts = Arc::new(AtomicU32::new(0));
+    let seen = Arc::clone(&attempts);
+    let run = inbox
+        .worker(move |delivery: Delivery| {
+            seen.fetch_add(1, Ordering::SeqCst);
+            // SG-33 fails once, then works; SG-34 always fails.
+            let fails = delivery.event().id == "SG-34" || delivery.attempt() == 1;
+            async move {
+                match fails {
+                    true => Err("carrier API down"),
+                    false => Ok(()),
+                }
+            }
+        })
+        .max_attempts(3)
+        .backoff(Duration::from_millis(20), Duration::from_millis(40))
+        .run_until_idle()
+        .await
+        .expect("the inbox's counts");
+    assert_eq!(
+        (run.handled, run.retried, run.dead, run.superseded),
+        (1, 3, 1, 0)
+    );
+    assert_eq!(attempts.load(Ordering::SeqCst), 2 + 3);
+    let stats = inbox.stats().await.unwrap();
+    assert_eq!((stats.pending, stats.done, stats.dead), (0, 1, 1));
+    let dead = inbox.dead(10).await.unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].event.id, "SG-34");
+}
+
+async fn run_until_idle_on_an_empty_inbox_returns_at_once(backend: Backend) {
+    let Some(inbox) = open(backend, "idle_empty").await else {
+        return;
+    };
+    let (worker, record) = recording(&inbox);
+    let run = tokio::time::timeout(Duration::from_secs(5), worker.run_until_idle())
+        .await
+        .expect("an empty inbox is idle")
+        .expect("the inbox's counts");
+    assert_eq!(run, shipment_webhooks::inbox::RunStats::default());
+    assert!(record.handled().is_empty());
+}
+
+/// The testing kit's `DeliveryBuilder` makes, without an inbox, the delivery
+/// a worker hands out for the same webhook: event, key, JSON, typed payload.
+async fn test_delivery_is_what_the_worker_hands_out(backend: Backend) {
+    let Some(inbox) = open(backend, "builder").await else {
+        return;
+    };
+    let app = app(&inbox);
+    let kosmo = kosmo("SG-35", "PICKED UP", at(0));
+    let shipmondo = Webhook::shipmondo_order("sent").field("/data/id", 7_119_175);
+    send(&app, kosmo.sign(KOSMO)).await;
+    send(&app, shipmondo.sign(SHIPMONDO)).await;
+    let handed = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::clone(&handed);
+    inbox
+        .worker(move |delivery: Delivery| {
+            seen.lock().unwrap().push(delivery);
+            async { Ok::<(), String>(()) }
+        })
+        .run_until_idle()
+        .await
+        .expect("the inbox's counts");
+    let mut handed = std::mem::take(&mut *handed.lock().unwrap());
+    assert_eq!(handed.len(), 2);
+    // Two shipments: handed out in either order.
+    handed.sort_by_key(|delivery| delivery.event().provider.as_str());
+    for (webhook, stored) in [&kosmo, &shipmondo].into_iter().zip(&handed) {
+        let built = DeliveryBuilder::new(webhook)
+            .id(stored.id())
+            .received_at(stored.received_at())
+            .build();
+        assert_eq!(built.id(), stored.id());
+        assert_eq!(built.attempt(), stored.attempt());
+        assert_eq!(built.endpoint(), stored.endpoint());
+        assert_eq!(built.event(), stored.event());
+        // Shipmondo's key is its JWT's hash, signature included: the kit's
+        // secret is not the app's.
+        if webhook.provider() == shipment_webhooks::Provider::Kosmo {
+            assert_eq!(built.dedup_key(), stored.dedup_key());
+        }
+        assert_eq!(built.webhook().json(), stored.webhook().json());
+        assert_eq!(
+            built.webhook().secret().tenant(),
+            stored.webhook().secret().tenant()
+        );
+    }
+    let built: KosmoEvent = DeliveryBuilder::new(&kosmo).build().payload().unwrap();
+    assert_eq!(built, handed[0].payload::<KosmoEvent>().unwrap());
+    let built: ShipmondoEvent = DeliveryBuilder::new(&shipmondo).build().payload().unwrap();
+    assert_eq!(built, handed[1].payload::<ShipmondoEvent>().unwrap());
+}
+
+async fn run_until_idle_handles_webhooks_stored_while_it_runs(backend: Backend) {
+    let Some(inbox) = open(backend, "idle_more").await else {
+        return;
+    };
+    let app = app(&inbox);
+    send(&app, kosmo("SG-36", "PICKED UP", at(0)).sign(KOSMO)).await;
+    let handled = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::clone(&handled);
+    let run = inbox
+        .worker(move |delivery: Delivery| {
+            seen.lock().unwrap().push(delivery.event().id.clone());
+            let app = app.clone();
+            async move {
+                // The first one's handler makes another webhook arrive.
+                if delivery.event().id == "SG-36" {
+                    let answer = send(&app, kosmo("SG-37", "DELIVERED", at(0)).sign(KOSMO)).await;
+                    if answer.status != StatusCode::OK {
+                        return Err(format!("not stored: {}", answer.status));
+                    }
+                }
+                Ok(())
+            }
+        })
+        .run_until_idle()
+        .await
+        .expect("the inbox's counts");
+    assert_eq!(run.handled, 2);
+    assert_eq!(*handled.lock().unwrap(), ["SG-36", "SG-37"]);
+    assert_eq!(inbox.stats().await.unwrap().done, 2);
 }
