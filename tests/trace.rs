@@ -188,6 +188,9 @@ async fn inbox_lines_name_provider_shipment_and_row_at_their_levels() {
                 }
             })
             .max_attempts(2)
+            // One at a time: the older SG-T1 is superseded by the claim
+            // that reads it back from the store, not within a claim.
+            .batch_size(1)
             .poll_interval(Duration::from_millis(10))
             .backoff(Duration::from_millis(10), Duration::from_millis(20))
             .spawn();
