@@ -5,6 +5,7 @@
 mod common;
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use common::{echo_app, send, with_body};
 use shipment_webhooks::testing::Webhook;
@@ -107,4 +108,132 @@ async fn a_shipmondo_connection_test_is_traced_at_info() {
             && log.contains(r#"webhook="Webhook1""#),
         "{log}"
     );
+}
+
+/// The line of `log` that says `message`; every line that does, if several.
+fn lines<'a>(log: &'a str, message: &str) -> Vec<&'a str> {
+    log.lines().filter(|line| line.contains(message)).collect()
+}
+
+/// A signature mismatch is worth a `warn` (a rotated secret, or a forger),
+/// but a flood of them is one line per provider per 10 s, counting those it
+/// left at `debug`.
+#[tokio::test]
+async fn signature_mismatches_warn_at_most_once_per_provider_per_window() {
+    let app = echo_app::<_, shipment_webhooks::KourierEvent>(
+        "/webhooks/kourier",
+        shipment_webhooks::KourierBearer::new("token"),
+    );
+    let flood = traced(async {
+        for _ in 0..3 {
+            send(&app, Webhook::kourier("delivered").sign("wrong")).await;
+        }
+    })
+    .await;
+    let warned = lines(&flood, " WARN ");
+    assert_eq!(warned.len(), 1, "{flood}");
+    assert!(
+        warned[0].contains("no configured secret made its signature")
+            && warned[0].contains("provider=\"kourier\"")
+            && warned[0].contains("reason=\"signature_mismatch\"")
+            && warned[0].contains("suppressed=0")
+            && warned[0].contains(r#"route="/webhooks/kourier""#),
+        "{flood}"
+    );
+    assert_eq!(
+        lines(&flood, " DEBUG ")
+            .iter()
+            .filter(|line| line.contains("webhook rejected"))
+            .count(),
+        2,
+        "the others at debug: {flood}"
+    );
+
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let later = traced(send(&app, Webhook::kourier("delivered").sign("wrong"))).await;
+    let warned = lines(&later, " WARN ");
+    assert_eq!(warned.len(), 1, "{later}");
+    assert!(warned[0].contains("suppressed=2"), "{later}");
+}
+
+/// The worker's lines name the provider, the shipment (its id as the event
+/// gives it) and the row: a failed attempt at `warn`, dead-lettering at
+/// `error`, a superseded webhook at `info`.
+#[tokio::test]
+async fn inbox_lines_name_provider_shipment_and_row_at_their_levels() {
+    use axum::routing::post_service;
+    use shipment_webhooks::inbox::{Delivery, Inbox};
+
+    const KOSMO: &str = "whk_UAzxUOOZOrtwVc9t4k8k5wbanrsGIbm";
+    let kosmo = |n: u64, order: &str, status: &str, seconds: i64| {
+        Webhook::kosmo(status)
+            .field("/eventId", format!("00000000-0000-4000-8000-{n:012x}"))
+            .field("/orderId", order)
+            .at(time::OffsetDateTime::from_unix_timestamp(1_790_000_000 + seconds).unwrap())
+    };
+    let inbox = Inbox::in_memory();
+    let app = axum::Router::new().route(
+        "/webhooks/kosmo",
+        post_service(inbox.receiver()).route_layer(shipment_webhooks::KosmoSignature::new(KOSMO)),
+    );
+    let log = traced(async {
+        send(&app, kosmo(1, "SG-T1", "DELIVERED", 10).sign(KOSMO)).await;
+        send(&app, kosmo(2, "SG-T1", "PICKED UP", 0).sign(KOSMO)).await;
+        send(&app, kosmo(3, "SG-T2", "PICKED UP", 0).sign(KOSMO)).await;
+        let worker = inbox
+            .worker(|delivery: Delivery| async move {
+                match delivery.event().id.as_str() {
+                    "SG-T2" => Err("carrier API down"),
+                    _ => Ok(()),
+                }
+            })
+            .max_attempts(2)
+            // One at a time: the older SG-T1 is superseded by the claim
+            // that reads it back from the store, not within a claim.
+            .batch_size(1)
+            .poll_interval(Duration::from_millis(10))
+            .backoff(Duration::from_millis(10), Duration::from_millis(20))
+            .spawn();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let stats = inbox.stats().await.unwrap();
+            if (stats.done, stats.superseded, stats.dead) == (1, 1, 1) {
+                break;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{stats:?}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        worker.shutdown().await;
+    })
+    .await;
+
+    let named = |line: &str, shipment: &str, id: u32| {
+        line.contains(r#"provider="kosmo""#)
+            && line.contains(&format!(r#"shipment="{shipment}""#))
+            && line.contains(&format!("id={id}"))
+    };
+    let dead = lines(&log, "webhook failed on its last attempt: dead");
+    assert_eq!(dead.len(), 1, "{log}");
+    assert!(
+        dead[0].contains(" ERROR ") && named(dead[0], "SG-T2", 3),
+        "{log}"
+    );
+    assert!(dead[0].contains("carrier API down"), "{log}");
+    let retried = lines(&log, "webhook failed; will retry");
+    assert_eq!(retried.len(), 1, "{log}");
+    assert!(
+        retried[0].contains(" WARN ") && named(retried[0], "SG-T2", 3),
+        "{log}"
+    );
+    let superseded = lines(&log, "webhook superseded");
+    assert_eq!(superseded.len(), 1, "{log}");
+    assert!(
+        superseded[0].contains(" INFO ") && named(superseded[0], "SG-T1", 2),
+        "{log}"
+    );
+    let handled = lines(&log, "webhook handled");
+    assert!(handled.iter().any(|line| named(line, "SG-T1", 1)), "{log}");
+    let stored = lines(&log, "webhook stored");
+    assert_eq!(stored.len(), 3, "{log}");
+    assert!(named(stored[2], "SG-T2", 3), "{log}");
 }

@@ -6,9 +6,9 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use super::store::{
     Claim, Claimed, ClaimedRow, DeadRow, Finish, Finished, LEASE_RAN_OUT, NewWebhook, Newest,
-    Purge, Shipment, Store, StoreFuture,
+    Purge, Shipment, Store, StoreFuture, SupersededRow, add_backlog,
 };
-use super::{InboxStats, Receipt};
+use super::{Backlog, InboxStats, Receipt};
 use crate::Provider;
 
 #[derive(Debug, Default)]
@@ -260,7 +260,12 @@ impl Store for MemoryStore {
             taken += 1;
             if claim.latest_wins && rows.superseded(id, &shipment) {
                 rows.close(id, State::Superseded);
-                claimed.superseded.push(id);
+                let new = &rows.rows[&id].new;
+                claimed.superseded.push(SupersededRow {
+                    id,
+                    provider: new.provider.as_str().to_owned(),
+                    event: new.event.clone(),
+                });
                 continue;
             }
             if let Some(row) = rows.rows.get_mut(&id) {
@@ -271,7 +276,7 @@ impl Store for MemoryStore {
                 match row.claimed(id).into_delivery() {
                     Ok(delivery) => claimed.deliveries.push(delivery),
                     Err(error) => {
-                        tracing::error!(id, %error, "inbox row unreadable: dead");
+                        super::store::unreadable(row.new.provider.as_str(), id, &error);
                         row.state = State::Dead;
                         row.lease = None;
                         row.last_error = Some(format!("unreadable row: {error}"));
@@ -331,7 +336,11 @@ impl Store for MemoryStore {
         let mut rows = self.rows();
         let finished = outcomes
             .into_iter()
-            .map(|Finished { id, lease, finish }| rows.finish(id, lease, finish))
+            .map(
+                |Finished {
+                     id, lease, finish, ..
+                 }| rows.finish(id, lease, finish),
+            )
             .collect();
         Box::pin(async move { Ok(finished) })
     }
@@ -386,6 +395,22 @@ impl Store for MemoryStore {
             stats.duplicates += row.duplicates;
         }
         Box::pin(async move { Ok(stats) })
+    }
+
+    fn backlog(&self) -> StoreFuture<'_, Vec<Backlog>> {
+        let rows = self.rows();
+        let mut backlog = Vec::new();
+        for row in rows.rows.values() {
+            let state = match row.state {
+                State::Pending => "pending",
+                State::Processing => "processing",
+                State::Dead => "dead",
+                State::Done | State::Superseded => continue,
+            };
+            let oldest = Some(row.new.received_at);
+            add_backlog(&mut backlog, row.new.provider.as_str(), state, 1, oldest);
+        }
+        Box::pin(async move { Ok(backlog) })
     }
 
     fn purge(&self, purge: Purge) -> StoreFuture<'_, u64> {

@@ -138,7 +138,7 @@ use std::time::Duration;
 use time::OffsetDateTime;
 use tokio::sync::Notify;
 
-use crate::{DedupKey, ShipmentEvent, TypedPayload, VerifiedWebhook, WebhookRejection};
+use crate::{DedupKey, Provider, ShipmentEvent, TypedPayload, VerifiedWebhook, WebhookRejection};
 use store::{DeadRow, NewWebhook, Purge, Store, now_ms};
 
 pub use error::InboxError;
@@ -305,10 +305,14 @@ impl Inbox {
         let row = NewWebhook::new(webhook, endpoint)?;
         let (provider, key) = (row.provider, row.dedup_key);
         let receipt = self.store.insert(row).await?;
+        let shipment = webhook.event().id.as_str();
         match receipt {
-            Receipt::Stored { .. } => self.wake.notify_waiters(),
+            Receipt::Stored { id } => {
+                tracing::debug!(provider = provider.as_str(), shipment, id, "webhook stored");
+                self.wake.notify_waiters();
+            }
             Receipt::Duplicate { id } => {
-                tracing::debug!(id, %provider, %key, "duplicate webhook dropped");
+                tracing::debug!(provider = provider.as_str(), shipment, id, %key, "duplicate webhook dropped");
                 #[cfg(feature = "metrics")]
                 metrics::counter!("shipment_webhooks_duplicates_total", "provider" => provider.as_str())
                     .increment(1);
@@ -349,6 +353,17 @@ impl Inbox {
     /// duplicates of them it dropped.
     pub async fn stats(&self) -> Result<InboxStats, InboxError> {
         self.store.stats().await
+    }
+
+    /// The webhooks not handled yet, by provider: how many are pending,
+    /// processing and dead, and when the oldest pending one was received.
+    /// Providers with none of them are left out; the order is
+    /// [`Provider::ALL`]'s. One query, which the workers run for the
+    /// `metrics` gauges (see [`Worker::gauge_interval`]).
+    pub async fn backlog(&self) -> Result<Vec<Backlog>, InboxError> {
+        let mut backlog = self.store.backlog().await?;
+        backlog.sort_by_key(|row| Provider::ALL.iter().position(|p| *p == row.provider));
+        Ok(backlog)
     }
 
     /// Deletes the handled and superseded webhooks received longer than the
@@ -403,6 +418,42 @@ pub struct InboxStats {
     pub superseded: u64,
     /// Deliveries dropped as duplicates of the webhooks it holds.
     pub duplicates: u64,
+}
+
+/// One provider's webhooks not handled yet, as [`Inbox::backlog`] counts them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Backlog {
+    /// Whose webhooks these are.
+    pub provider: Provider,
+    /// Waiting for a worker, now or after a failed attempt.
+    pub pending: u64,
+    /// Leased to a worker.
+    pub processing: u64,
+    /// Failed on every attempt.
+    pub dead: u64,
+    /// When the oldest pending one was received; `None` if none is.
+    pub oldest_pending_at: Option<OffsetDateTime>,
+}
+
+impl Backlog {
+    pub(super) fn empty(provider: Provider) -> Self {
+        Self {
+            provider,
+            pending: 0,
+            processing: 0,
+            dead: 0,
+            oldest_pending_at: None,
+        }
+    }
+
+    /// How long the oldest pending webhook has waited at `now`: zero if
+    /// none is pending (or the clock went back).
+    pub fn oldest_pending_age(&self, now: OffsetDateTime) -> Duration {
+        self.oldest_pending_at
+            .and_then(|at| Duration::try_from(now - at).ok())
+            .unwrap_or_default()
+    }
 }
 
 /// A webhook that failed on every attempt, as [`Inbox::dead`] lists it.

@@ -22,9 +22,10 @@ use tokio::task::JoinHandle;
 
 use super::sql;
 use super::store::{
-    Claim, Claimed, DeadRow, Finish, Finished, LEASE_RAN_OUT, NewWebhook, Purge, Store, StoreFuture,
+    Claim, Claimed, DeadRow, Finish, Finished, LEASE_RAN_OUT, NewWebhook, Purge, Store,
+    StoreFuture, SupersededRow, add_backlog,
 };
-use super::{InboxError, InboxStats, Receipt};
+use super::{Backlog, InboxError, InboxStats, Receipt};
 
 /// The channel instances notify when they store a webhook.
 const CHANNEL: &str = "webhook_inbox";

@@ -106,20 +106,41 @@ impl<B> Service<Request<B>> for InboxReceiver {
         };
         let inbox = self.inbox.clone();
         let timeout = self.timeout;
+        #[cfg(feature = "metrics")]
+        let route = crate::verify::route(request.extensions());
         Box::pin(async move {
             let stored = tokio::time::timeout(timeout, inbox.receive(&webhook, &endpoint)).await;
+            let event = webhook.event();
+            let (provider, shipment) = (event.provider.as_str(), event.id.as_str());
+            let not_stored = || {
+                #[cfg(feature = "metrics")]
+                metrics::counter!(
+                    "shipment_webhooks_refused_total",
+                    "provider" => provider,
+                    "reason" => RejectionKind::NotStored.as_str(),
+                    "route" => route.clone(),
+                )
+                .increment(1);
+            };
             Ok(match stored {
                 Ok(Ok(Receipt::Stored { id })) => answer("stored", id),
                 Ok(Ok(Receipt::Duplicate { id })) => answer("duplicate", id),
                 Ok(Err(error)) => {
-                    tracing::error!(%error, "webhook not stored: answered 503");
+                    tracing::error!(provider, shipment, %error, "webhook not stored: answered 503");
+                    not_stored();
                     refuse(WebhookRejection::new(
                         RejectionKind::NotStored,
                         "the webhook could not be stored; send it again later",
                     ))
                 }
                 Err(_) => {
-                    tracing::error!(?timeout, "webhook not stored in time: answered 503");
+                    tracing::error!(
+                        provider,
+                        shipment,
+                        ?timeout,
+                        "webhook not stored in time: answered 503"
+                    );
+                    not_stored();
                     refuse(WebhookRejection::new(
                         RejectionKind::NotStored,
                         format!(

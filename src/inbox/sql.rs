@@ -199,7 +199,8 @@ macro_rules! id_list_statements {
                  AND (m.newest_key = c.dedup_key \
                    OR (c.event_time IS NOT NULL AND m.newest_time > c.event_time) \
                    OR (c.final_status = 0 AND ((c.event_time IS NULL AND m.final_any = 1) \
-                     OR (c.event_time IS NOT NULL AND m.final_untimed = 1)))))) RETURNING id"
+                     OR (c.event_time IS NOT NULL AND m.final_untimed = 1)))))) \
+             RETURNING id, provider, event"
         );
         /// Leases the rows in `$1` until `$2` under lease `$3`: what a
         /// delivery is made of.
@@ -249,6 +250,11 @@ pub(super) const LIST_DEAD: &str = "SELECT id, event, endpoint, attempts, last_e
 
 pub(super) const REPLAY: &str = "UPDATE webhook_inbox SET state = 'pending', attempts = 0, run_at = $2 \
     WHERE id = $1 AND state = 'dead'";
+
+/// Pending, processing and dead rows by provider, and the oldest pending
+/// one's `received_at`, for the gauges.
+pub(super) const BACKLOG: &str = "SELECT provider, state, COUNT(*), MIN(received_at) \
+    FROM webhook_inbox WHERE state IN ('pending', 'processing', 'dead') GROUP BY provider, state";
 
 pub(super) const STATS: &str = "SELECT state, COUNT(*), CAST(SUM(duplicates) AS BIGINT) \
     FROM webhook_inbox GROUP BY state";
@@ -491,9 +497,13 @@ macro_rules! sql_store {
                         .fetch_all(&mut *tx)
                         .await?;
                     for row in superseded {
-                        claimed.superseded.push(row.try_get(0)?);
+                        claimed.superseded.push(SupersededRow {
+                            id: row.try_get("id")?,
+                            provider: row.try_get("provider")?,
+                            event: row.try_get("event")?,
+                        });
                     }
-                    chosen.retain(|id| !claimed.superseded.contains(id));
+                    chosen.retain(|id| !claimed.superseded.iter().any(|row| row.id == *id));
                 }
                 if !chosen.is_empty() {
                     let rows = sqlx::query(Self::CLAIM_MANY)
@@ -509,7 +519,8 @@ macro_rules! sql_store {
                             // person to look at, rather than failing every claim.
                             Err(error) => {
                                 let id: i64 = row.try_get("id")?;
-                                tracing::error!(id, %error, "inbox row unreadable: dead");
+                                let provider: String = row.try_get("provider")?;
+                                super::store::unreadable(&provider, id, &error);
                                 sqlx::query(sql::DEAD)
                                     .bind(id)
                                     .bind(claim.lease)
@@ -644,6 +655,23 @@ macro_rules! sql_store {
                         sql::add_stats(&mut stats, row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
                     }
                     Ok(stats)
+                })
+            }
+
+            fn backlog(&self) -> StoreFuture<'_, Vec<Backlog>> {
+                Box::pin(async move {
+                    let mut backlog = Vec::new();
+                    for row in sqlx::query(sql::BACKLOG).fetch_all(&self.pool).await? {
+                        let count: i64 = row.try_get(2)?;
+                        add_backlog(
+                            &mut backlog,
+                            row.try_get(0)?,
+                            row.try_get(1)?,
+                            u64::try_from(count).unwrap_or_default(),
+                            row.try_get(3)?,
+                        );
+                    }
+                    Ok(backlog)
                 })
             }
 

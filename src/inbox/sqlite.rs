@@ -20,9 +20,10 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::sql;
 use super::store::{
-    Claim, Claimed, DeadRow, Finish, Finished, LEASE_RAN_OUT, NewWebhook, Purge, Store, StoreFuture,
+    Claim, Claimed, DeadRow, Finish, Finished, LEASE_RAN_OUT, NewWebhook, Purge, Store,
+    StoreFuture, SupersededRow, add_backlog,
 };
-use super::{InboxError, InboxStats, Receipt};
+use super::{Backlog, InboxError, InboxStats, Receipt};
 
 /// What an acknowledged webhook survives on SQLite, set by
 /// [`Inbox::sqlite_with`](super::Inbox::sqlite_with).

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
-use super::{DeadWebhook, Delivery, InboxError, InboxStats, Receipt};
+use super::{Backlog, DeadWebhook, Delivery, InboxError, InboxStats, Receipt};
 use crate::webhook::{DedupKey, ProviderHeaders};
 use crate::{MatchedSecret, Provider, ShipmentEvent, ShipmentStatus, VerifiedWebhook};
 
@@ -156,9 +156,33 @@ impl ClaimedRow {
 #[derive(Debug, Default)]
 pub(super) struct Claimed {
     pub(super) deliveries: Vec<Delivery>,
-    pub(super) superseded: Vec<i64>,
+    pub(super) superseded: Vec<SupersededRow>,
     /// Whether it took as many rows as it could: more may be due.
     pub(super) full: bool,
+}
+
+/// A row a claim marked superseded: its id, provider and event, for the
+/// log line and the counter.
+#[derive(Debug)]
+pub(super) struct SupersededRow {
+    pub(super) id: i64,
+    pub(super) provider: String,
+    /// The event as stored (JSON), whose `id` names the shipment.
+    pub(super) event: String,
+}
+
+impl SupersededRow {
+    /// The shipment's id as the event gives it; empty if the stored event
+    /// does not say (a row this crate did not write).
+    pub(super) fn shipment(&self) -> String {
+        #[derive(serde::Deserialize)]
+        struct Id {
+            id: String,
+        }
+        serde_json::from_str::<Id>(&self.event)
+            .map(|event| event.id)
+            .unwrap_or_default()
+    }
 }
 
 /// A dead row, as the store reads it back.
@@ -224,6 +248,9 @@ pub(super) struct Finished {
     pub(super) id: i64,
     pub(super) lease: i64,
     pub(super) finish: Finish,
+    /// Its provider and shipment id (as the event gives it), for the logs.
+    pub(super) provider: Provider,
+    pub(super) shipment: Arc<str>,
 }
 
 /// What a purge deletes: rows handled or superseded, and dead rows,
@@ -276,6 +303,10 @@ pub(super) trait Store: Send + Sync + 'static {
 
     fn stats(&self) -> StoreFuture<'_, InboxStats>;
 
+    /// Pending, processing and dead rows by provider, with the oldest
+    /// pending one's `received_at`: one query, for the gauges.
+    fn backlog(&self) -> StoreFuture<'_, Vec<Backlog>>;
+
     /// Deletes what `purge` says is past its retention; returns how many rows.
     fn purge(&self, purge: Purge) -> StoreFuture<'_, u64>;
 
@@ -315,6 +346,53 @@ impl Newest {
             }
             None => !final_status && self.final_any,
         }
+    }
+}
+
+/// Adds `count` rows of `provider` in `state` (pending, processing or dead),
+/// the oldest pending received at `oldest`, to `backlog`. A provider this
+/// crate does not know (a row it did not write) is left out.
+pub(super) fn add_backlog(
+    backlog: &mut Vec<Backlog>,
+    provider: &str,
+    state: &str,
+    count: u64,
+    oldest: Option<i64>,
+) {
+    let Ok(provider) = provider.parse::<crate::Provider>() else {
+        return;
+    };
+    let at = match backlog.iter().position(|row| row.provider == provider) {
+        Some(at) => at,
+        None => {
+            backlog.push(Backlog::empty(provider));
+            backlog.len() - 1
+        }
+    };
+    let row = &mut backlog[at];
+    match state {
+        "pending" => {
+            row.pending += count;
+            if let Some(oldest) = oldest {
+                let oldest = from_ms(oldest);
+                row.oldest_pending_at =
+                    Some(row.oldest_pending_at.map_or(oldest, |at| at.min(oldest)));
+            }
+        }
+        "processing" => row.processing += count,
+        "dead" => row.dead += count,
+        _ => {}
+    }
+}
+
+/// Logs and counts a claimed row that cannot be read back, marked dead. Its
+/// shipment is not named: its event is what could not be read.
+pub(super) fn unreadable(provider: &str, id: i64, error: &InboxError) {
+    tracing::error!(provider, id, %error, "inbox row unreadable: dead");
+    #[cfg(feature = "metrics")]
+    if let Ok(provider) = provider.parse::<crate::Provider>() {
+        metrics::counter!("shipment_webhooks_inbox_dead_lettered_total", "provider" => provider.as_str())
+            .increment(1);
     }
 }
 

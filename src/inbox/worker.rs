@@ -20,6 +20,7 @@ use super::store::{
     Claim, Finish, Finished, Newest, Shipment, Store, event_time, is_final, now_ms,
 };
 use super::{Delivery, Inbox, InboxError};
+use crate::Provider;
 
 type HandlerFuture = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
 type Handler = Arc<dyn Fn(Delivery) -> HandlerFuture + Send + Sync>;
@@ -29,6 +30,10 @@ const RECORD_BATCH: usize = 1024;
 
 /// How often a worker deletes what is older than the inbox's retention.
 const PURGE_EVERY: Duration = Duration::from_secs(10 * 60);
+
+/// How often a worker reads the inbox's backlog for the gauges by default.
+#[cfg(feature = "metrics")]
+const GAUGE_EVERY: Duration = Duration::from_secs(10);
 
 /// Runs a handler for every webhook stored in an [`Inbox`], made by
 /// [`Inbox::worker`]: configure it, then [`spawn`](Self::spawn) it.
@@ -46,12 +51,14 @@ pub struct Worker {
     poll_interval: Duration,
     shutdown_grace: Duration,
     handler_timeout: Duration,
+    #[cfg(feature = "metrics")]
+    gauge_interval: Duration,
 }
 
 impl fmt::Debug for Worker {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Worker")
-            .field("inbox", &self.inbox)
+        let mut f = f.debug_struct("Worker");
+        f.field("inbox", &self.inbox)
             .field("concurrency", &self.concurrency)
             .field("batch_size", &self.batch_size)
             .field("max_attempts", &self.max_attempts)
@@ -59,8 +66,10 @@ impl fmt::Debug for Worker {
             .field("backoff", &self.backoff)
             .field("poll_interval", &self.poll_interval)
             .field("shutdown_grace", &self.shutdown_grace)
-            .field("handler_timeout", &self.handler_timeout)
-            .finish_non_exhaustive()
+            .field("handler_timeout", &self.handler_timeout);
+        #[cfg(feature = "metrics")]
+        f.field("gauge_interval", &self.gauge_interval);
+        f.finish_non_exhaustive()
     }
 }
 
@@ -86,6 +95,8 @@ impl Worker {
             poll_interval: Duration::from_secs(1),
             shutdown_grace: Duration::from_secs(10),
             handler_timeout: Duration::from_secs(5 * 60),
+            #[cfg(feature = "metrics")]
+            gauge_interval: GAUGE_EVERY,
         }
     }
 
@@ -181,6 +192,22 @@ impl Worker {
         self
     }
 
+    /// How often it reads the inbox's backlog ([`Inbox::backlog`], one
+    /// query) and sets the `metrics` gauges of pending, processing and dead
+    /// webhooks and of the oldest pending one's age, by provider: 10 s by
+    /// default, at least 10 ms, at most a year. The first reading is at
+    /// start. Every worker sets them, each with the whole inbox's counts:
+    /// several workers in one process set the same values; in several
+    /// processes sharing a database, each process reports the same numbers,
+    /// so aggregate them with `max`, not `sum`.
+    #[cfg(feature = "metrics")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+    #[must_use]
+    pub fn gauge_interval(mut self, interval: Duration) -> Self {
+        self.gauge_interval = interval.clamp(Duration::from_millis(10), LONGEST);
+        self
+    }
+
     /// Starts it on the current Tokio runtime.
     ///
     /// # Panics
@@ -268,6 +295,9 @@ impl Worker {
             Arc::clone(&holding),
             self.lease,
         )));
+        // Its own task too: counting a long backlog must not delay claims.
+        #[cfg(feature = "metrics")]
+        let _gauges = AbortOnDrop(tokio::spawn(gauges(Arc::clone(store), self.gauge_interval)));
         let mut running = Running {
             tasks: JoinSet::new(),
             held: HashMap::new(),
@@ -387,11 +417,8 @@ impl Worker {
             })
             .await?;
         running.stats.superseded += claimed.superseded.len() as u64;
-        for &id in &claimed.superseded {
-            tracing::info!(
-                id,
-                "webhook superseded: a newer event of its shipment was handled"
-            );
+        for row in &claimed.superseded {
+            superseded(&row.provider, &row.shipment(), row.id);
         }
         running.holding.add(
             claimed
@@ -432,10 +459,7 @@ impl Worker {
         while let Some(delivery) = chain.rest.pop_front() {
             let held = Held::of(&delivery);
             if self.inbox.latest_wins && chain.newest.supersedes(held.time, held.final_status) {
-                tracing::info!(
-                    id = held.id,
-                    "webhook superseded: a newer event of its shipment was handled"
-                );
+                superseded(held.provider.as_str(), &held.shipment, held.id);
                 running.queue(held, Finish::Superseded);
                 running.stats.superseded += 1;
                 continue;
@@ -490,10 +514,15 @@ impl Worker {
             running.stats.handled += 1;
             running.holding.remove([(held.lease, held.id)]);
             tracing::debug!(
+                provider = held.provider.as_str(),
+                shipment = &*held.shipment,
                 id = held.id,
                 attempt = held.attempt,
                 "webhook handled in its handler's transaction"
             );
+            #[cfg(feature = "metrics")]
+            metrics::counter!("shipment_webhooks_inbox_handled_total", "provider" => held.provider.as_str())
+                .increment(1);
             true
         } else {
             let finish = self.finish(&held, outcome);
@@ -525,17 +554,52 @@ impl Worker {
                 error,
             },
         };
-        let what = match &finish {
-            Finish::Done => "handled",
-            Finish::Retry { .. } => "failed; will retry",
-            Finish::Dead { .. } => "failed on its last attempt: dead",
-            Finish::Release { .. } => "handed back at shutdown",
-            Finish::Superseded => "superseded",
-        };
-        if let Finish::Retry { error, .. } | Finish::Dead { error } = &finish {
-            tracing::warn!(id = held.id, attempt = held.attempt, %error, "webhook {what}");
-        } else {
-            tracing::debug!(id = held.id, attempt = held.attempt, "webhook {what}");
+        let (provider, shipment, id, attempt) = (
+            held.provider.as_str(),
+            &*held.shipment,
+            held.id,
+            held.attempt,
+        );
+        match &finish {
+            Finish::Done => {
+                tracing::debug!(provider, shipment, id, attempt, "webhook handled");
+            }
+            Finish::Retry { error, .. } => {
+                tracing::warn!(provider, shipment, id, attempt, %error, "webhook failed; will retry");
+            }
+            Finish::Dead { error } => tracing::error!(
+                provider,
+                shipment,
+                id,
+                attempt,
+                %error,
+                "webhook failed on its last attempt: dead"
+            ),
+            Finish::Release { .. } => {
+                tracing::debug!(
+                    provider,
+                    shipment,
+                    id,
+                    attempt,
+                    "webhook handed back at shutdown"
+                );
+            }
+            Finish::Superseded => {}
+        }
+        #[cfg(feature = "metrics")]
+        {
+            let counter = |name: &'static str| {
+                metrics::counter!(name, "provider" => provider).increment(1);
+            };
+            match &finish {
+                Finish::Done => counter("shipment_webhooks_inbox_handled_total"),
+                Finish::Retry { .. } => counter("shipment_webhooks_inbox_failed_attempts_total"),
+                Finish::Dead { .. } => {
+                    counter("shipment_webhooks_inbox_failed_attempts_total");
+                    counter("shipment_webhooks_inbox_dead_lettered_total");
+                }
+                Finish::Release { .. } | Finish::Superseded => {}
+            }
         }
         finish
     }
@@ -598,6 +662,8 @@ async fn record(
                     for (outcome, recorded) in outcomes.iter().zip(recorded) {
                         if !recorded {
                             tracing::warn!(
+                                provider = outcome.provider.as_str(),
+                                shipment = &*outcome.shipment,
                                 id = outcome.id,
                                 "lease lost before the outcome was recorded"
                             );
@@ -656,6 +722,67 @@ async fn renew(store: Arc<dyn Store>, holding: Arc<Holding>, lease: Duration) {
             }
         }
     }
+}
+
+/// Logs and counts a webhook superseded: a newer event of its shipment was
+/// handled.
+fn superseded(provider: &str, shipment: &str, id: i64) {
+    tracing::info!(
+        provider,
+        shipment,
+        id,
+        "webhook superseded: a newer event of its shipment was handled"
+    );
+    #[cfg(feature = "metrics")]
+    if let Ok(provider) = provider.parse::<Provider>() {
+        metrics::counter!("shipment_webhooks_inbox_superseded_total", "provider" => provider.as_str())
+            .increment(1);
+    }
+}
+
+/// Sets the gauges from the inbox's backlog now and every `every`: pending,
+/// processing and dead webhooks and the oldest pending one's age, by
+/// provider; a provider whose webhooks are all gone is set to zero, not
+/// left at its last value.
+#[cfg(feature = "metrics")]
+async fn gauges(store: Arc<dyn Store>, every: Duration) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut seen: HashSet<Provider> = HashSet::new();
+    loop {
+        ticks.tick().await;
+        let backlog = match store.backlog().await {
+            Ok(backlog) => backlog,
+            Err(error) => {
+                tracing::warn!(%error, "inbox gauges not updated: reading the backlog failed");
+                continue;
+            }
+        };
+        let now = time::OffsetDateTime::now_utc();
+        for provider in &seen {
+            if !backlog.iter().any(|row| row.provider == *provider) {
+                set_gauges(&super::Backlog::empty(*provider), now);
+            }
+        }
+        for row in &backlog {
+            seen.insert(row.provider);
+            set_gauges(row, now);
+        }
+    }
+}
+
+#[cfg(feature = "metrics")]
+fn set_gauges(row: &super::Backlog, now: time::OffsetDateTime) {
+    let provider = row.provider.as_str();
+    #[allow(clippy::cast_precision_loss)]
+    let count = |n: u64| n as f64;
+    metrics::gauge!("shipment_webhooks_inbox_pending", "provider" => provider)
+        .set(count(row.pending));
+    metrics::gauge!("shipment_webhooks_inbox_processing", "provider" => provider)
+        .set(count(row.processing));
+    metrics::gauge!("shipment_webhooks_inbox_dead", "provider" => provider).set(count(row.dead));
+    metrics::gauge!("shipment_webhooks_inbox_oldest_pending_age_seconds", "provider" => provider)
+        .set(row.oldest_pending_age(now).as_secs_f64());
 }
 
 /// The webhooks a worker holds, by lease: claimed, and not yet recorded
@@ -739,6 +866,9 @@ struct Held {
     id: i64,
     lease: i64,
     attempt: u32,
+    /// Its provider and shipment id (as the event gives it), for the logs.
+    provider: Provider,
+    shipment: Arc<str>,
     /// Set once the handler marked it handled in its own transaction.
     marked: Arc<AtomicBool>,
     /// Its event's signed time and finality, for latest wins.
@@ -753,6 +883,8 @@ impl Held {
             id: delivery.id,
             lease: delivery.lease,
             attempt: delivery.attempt,
+            provider: event.provider,
+            shipment: Arc::from(event.id.as_str()),
             marked: Arc::clone(&delivery.marked),
             time: event.timestamp.map(event_time),
             final_status: is_final(&event.status),
@@ -783,6 +915,8 @@ impl Running {
             id: held.id,
             lease: held.lease,
             finish,
+            provider: held.provider,
+            shipment: held.shipment,
         });
     }
 

@@ -4,8 +4,10 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll, ready};
+use std::time::Instant;
 
 use axum_core::body::Body;
 use axum_core::extract::DefaultBodyLimit;
@@ -20,7 +22,7 @@ use tracing::subscriber::NoSubscriber;
 
 use super::body::ReadBody;
 use super::{BoxError, ConnectionTest, ResolveFuture, Verified, Verifier};
-use crate::{VerifiedWebhook, WebhookRejection};
+use crate::{Provider, RejectionKind, VerifiedWebhook, WebhookRejection};
 
 pin_project! {
     /// The response future of [`VerifyWebhook`](super::VerifyWebhook).
@@ -145,7 +147,7 @@ where
         match verifier.check_body(&parts.headers, proof, &bytes) {
             Ok(Verified::Webhook(mut webhook)) => {
                 webhook.secret_mut().tenant = tenant;
-                accepted(&webhook, span);
+                accepted(&webhook, span, &parts);
                 parts.extensions.insert(webhook);
                 let mut request = Request::from_parts(parts, Body::from(bytes));
                 // The body is read and within this layer's limit: axum's own
@@ -171,18 +173,39 @@ where
     /// A refusal, traced and counted. If some of the body is left unread, the
     /// server will not read it, so an HTTP/1 connection cannot carry another
     /// request: say so, or a client reusing it loses its next request.
+    ///
+    /// A signature mismatch is logged at `warn` (a wrong secret, or a
+    /// forger), at most once per provider every
+    /// [`MISMATCH_WARN_EVERY`] with the count of those only logged at
+    /// `debug` since; every other refusal at `debug`.
     pub(super) fn rejected(rejection: WebhookRejection, parts: &Parts, body_left: bool) -> Self {
-        tracing::debug!(
-            status = rejection.status().as_u16(),
-            reason = rejection.kind().as_str(),
-            details = rejection.details(),
-            "webhook rejected"
-        );
+        let warn = match rejection.kind() {
+            RejectionKind::SignatureMismatch => mismatch_warning(V::PROVIDER),
+            _ => None,
+        };
+        if let Some(suppressed) = warn {
+            tracing::warn!(
+                provider = V::PROVIDER.as_str(),
+                status = rejection.status().as_u16(),
+                reason = rejection.kind().as_str(),
+                details = rejection.details(),
+                suppressed,
+                "webhook rejected: no configured secret made its signature"
+            );
+        } else {
+            tracing::debug!(
+                status = rejection.status().as_u16(),
+                reason = rejection.kind().as_str(),
+                details = rejection.details(),
+                "webhook rejected"
+            );
+        }
         #[cfg(feature = "metrics")]
         metrics::counter!(
             "shipment_webhooks_refused_total",
             "provider" => V::PROVIDER.as_str(),
             "reason" => rejection.kind().as_str(),
+            "route" => route(&parts.extensions),
         )
         .increment(1);
         Self::Answering {
@@ -279,7 +302,11 @@ pub(super) fn nothing_listens() -> bool {
 }
 
 /// Traces and counts a verified webhook.
-fn accepted(webhook: &VerifiedWebhook, span: &tracing::Span) {
+fn accepted(
+    webhook: &VerifiedWebhook,
+    span: &tracing::Span,
+    #[cfg_attr(not(feature = "metrics"), allow(unused_variables))] parts: &Parts,
+) {
     let event = webhook.event();
     let secret = webhook.secret();
     span.record("secret", secret.label());
@@ -291,8 +318,12 @@ fn accepted(webhook: &VerifiedWebhook, span: &tracing::Span) {
         "webhook verified"
     );
     #[cfg(feature = "metrics")]
-    metrics::counter!("shipment_webhooks_accepted_total", "provider" => event.provider.as_str())
-        .increment(1);
+    metrics::counter!(
+        "shipment_webhooks_accepted_total",
+        "provider" => event.provider.as_str(),
+        "route" => route(&parts.extensions),
+    )
+    .increment(1);
 }
 
 /// Traces a connection test and hands it to the layer's callback.
@@ -317,4 +348,66 @@ fn connection_test_acknowledged<B: From<Bytes>>() -> Response<B> {
         .headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response
+}
+
+/// The `route` label of the metrics: the route axum matched (`MatchedPath`:
+/// `/webhooks/{tenant}/kosmo`, whatever the tenant), else [`UNKNOWN_ROUTE`].
+/// Never the request's path, whose values are unbounded (a label per tenant,
+/// per id, per probe of a wildcard route), each a new time series.
+#[cfg(feature = "metrics")]
+pub(crate) fn route(extensions: &http::Extensions) -> String {
+    extensions
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| UNKNOWN_ROUTE.to_owned(), |path| path.as_str().to_owned())
+}
+
+/// The `route` label outside an axum `Router` (plain Tower, hyper, a
+/// layer wrapped around the whole router), where no route was matched.
+#[cfg(feature = "metrics")]
+pub(crate) const UNKNOWN_ROUTE: &str = "unknown";
+
+/// The longest a provider's signature mismatches go without a `warn`
+/// line while they keep coming: 10 s. The others of that time are logged at
+/// `debug`, and counted in the next `warn` line's `suppressed`.
+pub(crate) const MISMATCH_WARN_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// One provider's signature-mismatch warnings: when the last was logged
+/// (milliseconds since the process's first, plus one; zero: never), and how
+/// many were not logged at `warn` since.
+struct MismatchWarnings {
+    last: AtomicU64,
+    suppressed: AtomicU64,
+}
+
+static MISMATCH_WARNINGS: [MismatchWarnings; Provider::ALL.len()] = [const {
+    MismatchWarnings {
+        last: AtomicU64::new(0),
+        suppressed: AtomicU64::new(0),
+    }
+}; Provider::ALL.len()];
+
+/// Whether this signature mismatch of `provider`'s is logged at `warn`:
+/// `Some` with how many were not since the last, or `None` (counted) if one
+/// was less than [`MISMATCH_WARN_EVERY`] ago. Lock-free: a flood of forged
+/// requests contends on two atomics per provider.
+fn mismatch_warning(provider: Provider) -> Option<u64> {
+    static START: OnceLock<Instant> = OnceLock::new();
+    let slot = &MISMATCH_WARNINGS[Provider::ALL.iter().position(|p| *p == provider)?];
+    let now = u64::try_from(START.get_or_init(Instant::now).elapsed().as_millis())
+        .unwrap_or(u64::MAX - 1)
+        + 1;
+    let last = slot.last.load(Ordering::Relaxed);
+    let every = MISMATCH_WARN_EVERY.as_millis() as u64;
+    let due = last == 0 || now >= last.saturating_add(every);
+    if due
+        && slot
+            .last
+            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+    {
+        Some(slot.suppressed.swap(0, Ordering::Relaxed))
+    } else {
+        slot.suppressed.fetch_add(1, Ordering::Relaxed);
+        None
+    }
 }

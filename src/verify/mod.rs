@@ -19,6 +19,8 @@ use http::request::Parts;
 use crate::{MatchedSecret, Provider, VerifiedWebhook, WebhookRejection};
 
 pub use future::ResponseFuture;
+#[cfg(all(feature = "metrics", feature = "inbox"))]
+pub(crate) use future::route;
 pub(crate) use service::Verifiers;
 pub use service::VerifyWebhook;
 

@@ -13,8 +13,10 @@ use serde_json::json;
 use shipment_webhooks::inbox::{Delivery, Inbox};
 use shipment_webhooks::testing::{DeliveryBuilder, Webhook};
 use shipment_webhooks::{
-    KosmoEvent, KosmoSignature, PerTenant, ShipmentStatus, ShipmondoEvent, TenantSource, tenant,
+    KosmoEvent, KosmoSignature, PerTenant, Provider, ShipmentStatus, ShipmondoEvent, TenantSource,
+    tenant,
 };
+use time::OffsetDateTime;
 
 use crate::common::send;
 use crate::harness::*;
@@ -67,6 +69,7 @@ every_store!(
     run_until_idle_on_an_empty_inbox_returns_at_once,
     run_until_idle_handles_webhooks_stored_while_it_runs,
     test_delivery_is_what_the_worker_hands_out,
+    backlog_counts_by_provider_with_the_oldest_pending_age,
 );
 
 async fn stored_then_handled_once(backend: Backend) {
@@ -1302,4 +1305,104 @@ async fn run_until_idle_handles_webhooks_stored_while_it_runs(backend: Backend) 
     assert_eq!(run.handled, 2);
     assert_eq!(*handled.lock().unwrap(), ["SG-36", "SG-37"]);
     assert_eq!(inbox.stats().await.unwrap().done, 2);
+}
+
+/// What the `metrics` gauges read: pending, processing and dead webhooks by
+/// provider, and when the oldest pending one was received, from one query.
+async fn backlog_counts_by_provider_with_the_oldest_pending_age(backend: Backend) {
+    let Some(inbox) = open(backend, "backlog").await else {
+        return;
+    };
+    assert!(inbox.backlog().await.unwrap().is_empty());
+    let app = app(&inbox);
+    // The stores keep milliseconds: a bound a millisecond early holds.
+    let before = OffsetDateTime::now_utc() - time::Duration::milliseconds(1);
+    send(&app, kosmo("SG-B1", "PICKED UP", at(0)).sign(KOSMO)).await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let between = OffsetDateTime::now_utc();
+    send(&app, kosmo("SG-B2", "PICKED UP", at(0)).sign(KOSMO)).await;
+    send(&app, goshiip("GS-B1", "Delivered").sign(GOSHIIP)).await;
+    let after = OffsetDateTime::now_utc();
+
+    let backlog = inbox.backlog().await.unwrap();
+    let providers: Vec<Provider> = backlog.iter().map(|row| row.provider).collect();
+    assert_eq!(
+        providers,
+        [Provider::Kosmo, Provider::GoShiip],
+        "in Provider::ALL's order"
+    );
+    let (kosmo_row, goshiip_row) = (&backlog[0], &backlog[1]);
+    assert_eq!(
+        (kosmo_row.pending, kosmo_row.processing, kosmo_row.dead),
+        (2, 0, 0)
+    );
+    let oldest = kosmo_row.oldest_pending_at.expect("two pending");
+    assert!(
+        before <= oldest && oldest <= between,
+        "the first one's time: {oldest}"
+    );
+    assert!(kosmo_row.oldest_pending_age(after) >= Duration::from_millis(19));
+    assert_eq!(
+        (
+            goshiip_row.pending,
+            goshiip_row.processing,
+            goshiip_row.dead
+        ),
+        (1, 0, 0)
+    );
+    assert!(
+        goshiip_row.oldest_pending_at.expect("one pending")
+            >= between - time::Duration::milliseconds(1)
+    );
+
+    // Kosmo's two held by their handler, GoShiip's dead on its one attempt.
+    let (release, released) = tokio::sync::watch::channel(false);
+    let worker = inbox
+        .worker(move |delivery: Delivery| {
+            let mut released = released.clone();
+            async move {
+                if delivery.event().provider == Provider::GoShiip {
+                    return Err("carrier API down".to_owned());
+                }
+                released
+                    .wait_for(|released| *released)
+                    .await
+                    .map_err(|_| "the test ended".to_owned())?;
+                Ok(())
+            }
+        })
+        .max_attempts(1)
+        .poll_interval(Duration::from_millis(10))
+        .spawn();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let held = loop {
+        let backlog = inbox.backlog().await.unwrap();
+        let done = matches!(&backlog[..], [k, g] if k.processing == 2 && g.dead == 1);
+        if done || tokio::time::Instant::now() > deadline {
+            break backlog;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    assert_eq!(held.len(), 2, "{held:?}");
+    assert_eq!(
+        (held[0].pending, held[0].processing, held[0].dead),
+        (0, 2, 0)
+    );
+    assert_eq!(held[0].oldest_pending_at, None, "nothing pending: no age");
+    assert_eq!(held[0].oldest_pending_age(after), Duration::ZERO);
+    assert_eq!(
+        (held[1].pending, held[1].processing, held[1].dead),
+        (0, 0, 1)
+    );
+
+    release.send_replace(true);
+    wait_for(&inbox, |stats| stats.done == 2).await;
+    worker.shutdown().await;
+    let backlog = inbox.backlog().await.unwrap();
+    assert_eq!(backlog.len(), 1, "Kosmo's handled: none left: {backlog:?}");
+    assert_eq!(backlog[0].provider, Provider::GoShiip);
+    assert_eq!(
+        (backlog[0].pending, backlog[0].processing, backlog[0].dead),
+        (0, 0, 1)
+    );
 }

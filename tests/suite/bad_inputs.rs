@@ -777,6 +777,8 @@ fn every_row_of_the_table_is_a_test() {
         ("schema", include_str!("../inbox/schema.rs")),
         ("your_handler", include_str!("your_handler.rs")),
         ("send", include_str!("../../examples/send.rs")),
+        ("metrics", include_str!("../metrics.rs")),
+        ("trace", include_str!("../trace.rs")),
     ];
     let mut named = Vec::new();
     for cell in table.split('`').skip(1).step_by(2) {
