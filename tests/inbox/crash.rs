@@ -659,8 +659,12 @@ async fn two_postgres_receivers_handle_each_webhook_once() {
         return;
     };
     let logs = [sqlite_path("pair-log-a"), sqlite_path("pair-log-b")];
-    let a = start(&store, &logs[0]).await;
-    let b = start(&store, &logs[1]).await;
+    // Nothing crashes here: a lease long enough that a busy machine never
+    // lets one lapse (a lapsed lease hands a running webhook out again, by
+    // design), so twice can only mean two processes claimed one webhook.
+    let env: [(&str, &std::ffi::OsStr); 1] = [("INBOX_CHILD_LEASE_MS", "10000".as_ref())];
+    let a = start_env(&store, &logs[0], &env).await;
+    let b = start_env(&store, &logs[1], &env).await;
     let (webhooks, sends) = load(60);
     let addresses = [a.address.clone(), b.address.clone()];
     send_all(&client(), &addresses, &webhooks, &sends).await;
