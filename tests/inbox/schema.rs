@@ -181,7 +181,7 @@ fn assert_newer_refused(refused: &InboxError) {
             refused,
             InboxError::NewerSchema {
                 found: 99,
-                known: 4
+                known: 5
             }
         ),
         "{refused:?}"
