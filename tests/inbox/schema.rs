@@ -227,9 +227,17 @@ async fn keeps_every_row(inbox: &Inbox) {
     assert_eq!(answer.json["status"], "duplicate", "{}", answer.json);
     assert_eq!(answer.json["id"], 1);
 
+    // Schema 5's history: none kept before it, every attempt after.
+    let dead_row = inbox.get(5).await.expect("row 5").expect("kept");
+    assert!(dead_row.history.is_empty());
+    assert_eq!(dead_row.summary.attempts, dead[0].attempts);
+
     let seen = handle_all(inbox).await;
     let stats = inbox.stats().await.expect("counts");
     assert_eq!((stats.done, stats.superseded, stats.dead), (7, 1, 1));
+    let handled = inbox.get(6).await.expect("row 6").expect("kept");
+    let outcomes: Vec<_> = handled.history.iter().map(|a| a.outcome).collect();
+    assert_eq!(outcomes, [shipment_webhooks::inbox::AttemptOutcome::Handled]);
     let shipmondo = |id, resource_type: &str, action: &str| Seen {
         id,
         provider: Provider::Shipmondo,
