@@ -146,7 +146,10 @@ fn main() -> ExitCode {
 
 async fn open(db: Option<&str>) -> Result<Inbox, String> {
     let Some(db) = db else {
-        return Err("no database: pass --db PATH or --db postgres://..., or set SHIPMENT_WEBHOOKS_DB".into());
+        return Err(
+            "no database: pass --db PATH or --db postgres://..., or set SHIPMENT_WEBHOOKS_DB"
+                .into(),
+        );
     };
     if db.starts_with("postgres://") || db.starts_with("postgresql://") {
         return Inbox::postgres(db)
@@ -356,9 +359,18 @@ fn show(detail: &WebhookDetail, json: bool) -> String {
     let _ = writeln!(out, "state       {}", webhook.state);
     let _ = writeln!(out, "provider    {}", webhook.provider.as_str());
     let _ = writeln!(out, "endpoint    {}", webhook.endpoint);
-    let _ = writeln!(out, "tenant      {}", webhook.tenant.as_deref().unwrap_or("-"));
+    let _ = writeln!(
+        out,
+        "tenant      {}",
+        webhook.tenant.as_deref().unwrap_or("-")
+    );
     let _ = writeln!(out, "shipment    {}", webhook.event.id);
-    let _ = writeln!(out, "status      {} ({})", webhook.event.status.as_str(), webhook.event.raw_status);
+    let _ = writeln!(
+        out,
+        "status      {} ({})",
+        webhook.event.status.as_str(),
+        webhook.event.raw_status
+    );
     let _ = writeln!(out, "received    {}", time(webhook.received_at));
     let _ = writeln!(out, "attempts    {}", webhook.attempts);
     let _ = writeln!(out, "duplicates  {}", webhook.duplicates);

@@ -237,7 +237,10 @@ async fn keeps_every_row(inbox: &Inbox) {
     assert_eq!((stats.done, stats.superseded, stats.dead), (7, 1, 1));
     let handled = inbox.get(6).await.expect("row 6").expect("kept");
     let outcomes: Vec<_> = handled.history.iter().map(|a| a.outcome).collect();
-    assert_eq!(outcomes, [shipment_webhooks::inbox::AttemptOutcome::Handled]);
+    assert_eq!(
+        outcomes,
+        [shipment_webhooks::inbox::AttemptOutcome::Handled]
+    );
     let shipmondo = |id, resource_type: &str, action: &str| Seen {
         id,
         provider: Provider::Shipmondo,
