@@ -25,6 +25,9 @@ use super::{AttemptOutcome, Delivery, Inbox, InboxError};
 type HandlerFuture = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
 type Handler = Arc<dyn Fn(Delivery) -> HandlerFuture + Send + Sync>;
 
+/// What a handler's task returns: `Ok`, or its error and whether it timed out.
+type Attempted = Result<(), (String, bool)>;
+
 /// The most outcomes one transaction records.
 const RECORD_BATCH: usize = 1024;
 
@@ -394,7 +397,7 @@ impl Worker {
     /// shipment's next webhook is started, or, `stopping`, handed back.
     fn joined(
         &self,
-        joined: Result<(Id, Result<(), (String, bool)>), JoinError>,
+        joined: Result<(Id, Attempted), JoinError>,
         running: &mut Running,
         stopping: bool,
     ) {
@@ -720,7 +723,7 @@ impl Held {
 
 struct Running {
     /// One handler per shipment being handled.
-    tasks: JoinSet<Result<(), (String, bool)>>,
+    tasks: JoinSet<Attempted>,
     /// Each task's webhook and the rest of its shipment's chain.
     held: HashMap<Id, (Held, Chain)>,
     /// Claimed chains waiting for a free slot.
