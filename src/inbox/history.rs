@@ -90,8 +90,9 @@ impl FromStr for WebhookState {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum AttemptOutcome {
-    /// The handler returned `Ok` (or marked the webhook handled in its own
-    /// transaction is not recorded here: that commit is the handler's).
+    /// The handler returned `Ok`. (A webhook the handler marked handled in
+    /// its own transaction, [`Delivery::mark_done_in`](super::Delivery::mark_done_in),
+    /// has no attempt recorded for that: the commit was the handler's.)
     Handled,
     /// The handler returned an error, or panicked; retried later.
     Failed,
@@ -121,6 +122,7 @@ impl AttemptOutcome {
         }
     }
 
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
     pub(super) fn parse(name: &str) -> Option<Self> {
         [
             Self::Handled,

@@ -775,6 +775,7 @@ fn every_row_of_the_table_is_a_test() {
         ("crash", include_str!("../inbox/crash.rs")),
         ("faults", include_str!("../inbox/faults.rs")),
         ("schema", include_str!("../inbox/schema.rs")),
+        ("cli", include_str!("../cli.rs")),
     ];
     let mut named = Vec::new();
     for cell in table.split('`').skip(1).step_by(2) {
