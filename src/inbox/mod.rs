@@ -100,7 +100,7 @@
 //! | [`Inbox::sqlite`] | `sqlite` | the embedded default: one file, WAL, `synchronous=FULL` |
 //! | [`Inbox::postgres`] | `postgres` | several instances sharing one database |
 //!
-//! The SQL stores' tables carry a schema version (now 4). Opening a database
+//! The SQL stores' tables carry a schema version (now 5). Opening a database
 //! an older version of this crate wrote migrates it in place, in one
 //! transaction, keeping every row; one a newer version wrote is refused with
 //! [`InboxError::NewerSchema`] and left untouched. Upgrade every instance
