@@ -335,9 +335,24 @@ impl Inbox {
 
     /// The dead webhooks, oldest first, at most `limit` of them: those whose
     /// handler failed on every attempt.
+    ///
+    /// Each comes with its payload, dedup key and every attempt, read one
+    /// webhook at a time: page through many with [`list`](Self::list)
+    /// instead, and [`get`](Self::get) those to look at.
     pub async fn dead(&self, limit: u32) -> Result<Vec<DeadWebhook>, InboxError> {
         let rows = self.store.dead(limit).await?;
-        rows.into_iter().map(DeadRow::into_dead).collect()
+        let mut dead = Vec::with_capacity(rows.len());
+        for row in rows {
+            let mut webhook = row.into_dead()?;
+            // Purged or replayed meanwhile: listed as it was read.
+            if let Some(detail) = self.get(webhook.id).await? {
+                webhook.dedup_key = Some(detail.dedup_key);
+                webhook.body = detail.body;
+                webhook.history = detail.history;
+            }
+            dead.push(webhook);
+        }
+        Ok(dead)
     }
 
     /// Hands the dead webhook `id` to the workers again, with its attempts
@@ -489,6 +504,12 @@ pub struct DeadWebhook {
     pub last_error: Option<String>,
     /// When it was received.
     pub received_at: OffsetDateTime,
+    /// The key its retried deliveries share.
+    pub dedup_key: Option<DedupKey>,
+    /// The verified body, as received.
+    pub body: bytes::Bytes,
+    /// Every attempt, oldest first.
+    pub history: Vec<Attempt>,
 }
 
 /// A stored webhook handed to the worker's handler.

@@ -179,6 +179,9 @@ impl DeadRow {
             attempts: u32::try_from(self.attempts).unwrap_or(u32::MAX),
             last_error: self.last_error,
             received_at: from_ms(self.received_at),
+            dedup_key: None,
+            body: Bytes::new(),
+            history: Vec::new(),
         })
     }
 }

@@ -1209,6 +1209,9 @@ async fn dead_webhooks_listed_shown_with_attempts_and_replayed(backend: Backend)
     }
     let dead = inbox.dead(10).await.unwrap();
     assert_eq!(dead[0].id, first.id);
+    assert_eq!(dead[0].dedup_key, Some(detail.dedup_key));
+    assert_eq!(dead[0].body, detail.body);
+    assert_eq!(dead[0].history, detail.history);
     assert!(inbox.get(i64::MAX).await.unwrap().is_none(), "unknown id");
 
     // Two by id (one unknown, one not dead), then the rest by filter.
