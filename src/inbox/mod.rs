@@ -140,7 +140,7 @@ use time::OffsetDateTime;
 use tokio::sync::Notify;
 
 use crate::{DedupKey, ShipmentEvent, TypedPayload, VerifiedWebhook, WebhookRejection};
-use store::{DeadRow, NewWebhook, Purge, RowFilter, Store, now_ms};
+use store::{NewWebhook, Purge, RowFilter, Store, now_ms};
 
 pub use error::InboxError;
 pub use history::{
