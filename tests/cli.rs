@@ -197,6 +197,22 @@ fn missing_file_is_refused_and_not_created() {
 }
 
 #[test]
+fn a_file_that_is_not_an_inbox_is_refused_untouched() {
+    let path = sqlite_path("cli-other");
+    std::fs::write(&path, b"not a database").expect("a file");
+    let db = path.display().to_string();
+    refused(&cli(&db, &["inbox", "stats"]), "cannot open the inbox");
+    assert_eq!(std::fs::read(&path).expect("kept"), b"not a database");
+    let empty = sqlite_path("cli-empty");
+    std::fs::write(&empty, b"").expect("an empty file");
+    refused(
+        &cli(&empty.display().to_string(), &["inbox", "list"]),
+        "is not a shipment-webhooks inbox",
+    );
+    assert_eq!(std::fs::metadata(&empty).expect("kept").len(), 0);
+}
+
+#[test]
 fn no_database_given_is_refused() {
     let output = Command::new(BIN)
         .args(["inbox", "stats"])

@@ -163,9 +163,38 @@ async fn open(db: Option<&str>) -> Result<Inbox, String> {
             path.display()
         ));
     }
+    if !is_inbox(path).await? {
+        return Err(format!(
+            "{} is not a shipment-webhooks inbox (no webhook_inbox_schema table); left untouched",
+            path.display()
+        ));
+    }
     Inbox::sqlite(path)
         .await
         .map_err(|error| format!("cannot open the inbox at {}: {error}", path.display()))
+}
+
+/// Whether the SQLite file at `path` holds an inbox, read without writing
+/// or creating anything: opening it otherwise would lay the inbox's tables
+/// into someone else's database.
+async fn is_inbox(path: &Path) -> Result<bool, String> {
+    use sqlx::ConnectOptions as _;
+    let cannot =
+        |error: sqlx::Error| format!("cannot open the inbox at {}: {error}", path.display());
+    let mut connection = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(path)
+        .read_only(true)
+        .busy_timeout(std::time::Duration::from_secs(5))
+        .connect()
+        .await
+        .map_err(cannot)?;
+    let found: Option<String> = sqlx::query_scalar(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'webhook_inbox_schema'",
+    )
+    .fetch_optional(&mut connection)
+    .await
+    .map_err(cannot)?;
+    Ok(found.is_some())
 }
 
 async fn run(cli: Cli) -> Result<String, String> {
