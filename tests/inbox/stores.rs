@@ -305,6 +305,18 @@ async fn crashed_worker_lease_runs_out_and_webhook_runs_again(backend: Backend) 
     let handled = record.handled();
     assert_eq!(handled.len(), 1);
     assert_eq!(handled[0].attempt, 2, "the crashed attempt counts");
+    let history = inbox
+        .get(handled[0].id)
+        .await
+        .unwrap()
+        .expect("kept")
+        .history;
+    let outcomes: Vec<_> = history.iter().map(|a| (a.number, a.outcome)).collect();
+    assert_eq!(
+        outcomes,
+        [(1, AttemptOutcome::LeaseLost), (2, AttemptOutcome::Handled)]
+    );
+    assert_eq!(history[0].started_at, None, "no one recorded its start");
 }
 
 async fn shutdown_hands_back_running_webhooks_uncounted(backend: Backend) {
@@ -600,8 +612,22 @@ async fn hung_handler_times_out_and_is_retried(backend: Backend) {
     let stats = wait_for(&inbox, |stats| stats.done == 1).await;
     worker.shutdown().await;
     assert_eq!(stats.done, 1);
-    let attempts: Vec<_> = record.handled().into_iter().map(|h| h.attempt).collect();
+    let handled = record.handled();
+    let attempts: Vec<_> = handled.iter().map(|h| h.attempt).collect();
     assert_eq!(attempts, [1, 2]);
+    let history = inbox
+        .get(handled[0].id)
+        .await
+        .unwrap()
+        .expect("kept")
+        .history;
+    let outcomes: Vec<_> = history.iter().map(|a| a.outcome).collect();
+    assert_eq!(
+        outcomes,
+        [AttemptOutcome::TimedOut, AttemptOutcome::Handled]
+    );
+    let error = history[0].error.as_deref().unwrap_or_default();
+    assert!(error.contains("took longer than"), "{error}");
 }
 
 /// The receiver answers 503, never 200, when the store cannot take the
