@@ -137,21 +137,12 @@ async fn sqlite_fifty_dead_webhooks_found_shown_and_replayed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_fifty_dead_webhooks_found_shown_and_replayed() {
-    let Some(url) = postgres_url() else {
+    let Some((db, pool)) = postgres_db("cli").await else {
         return;
     };
-    let schema = postgres_schema(&url, "cli").await;
-    let pool = sqlx::postgres::PgPoolOptions::new()
-        .max_connections(8)
-        .connect_with(in_schema(&url, &schema))
-        .await
-        .expect("a pool on the test schema");
     let inbox = Inbox::postgres_pool(pool)
         .await
         .expect("a PostgreSQL inbox");
-    // The binary reaches the schema through the URL's options.
-    let separator = if url.contains('?') { '&' } else { '?' };
-    let db = format!("{url}{separator}options=-c%20search_path%3D{schema}");
     fifty_dead_found_shown_and_replayed(&db, &inbox).await;
 }
 
@@ -278,17 +269,57 @@ async fn locked_database_is_refused() {
 async fn unknown_ids_are_refused() {
     let path = sqlite_path("cli-unknown");
     drop(Inbox::sqlite(&path).await.expect("a SQLite inbox"));
-    let db = path.display().to_string();
-    refused(&cli(&db, &["inbox", "show", "42"]), "no webhook with id 42");
+    unknown_ids_refused(&path.display().to_string());
+}
+
+#[tokio::test]
+async fn postgres_unknown_ids_and_a_newer_schema_are_refused() {
+    let Some((db, pool)) = postgres_db("cli_unknown").await else {
+        return;
+    };
+    drop(Inbox::postgres_pool(pool.clone()).await.expect("an inbox"));
+    let checked = db.clone();
+    tokio::task::spawn_blocking(move || unknown_ids_refused(&checked))
+        .await
+        .expect("ran");
+    sqlx::query("INSERT INTO webhook_inbox_schema (version) VALUES (99)")
+        .execute(&pool)
+        .await
+        .expect("a newer version");
+    let output = tokio::task::spawn_blocking(move || cli(&db, &["inbox", "stats"]))
+        .await
+        .expect("ran");
+    refused(&output, "schema version 99");
+}
+
+/// A URL the binary reaches a fresh schema of the test database by, and a
+/// pool on it.
+async fn postgres_db(name: &str) -> Option<(String, sqlx::PgPool)> {
+    let url = postgres_url()?;
+    let schema = postgres_schema(&url, name).await;
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(8)
+        .connect_with(in_schema(&url, &schema))
+        .await
+        .expect("a pool on the test schema");
+    let separator = if url.contains('?') { '&' } else { '?' };
+    Some((
+        format!("{url}{separator}options=-c%20search_path%3D{schema}"),
+        pool,
+    ))
+}
+
+fn unknown_ids_refused(db: &str) {
+    refused(&cli(db, &["inbox", "show", "42"]), "no webhook with id 42");
     refused(
-        &cli(&db, &["inbox", "replay", "42"]),
+        &cli(db, &["inbox", "replay", "42"]),
         "no webhook with id 42",
     );
     refused(
-        &cli(&db, &["inbox", "discard", "42"]),
+        &cli(db, &["inbox", "discard", "42"]),
         "no webhook with id 42",
     );
-    refused(&cli(&db, &["inbox", "show", "forty-two"]), "invalid value");
+    refused(&cli(db, &["inbox", "show", "forty-two"]), "invalid value");
 }
 
 #[tokio::test]
