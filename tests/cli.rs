@@ -204,6 +204,25 @@ fn a_file_that_is_not_an_inbox_is_refused_untouched() {
 }
 
 #[test]
+fn postgres_out_of_reach_is_refused_without_its_password() {
+    let started = Instant::now();
+    let output = cli(
+        "postgres://someone:hunter2@127.0.0.1:1/inbox",
+        &["inbox", "stats"],
+    );
+    refused(
+        &output,
+        "cannot open the inbox at postgres://someone:***@127.0.0.1:1/inbox",
+    );
+    assert!(!String::from_utf8_lossy(&output.stderr).contains("hunter2"));
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
 fn no_database_given_is_refused() {
     let output = Command::new(BIN)
         .args(["inbox", "stats"])

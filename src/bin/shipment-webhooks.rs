@@ -152,9 +152,20 @@ async fn open(db: Option<&str>) -> Result<Inbox, String> {
         );
     };
     if db.starts_with("postgres://") || db.starts_with("postgresql://") {
-        return Inbox::postgres(db)
+        let shown = redacted(db);
+        let cannot =
+            |error: &dyn std::fmt::Display| format!("cannot open the inbox at {shown}: {error}");
+        // Two connections (the inbox holds one for LISTEN); an unreachable
+        // server is reported after 5 s, not sqlx's default 30.
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(2)
+            .acquire_timeout(std::time::Duration::from_secs(5))
+            .connect(db)
             .await
-            .map_err(|error| format!("cannot open the inbox at {db}: {error}"));
+            .map_err(|error| cannot(&error))?;
+        return Inbox::postgres_pool(pool)
+            .await
+            .map_err(|error| cannot(&error));
     }
     let path = Path::new(db);
     if !path.is_file() {
@@ -172,6 +183,20 @@ async fn open(db: Option<&str>) -> Result<Inbox, String> {
     Inbox::sqlite(path)
         .await
         .map_err(|error| format!("cannot open the inbox at {}: {error}", path.display()))
+}
+
+/// `url` with its password, if any, replaced by `***`, for messages.
+fn redacted(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((credentials, host)) = rest.rsplit_once('@') else {
+        return url.to_owned();
+    };
+    match credentials.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_owned(),
+    }
 }
 
 /// Whether the SQLite file at `path` holds an inbox, read without writing
