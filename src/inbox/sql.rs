@@ -49,13 +49,15 @@ pub(super) fn bind_attempts<'q, DB>(
     attempts: &'q [(i64, AttemptRow)],
 ) -> Query<'q, DB, DB::Arguments<'q>>
 where
-    DB: Database,
+    DB: Database + sqlx::database::HasStatementCache,
     i64: Encode<'q, DB> + Type<DB>,
     Option<i64>: Encode<'q, DB> + Type<DB>,
     &'q str: Encode<'q, DB> + Type<DB>,
     Option<&'q str>: Encode<'q, DB> + Type<DB>,
 {
-    let mut query = sqlx::query(statement);
+    // One text per batch size: not kept among the connection's prepared
+    // statements, which it would crowd out.
+    let mut query = sqlx::query(statement).persistent(false);
     for (id, attempt) in attempts {
         query = query
             .bind(*id)
