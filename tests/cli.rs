@@ -163,6 +163,14 @@ async fn replay_discard_and_list_by_id_and_filter() {
         &["inbox", "list", "--shipment", "SG-C2", "--json"],
     ));
     assert_eq!(listed["webhooks"][0]["state"], "dead");
+    // Webhook 1 is pending already: skipped without a word, 3 replayed.
+    let again = cli(&db, &["inbox", "replay", "1", "3"]);
+    assert!(again.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&again.stdout),
+        "replayed 1 dead webhook(s)\n"
+    );
+    assert!(again.stderr.is_empty());
     let discarded = cli(&db, &["inbox", "discard", "3"]);
     assert!(discarded.status.success());
     refused(
@@ -175,6 +183,20 @@ async fn replay_discard_and_list_by_id_and_filter() {
     assert!(table.contains("2 shown"), "{table}");
     let purged = stdout_json(&cli(&db, &["inbox", "purge", "--json"]));
     assert_eq!(purged["purged"], 0);
+    // Handled: a replay of it is said on stderr, and changes nothing.
+    let (worker, _record) = recording(&inbox);
+    let worker = worker.spawn();
+    wait_for(&inbox, |stats| stats.done == 2).await;
+    worker.shutdown().await;
+    let done = cli(&db, &["inbox", "replay", "1"]);
+    assert!(done.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&done.stdout),
+        "replayed 0 dead webhook(s)\n"
+    );
+    let said = String::from_utf8_lossy(&done.stderr);
+    assert!(said.contains("webhook 1 is done, not dead"), "{said}");
+    assert_eq!(inbox.stats().await.expect("counts").done, 2);
 }
 
 #[test]

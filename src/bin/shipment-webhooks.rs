@@ -251,8 +251,16 @@ async fn run(cli: Cli) -> Result<String, String> {
                 if replayed < ids.len() as u64 {
                     let mut missing = Vec::new();
                     for &id in &ids {
-                        if inbox.get(id).await.map_err(failed)?.is_none() {
-                            missing.push(id.to_string());
+                        match inbox.get(id).await.map_err(failed)? {
+                            None => missing.push(id.to_string()),
+                            // Replayed just now, or not dead: said, not refused.
+                            Some(detail) if detail.summary.state != WebhookState::Pending => {
+                                eprintln!(
+                                    "shipment-webhooks: webhook {id} is {}, not dead: left as it is",
+                                    detail.summary.state
+                                );
+                            }
+                            Some(_) => {}
                         }
                     }
                     if !missing.is_empty() {
