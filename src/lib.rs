@@ -109,6 +109,7 @@
 //! | `inbox` | the durable [`inbox`] and its worker, with the in-memory store |
 //! | `sqlite` | the inbox's SQLite store (SQLite compiled in) |
 //! | `postgres` | the inbox's PostgreSQL store |
+//! | `cli` | the `shipment-webhooks` command line (a binary; `clap`) |
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub, missing_debug_implementations)]

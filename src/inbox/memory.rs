@@ -5,10 +5,11 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use super::store::{
-    Claim, Claimed, ClaimedRow, DeadRow, Finish, Finished, LEASE_RAN_OUT, NewWebhook, Newest,
-    Purge, Shipment, Store, StoreFuture, SupersededRow, add_backlog,
+    AttemptRow, Claim, Claimed, ClaimedRow, DeadRow, DetailRow, Finish, Finished, LEASE_RAN_OUT,
+    ListedRow, NewWebhook, Newest, Purge, RowFilter, Shipment, Store, StoreFuture, SupersededRow,
+    add_backlog,
 };
-use super::{Backlog, InboxStats, Receipt};
+use super::{AttemptOutcome, Backlog, InboxStats, Receipt};
 use crate::Provider;
 
 #[derive(Debug, Default)]
@@ -75,9 +76,48 @@ struct Row {
     lease: Option<i64>,
     last_error: Option<String>,
     duplicates: u64,
+    history: Vec<AttemptRow>,
+}
+
+impl State {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Processing => "processing",
+            Self::Done => "done",
+            Self::Dead => "dead",
+            Self::Superseded => "superseded",
+        }
+    }
 }
 
 impl Row {
+    fn listed(&self, id: i64) -> ListedRow {
+        ListedRow {
+            id,
+            provider: self.new.provider.as_str().to_owned(),
+            endpoint: self.new.endpoint.clone(),
+            tenant: self.new.tenant.clone(),
+            state: self.state.as_str().to_owned(),
+            event: self.new.event.clone(),
+            attempts: self.attempts,
+            last_error: self.last_error.clone(),
+            received_at: self.new.received_at,
+            duplicates: i64::try_from(self.duplicates).unwrap_or(i64::MAX),
+        }
+    }
+
+    /// Replays it if it is dead.
+    fn replay(&mut self, now: i64) -> bool {
+        if self.state != State::Dead {
+            return false;
+        }
+        self.state = State::Pending;
+        self.attempts = 0;
+        self.run_at = now;
+        true
+    }
+
     fn shipment(&self) -> Shipment {
         let new = &self.new;
         (
@@ -128,13 +168,16 @@ impl MemoryStore {
 
 impl Rows {
     /// Finishes row `id` if it is still held under `lease`.
-    fn finish(&mut self, id: i64, lease: i64, finish: Finish) -> bool {
+    fn finish(&mut self, id: i64, lease: i64, finish: Finish, attempt: Option<AttemptRow>) -> bool {
         let held = self
             .rows
             .get(&id)
             .is_some_and(|row| row.state == State::Processing && row.lease == Some(lease));
         if !held {
             return false;
+        }
+        if let (Some(attempt), Some(row)) = (attempt, self.rows.get_mut(&id)) {
+            row.history.push(attempt);
         }
         match finish {
             Finish::Done => self.close(id, State::Done),
@@ -180,6 +223,27 @@ impl Rows {
                 .is_some_and(|mark| mark.supersedes(&row.new))
     }
 
+    /// Deletes row `id`, its key and its place among its shipment's rows.
+    fn remove(&mut self, id: i64) -> Option<Row> {
+        let row = self.rows.remove(&id)?;
+        self.open.remove(&id);
+        let shipment = row.shipment();
+        let new = &row.new;
+        self.keys.remove(&(
+            new.provider,
+            new.endpoint.clone(),
+            new.tenant.clone(),
+            new.dedup_key.0,
+        ));
+        if let Some(ids) = self.by_shipment.get_mut(&shipment) {
+            ids.remove(&id);
+            if ids.is_empty() {
+                self.by_shipment.remove(&shipment);
+            }
+        }
+        Some(row)
+    }
+
     fn close(&mut self, id: i64, state: State) {
         self.open.remove(&id);
         if let Some(row) = self.rows.get_mut(&id) {
@@ -219,6 +283,7 @@ impl Store for MemoryStore {
                 lease: None,
                 last_error: None,
                 duplicates: 0,
+                history: Vec::new(),
             };
             rows.keys.insert(key, id);
             rows.by_shipment
@@ -302,6 +367,15 @@ impl Store for MemoryStore {
             })
             .collect();
         for &id in &lost {
+            if let Some(row) = rows.rows.get_mut(&id) {
+                row.history.push(AttemptRow {
+                    number: row.attempts,
+                    started_at: None,
+                    ended_at: row.lease_until,
+                    outcome: AttemptOutcome::LeaseLost,
+                    error: None,
+                });
+            }
             if rows.rows[&id].attempts >= i64::from(max_attempts) {
                 rows.close(id, State::Dead);
                 if let Some(row) = rows.rows.get_mut(&id) {
@@ -338,8 +412,12 @@ impl Store for MemoryStore {
             .into_iter()
             .map(
                 |Finished {
-                     id, lease, finish, ..
-                 }| rows.finish(id, lease, finish),
+                     id,
+                     lease,
+                     finish,
+                     attempt,
+                     ..
+                 }| rows.finish(id, lease, finish, attempt),
             )
             .collect();
         Box::pin(async move { Ok(finished) })
@@ -366,19 +444,74 @@ impl Store for MemoryStore {
 
     fn replay(&self, id: i64, now: i64) -> StoreFuture<'_, bool> {
         let mut rows = self.rows();
-        let replayed = match rows.rows.get_mut(&id) {
-            Some(row) if row.state == State::Dead => {
-                row.state = State::Pending;
-                row.attempts = 0;
-                row.run_at = now;
-                true
-            }
-            _ => false,
-        };
+        let replayed = rows.rows.get_mut(&id).is_some_and(|row| row.replay(now));
         if replayed {
             rows.open.insert(id);
         }
         Box::pin(async move { Ok(replayed) })
+    }
+
+    fn replay_many(&self, ids: Vec<i64>, now: i64) -> StoreFuture<'_, u64> {
+        let mut rows = self.rows();
+        let mut replayed = 0;
+        for id in ids {
+            if rows.rows.get_mut(&id).is_some_and(|row| row.replay(now)) {
+                rows.open.insert(id);
+                replayed += 1;
+            }
+        }
+        Box::pin(async move { Ok(replayed) })
+    }
+
+    fn replay_matching(&self, filter: RowFilter, now: i64) -> StoreFuture<'_, u64> {
+        let mut rows = self.rows();
+        let rows = &mut *rows;
+        let mut replayed = 0;
+        for (&id, row) in &mut rows.rows {
+            if filter.matches(row.state.as_str(), &row.new) && row.replay(now) {
+                rows.open.insert(id);
+                replayed += 1;
+            }
+        }
+        Box::pin(async move { Ok(replayed) })
+    }
+
+    fn list(&self, filter: RowFilter) -> StoreFuture<'_, Vec<ListedRow>> {
+        let rows = self.rows();
+        let listed = rows
+            .rows
+            .range(filter.after.saturating_add(1)..)
+            .filter(|(_, row)| filter.matches(row.state.as_str(), &row.new))
+            .take(usize::try_from(filter.limit).unwrap_or(usize::MAX))
+            .map(|(&id, row)| row.listed(id))
+            .collect();
+        Box::pin(async move { Ok(listed) })
+    }
+
+    fn get(&self, id: i64) -> StoreFuture<'_, Option<DetailRow>> {
+        let rows = self.rows();
+        let detail = rows.rows.get(&id).map(|row| DetailRow {
+            row: row.listed(id),
+            dedup_key: row.new.dedup_key.0.to_vec(),
+            body: row.new.body.clone(),
+            provider_headers: row.new.provider_headers.clone(),
+            secret_label: row.new.secret_label.clone(),
+            history: row.history.clone(),
+        });
+        Box::pin(async move { Ok(detail) })
+    }
+
+    fn discard(&self, id: i64) -> StoreFuture<'_, bool> {
+        let mut rows = self.rows();
+        let rows = &mut *rows;
+        let discarded = rows
+            .rows
+            .get(&id)
+            .is_some_and(|row| matches!(row.state, State::Pending | State::Dead));
+        if discarded {
+            rows.remove(id);
+        }
+        Box::pin(async move { Ok(discarded) })
     }
 
     fn stats(&self) -> StoreFuture<'_, InboxStats> {
@@ -427,24 +560,14 @@ impl Store for MemoryStore {
             .map(|(&id, _)| id)
             .collect();
 
-        for id in &old {
-            if let Some(row) = rows.rows.remove(id) {
-                let shipment = row.shipment();
-                if row.state == State::Done {
-                    rows.marks
-                        .entry(shipment.clone())
-                        .or_default()
-                        .record(&row.new);
-                }
-                let new = row.new;
-                rows.keys
-                    .remove(&(new.provider, new.endpoint, new.tenant, new.dedup_key.0));
-                if let Some(ids) = rows.by_shipment.get_mut(&shipment) {
-                    ids.remove(id);
-                    if ids.is_empty() {
-                        rows.by_shipment.remove(&shipment);
-                    }
-                }
+        for &id in &old {
+            if let Some(row) = rows.remove(id)
+                && row.state == State::Done
+            {
+                rows.marks
+                    .entry(row.shipment())
+                    .or_default()
+                    .record(&row.new);
             }
         }
         rows.marks

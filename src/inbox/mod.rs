@@ -100,7 +100,7 @@
 //! | [`Inbox::sqlite`] | `sqlite` | the embedded default: one file, WAL, `synchronous=FULL` |
 //! | [`Inbox::postgres`] | `postgres` | several instances sharing one database |
 //!
-//! The SQL stores' tables carry a schema version (now 4). Opening a database
+//! The SQL stores' tables carry a schema version (now 5). Opening a database
 //! an older version of this crate wrote migrates it in place, in one
 //! transaction, keeping every row; one a newer version wrote is refused with
 //! [`InboxError::NewerSchema`] and left untouched. Upgrade every instance
@@ -116,6 +116,7 @@
 //! [lease](Worker::lease).
 
 mod error;
+mod history;
 mod memory;
 #[cfg(feature = "postgres")]
 mod postgres;
@@ -139,9 +140,13 @@ use time::OffsetDateTime;
 use tokio::sync::Notify;
 
 use crate::{DedupKey, Provider, ShipmentEvent, TypedPayload, VerifiedWebhook, WebhookRejection};
-use store::{DeadRow, NewWebhook, Purge, Store, now_ms};
+use store::{NewWebhook, Purge, RowFilter, Store, now_ms};
 
 pub use error::InboxError;
+pub use history::{
+    Attempt, AttemptOutcome, Filter, MAX_PAGE, Page, UnknownState, WebhookDetail, WebhookState,
+    WebhookSummary,
+};
 pub use receiver::{DEFAULT_RECEIVE_TIMEOUT, InboxReceiver, ReceiverFuture};
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteSync;
@@ -334,9 +339,24 @@ impl Inbox {
 
     /// The dead webhooks, oldest first, at most `limit` of them: those whose
     /// handler failed on every attempt.
+    ///
+    /// Each comes with its payload, dedup key and every attempt, read one
+    /// webhook at a time: page through many with [`list`](Self::list)
+    /// instead, and [`get`](Self::get) those to look at.
     pub async fn dead(&self, limit: u32) -> Result<Vec<DeadWebhook>, InboxError> {
         let rows = self.store.dead(limit).await?;
-        rows.into_iter().map(DeadRow::into_dead).collect()
+        let mut dead = Vec::with_capacity(rows.len());
+        for row in rows {
+            let mut webhook = row.into_dead()?;
+            // Purged or replayed meanwhile: listed as it was read.
+            if let Some(detail) = self.get(webhook.id).await? {
+                webhook.dedup_key = Some(detail.dedup_key);
+                webhook.body = detail.body;
+                webhook.history = detail.history;
+            }
+            dead.push(webhook);
+        }
+        Ok(dead)
     }
 
     /// Hands the dead webhook `id` to the workers again, with its attempts
@@ -347,6 +367,69 @@ impl Inbox {
             self.wake.notify_waiters();
         }
         Ok(replayed)
+    }
+
+    /// Hands those of `ids` that are dead to the workers again, as
+    /// [`replay`](Self::replay) does, in one transaction; how many were dead.
+    pub async fn replay_many(&self, ids: &[i64]) -> Result<u64, InboxError> {
+        let replayed = self.store.replay_many(ids.to_vec(), now_ms()).await?;
+        if replayed > 0 {
+            self.wake.notify_waiters();
+        }
+        Ok(replayed)
+    }
+
+    /// Replays every dead webhook `filter` matches, whatever its state,
+    /// cursor and limit say; how many.
+    pub async fn replay_dead(&self, filter: &Filter) -> Result<u64, InboxError> {
+        let mut filter = RowFilter::new(filter);
+        filter.state = Some(WebhookState::Dead.as_str());
+        let replayed = self.store.replay_matching(filter, now_ms()).await?;
+        if replayed > 0 {
+            self.wake.notify_waiters();
+        }
+        Ok(replayed)
+    }
+
+    /// A page of the webhooks `filter` matches, by id: pass
+    /// [`Page::next`] to [`Filter::after`] for the next one. A cursor rather
+    /// than an offset: rows stored or purged meanwhile neither repeat nor
+    /// skip a webhook.
+    pub async fn list(&self, filter: &Filter) -> Result<Page, InboxError> {
+        let mut rows = RowFilter::new(filter);
+        let limit = rows.limit;
+        rows.limit += 1;
+        let mut listed = self.store.list(rows).await?;
+        let more = listed.len() as i64 > limit;
+        listed.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+        let webhooks = listed
+            .into_iter()
+            .map(store::ListedRow::into_summary)
+            .collect::<Result<Vec<_>, _>>()?;
+        let next = if more {
+            webhooks.last().map(|webhook| webhook.id)
+        } else {
+            None
+        };
+        Ok(Page { webhooks, next })
+    }
+
+    /// Webhook `id` whole: its stored body and headers, dedup key, event and
+    /// every attempt; `None` if the inbox has no webhook with that id.
+    pub async fn get(&self, id: i64) -> Result<Option<WebhookDetail>, InboxError> {
+        self.store
+            .get(id)
+            .await?
+            .map(store::DetailRow::into_detail)
+            .transpose()
+    }
+
+    /// Deletes webhook `id`, with its attempts, if it is dead or pending (a
+    /// webhook being handled, handled or superseded is left alone:
+    /// `false`). Deleted, not marked: its dedup key goes with it, so the
+    /// provider's next retry of it is stored again.
+    pub async fn discard(&self, id: i64) -> Result<bool, InboxError> {
+        self.store.discard(id).await
     }
 
     /// How many webhooks the inbox holds in each state, and how many
@@ -472,6 +555,12 @@ pub struct DeadWebhook {
     pub last_error: Option<String>,
     /// When it was received.
     pub received_at: OffsetDateTime,
+    /// The key its retried deliveries share.
+    pub dedup_key: Option<DedupKey>,
+    /// The verified body, as received.
+    pub body: bytes::Bytes,
+    /// Every attempt, oldest first.
+    pub history: Vec<Attempt>,
 }
 
 /// A stored webhook handed to the worker's handler.

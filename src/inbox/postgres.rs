@@ -22,8 +22,8 @@ use tokio::task::JoinHandle;
 
 use super::sql;
 use super::store::{
-    Claim, Claimed, DeadRow, Finish, Finished, LEASE_RAN_OUT, NewWebhook, Purge, Store,
-    StoreFuture, SupersededRow, add_backlog,
+    AttemptRow, Claim, Claimed, DeadRow, DetailRow, Finish, Finished, LEASE_RAN_OUT, ListedRow,
+    NewWebhook, Purge, RowFilter, Store, StoreFuture, SupersededRow, add_backlog,
 };
 use super::{Backlog, InboxError, InboxStats, Receipt};
 

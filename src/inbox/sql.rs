@@ -6,16 +6,209 @@ use bytes::Bytes;
 use sqlx::query::Query;
 use sqlx::{ColumnIndex, Database, Decode, Encode, Row, Type};
 
-use super::store::{ClaimedRow, DeadRow, Finish, NewWebhook};
-use super::{Delivery, InboxError, InboxStats, Receipt};
+use super::store::{AttemptRow, ClaimedRow, DeadRow, Finish, ListedRow, NewWebhook, RowFilter};
+use super::{AttemptOutcome, Delivery, InboxError, InboxStats, Receipt};
 
 /// The schema version these statements read and write. Version 1 stored
 /// provider headers as one provider's typed headers; version 2 stores every
 /// provider's as a JSON object of header names to text; version 3 keeps each
 /// shipment's newest handled event past the purge of its rows
 /// (`webhook_inbox_shipments`); version 4 indexes shipments by their hash
-/// first.
-pub(super) const SCHEMA_VERSION: i64 = 4;
+/// first; version 5 keeps every attempt (`webhook_inbox_attempts`).
+pub(super) const SCHEMA_VERSION: i64 = 5;
+
+/// Each attempt at a webhook, deleted with it: `started_at` is null for a
+/// lease that ran out, whose start no one recorded.
+pub(super) const CREATE_ATTEMPTS: [&str; 2] = [
+    "CREATE TABLE IF NOT EXISTS webhook_inbox_attempts (
+        webhook_id BIGINT NOT NULL,
+        attempt BIGINT NOT NULL,
+        started_at BIGINT,
+        ended_at BIGINT NOT NULL,
+        outcome TEXT NOT NULL,
+        error TEXT
+    )",
+    "CREATE INDEX IF NOT EXISTS webhook_inbox_attempts_of \
+     ON webhook_inbox_attempts (webhook_id, ended_at)",
+];
+
+/// The attempts whose lease ran out by `$1`, before the sweep releases them.
+pub(super) const LOST_LEASE_ATTEMPTS: &str = "INSERT INTO webhook_inbox_attempts \
+    (webhook_id, attempt, started_at, ended_at, outcome, error) \
+    SELECT id, attempts, NULL, lease_until, 'lease_lost', NULL FROM webhook_inbox \
+    WHERE state = 'processing' AND lease_until <= $1";
+
+/// The most attempts one statement inserts: 6 parameters each, well under
+/// SQLite's 32766 and PostgreSQL's 65535.
+pub(super) const ATTEMPTS_PER_STATEMENT: usize = 1024;
+
+/// Every row of `attempts` in one statement: one round trip per outcome
+/// batch, not per webhook.
+pub(super) fn bind_attempts<'q, DB>(
+    statement: &'q str,
+    attempts: &'q [(i64, AttemptRow)],
+) -> Query<'q, DB, DB::Arguments<'q>>
+where
+    DB: Database + sqlx::database::HasStatementCache,
+    i64: Encode<'q, DB> + Type<DB>,
+    Option<i64>: Encode<'q, DB> + Type<DB>,
+    &'q str: Encode<'q, DB> + Type<DB>,
+    Option<&'q str>: Encode<'q, DB> + Type<DB>,
+{
+    // One text per batch size: not kept among the connection's prepared
+    // statements, which it would crowd out.
+    let mut query = sqlx::query(statement).persistent(false);
+    for (id, attempt) in attempts {
+        query = query
+            .bind(*id)
+            .bind(attempt.number)
+            .bind(attempt.started_at)
+            .bind(attempt.ended_at)
+            .bind(attempt.outcome.as_str())
+            .bind(attempt.error.as_deref());
+    }
+    query
+}
+
+/// The statement [`bind_attempts`] binds `rows` attempts to.
+pub(super) fn insert_attempts(rows: usize) -> String {
+    let mut statement = String::from(
+        "INSERT INTO webhook_inbox_attempts \
+         (webhook_id, attempt, started_at, ended_at, outcome, error) VALUES ",
+    );
+    for row in 0..rows {
+        let at = row * 6;
+        if row > 0 {
+            statement.push_str(", ");
+        }
+        statement.push_str(&format!(
+            "(${}, ${}, ${}, ${}, ${}, ${})",
+            at + 1,
+            at + 2,
+            at + 3,
+            at + 4,
+            at + 5,
+            at + 6
+        ));
+    }
+    statement
+}
+
+/// What a [`RowFilter`] tests, `$1` to `$7` (state, provider, endpoint,
+/// tenant, shipment hash, received from, until), each skipped when null.
+fn filter_where(bytes: &str) -> String {
+    format!(
+        "(CAST($1 AS TEXT) IS NULL OR state = $1) \
+         AND (CAST($2 AS TEXT) IS NULL OR provider = $2) \
+         AND (CAST($3 AS TEXT) IS NULL OR endpoint = $3) \
+         AND (CAST($4 AS TEXT) IS NULL OR tenant = $4) \
+         AND (CAST($5 AS {bytes}) IS NULL OR shipment = $5) \
+         AND (CAST($6 AS BIGINT) IS NULL OR received_at >= $6) \
+         AND (CAST($7 AS BIGINT) IS NULL OR received_at < $7)"
+    )
+}
+
+/// The rows a filter matches past `$8`, at most `$9`.
+pub(super) fn list(bytes: &str) -> String {
+    format!(
+        "SELECT id, provider, endpoint, tenant, state, event, attempts, last_error, \
+         received_at, duplicates FROM webhook_inbox WHERE {} AND id > $8 ORDER BY id LIMIT $9",
+        filter_where(bytes)
+    )
+}
+
+/// Replays at `$8` the dead rows a filter matches.
+pub(super) fn replay_matching(bytes: &str) -> String {
+    format!(
+        "UPDATE webhook_inbox SET state = 'pending', attempts = 0, run_at = $8 \
+         WHERE {} AND state = 'dead'",
+        filter_where(bytes)
+    )
+}
+
+/// `statement` with `filter`'s `$1` to `$7` bound.
+pub(super) fn bind_filter<'q, DB>(
+    statement: &'q str,
+    filter: &'q RowFilter,
+) -> Query<'q, DB, DB::Arguments<'q>>
+where
+    DB: Database,
+    Option<&'q str>: Encode<'q, DB> + Type<DB>,
+    Option<&'q [u8]>: Encode<'q, DB> + Type<DB>,
+    Option<i64>: Encode<'q, DB> + Type<DB>,
+{
+    sqlx::query(statement)
+        .bind(filter.state)
+        .bind(filter.provider.as_deref())
+        .bind(filter.endpoint.as_deref())
+        .bind(filter.tenant.as_deref())
+        .bind(filter.shipment.as_ref().map(<[u8; 32]>::as_slice))
+        .bind(filter.received_from)
+        .bind(filter.received_until)
+}
+
+/// One row, whole.
+pub(super) const GET: &str = "SELECT id, provider, endpoint, tenant, state, event, attempts, \
+    last_error, received_at, duplicates, dedup_key, body, provider_headers, secret_label \
+    FROM webhook_inbox WHERE id = $1";
+/// Its attempts, oldest first.
+pub(super) const GET_ATTEMPTS: &str = "SELECT attempt, started_at, ended_at, outcome, error \
+    FROM webhook_inbox_attempts WHERE webhook_id = $1 ORDER BY ended_at, attempt";
+/// Deletes a pending or dead row; then its attempts.
+pub(super) const DISCARD: &str =
+    "DELETE FROM webhook_inbox WHERE id = $1 AND state IN ('pending', 'dead')";
+pub(super) const DISCARD_ATTEMPTS: &str =
+    "DELETE FROM webhook_inbox_attempts WHERE webhook_id = $1";
+/// The attempts of the rows [`PURGE`] deletes.
+pub(super) const PURGE_ATTEMPTS: &str = "DELETE FROM webhook_inbox_attempts WHERE webhook_id IN \
+    (SELECT id FROM webhook_inbox \
+     WHERE (state IN ('done', 'superseded') AND received_at < $1) \
+       OR (state = 'dead' AND received_at < $2))";
+
+/// Reads a row [`list`] or [`GET`] returned.
+pub(super) fn listed_row<'r, R>(row: &'r R) -> Result<ListedRow, sqlx::Error>
+where
+    R: Row,
+    &'static str: ColumnIndex<R>,
+    i64: Decode<'r, R::Database> + Type<R::Database>,
+    String: Decode<'r, R::Database> + Type<R::Database>,
+    Option<String>: Decode<'r, R::Database> + Type<R::Database>,
+{
+    Ok(ListedRow {
+        id: row.try_get("id")?,
+        provider: row.try_get("provider")?,
+        endpoint: row.try_get("endpoint")?,
+        tenant: row.try_get("tenant")?,
+        state: row.try_get("state")?,
+        event: row.try_get("event")?,
+        attempts: row.try_get("attempts")?,
+        last_error: row.try_get("last_error")?,
+        received_at: row.try_get("received_at")?,
+        duplicates: row.try_get("duplicates")?,
+    })
+}
+
+/// Reads a row [`GET_ATTEMPTS`] returned.
+pub(super) fn attempt_row<'r, R>(row: &'r R) -> Result<AttemptRow, InboxError>
+where
+    R: Row,
+    &'static str: ColumnIndex<R>,
+    i64: Decode<'r, R::Database> + Type<R::Database>,
+    Option<i64>: Decode<'r, R::Database> + Type<R::Database>,
+    String: Decode<'r, R::Database> + Type<R::Database>,
+    Option<String>: Decode<'r, R::Database> + Type<R::Database>,
+{
+    let outcome: String = row.try_get("outcome")?;
+    Ok(AttemptRow {
+        number: row.try_get("attempt")?,
+        started_at: row.try_get("started_at")?,
+        ended_at: row.try_get("ended_at")?,
+        outcome: AttemptOutcome::parse(&outcome).ok_or_else(|| {
+            InboxError::Database(format!("unknown attempt outcome {outcome:?}").into())
+        })?,
+        error: row.try_get("error")?,
+    })
+}
 
 /// Rows with provider headers, which the migration from version 1 rewrites.
 pub(super) const SELECT_HEADERS: &str =
@@ -216,6 +409,12 @@ macro_rules! id_list_statements {
             "UPDATE webhook_inbox SET lease_until = $3 WHERE id ",
             $list,
             " AND lease = $2 AND state = 'processing'"
+        );
+        /// Replays at `$2` the rows in `$1` that are dead.
+        const REPLAY_MANY: &str = concat!(
+            "UPDATE webhook_inbox SET state = 'pending', attempts = 0, run_at = $2 WHERE id ",
+            $list,
+            " AND state = 'dead'"
         );
         /// Marks done the rows in `$1` still held under lease `$2`; their ids.
         const DONE_MANY: &str = concat!(
@@ -428,8 +627,11 @@ macro_rules! sql_store {
                         }
                         let shipments = sql::create_shipments_table(Self::BYTES);
                         sqlx::query(&shipments).execute(&mut *tx).await?;
+                        for statement in sql::CREATE_ATTEMPTS {
+                            sqlx::query(statement).execute(&mut *tx).await?;
+                        }
                     }
-                    Some(old @ 1..=3) => {
+                    Some(old @ 1..=4) => {
                         if old == 1 {
                             // Each provider's headers as it stored them, as every provider's are now.
                             let rows = sqlx::query(sql::SELECT_HEADERS).fetch_all(&mut *tx).await?;
@@ -452,7 +654,13 @@ macro_rules! sql_store {
                             let shipments = sql::create_shipments_table(Self::BYTES);
                             sqlx::query(&shipments).execute(&mut *tx).await?;
                         }
-                        for statement in sql::UPGRADE_SHIPMENT_INDEX {
+                        if old < 4 {
+                            for statement in sql::UPGRADE_SHIPMENT_INDEX {
+                                sqlx::query(statement).execute(&mut *tx).await?;
+                            }
+                        }
+                        // Attempts are kept from now on; earlier ones were not.
+                        for statement in sql::CREATE_ATTEMPTS {
                             sqlx::query(statement).execute(&mut *tx).await?;
                         }
                     }
@@ -549,6 +757,10 @@ macro_rules! sql_store {
             fn sweep(&self, now: i64, max_attempts: u32) -> StoreFuture<'_, u64> {
                 Box::pin(async move {
                     let mut tx = self.bookkeeping().await?;
+                    sqlx::query(sql::LOST_LEASE_ATTEMPTS)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
                     let dead = sqlx::query(sql::DEAD_LOST_LEASES)
                         .bind(LEASE_RAN_OUT)
                         .bind(now)
@@ -582,6 +794,10 @@ macro_rules! sql_store {
                 Box::pin(async move {
                     let mut tx = self.bookkeeping().await?;
                     let mut finished = vec![false; outcomes.len()];
+                    let attempts: Vec<Option<(i64, AttemptRow)>> = outcomes
+                        .iter()
+                        .map(|outcome| outcome.attempt.clone().map(|attempt| (outcome.id, attempt)))
+                        .collect();
                     // Handled rows, one statement per lease (per claim) where
                     // it holds several.
                     let mut done: HashMap<i64, Vec<(usize, i64)>> = HashMap::new();
@@ -618,6 +834,17 @@ macro_rules! sql_store {
                             finished[at] = marked_ids.contains(&id);
                         }
                     }
+                    // The attempts of the rows recorded, in one statement a
+                    // few hundred rows at a time.
+                    let kept: Vec<(i64, AttemptRow)> = attempts
+                        .into_iter()
+                        .zip(&finished)
+                        .filter_map(|(attempt, &recorded)| attempt.filter(|_| recorded))
+                        .collect();
+                    for chunk in kept.chunks(sql::ATTEMPTS_PER_STATEMENT) {
+                        let statement = sql::insert_attempts(chunk.len());
+                        sql::bind_attempts(&statement, chunk).execute(&mut *tx).await?;
+                    }
                     tx.commit().await?;
                     Ok(finished)
                 })
@@ -645,6 +872,82 @@ macro_rules! sql_store {
                         self.notify_other_instances();
                     }
                     Ok(replayed)
+                })
+            }
+
+            fn replay_many(&self, ids: Vec<i64>, now: i64) -> StoreFuture<'_, u64> {
+                Box::pin(async move {
+                    let replayed = sqlx::query(Self::REPLAY_MANY)
+                        .bind(Self::id_list(&ids))
+                        .bind(now)
+                        .execute(&self.pool)
+                        .await?
+                        .rows_affected();
+                    if replayed > 0 {
+                        self.notify_other_instances();
+                    }
+                    Ok(replayed)
+                })
+            }
+
+            fn replay_matching(&self, filter: RowFilter, now: i64) -> StoreFuture<'_, u64> {
+                Box::pin(async move {
+                    let statement = sql::replay_matching(Self::BYTES);
+                    let replayed = sql::bind_filter(&statement, &filter)
+                        .bind(now)
+                        .execute(&self.pool)
+                        .await?
+                        .rows_affected();
+                    if replayed > 0 {
+                        self.notify_other_instances();
+                    }
+                    Ok(replayed)
+                })
+            }
+
+            fn list(&self, filter: RowFilter) -> StoreFuture<'_, Vec<ListedRow>> {
+                Box::pin(async move {
+                    let statement = sql::list(Self::BYTES);
+                    let rows = sql::bind_filter(&statement, &filter)
+                        .bind(filter.after)
+                        .bind(filter.limit)
+                        .fetch_all(&self.pool)
+                        .await?;
+                    Ok(rows.iter().map(sql::listed_row).collect::<Result<_, _>>()?)
+                })
+            }
+
+            fn get(&self, id: i64) -> StoreFuture<'_, Option<DetailRow>> {
+                Box::pin(async move {
+                    let Some(row) = sqlx::query(sql::GET).bind(id).fetch_optional(&self.pool).await?
+                    else {
+                        return Ok(None);
+                    };
+                    let attempts = sqlx::query(sql::GET_ATTEMPTS)
+                        .bind(id)
+                        .fetch_all(&self.pool)
+                        .await?;
+                    Ok(Some(DetailRow {
+                        row: sql::listed_row(&row)?,
+                        dedup_key: row.try_get("dedup_key")?,
+                        body: bytes::Bytes::from(row.try_get::<Vec<u8>, _>("body")?),
+                        provider_headers: row.try_get("provider_headers")?,
+                        secret_label: row.try_get("secret_label")?,
+                        history: attempts.iter().map(sql::attempt_row).collect::<Result<_, _>>()?,
+                    }))
+                })
+            }
+
+            fn discard(&self, id: i64) -> StoreFuture<'_, bool> {
+                Box::pin(async move {
+                    let mut tx = self.bookkeeping().await?;
+                    let deleted = sqlx::query(sql::DISCARD).bind(id).execute(&mut *tx).await?;
+                    let discarded = deleted.rows_affected() > 0;
+                    if discarded {
+                        sqlx::query(sql::DISCARD_ATTEMPTS).bind(id).execute(&mut *tx).await?;
+                    }
+                    tx.commit().await?;
+                    Ok(discarded)
                 })
             }
 
@@ -678,6 +981,11 @@ macro_rules! sql_store {
             fn purge(&self, purge: Purge) -> StoreFuture<'_, u64> {
                 Box::pin(async move {
                     let mut tx = self.bookkeeping().await?;
+                    sqlx::query(sql::PURGE_ATTEMPTS)
+                        .bind(purge.handled_before)
+                        .bind(purge.dead_before)
+                        .execute(&mut *tx)
+                        .await?;
                     sqlx::query(sql::FOLD_SHIPMENTS)
                         .bind(purge.handled_before)
                         .execute(&mut *tx)

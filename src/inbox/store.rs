@@ -11,7 +11,10 @@ use bytes::Bytes;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
-use super::{Backlog, DeadWebhook, Delivery, InboxError, InboxStats, Receipt};
+use super::{
+    Attempt, AttemptOutcome, Backlog, DeadWebhook, Delivery, Filter, InboxError, InboxStats,
+    Receipt, WebhookDetail, WebhookState, WebhookSummary,
+};
 use crate::webhook::{DedupKey, ProviderHeaders};
 use crate::{MatchedSecret, Provider, ShipmentEvent, ShipmentStatus, VerifiedWebhook};
 
@@ -208,6 +211,9 @@ impl DeadRow {
             attempts: u32::try_from(self.attempts).unwrap_or(u32::MAX),
             last_error: self.last_error,
             received_at: from_ms(self.received_at),
+            dedup_key: None,
+            body: Bytes::new(),
+            history: Vec::new(),
         })
     }
 }
@@ -251,6 +257,199 @@ pub(super) struct Finished {
     /// Its provider and shipment id (as the event gives it), for the logs.
     pub(super) provider: Provider,
     pub(super) shipment: Arc<str>,
+    /// The attempt this was (`None`: not an attempt, a release), kept in the
+    /// row's history once the outcome is recorded.
+    pub(super) attempt: Option<AttemptRow>,
+}
+
+/// One attempt, as the stores keep it: times in milliseconds since the epoch.
+#[derive(Debug, Clone)]
+pub(super) struct AttemptRow {
+    pub(super) number: i64,
+    pub(super) started_at: Option<i64>,
+    pub(super) ended_at: i64,
+    pub(super) outcome: AttemptOutcome,
+    pub(super) error: Option<String>,
+}
+
+impl AttemptRow {
+    pub(super) fn into_attempt(self) -> Attempt {
+        Attempt {
+            number: u32::try_from(self.number).unwrap_or(u32::MAX),
+            started_at: self.started_at.map(from_ms),
+            ended_at: from_ms(self.ended_at),
+            outcome: self.outcome,
+            error: self.error,
+        }
+    }
+}
+
+/// The longest error text an attempt keeps, in bytes: longer ones are cut at
+/// a character boundary and end with `…`.
+pub(super) const MAX_ERROR_BYTES: usize = 2048;
+
+/// `error` cut to [`MAX_ERROR_BYTES`].
+pub(super) fn bound_error(error: &str) -> String {
+    if error.len() <= MAX_ERROR_BYTES {
+        return error.to_owned();
+    }
+    let mut end = MAX_ERROR_BYTES - '…'.len_utf8();
+    while !error.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &error[..end])
+}
+
+/// A stored row, as `list` and `get` read it back.
+#[derive(Debug)]
+pub(super) struct ListedRow {
+    pub(super) id: i64,
+    pub(super) provider: String,
+    pub(super) endpoint: String,
+    pub(super) tenant: String,
+    pub(super) state: String,
+    pub(super) event: String,
+    pub(super) attempts: i64,
+    pub(super) last_error: Option<String>,
+    pub(super) received_at: i64,
+    pub(super) duplicates: i64,
+}
+
+impl ListedRow {
+    pub(super) fn into_summary(self) -> Result<WebhookSummary, InboxError> {
+        let id = self.id;
+        let bad = |reason: &str| InboxError::CorruptRow {
+            id,
+            reason: reason.to_owned(),
+        };
+        let event: ShipmentEvent =
+            serde_json::from_str(&self.event).map_err(|_| bad("event is not a ShipmentEvent"))?;
+        let state = WebhookState::parse(&self.state).ok_or_else(|| bad("unknown state"))?;
+        Ok(WebhookSummary {
+            id,
+            provider: event.provider,
+            endpoint: self.endpoint,
+            tenant: (!self.tenant.is_empty()).then_some(self.tenant),
+            state,
+            event,
+            attempts: u32::try_from(self.attempts).unwrap_or(u32::MAX),
+            last_error: self.last_error,
+            received_at: from_ms(self.received_at),
+            duplicates: u64::try_from(self.duplicates).unwrap_or_default(),
+        })
+    }
+}
+
+/// What `get` adds to a listed row.
+#[derive(Debug)]
+pub(super) struct DetailRow {
+    pub(super) row: ListedRow,
+    pub(super) dedup_key: Vec<u8>,
+    pub(super) body: Bytes,
+    pub(super) provider_headers: Option<String>,
+    pub(super) secret_label: String,
+    pub(super) history: Vec<AttemptRow>,
+}
+
+impl DetailRow {
+    pub(super) fn into_detail(self) -> Result<WebhookDetail, InboxError> {
+        let id = self.row.id;
+        let dedup_key: [u8; 32] =
+            self.dedup_key
+                .as_slice()
+                .try_into()
+                .map_err(|_| InboxError::CorruptRow {
+                    id,
+                    reason: "dedup key is not 32 bytes".to_owned(),
+                })?;
+        let provider = self.row.provider.clone();
+        let headers = self
+            .provider_headers
+            .as_deref()
+            .and_then(|json| {
+                crate::providers::headers_of_schema_1(&provider, json)
+                    .or_else(|| ProviderHeaders::from_json(json))
+            })
+            .map(|headers| headers.to_json())
+            .and_then(|json| serde_json::from_str(&json).ok())
+            .unwrap_or_default();
+        Ok(WebhookDetail {
+            summary: self.row.into_summary()?,
+            dedup_key: DedupKey(dedup_key),
+            body: self.body,
+            headers,
+            secret_label: self.secret_label,
+            history: self
+                .history
+                .into_iter()
+                .map(AttemptRow::into_attempt)
+                .collect(),
+        })
+    }
+}
+
+/// A [`Filter`] as the stores match it: the shipment as its key's hash.
+#[derive(Debug, Clone, Default)]
+pub(super) struct RowFilter {
+    pub(super) state: Option<&'static str>,
+    pub(super) provider: Option<String>,
+    pub(super) endpoint: Option<String>,
+    pub(super) tenant: Option<String>,
+    pub(super) shipment: Option<[u8; 32]>,
+    pub(super) received_from: Option<i64>,
+    pub(super) received_until: Option<i64>,
+    /// Only ids greater than this.
+    pub(super) after: i64,
+    pub(super) limit: i64,
+}
+
+impl RowFilter {
+    pub(super) fn new(filter: &Filter) -> Self {
+        Self {
+            state: filter.state.map(WebhookState::as_str),
+            provider: filter.provider.map(|provider| provider.as_str().to_owned()),
+            endpoint: filter.endpoint.clone(),
+            tenant: filter.tenant.clone(),
+            shipment: filter
+                .shipment
+                .as_deref()
+                .map(|id| Sha256::digest(id).into()),
+            received_from: filter.received_from.map(to_ms),
+            received_until: filter.received_until.map(to_ms),
+            after: filter.after.unwrap_or(0),
+            limit: i64::from(filter.limit.clamp(1, super::MAX_PAGE)),
+        }
+    }
+
+    /// Whether the row's fields match (all but `after` and `limit`).
+    pub(super) fn matches(&self, state: &str, new: &NewWebhook) -> bool {
+        self.state.is_none_or(|wanted| wanted == state)
+            && self
+                .provider
+                .as_deref()
+                .is_none_or(|wanted| wanted == new.provider.as_str())
+            && self
+                .endpoint
+                .as_deref()
+                .is_none_or(|wanted| wanted == new.endpoint)
+            && self
+                .tenant
+                .as_deref()
+                .is_none_or(|wanted| wanted == new.tenant)
+            && self.shipment.is_none_or(|wanted| wanted == new.shipment)
+            && self
+                .received_from
+                .is_none_or(|from| new.received_at >= from)
+            && self
+                .received_until
+                .is_none_or(|until| new.received_at < until)
+    }
+}
+
+/// A time as milliseconds since the epoch, clamped to `i64`.
+pub(super) fn to_ms(time: OffsetDateTime) -> i64 {
+    let ms = time.unix_timestamp_nanos() / 1_000_000;
+    i64::try_from(ms).unwrap_or(if ms < 0 { i64::MIN } else { i64::MAX })
 }
 
 /// What a purge deletes: rows handled or superseded, and dead rows,
@@ -300,6 +499,23 @@ pub(super) trait Store: Send + Sync + 'static {
     fn dead(&self, limit: u32) -> StoreFuture<'_, Vec<DeadRow>>;
 
     fn replay(&self, id: i64, now: i64) -> StoreFuture<'_, bool>;
+
+    /// Replays those of `ids` that are dead, in one transaction; how many.
+    fn replay_many(&self, ids: Vec<i64>, now: i64) -> StoreFuture<'_, u64>;
+
+    /// Replays every dead row `filter` matches (its `after` and `limit`
+    /// ignored); how many.
+    fn replay_matching(&self, filter: RowFilter, now: i64) -> StoreFuture<'_, u64>;
+
+    /// The rows `filter` matches with ids above its `after`, by id, at most
+    /// its `limit`.
+    fn list(&self, filter: RowFilter) -> StoreFuture<'_, Vec<ListedRow>>;
+
+    /// Row `id` with its body, headers, dedup key and every attempt.
+    fn get(&self, id: i64) -> StoreFuture<'_, Option<DetailRow>>;
+
+    /// Deletes row `id`, with its attempts, if it is pending or dead.
+    fn discard(&self, id: i64) -> StoreFuture<'_, bool>;
 
     fn stats(&self) -> StoreFuture<'_, InboxStats>;
 

@@ -17,13 +17,17 @@ use tokio::time::{Instant, MissedTickBehavior, interval_at, sleep, sleep_until};
 use tracing::Instrument;
 
 use super::store::{
-    Claim, Finish, Finished, Newest, Shipment, Store, event_time, is_final, now_ms,
+    AttemptRow, Claim, Finish, Finished, Newest, Shipment, Store, bound_error, event_time,
+    is_final, now_ms,
 };
-use super::{Delivery, Inbox, InboxError};
+use super::{AttemptOutcome, Delivery, Inbox, InboxError};
 use crate::Provider;
 
 type HandlerFuture = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
 type Handler = Arc<dyn Fn(Delivery) -> HandlerFuture + Send + Sync>;
+
+/// What a handler's task returns: `Ok`, or its error and whether it timed out.
+type Attempted = Result<(), (String, bool)>;
 
 /// The most outcomes one transaction records.
 const RECORD_BATCH: usize = 1024;
@@ -460,7 +464,9 @@ impl Worker {
             let held = Held::of(&delivery);
             if self.inbox.latest_wins && chain.newest.supersedes(held.time, held.final_status) {
                 superseded(held.provider.as_str(), &held.shipment, held.id);
-                running.queue(held, Finish::Superseded);
+                let now = now_ms();
+                let attempt = held.attempt(now, now, AttemptOutcome::Superseded, None);
+                running.queue(held, Finish::Superseded, Some(attempt));
                 running.stats.superseded += 1;
                 continue;
             }
@@ -479,11 +485,15 @@ impl Worker {
         );
         let timeout = self.handler_timeout;
         let handler = Arc::clone(&self.handler);
+        let mut held = held;
+        held.started_at = now_ms();
         let task = running.tasks.spawn(
             async move {
                 // Called in the task, so a panic before its future is caught too.
-                let handled = tokio::time::timeout(timeout, handler(delivery)).await;
-                handled.unwrap_or_else(|_| Err(format!("the handler took longer than {timeout:?}")))
+                match tokio::time::timeout(timeout, handler(delivery)).await {
+                    Ok(handled) => handled.map_err(|error| (error, false)),
+                    Err(_) => Err((format!("the handler took longer than {timeout:?}"), true)),
+                }
             }
             .instrument(span),
         );
@@ -495,16 +505,17 @@ impl Worker {
     /// shipment's next webhook is started, or, `stopping`, handed back.
     fn joined(
         &self,
-        joined: Result<(Id, Result<(), String>), JoinError>,
+        joined: Result<(Id, Attempted), JoinError>,
         running: &mut Running,
         stopping: bool,
     ) {
-        let (task, outcome) = match joined {
-            Ok((task, outcome)) => (task, outcome.map_err(Some)),
+        let (task, outcome, timed_out) = match joined {
+            Ok((task, Ok(()))) => (task, Ok(()), false),
+            Ok((task, Err((error, timed_out)))) => (task, Err(Some(error)), timed_out),
             Err(error) if error.is_panic() => {
-                (error.id(), Err(Some("the handler panicked".into())))
+                (error.id(), Err(Some("the handler panicked".into())), false)
             }
-            Err(error) => (error.id(), Err(None)),
+            Err(error) => (error.id(), Err(None), false),
         };
         let Some((held, mut chain)) = running.held.remove(&task) else {
             return;
@@ -528,7 +539,24 @@ impl Worker {
             let finish = self.finish(&held, outcome);
             running.stats.count(&finish);
             let handled = matches!(finish, Finish::Done);
-            running.queue(held, finish);
+            let outcome = match &finish {
+                Finish::Done => Some((AttemptOutcome::Handled, None)),
+                Finish::Retry { error, .. } | Finish::Dead { error } => Some((
+                    if timed_out {
+                        AttemptOutcome::TimedOut
+                    } else if matches!(finish, Finish::Dead { .. }) {
+                        AttemptOutcome::Dead
+                    } else {
+                        AttemptOutcome::Failed
+                    },
+                    Some(bound_error(error)),
+                )),
+                Finish::Release { .. } => None,
+                Finish::Superseded => Some((AttemptOutcome::Superseded, None)),
+            };
+            let attempt = outcome
+                .map(|(outcome, error)| held.attempt(held.started_at, now_ms(), outcome, error));
+            running.queue(held, finish, attempt);
             handled
         };
         if handled {
@@ -874,6 +902,8 @@ struct Held {
     /// Its event's signed time and finality, for latest wins.
     time: Option<i64>,
     final_status: bool,
+    /// When its handler started.
+    started_at: i64,
 }
 
 impl Held {
@@ -888,13 +918,31 @@ impl Held {
             marked: Arc::clone(&delivery.marked),
             time: event.timestamp.map(event_time),
             final_status: is_final(&event.status),
+            started_at: 0,
+        }
+    }
+
+    /// This attempt, for the webhook's history.
+    fn attempt(
+        &self,
+        started_at: i64,
+        ended_at: i64,
+        outcome: AttemptOutcome,
+        error: Option<String>,
+    ) -> AttemptRow {
+        AttemptRow {
+            number: i64::from(self.attempt),
+            started_at: Some(started_at),
+            ended_at,
+            outcome,
+            error,
         }
     }
 }
 
 struct Running {
     /// One handler per shipment being handled.
-    tasks: JoinSet<Result<(), String>>,
+    tasks: JoinSet<Attempted>,
     /// Each task's webhook and the rest of its shipment's chain.
     held: HashMap<Id, (Held, Chain)>,
     /// Claimed chains waiting for a free slot.
@@ -909,7 +957,7 @@ struct Running {
 
 impl Running {
     /// Queues an outcome for the recorder.
-    fn queue(&self, held: Held, finish: Finish) {
+    fn queue(&self, held: Held, finish: Finish, attempt: Option<AttemptRow>) {
         // The recorder ends only after this queue is dropped.
         let _ = self.outcomes.send(Finished {
             id: held.id,
@@ -917,6 +965,7 @@ impl Running {
             finish,
             provider: held.provider,
             shipment: held.shipment,
+            attempt,
         });
     }
 
@@ -924,7 +973,7 @@ impl Running {
     fn release(&self, chain: Chain) {
         let at = now_ms();
         for delivery in chain.rest {
-            self.queue(Held::of(&delivery), Finish::Release { at });
+            self.queue(Held::of(&delivery), Finish::Release { at }, None);
         }
     }
 }

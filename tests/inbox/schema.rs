@@ -181,7 +181,7 @@ fn assert_newer_refused(refused: &InboxError) {
             refused,
             InboxError::NewerSchema {
                 found: 99,
-                known: 4
+                known: 5
             }
         ),
         "{refused:?}"
@@ -227,9 +227,20 @@ async fn keeps_every_row(inbox: &Inbox) {
     assert_eq!(answer.json["status"], "duplicate", "{}", answer.json);
     assert_eq!(answer.json["id"], 1);
 
+    // Schema 5's history: none kept before it, every attempt after.
+    let dead_row = inbox.get(5).await.expect("row 5").expect("kept");
+    assert!(dead_row.history.is_empty());
+    assert_eq!(dead_row.summary.attempts, dead[0].attempts);
+
     let seen = handle_all(inbox).await;
     let stats = inbox.stats().await.expect("counts");
     assert_eq!((stats.done, stats.superseded, stats.dead), (7, 1, 1));
+    let handled = inbox.get(6).await.expect("row 6").expect("kept");
+    let outcomes: Vec<_> = handled.history.iter().map(|a| a.outcome).collect();
+    assert_eq!(
+        outcomes,
+        [shipment_webhooks::inbox::AttemptOutcome::Handled]
+    );
     let shipmondo = |id, resource_type: &str, action: &str| Seen {
         id,
         provider: Provider::Shipmondo,
@@ -286,4 +297,85 @@ async fn handle_all(inbox: &Inbox) -> Vec<Seen> {
     let mut seen = seen.lock().expect("the record").clone();
     seen.sort_by_key(|seen| seen.id);
     seen
+}
+
+/// Turns a current database back into schema 4's: no attempts table.
+const MAKE_SCHEMA_4: [&str; 3] = [
+    "DROP TABLE webhook_inbox_attempts",
+    "DELETE FROM webhook_inbox_schema",
+    "INSERT INTO webhook_inbox_schema (version) VALUES (4)",
+];
+
+/// A dead webhook in an inbox at schema 4 is kept through the migration to
+/// 5, and its next attempts are recorded.
+async fn schema_4_migrates_and_records_attempts(inbox: Inbox, reopen: impl AsyncFnOnce() -> Inbox) {
+    let app = app(&inbox);
+    send(&app, kosmo("SG-4", "DELIVERED", at(0)).sign(KOSMO)).await;
+    let worker = inbox
+        .worker(|_: Delivery| async { Err::<(), _>("down") })
+        .max_attempts(1)
+        .poll_interval(Duration::from_millis(10))
+        .spawn();
+    wait_for(&inbox, |stats| stats.dead == 1).await;
+    worker.shutdown().await;
+    drop(inbox);
+    let inbox = reopen().await;
+    let dead = inbox.dead(10).await.expect("the dead row");
+    assert_eq!(dead.len(), 1);
+    assert!(dead[0].history.is_empty(), "none kept before schema 5");
+    assert_eq!(inbox.replay_many(&[dead[0].id]).await.expect("replayed"), 1);
+    handle_all(&inbox).await;
+    let detail = inbox.get(dead[0].id).await.expect("read").expect("kept");
+    let outcomes: Vec<_> = detail.history.iter().map(|a| a.outcome).collect();
+    assert_eq!(
+        outcomes,
+        [shipment_webhooks::inbox::AttemptOutcome::Handled]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_file_written_at_schema_4_migrates_to_5() {
+    let path = sqlite_path("schema4");
+    let inbox = Inbox::sqlite(&path).await.expect("a SQLite inbox");
+    let url = format!("sqlite://{}", path.display());
+    schema_4_migrates_and_records_attempts(inbox, async || {
+        let raw = sqlx::SqlitePool::connect(&url).await.expect("the file");
+        for statement in MAKE_SCHEMA_4 {
+            sqlx::query(statement)
+                .execute(&raw)
+                .await
+                .expect("schema 4");
+        }
+        raw.close().await;
+        Inbox::sqlite(&path).await.expect("the schema-4 file opens")
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_schema_written_at_schema_4_migrates_to_5() {
+    let Some(url) = postgres_url() else {
+        return;
+    };
+    let schema = postgres_schema(&url, "schema4").await;
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(8)
+        .connect_with(in_schema(&url, &schema))
+        .await
+        .expect("a pool on the test schema");
+    let inbox = Inbox::postgres_pool(pool.clone())
+        .await
+        .expect("a PostgreSQL inbox");
+    schema_4_migrates_and_records_attempts(inbox, async || {
+        for statement in MAKE_SCHEMA_4 {
+            sqlx::query(statement)
+                .execute(&pool)
+                .await
+                .expect("schema 4");
+        }
+        Inbox::postgres_pool(pool.clone())
+            .await
+            .expect("the schema-4 schema opens")
+    })
+    .await;
 }

@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use axum::routing::post_service;
 use futures_util::future::join_all;
 use serde_json::json;
-use shipment_webhooks::inbox::{Delivery, Inbox};
+use shipment_webhooks::inbox::{AttemptOutcome, Delivery, Filter, Inbox, WebhookState};
 use shipment_webhooks::testing::{DeliveryBuilder, Webhook};
 use shipment_webhooks::{
     KosmoEvent, KosmoSignature, PerTenant, Provider, ShipmentStatus, ShipmondoEvent, TenantSource,
@@ -70,6 +70,9 @@ every_store!(
     run_until_idle_handles_webhooks_stored_while_it_runs,
     test_delivery_is_what_the_worker_hands_out,
     backlog_counts_by_provider_with_the_oldest_pending_age,
+    dead_webhooks_listed_shown_with_attempts_and_replayed,
+    list_filters_and_pages_by_cursor,
+    discard_deletes_only_pending_and_dead,
 );
 
 async fn stored_then_handled_once(backend: Backend) {
@@ -310,6 +313,18 @@ async fn crashed_worker_lease_runs_out_and_webhook_runs_again(backend: Backend) 
     let handled = record.handled();
     assert_eq!(handled.len(), 1);
     assert_eq!(handled[0].attempt, 2, "the crashed attempt counts");
+    let history = inbox
+        .get(handled[0].id)
+        .await
+        .unwrap()
+        .expect("kept")
+        .history;
+    let outcomes: Vec<_> = history.iter().map(|a| (a.number, a.outcome)).collect();
+    assert_eq!(
+        outcomes,
+        [(1, AttemptOutcome::LeaseLost), (2, AttemptOutcome::Handled)]
+    );
+    assert_eq!(history[0].started_at, None, "no one recorded its start");
 }
 
 async fn shutdown_hands_back_running_webhooks_uncounted(backend: Backend) {
@@ -605,8 +620,22 @@ async fn hung_handler_times_out_and_is_retried(backend: Backend) {
     let stats = wait_for(&inbox, |stats| stats.done == 1).await;
     worker.shutdown().await;
     assert_eq!(stats.done, 1);
-    let attempts: Vec<_> = record.handled().into_iter().map(|h| h.attempt).collect();
+    let handled = record.handled();
+    let attempts: Vec<_> = handled.iter().map(|h| h.attempt).collect();
     assert_eq!(attempts, [1, 2]);
+    let history = inbox
+        .get(handled[0].id)
+        .await
+        .unwrap()
+        .expect("kept")
+        .history;
+    let outcomes: Vec<_> = history.iter().map(|a| a.outcome).collect();
+    assert_eq!(
+        outcomes,
+        [AttemptOutcome::TimedOut, AttemptOutcome::Handled]
+    );
+    let error = history[0].error.as_deref().unwrap_or_default();
+    assert!(error.contains("took longer than"), "{error}");
 }
 
 /// The receiver answers 503, never 200, when the store cannot take the
@@ -1405,4 +1434,203 @@ async fn backlog_counts_by_provider_with_the_oldest_pending_age(backend: Backend
         (backlog[0].pending, backlog[0].processing, backlog[0].dead),
         (0, 0, 1)
     );
+}
+
+/// A worker whose handler always fails, on `attempts` attempts, until every
+/// stored webhook is dead.
+async fn kill_all(inbox: &Inbox, dead: u64) {
+    let failing = inbox
+        .worker(|delivery: Delivery| async move {
+            Err(format!(
+                "carrier API down on {} ({})",
+                delivery.event().id,
+                "x".repeat(3000)
+            ))
+        })
+        .max_attempts(2)
+        .poll_interval(Duration::from_millis(10))
+        .backoff(Duration::from_millis(5), Duration::from_millis(10))
+        .spawn();
+    wait_for(inbox, |stats| stats.dead == dead).await;
+    failing.shutdown().await;
+}
+
+async fn dead_webhooks_listed_shown_with_attempts_and_replayed(backend: Backend) {
+    let Some(inbox) = open(backend, "history").await else {
+        return;
+    };
+    let app = app(&inbox);
+    for n in 0..6 {
+        send(
+            &app,
+            kosmo(&format!("SG-H{n}"), "DELIVERED", at(0)).sign(KOSMO),
+        )
+        .await;
+    }
+    kill_all(&inbox, 6).await;
+
+    let page = inbox
+        .list(&Filter::default().state(WebhookState::Dead))
+        .await
+        .unwrap();
+    assert_eq!(page.webhooks.len(), 6);
+    assert_eq!(page.next, None);
+    let first = &page.webhooks[0];
+    assert_eq!(first.state, WebhookState::Dead);
+    assert_eq!(first.attempts, 2);
+
+    let detail = inbox
+        .get(first.id)
+        .await
+        .unwrap()
+        .expect("the dead webhook");
+    assert_eq!(detail.summary.event.id, "SG-H0");
+    let body: serde_json::Value = serde_json::from_slice(&detail.body).unwrap();
+    assert_eq!(body["orderId"], "SG-H0");
+    let outcomes: Vec<_> = detail
+        .history
+        .iter()
+        .map(|a| (a.number, a.outcome))
+        .collect();
+    assert_eq!(
+        outcomes,
+        [(1, AttemptOutcome::Failed), (2, AttemptOutcome::Dead)]
+    );
+    for attempt in &detail.history {
+        let error = attempt.error.as_deref().expect("the handler's error");
+        assert!(error.starts_with("carrier API down on SG-H0"), "{error}");
+        assert!(error.len() <= 2048, "bounded: {}", error.len());
+        assert!(error.ends_with('…'));
+        assert!(attempt.started_at.expect("started") <= attempt.ended_at);
+    }
+    let dead = inbox.dead(10).await.unwrap();
+    assert_eq!(dead[0].id, first.id);
+    assert_eq!(dead[0].dedup_key, Some(detail.dedup_key));
+    assert_eq!(dead[0].body, detail.body);
+    assert_eq!(dead[0].history, detail.history);
+    assert!(inbox.get(i64::MAX).await.unwrap().is_none(), "unknown id");
+
+    // Two by id (one unknown, one not dead), then the rest by filter.
+    let ids = [page.webhooks[0].id, page.webhooks[1].id, i64::MAX];
+    assert_eq!(inbox.replay_many(&ids).await.unwrap(), 2);
+    assert_eq!(inbox.replay_many(&ids).await.unwrap(), 0, "no longer dead");
+    let only_h5 = Filter::default().shipment("SG-H5");
+    assert_eq!(inbox.replay_dead(&only_h5).await.unwrap(), 1);
+    assert_eq!(inbox.replay_dead(&Filter::default()).await.unwrap(), 3);
+    let (worker, record) = recording(&inbox);
+    let worker = worker.spawn();
+    wait_for(&inbox, |stats| stats.done == 6).await;
+    worker.shutdown().await;
+    assert_eq!(record.handled().len(), 6);
+    let detail = inbox.get(first.id).await.unwrap().expect("kept");
+    let outcomes: Vec<_> = detail
+        .history
+        .iter()
+        .map(|a| (a.number, a.outcome))
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            (1, AttemptOutcome::Failed),
+            (2, AttemptOutcome::Dead),
+            (1, AttemptOutcome::Handled)
+        ],
+        "a replay counts from one, the history kept"
+    );
+}
+
+async fn list_filters_and_pages_by_cursor(backend: Backend) {
+    let Some(inbox) = open(backend, "list").await else {
+        return;
+    };
+    let app = app(&inbox);
+    for n in 0..5 {
+        send(
+            &app,
+            kosmo(&format!("SG-L{n}"), "ASSIGNED", at(n)).sign(KOSMO),
+        )
+        .await;
+    }
+    send(&app, goshiip("GS-L", "Picked Up").sign(GOSHIIP)).await;
+    let before = time::OffsetDateTime::now_utc() - time::Duration::hours(1);
+    let after = time::OffsetDateTime::now_utc() + time::Duration::hours(1);
+
+    let mut seen = Vec::new();
+    let mut filter = Filter::default()
+        .provider(shipment_webhooks::Provider::Kosmo)
+        .limit(2);
+    loop {
+        let page = inbox.list(&filter).await.unwrap();
+        assert!(page.webhooks.len() <= 2);
+        seen.extend(page.webhooks.iter().map(|w| w.event.id.clone()));
+        match page.next {
+            Some(next) => filter = filter.after(next),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ["SG-L0", "SG-L1", "SG-L2", "SG-L3", "SG-L4"]);
+
+    let one = |filter: Filter| {
+        let inbox = inbox.clone();
+        async move {
+            let page = inbox.list(&filter).await.unwrap();
+            page.webhooks
+                .into_iter()
+                .map(|w| w.event.id)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(one(Filter::default().shipment("GS-L")).await, ["GS-L"]);
+    assert_eq!(
+        one(Filter::default().state(WebhookState::Pending))
+            .await
+            .len(),
+        6
+    );
+    assert!(
+        one(Filter::default().state(WebhookState::Dead))
+            .await
+            .is_empty()
+    );
+    assert!(one(Filter::default().tenant("shop-a")).await.is_empty());
+    assert!(one(Filter::default().endpoint("/nowhere")).await.is_empty());
+    assert_eq!(
+        one(Filter::default().received(Some(before), Some(after)))
+            .await
+            .len(),
+        6
+    );
+    assert!(
+        one(Filter::default().received(Some(after), None))
+            .await
+            .is_empty()
+    );
+    assert!(
+        one(Filter::default().received(None, Some(before)))
+            .await
+            .is_empty()
+    );
+}
+
+async fn discard_deletes_only_pending_and_dead(backend: Backend) {
+    let Some(inbox) = open(backend, "discard").await else {
+        return;
+    };
+    let app = app(&inbox);
+    let webhook = kosmo("SG-D", "ASSIGNED", at(0));
+    let stored = send(&app, webhook.sign(KOSMO)).await;
+    let id = stored.json["id"].as_i64().expect("an id");
+    assert!(inbox.discard(id).await.unwrap());
+    assert!(!inbox.discard(id).await.unwrap(), "gone");
+    assert!(inbox.get(id).await.unwrap().is_none());
+    // Its dedup key went with it: the provider's retry is stored again.
+    let again = send(&app, webhook.sign(KOSMO)).await;
+    assert_eq!(again.json["status"], "stored");
+    let (worker, _record) = recording(&inbox);
+    let worker = worker.spawn();
+    wait_for(&inbox, |stats| stats.done == 1).await;
+    worker.shutdown().await;
+    let handled = again.json["id"].as_i64().expect("an id");
+    assert!(!inbox.discard(handled).await.unwrap(), "handled is kept");
+    assert_eq!(inbox.stats().await.unwrap().done, 1);
 }

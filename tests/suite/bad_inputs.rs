@@ -779,6 +779,7 @@ fn every_row_of_the_table_is_a_test() {
         ("send", include_str!("../../examples/send.rs")),
         ("metrics", include_str!("../metrics.rs")),
         ("trace", include_str!("../trace.rs")),
+        ("cli", include_str!("../cli.rs")),
     ];
     let mut named = Vec::new();
     for cell in table.split('`').skip(1).step_by(2) {
