@@ -115,6 +115,8 @@
 //! database need clocks in step (NTP) to within a small part of the
 //! [lease](Worker::lease).
 
+#[cfg(feature = "admin")]
+mod admin;
 mod error;
 mod history;
 mod memory;
@@ -142,6 +144,8 @@ use tokio::sync::Notify;
 use crate::{DedupKey, Provider, ShipmentEvent, TypedPayload, VerifiedWebhook, WebhookRejection};
 use store::{NewWebhook, Purge, RowFilter, Store, now_ms};
 
+#[cfg(feature = "admin")]
+pub use admin::AdminAccess;
 pub use error::InboxError;
 pub use history::{
     Attempt, AttemptOutcome, Filter, MAX_PAGE, Page, UnknownState, WebhookDetail, WebhookState,
