@@ -136,10 +136,22 @@ impl Inbox {
 /// The path the router is nested at, from the original URI: "" at the root.
 fn base(original: &OriginalUri, request_path: &str) -> String {
     let full = original.0.path();
-    full.strip_suffix(request_path)
-        .unwrap_or("")
-        .trim_end_matches('/')
-        .to_owned()
+    match full.strip_suffix(request_path) {
+        Some(base) => base.trim_end_matches('/').to_owned(),
+        // Nested: the router's root is the prefix itself, without a `/`.
+        None if request_path == "/" => full.trim_end_matches('/').to_owned(),
+        None => String::new(),
+    }
+}
+
+/// The index page's link: the prefix itself (a nested router's root has no
+/// trailing `/`), or `/` at the root.
+fn home(base: &str) -> String {
+    if base.is_empty() {
+        "/".to_owned()
+    } else {
+        base.to_owned()
+    }
 }
 
 fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
@@ -165,23 +177,21 @@ struct Bearer(bool);
 async fn guard(State(admin): State<Arc<Admin>>, mut request: Request, next: Next) -> Response {
     let bearer = match &admin.access {
         AdminAccess::BehindYourOwnAuth => false,
-        AdminAccess::LoopbackOnly => {
-            match request.extensions().get::<ConnectInfo<SocketAddr>>() {
-                Some(ConnectInfo(peer)) if peer.ip().is_loopback() => false,
-                Some(_) => {
-                    return text(
-                        StatusCode::FORBIDDEN,
-                        "the admin page answers only requests from this machine (loopback)",
-                    );
-                }
-                None => {
-                    return text(
-                        StatusCode::FORBIDDEN,
-                        "the admin page is loopback-only, and the server does not give the peer's address: serve the app with into_make_service_with_connect_info::<SocketAddr>()",
-                    );
-                }
+        AdminAccess::LoopbackOnly => match request.extensions().get::<ConnectInfo<SocketAddr>>() {
+            Some(ConnectInfo(peer)) if peer.ip().is_loopback() => false,
+            Some(_) => {
+                return text(
+                    StatusCode::FORBIDDEN,
+                    "the admin page answers only requests from this machine (loopback)",
+                );
             }
-        }
+            None => {
+                return text(
+                    StatusCode::FORBIDDEN,
+                    "the admin page is loopback-only, and the server does not give the peer's address: serve the app with into_make_service_with_connect_info::<SocketAddr>()",
+                );
+            }
+        },
         AdminAccess::Token(token) => {
             let headers = request.headers();
             let authorization = headers
@@ -320,13 +330,22 @@ async fn login(
 ) -> Response {
     let base = base(&original, "/login");
     let AdminAccess::Token(token) = &admin.access else {
-        return text(StatusCode::NOT_FOUND, "no login: the admin page has no token");
+        return text(
+            StatusCode::NOT_FOUND,
+            "no login: the admin page has no token",
+        );
     };
     let Ok(Form(form)) = form else {
-        return text(StatusCode::BAD_REQUEST, "malformed form: expected token=...");
+        return text(
+            StatusCode::BAD_REQUEST,
+            "malformed form: expected token=...",
+        );
     };
     let Some(given) = form.get("token") else {
-        return text(StatusCode::BAD_REQUEST, "malformed form: expected token=...");
+        return text(
+            StatusCode::BAD_REQUEST,
+            "malformed form: expected token=...",
+        );
     };
     if !equal(given, token) {
         let body = format!(
@@ -342,7 +361,7 @@ async fn login(
     );
     Response::builder()
         .status(StatusCode::SEE_OTHER)
-        .header(header::LOCATION, format!("{base}/"))
+        .header(header::LOCATION, home(&base))
         .header(header::SET_COOKIE, set)
         .body(Body::empty())
         .unwrap_or_else(|_| text(StatusCode::INTERNAL_SERVER_ERROR, "bad response"))
@@ -363,8 +382,8 @@ fn time(at: time::OffsetDateTime) -> String {
 
 fn nav(base: &str) -> String {
     format!(
-        "<nav><a href=\"{0}/\">All</a><a href=\"{0}/?state=dead\">Dead</a><a href=\"{0}/?state=pending\">Pending</a></nav>",
-        escape(base)
+        "<nav><a href=\"{0}\">All</a><a href=\"{0}?state=dead\">Dead</a><a href=\"{0}?state=pending\">Pending</a></nav>",
+        escape(&home(base))
     )
 }
 
@@ -393,10 +412,16 @@ fn parse_filter(query: &HashMap<String, String>) -> Result<Filter, String> {
                     .parse::<u32>()
                     .ok()
                     .filter(|limit| (1..=MAX_PAGE).contains(limit))
-                    .ok_or_else(|| format!("limit {value:?} is not a number from 1 to {MAX_PAGE}"))?;
+                    .ok_or_else(|| {
+                        format!("limit {value:?} is not a number from 1 to {MAX_PAGE}")
+                    })?;
                 filter = filter.limit(limit);
             }
-            other => return Err(format!("unknown filter {other:?}: state, provider, shipment, after, limit")),
+            other => {
+                return Err(format!(
+                    "unknown filter {other:?}: state, provider, shipment, after, limit"
+                ));
+            }
         }
     }
     Ok(filter)
@@ -448,7 +473,11 @@ async fn index(
         let _ = write!(
             states,
             "<option{}>{}</option>",
-            if selected("state") == state.as_str() { " selected" } else { "" },
+            if selected("state") == state.as_str() {
+                " selected"
+            } else {
+                ""
+            },
             state.as_str()
         );
     }
@@ -457,14 +486,18 @@ async fn index(
         let _ = write!(
             providers,
             "<option{}>{}</option>",
-            if selected("provider") == provider.as_str() { " selected" } else { "" },
+            if selected("provider") == provider.as_str() {
+                " selected"
+            } else {
+                ""
+            },
             escape(provider.as_str())
         );
     }
     let _ = write!(
         body,
-        "<h2>List</h2><form method=\"get\" action=\"{}/\"><label>State <select name=\"state\">{states}</select></label> <label>Provider <select name=\"provider\">{providers}</select></label> <label>Shipment <input name=\"shipment\" value=\"{}\"></label> <button type=\"submit\">Filter</button></form>",
-        escape(&base),
+        "<h2>List</h2><form method=\"get\" action=\"{}\"><label>State <select name=\"state\">{states}</select></label> <label>Provider <select name=\"provider\">{providers}</select></label> <label>Shipment <input name=\"shipment\" value=\"{}\"></label> <button type=\"submit\">Filter</button></form>",
+        escape(&home(&base)),
         escape(&selected("shipment"))
     );
     body.push_str("<table><tr><th>id</th><th>received</th><th>provider</th><th>shipment</th><th>status</th><th>state</th><th>attempts</th><th>last error</th></tr>");
@@ -486,20 +519,28 @@ async fn index(
     }
     body.push_str("</table>");
     if let Some(next) = page.next {
-        let mut link = format!("{base}/?after={next}");
+        let mut link = format!("{}?after={next}", home(&base));
         for name in ["state", "provider", "shipment", "limit"] {
             if let Some(value) = query.get(name).filter(|v| !v.is_empty()) {
                 let _ = write!(link, "&{name}={}", encode(value));
             }
         }
-        let _ = write!(body, "<p><a rel=\"next\" href=\"{}\">Next page</a></p>", escape(&link));
+        let _ = write!(
+            body,
+            "<p><a rel=\"next\" href=\"{}\">Next page</a></p>",
+            escape(&link)
+        );
     }
     html(StatusCode::OK, "Webhooks", &body)
 }
 
 fn parse_id(id: &str) -> Result<i64, Response> {
-    id.parse::<i64>()
-        .map_err(|_| text(StatusCode::BAD_REQUEST, &format!("{id:?} is not a webhook id")))
+    id.parse::<i64>().map_err(|_| {
+        text(
+            StatusCode::BAD_REQUEST,
+            &format!("{id:?} is not a webhook id"),
+        )
+    })
 }
 
 async fn detail(
@@ -553,7 +594,11 @@ async fn detail(
             escape(&base)
         );
     }
-    let _ = write!(body, "<h2>Payload</h2><pre id=\"payload\">{}</pre>", escape(&payload));
+    let _ = write!(
+        body,
+        "<h2>Payload</h2><pre id=\"payload\">{}</pre>",
+        escape(&payload)
+    );
     body.push_str("<h2>Headers</h2><table>");
     for (name, value) in &webhook.headers {
         let _ = write!(
@@ -589,11 +634,17 @@ fn check_csrf(
         return Ok(());
     }
     let Ok(Form(form)) = form else {
-        return Err(text(StatusCode::BAD_REQUEST, "malformed form: expected csrf=..."));
+        return Err(text(
+            StatusCode::BAD_REQUEST,
+            "malformed form: expected csrf=...",
+        ));
     };
     match form.get("csrf") {
         Some(given) if equal(given, &admin.csrf()) => Ok(()),
-        Some(_) => Err(text(StatusCode::FORBIDDEN, "wrong CSRF token: reload the page")),
+        Some(_) => Err(text(
+            StatusCode::FORBIDDEN,
+            "wrong CSRF token: reload the page",
+        )),
         None => Err(text(StatusCode::FORBIDDEN, "missing CSRF token")),
     }
 }
@@ -651,7 +702,7 @@ async fn discard(
         return response;
     }
     match admin.inbox.discard(id).await {
-        Ok(true) => see_other(&format!("{base}/")),
+        Ok(true) => see_other(&home(&base)),
         Ok(false) => match admin.inbox.get(id).await {
             Ok(None) => text(StatusCode::NOT_FOUND, &format!("no webhook {id}")),
             Ok(Some(_)) => text(

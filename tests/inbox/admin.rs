@@ -1,0 +1,504 @@
+//! The admin page (`Inbox::admin`) on a SQLite file, through a real axum
+//! `Router` nested at `/admin/webhooks`: each access mode's refusals, the
+//! pages, and replay and discard behind a CSRF token and a same-origin check.
+
+use std::net::SocketAddr;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::{Request, StatusCode, header};
+use shipment_webhooks::inbox::{AdminAccess, Delivery, Inbox, WebhookState};
+use tower::ServiceExt;
+
+use crate::common::send;
+use crate::harness::{KOSMO, app, at, kosmo, sqlite_path};
+
+const TOKEN: &str = "admin-test-token-0123456789";
+const BASE: &str = "/admin/webhooks";
+
+struct Page {
+    status: StatusCode,
+    headers: axum::http::HeaderMap,
+    body: String,
+}
+
+async fn call(app: &Router, request: Request<Body>) -> Page {
+    let response = app
+        .clone()
+        .oneshot(request)
+        .await
+        .expect("a router never fails");
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .expect("the answer is readable");
+    Page {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&bytes).into_owned(),
+    }
+}
+
+fn get(path: &str) -> axum::http::request::Builder {
+    Request::get(format!("{BASE}{path}")).header(header::HOST, "ops.example")
+}
+
+fn bearer(path: &str) -> Request<Body> {
+    get(path)
+        .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+        .body(Body::empty())
+        .expect("a request")
+}
+
+fn form_post(path: &str, form: &str) -> axum::http::request::Builder {
+    let _ = form;
+    Request::post(format!("{BASE}{path}"))
+        .header(header::HOST, "ops.example")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+}
+
+/// A SQLite inbox holding one dead webhook (whose body carries a `<script>`)
+/// and one handled one; the admin page nested at `BASE`; the dead one's id.
+async fn setup(access: AdminAccess) -> (Inbox, Router, i64) {
+    let inbox = Inbox::sqlite(sqlite_path("admin"))
+        .await
+        .expect("a SQLite inbox");
+    let receive = app(&inbox);
+    send(
+        &receive,
+        kosmo("SG-ADMIN-1", "DELIVERED", at(0))
+            .field("/note", "<script>alert('owned')</script>")
+            .sign(KOSMO),
+    )
+    .await;
+    inbox
+        .worker(|_: Delivery| async { Err::<(), _>("carrier API down <b>".to_owned()) })
+        .max_attempts(1)
+        .run_until_idle()
+        .await
+        .expect("the worker runs");
+    send(
+        &receive,
+        kosmo("SG-ADMIN-2", "IN_TRANSIT", at(10)).sign(KOSMO),
+    )
+    .await;
+    inbox
+        .worker(|_: Delivery| async { Ok::<(), String>(()) })
+        .run_until_idle()
+        .await
+        .expect("the worker runs");
+    let dead = inbox.dead(10).await.expect("dead webhooks");
+    assert_eq!(dead.len(), 1);
+    let router = Router::new().nest(BASE, inbox.admin(access));
+    (inbox, router, dead[0].id)
+}
+
+async fn state(inbox: &Inbox, id: i64) -> Option<WebhookState> {
+    inbox
+        .get(id)
+        .await
+        .expect("the store answers")
+        .map(|detail| detail.summary.state)
+}
+
+/// The CSRF token in a page's forms.
+fn csrf(body: &str) -> String {
+    let at = body
+        .find("name=\"csrf\" value=\"")
+        .expect("a form with a CSRF token")
+        + 19;
+    body[at..at + 64].to_owned()
+}
+
+/// Signs in through the form: the session cookie.
+async fn sign_in(router: &Router) -> String {
+    let page = call(
+        router,
+        form_post("/login", "")
+            .header(header::ORIGIN, "https://ops.example")
+            .body(Body::from(format!("token={TOKEN}")))
+            .expect("a request"),
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    assert_eq!(page.headers[header::LOCATION], "/admin/webhooks");
+    let cookie = page.headers[header::SET_COOKIE]
+        .to_str()
+        .expect("ASCII")
+        .to_owned();
+    assert!(cookie.contains("HttpOnly"), "{cookie}");
+    assert!(cookie.contains("SameSite=Strict"), "{cookie}");
+    assert!(cookie.contains("Path=/admin/webhooks"), "{cookie}");
+    assert!(
+        !cookie.contains(TOKEN),
+        "the cookie holds a MAC, not the token"
+    );
+    cookie.split(';').next().expect("a pair").to_owned()
+}
+
+#[tokio::test]
+async fn admin_without_a_token_shows_only_the_login_form() {
+    let (_inbox, router, id) = setup(AdminAccess::Token(TOKEN.into())).await;
+    for path in [
+        "".to_owned(),
+        format!("/webhooks/{id}"),
+        "/shipments/SG-ADMIN-1".into(),
+    ] {
+        let page = call(&router, get(&path).body(Body::empty()).expect("a request")).await;
+        assert_eq!(page.status, StatusCode::UNAUTHORIZED, "{path}");
+        assert!(page.body.contains("Admin token"), "{}", page.body);
+        assert!(!page.body.contains("SG-ADMIN"), "{}", page.body);
+    }
+}
+
+#[tokio::test]
+async fn admin_wrong_bearer_token_is_refused_401() {
+    let (_inbox, router, _) = setup(AdminAccess::Token(TOKEN.into())).await;
+    let page = call(
+        &router,
+        get("")
+            .header(header::AUTHORIZATION, "Bearer admin-test-token-0123456788")
+            .body(Body::empty())
+            .expect("a request"),
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::UNAUTHORIZED);
+    assert!(!page.body.contains("SG-ADMIN"), "{}", page.body);
+}
+
+#[tokio::test]
+async fn admin_wrong_token_in_the_login_form_sets_no_cookie() {
+    let (_inbox, router, _) = setup(AdminAccess::Token(TOKEN.into())).await;
+    let page = call(
+        &router,
+        form_post("/login", "")
+            .body(Body::from("token=guess"))
+            .expect("a request"),
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::UNAUTHORIZED);
+    assert!(page.body.contains("Wrong token"), "{}", page.body);
+    assert!(page.headers.get(header::SET_COOKIE).is_none());
+}
+
+#[tokio::test]
+async fn admin_malformed_login_form_is_400() {
+    let (_inbox, router, _) = setup(AdminAccess::Token(TOKEN.into())).await;
+    let page = call(
+        &router,
+        form_post("/login", "")
+            .body(Body::from("password=x"))
+            .expect("a request"),
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST, "{}", page.body);
+}
+
+#[tokio::test]
+async fn admin_forged_cookie_is_refused() {
+    let (_inbox, router, _) = setup(AdminAccess::Token(TOKEN.into())).await;
+    let forged = format!("shipment_webhooks_admin={}", "0".repeat(64));
+    let page = call(
+        &router,
+        get("")
+            .header(header::COOKIE, forged)
+            .body(Body::empty())
+            .expect("a request"),
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::UNAUTHORIZED);
+    assert!(!page.body.contains("SG-ADMIN"), "{}", page.body);
+}
+
+#[tokio::test]
+async fn admin_signed_in_sees_counts_list_and_escaped_detail() {
+    let (_inbox, router, id) = setup(AdminAccess::Token(TOKEN.into())).await;
+    let cookie = sign_in(&router).await;
+    let page = call(
+        &router,
+        get("")
+            .header(header::COOKIE, &cookie)
+            .body(Body::empty())
+            .expect("a request"),
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("SG-ADMIN-1") && page.body.contains("SG-ADMIN-2"));
+    assert!(
+        page.body
+            .contains("<td>kosmo</td><td>0</td><td>0</td><td>1</td>"),
+        "{}",
+        page.body
+    );
+
+    let dead_only = call(
+        &router,
+        get("?state=dead")
+            .header(header::COOKIE, &cookie)
+            .body(Body::empty())
+            .expect("a request"),
+    )
+    .await;
+    assert!(dead_only.body.contains("SG-ADMIN-1"));
+    assert!(
+        !dead_only.body.contains(">SG-ADMIN-2<"),
+        "{}",
+        dead_only.body
+    );
+
+    let detail = call(
+        &router,
+        get(&format!("/webhooks/{id}"))
+            .header(header::COOKIE, &cookie)
+            .body(Body::empty())
+            .expect("a request"),
+    )
+    .await;
+    assert_eq!(detail.status, StatusCode::OK);
+    assert!(!detail.body.contains("<script>"), "{}", detail.body);
+    assert!(
+        detail
+            .body
+            .contains("&lt;script&gt;alert(&#39;owned&#39;)&lt;/script&gt;")
+    );
+    assert!(
+        detail.body.contains("carrier API down &lt;b&gt;"),
+        "the attempt's error, escaped"
+    );
+    assert!(
+        detail.body.contains("\n  &quot;note&quot;: "),
+        "the payload pretty-printed: {}",
+        detail.body
+    );
+
+    let timeline = call(
+        &router,
+        get("/shipments/SG-ADMIN-1")
+            .header(header::COOKIE, &cookie)
+            .body(Body::empty())
+            .expect("a request"),
+    )
+    .await;
+    assert_eq!(timeline.status, StatusCode::OK);
+    assert!(
+        timeline.body.contains("class=\"dead\">dead<"),
+        "{}",
+        timeline.body
+    );
+}
+
+#[tokio::test]
+async fn admin_list_pages_by_cursor() {
+    let (_inbox, router, _) = setup(AdminAccess::BehindYourOwnAuth).await;
+    let first = call(
+        &router,
+        get("?limit=1").body(Body::empty()).expect("a request"),
+    )
+    .await;
+    assert!(first.body.contains("SG-ADMIN-1") && !first.body.contains(">SG-ADMIN-2<"));
+    let at = first
+        .body
+        .find("rel=\"next\" href=\"")
+        .expect("a next link")
+        + 17;
+    let end = first.body[at..].find('"').expect("the link ends") + at;
+    let next = first.body[at..end].replace("&amp;", "&");
+    let second = call(
+        &router,
+        Request::get(next)
+            .header(header::HOST, "ops.example")
+            .body(Body::empty())
+            .expect("a request"),
+    )
+    .await;
+    assert!(second.body.contains(">SG-ADMIN-2<"), "{}", second.body);
+    assert!(!second.body.contains("SG-ADMIN-1"));
+}
+
+#[tokio::test]
+async fn admin_bad_filter_is_400() {
+    let (_inbox, router, _) = setup(AdminAccess::BehindYourOwnAuth).await;
+    for query in [
+        "?state=lost",
+        "?provider=nobody",
+        "?after=x",
+        "?limit=0",
+        "?colour=red",
+    ] {
+        let page = call(&router, get(query).body(Body::empty()).expect("a request")).await;
+        assert_eq!(
+            page.status,
+            StatusCode::BAD_REQUEST,
+            "{query}: {}",
+            page.body
+        );
+    }
+}
+
+#[tokio::test]
+async fn admin_unknown_or_malformed_id_is_404_or_400() {
+    let (_inbox, router, _) = setup(AdminAccess::Token(TOKEN.into())).await;
+    assert_eq!(
+        call(&router, bearer("/webhooks/999999")).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        call(&router, bearer("/webhooks/abc")).await.status,
+        StatusCode::BAD_REQUEST
+    );
+    let replay = Request::post(format!("{BASE}/webhooks/999999/replay"))
+        .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+        .body(Body::empty())
+        .expect("a request");
+    assert_eq!(call(&router, replay).await.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn admin_replay_clicked_in_the_form_makes_the_webhook_pending() {
+    let (inbox, router, id) = setup(AdminAccess::Token(TOKEN.into())).await;
+    let cookie = sign_in(&router).await;
+    let detail = call(
+        &router,
+        get(&format!("/webhooks/{id}"))
+            .header(header::COOKIE, &cookie)
+            .body(Body::empty())
+            .expect("a request"),
+    )
+    .await;
+    let token = csrf(&detail.body);
+    let page = call(
+        &router,
+        form_post(&format!("/webhooks/{id}/replay"), "")
+            .header(header::COOKIE, &cookie)
+            .header(header::ORIGIN, "https://ops.example")
+            .header("sec-fetch-site", "same-origin")
+            .body(Body::from(format!("csrf={token}")))
+            .expect("a request"),
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    assert_eq!(state(&inbox, id).await, Some(WebhookState::Pending));
+    // Replayed again: no longer dead.
+    let again = call(
+        &router,
+        form_post(&format!("/webhooks/{id}/replay"), "")
+            .header(header::COOKIE, &cookie)
+            .body(Body::from(format!("csrf={token}")))
+            .expect("a request"),
+    )
+    .await;
+    assert_eq!(again.status, StatusCode::CONFLICT);
+}
+
+#[tokio::test]
+async fn admin_cross_site_post_is_403_and_changes_no_row() {
+    let (inbox, router, id) = setup(AdminAccess::Token(TOKEN.into())).await;
+    let cookie = sign_in(&router).await;
+    let detail = call(
+        &router,
+        get(&format!("/webhooks/{id}"))
+            .header(header::COOKIE, &cookie)
+            .body(Body::empty())
+            .expect("a request"),
+    )
+    .await;
+    let token = csrf(&detail.body);
+    for action in ["replay", "discard"] {
+        let by_fetch_site = form_post(&format!("/webhooks/{id}/{action}"), "")
+            .header(header::COOKIE, &cookie)
+            .header("sec-fetch-site", "cross-site")
+            .body(Body::from(format!("csrf={token}")))
+            .expect("a request");
+        let by_origin = form_post(&format!("/webhooks/{id}/{action}"), "")
+            .header(header::COOKIE, &cookie)
+            .header(header::ORIGIN, "https://evil.example")
+            .body(Body::from(format!("csrf={token}")))
+            .expect("a request");
+        let no_csrf = form_post(&format!("/webhooks/{id}/{action}"), "")
+            .header(header::COOKIE, &cookie)
+            .body(Body::from("csrf=".to_owned() + &"0".repeat(64)))
+            .expect("a request");
+        for request in [by_fetch_site, by_origin, no_csrf] {
+            let page = call(&router, request).await;
+            assert_eq!(
+                page.status,
+                StatusCode::FORBIDDEN,
+                "{action}: {}",
+                page.body
+            );
+        }
+        assert_eq!(
+            state(&inbox, id).await,
+            Some(WebhookState::Dead),
+            "{action}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn admin_malformed_replay_form_is_400_and_changes_no_row() {
+    let (inbox, router, id) = setup(AdminAccess::BehindYourOwnAuth).await;
+    let page = call(
+        &router,
+        Request::post(format!("{BASE}/webhooks/{id}/replay"))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from("{}"))
+            .expect("a request"),
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST, "{}", page.body);
+    assert_eq!(state(&inbox, id).await, Some(WebhookState::Dead));
+}
+
+#[tokio::test]
+async fn admin_discard_deletes_a_dead_webhook() {
+    let (inbox, router, id) = setup(AdminAccess::BehindYourOwnAuth).await;
+    let detail = call(
+        &router,
+        get(&format!("/webhooks/{id}"))
+            .body(Body::empty())
+            .expect("a request"),
+    )
+    .await;
+    let page = call(
+        &router,
+        form_post(&format!("/webhooks/{id}/discard"), "")
+            .body(Body::from(format!("csrf={}", csrf(&detail.body))))
+            .expect("a request"),
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    assert_eq!(state(&inbox, id).await, None);
+}
+
+fn from(peer: &str) -> Request<Body> {
+    let mut request = get("").body(Body::empty()).expect("a request");
+    let peer: SocketAddr = peer.parse().expect("an address");
+    request.extensions_mut().insert(ConnectInfo(peer));
+    request
+}
+
+#[tokio::test]
+async fn admin_loopback_only_refuses_other_peers_and_unknown_ones() {
+    let (_inbox, router, _) = setup(AdminAccess::LoopbackOnly).await;
+    assert_eq!(
+        call(&router, from("127.0.0.1:4000")).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        call(&router, from("[::1]:4000")).await.status,
+        StatusCode::OK
+    );
+    let remote = call(&router, from("203.0.113.7:4000")).await;
+    assert_eq!(remote.status, StatusCode::FORBIDDEN);
+    assert!(!remote.body.contains("SG-ADMIN"));
+    let unknown = call(&router, get("").body(Body::empty()).expect("a request")).await;
+    assert_eq!(unknown.status, StatusCode::FORBIDDEN);
+    assert!(
+        unknown.body.contains("into_make_service_with_connect_info"),
+        "{}",
+        unknown.body
+    );
+}
