@@ -12,6 +12,7 @@
 mod common;
 
 mod admin;
+mod browser;
 mod cluster;
 mod crash;
 mod faults;
