@@ -9,10 +9,14 @@
 //! http://127.0.0.1:3000/webhooks/kosmo --twice` (or `--older-after-newer`).
 //! Ctrl-C stops it gracefully: the worker finishes or hands back what it
 //! holds, and the next start takes up whatever is left.
+//!
+//! With `INBOX_ADMIN_TOKEN` set, the admin page is at
+//! `http://127.0.0.1:3000/admin/webhooks` behind that token; without it the
+//! page is not mounted.
 
 use axum::Router;
 use axum::routing::post_service;
-use shipment_webhooks::inbox::{Delivery, Inbox};
+use shipment_webhooks::inbox::{AdminAccess, Delivery, Inbox};
 use shipment_webhooks::{
     AfterShipSignature, EasyPostSignature, GoShiipSignature, KosmoSignature, KourierBearer,
     SendcloudSignature, ShipBobSignature, ShipEngineSignature, ShipmondoJwt, ShippoSignature,
@@ -46,7 +50,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let worker = inbox.worker(handle).spawn();
 
     let receive = || post_service(inbox.receiver());
-    let app = Router::new()
+    let mut app = Router::new()
         .route(
             "/webhooks/kosmo",
             receive().route_layer(KosmoSignature::new(secrets.kosmo)),
@@ -87,6 +91,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             "/webhooks/shipengine",
             receive().route_layer(ShipEngineSignature::from_jwks(&secrets.shipengine_jwks)?),
         );
+    match std::env::var("INBOX_ADMIN_TOKEN") {
+        Ok(token) if !token.is_empty() => {
+            app = app.nest("/admin/webhooks", inbox.admin(AdminAccess::Token(token)));
+            tracing::info!("admin page at /admin/webhooks, behind INBOX_ADMIN_TOKEN");
+        }
+        _ => tracing::info!(
+            "admin page not mounted: set INBOX_ADMIN_TOKEN to a secret to serve it at /admin/webhooks"
+        ),
+    }
 
     let listener = support::listen().await?;
     axum::serve(listener, app)
