@@ -104,8 +104,8 @@ fn free_port() -> u16 {
         .expect("a free port")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs chromium and chromium-driver: .ci/run installs them and runs it with --ignored"]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_browser_replay_clicked_in_chromium_changes_the_sqlite_row() {
     let inbox = Inbox::sqlite(sqlite_path("browser"))
         .await

@@ -780,6 +780,8 @@ fn every_row_of_the_table_is_a_test() {
         ("metrics", include_str!("../metrics.rs")),
         ("trace", include_str!("../trace.rs")),
         ("cli", include_str!("../cli.rs")),
+        ("admin", include_str!("../inbox/admin.rs")),
+        ("browser", include_str!("../inbox/browser.rs")),
     ];
     let mut named = Vec::new();
     for cell in table.split('`').skip(1).step_by(2) {
