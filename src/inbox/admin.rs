@@ -227,10 +227,10 @@ async fn guard(State(admin): State<Arc<Admin>>, mut request: Request, next: Next
 async fn same_origin(request: Request, next: Next) -> Response {
     if request.method() == axum::http::Method::POST {
         let headers = request.headers();
-        if let Some(site) = headers.get("sec-fetch-site") {
-            if site.as_bytes() != b"same-origin" {
-                return text(StatusCode::FORBIDDEN, "cross-site request refused");
-            }
+        if let Some(site) = headers.get("sec-fetch-site")
+            && site.as_bytes() != b"same-origin"
+        {
+            return text(StatusCode::FORBIDDEN, "cross-site request refused");
         }
         if let Some(origin) = headers.get(header::ORIGIN) {
             let host = headers.get(header::HOST).map(HeaderValue::as_bytes);
@@ -534,12 +534,12 @@ async fn index(
     html(StatusCode::OK, "Webhooks", &body)
 }
 
-fn parse_id(id: &str) -> Result<i64, Response> {
+fn parse_id(id: &str) -> Result<i64, Box<Response>> {
     id.parse::<i64>().map_err(|_| {
-        text(
+        Box::new(text(
             StatusCode::BAD_REQUEST,
             &format!("{id:?} is not a webhook id"),
-        )
+        ))
     })
 }
 
@@ -551,7 +551,7 @@ async fn detail(
     let base = base(&original, &format!("/webhooks/{id}"));
     let id = match parse_id(&id) {
         Ok(id) => id,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let webhook = match admin.inbox.get(id).await {
         Ok(Some(webhook)) => webhook,
@@ -629,23 +629,23 @@ fn check_csrf(
     admin: &Admin,
     bearer: Option<axum::Extension<Bearer>>,
     form: Result<Form<HashMap<String, String>>, FormRejection>,
-) -> Result<(), Response> {
+) -> Result<(), Box<Response>> {
     if matches!(bearer, Some(axum::Extension(Bearer(true)))) {
         return Ok(());
     }
     let Ok(Form(form)) = form else {
-        return Err(text(
+        return Err(Box::new(text(
             StatusCode::BAD_REQUEST,
             "malformed form: expected csrf=...",
-        ));
+        )));
     };
     match form.get("csrf") {
         Some(given) if equal(given, &admin.csrf()) => Ok(()),
-        Some(_) => Err(text(
+        Some(_) => Err(Box::new(text(
             StatusCode::FORBIDDEN,
             "wrong CSRF token: reload the page",
-        )),
-        None => Err(text(StatusCode::FORBIDDEN, "missing CSRF token")),
+        ))),
+        None => Err(Box::new(text(StatusCode::FORBIDDEN, "missing CSRF token"))),
     }
 }
 
@@ -667,10 +667,10 @@ async fn replay(
     let base = base(&original, &format!("/webhooks/{id}/replay"));
     let id = match parse_id(&id) {
         Ok(id) => id,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     if let Err(response) = check_csrf(&admin, bearer, form) {
-        return response;
+        return *response;
     }
     match admin.inbox.replay(id).await {
         Ok(true) => see_other(&format!("{base}/webhooks/{id}")),
@@ -696,10 +696,10 @@ async fn discard(
     let base = base(&original, &format!("/webhooks/{id}/discard"));
     let id = match parse_id(&id) {
         Ok(id) => id,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     if let Err(response) = check_csrf(&admin, bearer, form) {
-        return response;
+        return *response;
     }
     match admin.inbox.discard(id).await {
         Ok(true) => see_other(&home(&base)),
