@@ -448,12 +448,17 @@ async fn index(
         (Ok(stats), Ok(backlog), Ok(page)) => (stats, backlog, page),
         (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return store_failed(&e),
     };
+    let chart = match received_per_minute(&admin.inbox).await {
+        Ok(counts) => chart(&counts),
+        Err(e) => return store_failed(&e),
+    };
     let mut body = format!("<h1>Webhooks</h1>{}", nav(&base));
     let _ = write!(
         body,
         "<h2>By state</h2><table><tr><th>pending</th><th>processing</th><th>done</th><th>dead</th><th>superseded</th><th>duplicates dropped</th></tr><tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr></table>",
         stats.pending, stats.processing, stats.done, stats.dead, stats.superseded, stats.duplicates
     );
+    body.push_str(&chart);
     body.push_str("<h2>Not handled yet, by provider</h2><table><tr><th>provider</th><th>pending</th><th>processing</th><th>dead</th><th>oldest pending</th></tr>");
     for row in &backlog {
         let _ = write!(
@@ -532,6 +537,64 @@ async fn index(
         );
     }
     html(StatusCode::OK, "Webhooks", &body)
+}
+
+/// The most webhooks of the last hour the chart reads: 10 pages.
+const CHART_MAX: usize = 10 * MAX_PAGE as usize;
+
+/// How many webhooks were received in each of the last 60 minutes, oldest
+/// first (at most [`CHART_MAX`] of them read).
+async fn received_per_minute(inbox: &Inbox) -> Result<[u64; 60], super::InboxError> {
+    let now = time::OffsetDateTime::now_utc();
+    let from = now - time::Duration::hours(1);
+    let mut filter = Filter::default().received(Some(from), None).limit(MAX_PAGE);
+    let mut counts = [0u64; 60];
+    let mut read = 0;
+    loop {
+        let page = inbox.list(&filter).await?;
+        for webhook in &page.webhooks {
+            let minutes = (webhook.received_at - from).whole_minutes();
+            if let Some(count) = usize::try_from(minutes)
+                .ok()
+                .and_then(|m| counts.get_mut(m))
+            {
+                *count += 1;
+            }
+        }
+        read += page.webhooks.len();
+        match page.next {
+            Some(next) if read < CHART_MAX => filter = filter.after(next),
+            _ => break,
+        }
+    }
+    Ok(counts)
+}
+
+/// The received-per-minute bars as inline SVG.
+fn chart(counts: &[u64; 60]) -> String {
+    let max = counts.iter().copied().max().unwrap_or(0).max(1);
+    let total: u64 = counts.iter().sum();
+    let mut svg = format!(
+        "<h2>Received per minute, last hour ({total})</h2><svg id=\"received\" width=\"600\" height=\"110\" viewBox=\"0 0 600 110\" role=\"img\"><title>webhooks received per minute over the last hour, at most {max}</title><line x1=\"0\" y1=\"100\" x2=\"600\" y2=\"100\" stroke=\"#999\"/>"
+    );
+    for (minute, count) in counts.iter().enumerate() {
+        if *count == 0 {
+            continue;
+        }
+        #[allow(clippy::cast_precision_loss)]
+        let height = (*count as f64 / max as f64 * 95.0).max(1.0);
+        let _ = write!(
+            svg,
+            "<rect x=\"{}\" y=\"{:.1}\" width=\"9\" height=\"{height:.1}\" fill=\"#47a\"><title>{count}</title></rect>",
+            minute * 10,
+            100.0 - height
+        );
+    }
+    let _ = write!(
+        svg,
+        "<text x=\"0\" y=\"110\" font-size=\"9\">-60 min</text><text x=\"570\" y=\"110\" font-size=\"9\">now</text></svg>"
+    );
+    svg
 }
 
 fn parse_id(id: &str) -> Result<i64, Box<Response>> {

@@ -232,6 +232,17 @@ async fn admin_signed_in_sees_counts_list_and_escaped_detail() {
         "{}",
         page.body
     );
+    // Both webhooks were received just now: the chart's last minutes.
+    assert!(
+        page.body
+            .contains("Received per minute, last hour (2)</h2><svg id=\"received\""),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains("<title>2</title></rect>")
+            || page.body.matches("<title>1</title></rect>").count() == 2
+    );
 
     let dead_only = call(
         &router,
