@@ -110,6 +110,7 @@
 //! | `sqlite` | the inbox's SQLite store (SQLite compiled in) |
 //! | `postgres` | the inbox's PostgreSQL store |
 //! | `cli` | the `shipment-webhooks` command line (a binary; `clap`) |
+//! | `admin` | `Inbox::admin`: the inbox's admin page, an axum `Router` of server-rendered HTML |
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub, missing_debug_implementations)]

@@ -206,7 +206,6 @@ async fn guard(State(admin): State<Arc<Admin>>, mut request: Request, next: Next
             } else if let Some(session) = cookie(headers, COOKIE) {
                 if !equal(&session, &admin.session()) {
                     return login_page(
-                        &admin,
                         &request,
                         StatusCode::UNAUTHORIZED,
                         "Your session is not valid: sign in again.",
@@ -214,7 +213,7 @@ async fn guard(State(admin): State<Arc<Admin>>, mut request: Request, next: Next
                 }
                 false
             } else {
-                return login_page(&admin, &request, StatusCode::UNAUTHORIZED, "");
+                return login_page(&request, StatusCode::UNAUTHORIZED, "");
             }
         }
     };
@@ -308,13 +307,12 @@ fn encode(value: &str) -> String {
     out
 }
 
-fn login_page(admin: &Admin, request: &Request, status: StatusCode, message: &str) -> Response {
+fn login_page(request: &Request, status: StatusCode, message: &str) -> Response {
     let base = request
         .extensions()
         .get::<OriginalUri>()
         .map(|original| base(original, request.uri().path()))
         .unwrap_or_default();
-    let _ = admin;
     let body = format!(
         "<h1>Webhooks admin</h1><p>{}</p><form method=\"post\" action=\"{}/login\"><label>Admin token <input type=\"password\" name=\"token\" autofocus></label> <button type=\"submit\">Sign in</button></form>",
         escape(message),
