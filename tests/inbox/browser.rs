@@ -88,6 +88,22 @@ impl Driver {
         .await;
     }
 
+    /// The page's source once it contains `text` (a click's navigation may
+    /// still be loading when the click returns), within 10 s.
+    async fn wait_for(&self, session: &str, text: &str) -> String {
+        for _ in 0..200 {
+            let source = self.source(session).await;
+            if source.contains(text) {
+                return source;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!(
+            "the page never showed {text:?}: {}",
+            self.source(session).await
+        );
+    }
+
     async fn source(&self, session: &str) -> String {
         self.call("GET", &format!("/session/{session}/source"), None)
             .await
@@ -195,10 +211,8 @@ async fn admin_browser_replay_clicked_in_chromium_changes_the_sqlite_row() {
         )
         .await;
     driver.click(&session, "button[type=submit]").await;
-    assert!(
-        driver.source(&session).await.contains("SG-BROWSER"),
-        "signed in, the list"
-    );
+    // Signed in: the list.
+    driver.wait_for(&session, "SG-BROWSER").await;
 
     driver
         .click(
@@ -206,6 +220,7 @@ async fn admin_browser_replay_clicked_in_chromium_changes_the_sqlite_row() {
             &format!("a[href='/admin/webhooks/webhooks/{id}']"),
         )
         .await;
+    driver.wait_for(&session, "id=\"replay\"").await;
     let title = driver
         .call("GET", &format!("/session/{session}/title"), None)
         .await;
@@ -223,6 +238,10 @@ async fn admin_browser_replay_clicked_in_chromium_changes_the_sqlite_row() {
         Some(WebhookState::Dead)
     );
     driver.click(&session, "#replay").await;
+    // The redirect back shows it pending, once the POST is done.
+    driver
+        .wait_for(&session, "class=\"pending\">pending<")
+        .await;
     assert_eq!(
         inbox
             .get(id)
@@ -231,12 +250,6 @@ async fn admin_browser_replay_clicked_in_chromium_changes_the_sqlite_row() {
             .map(|w| w.summary.state),
         Some(WebhookState::Pending),
         "the click replayed it in the SQLite file"
-    );
-    assert!(
-        driver
-            .source(&session)
-            .await
-            .contains("class=\"pending\">pending<")
     );
 
     driver
