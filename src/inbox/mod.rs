@@ -294,6 +294,18 @@ impl Inbox {
     /// A Tower service (for axum's `post_service`) that stores the
     /// [`VerifiedWebhook`] a verifying layer put in the request and answers
     /// 200 once it is committed; see [`InboxReceiver`].
+    ///
+    /// It is a service, not an axum handler: route it with `post_service`.
+    /// `post(inbox.receiver())` does not compile ("the trait bound
+    /// `InboxReceiver: Handler<_, _>` is not satisfied"):
+    ///
+    /// ```
+    /// # use axum::{Router, routing::post_service};
+    /// # use shipment_webhooks::inbox::Inbox;
+    /// let inbox = Inbox::in_memory();
+    /// // Then `.route_layer(..)` the provider's verifying layer on it.
+    /// let app: Router = Router::new().route("/webhooks/acme", post_service(inbox.receiver()));
+    /// ```
     pub fn receiver(&self) -> InboxReceiver {
         InboxReceiver::new(self.clone())
     }
@@ -328,6 +340,37 @@ impl Inbox {
 
     /// A worker running `handler` for every stored webhook; configure it,
     /// then [`spawn`](Worker::spawn) it.
+    ///
+    /// The handler returns `Result<(), E>` for any `E: Display`: an `Err`
+    /// is retried with backoff, its text recorded as the attempt's error. A
+    /// closure that only ever returns `Ok(())` has to name its `E`, as Rust
+    /// cannot infer it (error E0283, "type annotations needed ... `_:
+    /// Display`"): write `Ok::<(), Infallible>(())`, or return a
+    /// `Box<dyn Error + Send + Sync>` to use `?` on any error:
+    ///
+    /// ```
+    /// use std::convert::Infallible;
+    /// use std::error::Error;
+    /// use shipment_webhooks::inbox::{Delivery, Inbox};
+    ///
+    /// let inbox = Inbox::in_memory();
+    /// let never_fails = inbox.worker(|delivery: Delivery| async move {
+    ///     println!("{}", delivery.event().status);
+    ///     Ok::<(), Infallible>(())
+    /// });
+    /// let may_fail = inbox.worker(|delivery: Delivery| async move {
+    ///     std::fs::write("last-status", delivery.event().status.as_str())?;
+    ///     Ok::<(), Box<dyn Error + Send + Sync>>(())
+    /// });
+    /// # drop((never_fails, may_fail));
+    /// ```
+    ///
+    /// Without the annotation, E0283:
+    ///
+    /// ```compile_fail,E0283
+    /// # let inbox = shipment_webhooks::inbox::Inbox::in_memory();
+    /// let worker = inbox.worker(|_delivery| async move { Ok(()) });
+    /// ```
     pub fn worker<H, Fut, E>(&self, handler: H) -> Worker
     where
         H: Fn(Delivery) -> Fut + Send + Sync + 'static,
