@@ -2,6 +2,9 @@
 //! retried duplicates, keep the newest status per shipment, and process each
 //! webhook with a worker that retries, with nothing lost across a crash.
 //!
+//! Needs the `inbox` feature (the in-memory store), `sqlite` or `postgres`
+//! for a durable one.
+//!
 //! ```no_run
 //! use axum::{Router, routing::post_service};
 //! use shipment_webhooks::KosmoSignature;
@@ -149,6 +152,7 @@ pub use history::{
 };
 pub use receiver::{DEFAULT_RECEIVE_TIMEOUT, InboxReceiver, ReceiverFuture};
 #[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use sqlite::SqliteSync;
 pub use worker::{RunStats, Worker, WorkerHandle};
 
@@ -211,6 +215,8 @@ impl Inbox {
     /// An inbox in the SQLite file at `path`, created if missing, in WAL mode
     /// with `synchronous=FULL`: an acknowledged webhook survives a power
     /// loss. See [`sqlite_with`](Self::sqlite_with) to trade that for speed.
+    ///
+    /// Needs the `sqlite` feature.
     #[cfg(feature = "sqlite")]
     #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
     pub async fn sqlite(path: impl AsRef<std::path::Path>) -> Result<Self, InboxError> {
@@ -218,6 +224,8 @@ impl Inbox {
     }
 
     /// An inbox in the SQLite file at `path`, with the given durability.
+    ///
+    /// Needs the `sqlite` feature.
     #[cfg(feature = "sqlite")]
     #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
     pub async fn sqlite_with(
@@ -232,6 +240,8 @@ impl Inbox {
     /// (`postgres://user:password@host/database`; a socket directory goes in
     /// `?host=/run/postgresql`). Its tables are created if missing. Workers
     /// in every process sharing the database wake on `LISTEN`/`NOTIFY`.
+    ///
+    /// Needs the `postgres` feature.
     #[cfg(feature = "postgres")]
     #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
     pub async fn postgres(url: &str) -> Result<Self, InboxError> {
@@ -245,6 +255,8 @@ impl Inbox {
     /// An inbox in the database of an existing sqlx 0.8 pool. It needs a
     /// connection per concurrent request or claim, and one more for the
     /// workers' `LISTEN`.
+    ///
+    /// Needs the `postgres` feature.
     #[cfg(feature = "postgres")]
     #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
     pub async fn postgres_pool(pool: sqlx::PgPool) -> Result<Self, InboxError> {
@@ -738,6 +750,8 @@ impl Delivery {
     /// ([`testing::DeliveryBuilder`](crate::testing::DeliveryBuilder)),
     /// there is no row to mark: it writes nothing on `connection` and
     /// returns `Ok(true)`, so a handler under test commits its own writes.
+    ///
+    /// Needs the `sqlite` or `postgres` feature.
     #[cfg(any(feature = "sqlite", feature = "postgres"))]
     #[cfg_attr(docsrs, doc(cfg(any(feature = "sqlite", feature = "postgres"))))]
     pub async fn mark_done_in(
@@ -757,7 +771,8 @@ impl Delivery {
 /// [`Delivery::mark_done_in`]: sqlx's `PgConnection` or `SqliteConnection`
 /// (a `Transaction` dereferences to one: `&mut *tx`).
 ///
-/// Sealed: implemented for those two only.
+/// Sealed: implemented for those two only. Needs the `sqlite` or `postgres`
+/// feature.
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 #[cfg_attr(docsrs, doc(cfg(any(feature = "sqlite", feature = "postgres"))))]
 pub trait InboxConnection: sealed::Sealed + Send {
