@@ -7,7 +7,7 @@ pub fn port() -> Result<u16, String> {
         Err(std::env::VarError::NotPresent) => Ok(3000),
         Ok(port) => port
             .parse()
-            .map_err(|_| format!("PORT={port:?} is not a port number (0 to 65535)")),
+            .map_err(|_| format!("PORT={port} is not a port number (0 to 65535)")),
         Err(std::env::VarError::NotUnicode(_)) => Err("PORT is not UTF-8".into()),
     }
 }
