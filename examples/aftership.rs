@@ -6,6 +6,9 @@
 //! typed payload. `edd_revise` and `tracking_pending_time` events carry the
 //! tracking too.
 
+#[path = "support/port.rs"]
+mod port;
+
 use axum::{Router, http::StatusCode, routing::post};
 use shipment_webhooks::{AfterShipEvent, AfterShipSignature, ShipmentEvent};
 
@@ -33,7 +36,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "/webhooks/aftership",
         post(on_aftership).route_layer(AfterShipSignature::new(secret)),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+    let listener = port::bind(port::port()?).await?;
     axum::serve(listener, app).await?;
     Ok(())
 }

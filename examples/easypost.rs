@@ -7,6 +7,9 @@
 //! is passed on too, as `other` with its `description`, and answered 200 so
 //! EasyPost never retries or disables the endpoint for it.
 
+#[path = "support/port.rs"]
+mod port;
+
 use axum::{Router, http::StatusCode, routing::post};
 use shipment_webhooks::{EasyPostEvent, EasyPostSignature, ShipmentEvent, ShipmentStatus};
 
@@ -43,7 +46,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "/webhooks/easypost",
         post(on_easypost).route_layer(EasyPostSignature::new(secret)),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+    let listener = port::bind(port::port()?).await?;
     axum::serve(listener, app).await?;
     Ok(())
 }

@@ -4,6 +4,9 @@
 //! Its signature covers the raw body, so nothing may rewrite the body before
 //! the layer; the handler can still read the very bytes that were verified.
 
+#[path = "support/port.rs"]
+mod port;
+
 use axum::{Router, body::Bytes, http::StatusCode, routing::post};
 use shipment_webhooks::{GoShiipEvent, GoShiipSignature, ShipmentEvent};
 
@@ -27,7 +30,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         std::env::var("GOSHIIP_WEBHOOK_SECRET").unwrap_or_else(|_| "your_secret_key".into());
     let layer = GoShiipSignature::new(secret).body_limit(64 * 1024);
     let app = Router::new().route("/webhooks/goshiip", post(on_goshiip).route_layer(layer));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+    let listener = port::bind(port::port()?).await?;
     axum::serve(listener, app).await?;
     Ok(())
 }

@@ -6,6 +6,9 @@
 //! verified bytes and a `VerifiedWebhook` in the request's extensions;
 //! refusals it answers itself, in the service's response body type.
 
+#[path = "support/port.rs"]
+mod port;
+
 use std::convert::Infallible;
 
 use http_body_util::Full;
@@ -31,11 +34,11 @@ async fn on_webhook(request: Request<Body>) -> Result<Response<Full<Bytes>>, Inf
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let secret =
         std::env::var("GOSHIIP_WEBHOOK_SECRET").unwrap_or_else(|_| "your_secret_key".into());
-    let port = std::env::var("PORT").unwrap_or_else(|_| "3000".into());
+    let port = port::port()?;
     let service = ServiceBuilder::new()
         .layer(GoShiipSignature::new(secret))
         .service(tower::service_fn(on_webhook));
-    let listener = tokio::net::TcpListener::bind(format!("127.0.0.1:{port}")).await?;
+    let listener = port::bind(port).await?;
     println!("GoShiip webhooks on http://127.0.0.1:{port}/ (any path)");
     loop {
         let (stream, _) = listener.accept().await?;

@@ -44,6 +44,8 @@ async fn handle(delivery: Delivery) -> Result<(), std::convert::Infallible> {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     support::init_tracing();
     let secrets = support::Secrets::from_env()?;
+    // Listen first: a port in use stops it before it creates the database.
+    let listener = support::listen().await?;
     let path = std::env::var("INBOX_PATH").unwrap_or_else(|_| "webhooks.db".into());
     let inbox = Inbox::sqlite(&path).await?;
     tracing::info!(path, "inbox open");
@@ -101,7 +103,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ),
     }
 
-    let listener = support::listen().await?;
     axum::serve(listener, app)
         .with_graceful_shutdown(support::shutdown_signal())
         .await?;

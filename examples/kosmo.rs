@@ -4,6 +4,9 @@
 //! one being retired (optional). Each event logs which of the two signed it, so
 //! you know when nothing uses the old one any more.
 
+#[path = "support/port.rs"]
+mod port;
+
 use axum::{Router, http::StatusCode, routing::post};
 use shipment_webhooks::{KosmoEvent, KosmoSignature, MatchedSecret, ShipmentEvent};
 
@@ -29,7 +32,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         layer = layer.with_secret("previous", previous);
     }
     let app = Router::new().route("/webhooks/kosmo", post(on_kosmo).route_layer(layer));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+    let listener = port::bind(port::port()?).await?;
     axum::serve(listener, app).await?;
     Ok(())
 }

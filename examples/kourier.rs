@@ -3,6 +3,9 @@
 //! Kourier retries any webhook that is not answered with a 2xx, so this
 //! handler answers 200 for every event it received, known or not.
 
+#[path = "support/port.rs"]
+mod port;
+
 use axum::{Router, http::StatusCode, routing::post};
 use shipment_webhooks::{KourierBearer, KourierEvent, ShipmentEvent};
 
@@ -24,7 +27,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "/webhooks/kourier",
         post(on_kourier).route_layer(KourierBearer::new(token)),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+    let listener = port::bind(port::port()?).await?;
     axum::serve(listener, app).await?;
     Ok(())
 }

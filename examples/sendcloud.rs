@@ -6,6 +6,9 @@
 //! itself and shows to `on_connection_test`; parcel status changes reach the
 //! handler, with the numeric status id mapped.
 
+#[path = "support/port.rs"]
+mod port;
+
 use axum::{Router, http::StatusCode, routing::post};
 use shipment_webhooks::{SendcloudEvent, SendcloudSignature, ShipmentEvent};
 
@@ -32,7 +35,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let layer = SendcloudSignature::new(secret)
         .on_connection_test(|test| println!("Sendcloud test webhook, secret {}", test.secret));
     let app = Router::new().route("/webhooks/sendcloud", post(on_sendcloud).route_layer(layer));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+    let listener = port::bind(port::port()?).await?;
     axum::serve(listener, app).await?;
     Ok(())
 }

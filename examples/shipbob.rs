@@ -5,6 +5,9 @@
 //! and answers with what it proved. Both take the `whsec_` secret in
 //! SHIPBOB_WEBHOOK_SECRET.
 
+#[path = "support/port.rs"]
+mod port;
+
 use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
@@ -46,7 +49,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             post(on_shipbob).route_layer(ShipBobSignature::try_new(&secret)?),
         )
         .route("/webhooks/standard", post(any_sender));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+    let listener = port::bind(port::port()?).await?;
     axum::serve(listener, app).await?;
     Ok(())
 }

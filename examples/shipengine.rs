@@ -16,6 +16,9 @@
 //!
 //! Try it with `cargo run --example send -- shipengine http://127.0.0.1:3000/webhooks/shipengine`.
 
+#[path = "support/port.rs"]
+mod port;
+
 use axum::{Router, http::StatusCode, routing::post};
 use shipment_webhooks::{MatchedSecret, ShipEngineEvent, ShipEngineSignature, ShipmentEvent};
 
@@ -52,7 +55,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "/webhooks/shipengine",
         post(on_shipengine).route_layer(layer),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+    let listener = port::bind(port::port()?).await?;
     axum::serve(listener, app).await?;
     Ok(())
 }

@@ -6,6 +6,9 @@
 //! it after. An event stored is not lost if the process stops: the next
 //! start handles it.
 
+#[path = "support/port.rs"]
+mod port;
+
 use axum::{Router, routing::post_service};
 use shipment_webhooks::inbox::{Delivery, Inbox};
 use shipment_webhooks::{ShipmondoEvent, ShipmondoJwt};
@@ -39,7 +42,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "/webhooks/shipmondo",
         post_service(inbox.receiver()).route_layer(ShipmondoJwt::new(key)),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+    let listener = port::bind(port::port()?).await?;
     axum::serve(listener, app)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;

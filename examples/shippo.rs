@@ -6,6 +6,9 @@
 //! set SHIPPO_SIGNATURE_HEADER. `test: true` marks Shippo's test mode: the
 //! event still reaches the handler.
 
+#[path = "support/port.rs"]
+mod port;
+
 use axum::{Router, http::StatusCode, routing::post};
 use shipment_webhooks::{ShipmentEvent, ShippoEvent, ShippoSignature};
 
@@ -31,7 +34,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         layer = layer.try_signature_header(&name)?;
     }
     let app = Router::new().route("/webhooks/shippo", post(on_shippo).route_layer(layer));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+    let listener = port::bind(port::port()?).await?;
     axum::serve(listener, app).await?;
     Ok(())
 }

@@ -5,6 +5,9 @@
 //!
 //! The tenant table is a map here; in an app, a database the lookup queries.
 
+#[path = "support/port.rs"]
+mod port;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -36,8 +39,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "/webhooks/goshiip/{tenant}",
         post(on_event).route_layer(layer),
     );
-    let port = std::env::var("PORT").unwrap_or_else(|_| "3000".into());
-    let listener = tokio::net::TcpListener::bind(format!("127.0.0.1:{port}")).await?;
+    let port = port::port()?;
+    let listener = port::bind(port).await?;
     println!("tenants acme and globex on http://127.0.0.1:{port}/webhooks/goshiip/{{tenant}}");
     axum::serve(listener, app).await?;
     Ok(())

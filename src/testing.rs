@@ -1,5 +1,6 @@
 //! Build webhook requests exactly as each provider sends them, to test
-//! handlers without the provider.
+//! handlers without the provider. Needs the `testing` feature (a
+//! dev-dependency with `features = ["testing"]`).
 //!
 //! A [`Webhook`] starts from a realistic sample of one provider's payload in
 //! a given status; change any field with [`field`](Webhook::field) or
@@ -1015,6 +1016,8 @@ const TEST_STANDARD_WEBHOOKS_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaL
 /// such a delivery writes nothing, as there is no inbox row to mark, and
 /// returns `Ok(true)`: the handler's own writes in the transaction commit as
 /// they would under a worker.
+///
+/// Needs the `inbox` feature.
 #[cfg(feature = "inbox")]
 #[cfg_attr(docsrs, doc(cfg(feature = "inbox")))]
 #[derive(Debug, Clone)]

@@ -136,6 +136,7 @@ async fn sqlite_fifty_dead_webhooks_found_shown_and_replayed() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(postgres_tests), ignore = "needs SHIPMENT_WEBHOOKS_TEST_POSTGRES")]
 async fn postgres_fifty_dead_webhooks_found_shown_and_replayed() {
     let Some((db, pool)) = postgres_db("cli").await else {
         return;
@@ -314,6 +315,7 @@ async fn unknown_ids_are_refused() {
 }
 
 #[tokio::test]
+#[cfg_attr(not(postgres_tests), ignore = "needs SHIPMENT_WEBHOOKS_TEST_POSTGRES")]
 async fn postgres_unknown_ids_and_a_newer_schema_are_refused() {
     let Some((db, pool)) = postgres_db("cli_unknown").await else {
         return;

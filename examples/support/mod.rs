@@ -1,6 +1,8 @@
 //! What the example servers share: logging, every provider's secret (and
 //! ShipEngine's JWKS) from the environment, and the port.
 
+mod port;
+
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::prelude::*;
 
@@ -104,10 +106,10 @@ fn secret(var: &str, demo: &str) -> Result<String, String> {
     }
 }
 
-/// A listener on 127.0.0.1:$PORT (default 3000).
+/// A listener on 127.0.0.1:$PORT (default 3000); a port in use is an error
+/// that names it and `PORT`.
 pub async fn listen() -> Result<tokio::net::TcpListener, Box<dyn std::error::Error>> {
-    let port: u16 = std::env::var("PORT").map_or(Ok(3000), |port| port.parse())?;
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    let listener = port::bind(port::port()?).await?;
     tracing::info!(
         "listening on http://{}/webhooks/{{kosmo,kourier,shipmondo,goshiip,easypost,aftership,sendcloud,shippo,shipbob,shipengine}}",
         listener.local_addr()?

@@ -2,6 +2,9 @@
 //! retried duplicates, keep the newest status per shipment, and process each
 //! webhook with a worker that retries, with nothing lost across a crash.
 //!
+//! Needs the `inbox` feature (the in-memory store), `sqlite` or `postgres`
+//! for a durable one.
+//!
 //! ```no_run
 //! use axum::{Router, routing::post_service};
 //! use shipment_webhooks::KosmoSignature;
@@ -153,6 +156,7 @@ pub use history::{
 };
 pub use receiver::{DEFAULT_RECEIVE_TIMEOUT, InboxReceiver, ReceiverFuture};
 #[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use sqlite::SqliteSync;
 pub use worker::{RunStats, Worker, WorkerHandle};
 
@@ -215,6 +219,8 @@ impl Inbox {
     /// An inbox in the SQLite file at `path`, created if missing, in WAL mode
     /// with `synchronous=FULL`: an acknowledged webhook survives a power
     /// loss. See [`sqlite_with`](Self::sqlite_with) to trade that for speed.
+    ///
+    /// Needs the `sqlite` feature.
     #[cfg(feature = "sqlite")]
     #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
     pub async fn sqlite(path: impl AsRef<std::path::Path>) -> Result<Self, InboxError> {
@@ -222,6 +228,8 @@ impl Inbox {
     }
 
     /// An inbox in the SQLite file at `path`, with the given durability.
+    ///
+    /// Needs the `sqlite` feature.
     #[cfg(feature = "sqlite")]
     #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
     pub async fn sqlite_with(
@@ -236,6 +244,8 @@ impl Inbox {
     /// (`postgres://user:password@host/database`; a socket directory goes in
     /// `?host=/run/postgresql`). Its tables are created if missing. Workers
     /// in every process sharing the database wake on `LISTEN`/`NOTIFY`.
+    ///
+    /// Needs the `postgres` feature.
     #[cfg(feature = "postgres")]
     #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
     pub async fn postgres(url: &str) -> Result<Self, InboxError> {
@@ -249,6 +259,8 @@ impl Inbox {
     /// An inbox in the database of an existing sqlx 0.8 pool. It needs a
     /// connection per concurrent request or claim, and one more for the
     /// workers' `LISTEN`.
+    ///
+    /// Needs the `postgres` feature.
     #[cfg(feature = "postgres")]
     #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
     pub async fn postgres_pool(pool: sqlx::PgPool) -> Result<Self, InboxError> {
@@ -298,6 +310,18 @@ impl Inbox {
     /// A Tower service (for axum's `post_service`) that stores the
     /// [`VerifiedWebhook`] a verifying layer put in the request and answers
     /// 200 once it is committed; see [`InboxReceiver`].
+    ///
+    /// It is a service, not an axum handler: route it with `post_service`.
+    /// `post(inbox.receiver())` does not compile ("the trait bound
+    /// `InboxReceiver: Handler<_, _>` is not satisfied"):
+    ///
+    /// ```
+    /// # use axum::{Router, routing::post_service};
+    /// # use shipment_webhooks::inbox::Inbox;
+    /// let inbox = Inbox::in_memory();
+    /// // Then `.route_layer(..)` the provider's verifying layer on it.
+    /// let app: Router = Router::new().route("/webhooks/acme", post_service(inbox.receiver()));
+    /// ```
     pub fn receiver(&self) -> InboxReceiver {
         InboxReceiver::new(self.clone())
     }
@@ -332,6 +356,37 @@ impl Inbox {
 
     /// A worker running `handler` for every stored webhook; configure it,
     /// then [`spawn`](Worker::spawn) it.
+    ///
+    /// The handler returns `Result<(), E>` for any `E: Display`: an `Err`
+    /// is retried with backoff, its text recorded as the attempt's error. A
+    /// closure that only ever returns `Ok(())` has to name its `E`, as Rust
+    /// cannot infer it (error E0283, "type annotations needed ... `_:
+    /// Display`"): write `Ok::<(), Infallible>(())`, or return a
+    /// `Box<dyn Error + Send + Sync>` to use `?` on any error:
+    ///
+    /// ```
+    /// use std::convert::Infallible;
+    /// use std::error::Error;
+    /// use shipment_webhooks::inbox::{Delivery, Inbox};
+    ///
+    /// let inbox = Inbox::in_memory();
+    /// let never_fails = inbox.worker(|delivery: Delivery| async move {
+    ///     println!("{}", delivery.event().status);
+    ///     Ok::<(), Infallible>(())
+    /// });
+    /// let may_fail = inbox.worker(|delivery: Delivery| async move {
+    ///     std::fs::write("last-status", delivery.event().status.as_str())?;
+    ///     Ok::<(), Box<dyn Error + Send + Sync>>(())
+    /// });
+    /// # drop((never_fails, may_fail));
+    /// ```
+    ///
+    /// Without the annotation, E0283:
+    ///
+    /// ```compile_fail,E0283
+    /// # let inbox = shipment_webhooks::inbox::Inbox::in_memory();
+    /// let worker = inbox.worker(|_delivery| async move { Ok(()) });
+    /// ```
     pub fn worker<H, Fut, E>(&self, handler: H) -> Worker
     where
         H: Fn(Delivery) -> Fut + Send + Sync + 'static,
@@ -699,6 +754,8 @@ impl Delivery {
     /// ([`testing::DeliveryBuilder`](crate::testing::DeliveryBuilder)),
     /// there is no row to mark: it writes nothing on `connection` and
     /// returns `Ok(true)`, so a handler under test commits its own writes.
+    ///
+    /// Needs the `sqlite` or `postgres` feature.
     #[cfg(any(feature = "sqlite", feature = "postgres"))]
     #[cfg_attr(docsrs, doc(cfg(any(feature = "sqlite", feature = "postgres"))))]
     pub async fn mark_done_in(
@@ -718,7 +775,8 @@ impl Delivery {
 /// [`Delivery::mark_done_in`]: sqlx's `PgConnection` or `SqliteConnection`
 /// (a `Transaction` dereferences to one: `&mut *tx`).
 ///
-/// Sealed: implemented for those two only.
+/// Sealed: implemented for those two only. Needs the `sqlite` or `postgres`
+/// feature.
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 #[cfg_attr(docsrs, doc(cfg(any(feature = "sqlite", feature = "postgres"))))]
 pub trait InboxConnection: sealed::Sealed + Send {

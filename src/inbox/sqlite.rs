@@ -26,7 +26,8 @@ use super::store::{
 use super::{Backlog, InboxError, InboxStats, Receipt};
 
 /// What an acknowledged webhook survives on SQLite, set by
-/// [`Inbox::sqlite_with`](super::Inbox::sqlite_with).
+/// [`Inbox::sqlite_with`](super::Inbox::sqlite_with). Needs the `sqlite`
+/// feature.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum SqliteSync {

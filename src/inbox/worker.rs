@@ -204,6 +204,8 @@ impl Worker {
     /// several workers in one process set the same values; in several
     /// processes sharing a database, each process reports the same numbers,
     /// so aggregate them with `max`, not `sum`.
+    ///
+    /// Needs the `metrics` feature.
     #[cfg(feature = "metrics")]
     #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
     #[must_use]

@@ -637,6 +637,7 @@ async fn sqlite_effects_commit_exactly_once_across_kills() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(postgres_tests), ignore = "needs SHIPMENT_WEBHOOKS_TEST_POSTGRES")]
 async fn postgres_effects_commit_exactly_once_across_kills() {
     effects_commit_exactly_once_across_kills(true).await;
 }
@@ -647,6 +648,7 @@ async fn sqlite_receiver_killed_mid_load_loses_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(postgres_tests), ignore = "needs SHIPMENT_WEBHOOKS_TEST_POSTGRES")]
 async fn postgres_receiver_killed_mid_load_loses_nothing() {
     killed_mid_load_loses_nothing(true).await;
 }
@@ -654,6 +656,7 @@ async fn postgres_receiver_killed_mid_load_loses_nothing() {
 /// (b) Two receiver processes on one PostgreSQL database, the load split
 /// between them: every webhook handled exactly once across both.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(postgres_tests), ignore = "needs SHIPMENT_WEBHOOKS_TEST_POSTGRES")]
 async fn two_postgres_receivers_handle_each_webhook_once() {
     let Some(store) = fresh(true, "pair").await else {
         return;
@@ -733,6 +736,7 @@ async fn sqlite_sixteen_concurrent_duplicates_over_tcp() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(postgres_tests), ignore = "needs SHIPMENT_WEBHOOKS_TEST_POSTGRES")]
 async fn postgres_sixteen_concurrent_duplicates_over_tcp() {
     sixteen_concurrent_duplicates_over_tcp(true).await;
 }
@@ -1053,6 +1057,7 @@ async fn sqlite_killed_during_a_batched_completion_loses_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(postgres_tests), ignore = "needs SHIPMENT_WEBHOOKS_TEST_POSTGRES")]
 async fn postgres_killed_during_a_batched_completion_loses_nothing() {
     tokio::time::timeout(
         Duration::from_secs(120),

@@ -121,6 +121,7 @@ async fn a_database_out_of_reach_is_a_transient_error() {
 /// A pool closed under a running inbox does not come back: the error says
 /// so, and the receiver answers 503 so that the provider sends it again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(postgres_tests), ignore = "needs SHIPMENT_WEBHOOKS_TEST_POSTGRES")]
 async fn a_closed_postgres_pool_is_refused_with_503() {
     let Some(url) = postgres_url() else { return };
     let schema = postgres_schema(&url, "closed").await;
@@ -147,6 +148,7 @@ async fn a_closed_postgres_pool_is_refused_with_503() {
 
 /// `run_until_idle` on a store it cannot read returns the error, not a hang.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(postgres_tests), ignore = "needs SHIPMENT_WEBHOOKS_TEST_POSTGRES")]
 async fn run_until_idle_on_a_closed_postgres_pool_is_an_error() {
     let Some(url) = postgres_url() else { return };
     let schema = postgres_schema(&url, "idle_closed").await;
@@ -169,6 +171,7 @@ async fn run_until_idle_on_a_closed_postgres_pool_is_an_error() {
 /// A pool of one connection, which LISTEN would hold while receivers and
 /// claims wait for it, is refused at open; two or three work.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(postgres_tests), ignore = "needs SHIPMENT_WEBHOOKS_TEST_POSTGRES")]
 async fn postgres_pool_too_small_for_listen_is_refused() {
     let Some(url) = postgres_url() else { return };
     for size in [1u32, 2, 3] {
@@ -222,6 +225,7 @@ async fn postgres_pool_too_small_for_listen_is_refused() {
 /// session (claims set `idle_in_transaction_session_timeout`, 1 s here), and
 /// never keeps a worker from shutting down.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(postgres_tests), ignore = "needs SHIPMENT_WEBHOOKS_TEST_POSTGRES")]
 async fn postgres_instance_stalled_mid_claim_does_not_wedge_others() {
     let Some((inbox, mut other)) = postgres_inbox_and_outsider("stalled").await else {
         return;
@@ -256,6 +260,7 @@ async fn postgres_instance_stalled_mid_claim_does_not_wedge_others() {
 /// being committed (held open here) is waited for, not passed over: its
 /// shipment's later webhooks are not handed out before it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(postgres_tests), ignore = "needs SHIPMENT_WEBHOOKS_TEST_POSTGRES")]
 async fn postgres_row_locked_by_a_duplicate_count_is_waited_for() {
     let Some((inbox, mut other)) = postgres_inbox_and_outsider("locked").await else {
         return;
@@ -533,6 +538,7 @@ async fn wait_until(limit: Duration, what: &str, done: impl Fn() -> bool) {
 /// 100 ms until answered 200, as providers retry. Nothing is restarted but
 /// the database.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(postgres_tests), ignore = "needs SHIPMENT_WEBHOOKS_TEST_POSTGRES")]
 async fn postgres_restarted_mid_load_loses_nothing() {
     restarted_mid_load(Shutdown::Fast).await;
 }
@@ -543,6 +549,7 @@ async fn postgres_restarted_mid_load_loses_nothing() {
 /// out again under an attempt number already seen, and a shipment's order
 /// is only kept for what the database remembers (the README says so).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(postgres_tests), ignore = "needs SHIPMENT_WEBHOOKS_TEST_POSTGRES")]
 async fn postgres_crashed_mid_load_loses_nothing() {
     restarted_mid_load(Shutdown::Immediate).await;
 }

@@ -79,6 +79,7 @@ async fn sqlite_file_written_at_schema_1_opens_and_keeps_every_row() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(postgres_tests), ignore = "needs SHIPMENT_WEBHOOKS_TEST_POSTGRES")]
 async fn postgres_schema_written_at_schema_1_opens_and_keeps_every_row() {
     let Some(pool) = postgres_copy("schema1").await else {
         return;
@@ -113,6 +114,7 @@ async fn sqlite_file_of_a_newer_schema_is_refused_untouched() {
 }
 
 #[tokio::test]
+#[cfg_attr(not(postgres_tests), ignore = "needs SHIPMENT_WEBHOOKS_TEST_POSTGRES")]
 async fn postgres_schema_of_a_newer_version_is_refused_untouched() {
     let Some(pool) = postgres_copy("newer").await else {
         return;
@@ -353,6 +355,7 @@ async fn sqlite_file_written_at_schema_4_migrates_to_5() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(postgres_tests), ignore = "needs SHIPMENT_WEBHOOKS_TEST_POSTGRES")]
 async fn postgres_schema_written_at_schema_4_migrates_to_5() {
     let Some(url) = postgres_url() else {
         return;

@@ -33,6 +33,7 @@ macro_rules! every_store {
         )+ }
         mod postgres { $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            #[cfg_attr(not(postgres_tests), ignore = "needs SHIPMENT_WEBHOOKS_TEST_POSTGRES")]
             async fn $test() { super::$test(crate::harness::Backend::Postgres).await }
         )+ }
     };
@@ -661,6 +662,7 @@ async fn sqlite_locked_by_another_process_is_503_then_retry_is_stored() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(postgres_tests), ignore = "needs SHIPMENT_WEBHOOKS_TEST_POSTGRES")]
 async fn postgres_locked_table_is_503_then_retry_is_stored() {
     use sqlx::Connection;
     let Some(url) = postgres_url() else { return };
@@ -758,6 +760,7 @@ async fn sqlite_inbox_survives_reopening() {
 /// A webhook stored by one instance wakes another's idle worker through
 /// PostgreSQL's `NOTIFY`, long before its next poll.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(postgres_tests), ignore = "needs SHIPMENT_WEBHOOKS_TEST_POSTGRES")]
 async fn postgres_notify_wakes_another_instance() {
     let Some(url) = postgres_url() else { return };
     let schema = postgres_schema(&url, "notify").await;

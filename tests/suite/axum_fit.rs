@@ -45,6 +45,34 @@ async fn route_layer_answers_other_methods_405_where_layer_answers_401() {
     assert_eq!(status_of(&wrapped, get()).await, StatusCode::UNAUTHORIZED);
 }
 
+/// The README's safe pattern: a webhook route's own `route_layer` leaves a
+/// health check and unknown paths alone; the same layer on the whole router
+/// (`Router::layer`) answers both with its 401.
+#[tokio::test]
+async fn route_layer_leaves_other_routes_alone_where_router_layer_refuses_them() {
+    let health = || Request::get("/health").body(Body::empty()).unwrap();
+    let unknown = || Request::get("/no/such/path").body(Body::empty()).unwrap();
+    let safe = Router::new()
+        .route("/health", axum::routing::get(|| async { "ok" }))
+        .route(
+            "/webhooks/goshiip",
+            post(|_: ShipmentEvent| async {}).route_layer(GoShiipSignature::new(SECRET)),
+        );
+    assert_eq!(status_of(&safe, health()).await, StatusCode::OK);
+    assert_eq!(status_of(&safe, unknown()).await, StatusCode::NOT_FOUND);
+    let signed = Webhook::goshiip("Delivered").sign(SECRET);
+    assert_eq!(status_of(&safe, signed).await, StatusCode::OK);
+
+    let whole = Router::new()
+        .route("/health", axum::routing::get(|| async { "ok" }))
+        .route("/webhooks/goshiip", post(|_: ShipmentEvent| async {}))
+        .layer(GoShiipSignature::new(SECRET));
+    assert_eq!(status_of(&whole, health()).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(status_of(&whole, unknown()).await, StatusCode::UNAUTHORIZED);
+    let signed = Webhook::goshiip("Delivered").sign(SECRET);
+    assert_eq!(status_of(&whole, signed).await, StatusCode::OK);
+}
+
 #[tokio::test]
 async fn a_body_the_layer_verified_reaches_the_handler_above_axums_2_mb_default() {
     let limit = 4 * 1024 * 1024;

@@ -769,6 +769,7 @@ fn every_row_of_the_table_is_a_test() {
         ("shipengine", include_str!("shipengine.rs")),
         ("layer", include_str!("layer.rs")),
         ("axum_fit", include_str!("axum_fit.rs")),
+        ("examples", include_str!("examples.rs")),
         ("tenant", include_str!("tenant.rs")),
         ("memory", include_str!("../memory.rs")),
         ("stores", include_str!("../inbox/stores.rs")),
@@ -794,8 +795,14 @@ fn every_row_of_the_table_is_a_test() {
             .unwrap_or_else(|| {
                 panic!("the table names tests/suite/{file}.rs, which this test does not read")
             });
+        // PostgreSQL's tests are ignored unless a database is given.
+        let needs_postgres =
+            "#[cfg_attr(not(postgres_tests), ignore = \"needs SHIPMENT_WEBHOOKS_TEST_POSTGRES\")]";
         let is_test = |attribute: &str, signature: &str| {
             source.contains(&format!("{attribute}\n{signature} {test}("))
+                || source.contains(&format!(
+                    "{attribute}\n{needs_postgres}\n{signature} {test}("
+                ))
         };
         // The inbox suite's tests run once per store, generated from these.
         let per_store =

@@ -10,6 +10,7 @@ mod axum_fit;
 mod bad_inputs;
 mod easypost;
 mod event_serde;
+mod examples;
 mod goshiip;
 mod kosmo;
 mod kourier;
