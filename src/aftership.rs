@@ -108,14 +108,15 @@ use time::OffsetDateTime;
 use crate::extract::typed_payload;
 use crate::json::{object, optional_str, parse_object, parse_timestamp};
 use crate::proof::{
-    HmacSha256, TAG_LEN, Tag, base64_tag, header_name, hmac_key, no_secret_matched, proof_text,
-    proof_value, tag_from,
+    HmacSha256, TAG_LEN, Tag, base64_tag, hmac_key, no_secret_matched, proof_text, proof_value,
+    tag_from,
 };
 use crate::secret::Secrets;
-use crate::verify::{DEFAULT_BODY_LIMIT, Verified, Verifier, layer_builders};
+use crate::verify::{
+    DEFAULT_BODY_LIMIT, Verified, Verifier, layer_builders, signature_header_builders,
+};
 use crate::{
-    ConfigError, Provider, ShipmentEvent, ShipmentStatus, TypedPayload, VerifiedWebhook,
-    WebhookRejection,
+    Provider, ShipmentEvent, ShipmentStatus, TypedPayload, VerifiedWebhook, WebhookRejection,
 };
 
 /// The header AfterShip Tracking sends its signature in.
@@ -137,6 +138,7 @@ layer_builders!(
     prepare: hmac_key,
     min_len: 0,
 );
+signature_header_builders!(AfterShipSignature, "aftership-hmac-sha256");
 
 impl AfterShipSignature {
     fn from_secrets(secrets: Secrets<HmacSha256>) -> Self {
@@ -145,19 +147,6 @@ impl AfterShipSignature {
             header: SIGNATURE_HEADER,
             body_limit: DEFAULT_BODY_LIMIT,
         }
-    }
-
-    /// Reads the signature from header `name` instead of `aftership-hmac-sha256`.
-    #[must_use]
-    pub fn signature_header(mut self, name: HeaderName) -> Self {
-        self.header = name;
-        self
-    }
-
-    /// Like [`signature_header`](Self::signature_header), for a name read
-    /// at run time: an error if it is not a valid header name.
-    pub fn try_signature_header(self, name: &str) -> Result<Self, ConfigError> {
-        Ok(self.signature_header(header_name(name)?))
     }
 }
 

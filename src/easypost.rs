@@ -134,14 +134,14 @@ use unicode_normalization::UnicodeNormalization;
 use crate::extract::typed_payload;
 use crate::json::{parse_object, parse_timestamp, quote};
 use crate::proof::{
-    HmacSha256, TAG_LEN, Tag, header_name, hex_tag, hmac_key, no_secret_matched, proof_text,
-    proof_value,
+    HmacSha256, TAG_LEN, Tag, hex_tag, hmac_key, no_secret_matched, proof_text, proof_value,
 };
 use crate::secret::Secrets;
-use crate::verify::{DEFAULT_BODY_LIMIT, Verified, Verifier, layer_builders};
+use crate::verify::{
+    DEFAULT_BODY_LIMIT, Verified, Verifier, layer_builders, signature_header_builders,
+};
 use crate::{
-    ConfigError, Provider, ShipmentEvent, ShipmentStatus, TypedPayload, VerifiedWebhook,
-    WebhookRejection,
+    Provider, ShipmentEvent, ShipmentStatus, TypedPayload, VerifiedWebhook, WebhookRejection,
 };
 
 /// The header EasyPost sends its signature in.
@@ -167,6 +167,7 @@ layer_builders!(
     prepare: nfkd_hmac_key,
     min_len: 0,
 );
+signature_header_builders!(EasyPostSignature, "X-Hmac-Signature");
 
 /// The HMAC key EasyPost signs with: the secret NFKD-normalized, then UTF-8;
 /// bytes that are not UTF-8 as they are.
@@ -184,19 +185,6 @@ impl EasyPostSignature {
             header: SIGNATURE_HEADER,
             body_limit: DEFAULT_BODY_LIMIT,
         }
-    }
-
-    /// Reads the signature from header `name` instead of `X-Hmac-Signature`.
-    #[must_use]
-    pub fn signature_header(mut self, name: HeaderName) -> Self {
-        self.header = name;
-        self
-    }
-
-    /// Like [`signature_header`](Self::signature_header), for a name read
-    /// at run time: an error if it is not a valid header name.
-    pub fn try_signature_header(self, name: &str) -> Result<Self, ConfigError> {
-        Ok(self.signature_header(header_name(name)?))
     }
 }
 

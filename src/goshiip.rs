@@ -54,15 +54,13 @@ use serde_json::{Map, Value};
 
 use crate::extract::typed_payload;
 use crate::json::{object, optional_id, parse_object};
-use crate::proof::{
-    HmacSha256, TAG_LEN, Tag, header_name, hex_tag, hmac_key, no_secret_matched, proof_text,
-    proof_value,
-};
+use crate::proof::{HmacSha256, Tag, hex_proof, hmac_key, no_secret_matched};
 use crate::secret::Secrets;
-use crate::verify::{DEFAULT_BODY_LIMIT, Verified, Verifier, layer_builders};
+use crate::verify::{
+    DEFAULT_BODY_LIMIT, Verified, Verifier, layer_builders, signature_header_builders,
+};
 use crate::{
-    ConfigError, Provider, ShipmentEvent, ShipmentStatus, TypedPayload, VerifiedWebhook,
-    WebhookRejection,
+    Provider, ShipmentEvent, ShipmentStatus, TypedPayload, VerifiedWebhook, WebhookRejection,
 };
 
 /// The header GoShiip sends its signature in.
@@ -84,6 +82,7 @@ layer_builders!(
     prepare: hmac_key,
     min_len: 0,
 );
+signature_header_builders!(GoShiipSignature, "X-Signature");
 
 impl GoShiipSignature {
     fn from_secrets(secrets: Secrets<HmacSha256>) -> Self {
@@ -92,19 +91,6 @@ impl GoShiipSignature {
             header: SIGNATURE_HEADER,
             body_limit: DEFAULT_BODY_LIMIT,
         }
-    }
-
-    /// Reads the signature from header `name` instead of `X-Signature`.
-    #[must_use]
-    pub fn signature_header(mut self, name: HeaderName) -> Self {
-        self.header = name;
-        self
-    }
-
-    /// Like [`signature_header`](Self::signature_header), for a name read
-    /// at run time: an error if it is not a valid header name.
-    pub fn try_signature_header(self, name: &str) -> Result<Self, ConfigError> {
-        Ok(self.signature_header(header_name(name)?))
     }
 }
 
@@ -117,23 +103,7 @@ impl Verifier for GoShiipSignature {
     }
 
     fn check_headers(&self, headers: &HeaderMap) -> Result<Tag, WebhookRejection> {
-        let name = &self.header;
-        let value = proof_value(headers, name)?;
-        // A tag that decodes is visible ASCII: the text is checked only to say what is wrong.
-        if let Some(tag) = hex_tag(value.as_bytes()) {
-            return Ok(tag);
-        }
-        let signature = proof_text(value, name)?;
-        if signature.len() != 2 * TAG_LEN {
-            return Err(WebhookRejection::malformed_proof(format!(
-                "the {name} header is {} characters long; a hex HMAC-SHA256 is {}",
-                signature.len(),
-                2 * TAG_LEN
-            )));
-        }
-        Err(WebhookRejection::malformed_proof(format!(
-            "the {name} header is not hex"
-        )))
+        hex_proof(headers, &self.header)
     }
 
     fn check_body(

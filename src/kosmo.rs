@@ -92,15 +92,17 @@ use time::OffsetDateTime;
 use crate::extract::typed_payload;
 use crate::json::{optional_str, parse_object, parse_timestamp, quote};
 use crate::proof::{
-    HmacSha256, TAG_LEN, Tag, all_hex, base64_tag, header_name, hmac_key, no_secret_matched,
-    proof_text, proof_value, tag_from,
+    HmacSha256, TAG_LEN, Tag, all_hex, base64_tag, hmac_key, no_secret_matched, proof_text,
+    proof_value, tag_from,
 };
 use crate::secret::Secrets;
-use crate::verify::{DEFAULT_BODY_LIMIT, Verified, Verifier, layer_builders};
+use crate::verify::{
+    DEFAULT_BODY_LIMIT, Verified, Verifier, layer_builders, signature_header_builders,
+};
 use crate::window::TimeWindow;
 use crate::{
-    ConfigError, MatchedSecret, Provider, ShipmentEvent, ShipmentStatus, TypedPayload,
-    VerifiedWebhook, WebhookRejection,
+    MatchedSecret, Provider, ShipmentEvent, ShipmentStatus, TypedPayload, VerifiedWebhook,
+    WebhookRejection,
 };
 
 /// The header this crate reads Kosmo's signature from unless told otherwise.
@@ -128,6 +130,7 @@ layer_builders!(
     prepare: hmac_key,
     min_len: 0,
 );
+signature_header_builders!(KosmoSignature, "X-Kosmo-Signature");
 
 impl KosmoSignature {
     fn from_secrets(secrets: Secrets<HmacSha256>) -> Self {
@@ -138,19 +141,6 @@ impl KosmoSignature {
             window: TimeWindow::OPEN,
             uuid_event_ids: true,
         }
-    }
-
-    /// Reads the signature from header `name` instead of `X-Kosmo-Signature`.
-    #[must_use]
-    pub fn signature_header(mut self, name: HeaderName) -> Self {
-        self.header = name;
-        self
-    }
-
-    /// Like [`signature_header`](Self::signature_header), for a name read
-    /// at run time: an error if it is not a valid header name.
-    pub fn try_signature_header(self, name: &str) -> Result<Self, ConfigError> {
-        Ok(self.signature_header(header_name(name)?))
     }
 
     /// Refuses with 401 events whose signed `timestamp` is older than `age`,

@@ -101,6 +101,27 @@ pub(crate) fn hex_tag(hex: &[u8]) -> Option<Tag> {
     (digits & 0xf0 == 0).then_some(tag)
 }
 
+/// The tag in header `name`, 64 hex digits in either case, refused with a
+/// message saying what is wrong with it otherwise.
+pub(crate) fn hex_proof(headers: &HeaderMap, name: &HeaderName) -> Result<Tag, WebhookRejection> {
+    let value = proof_value(headers, name)?;
+    // A tag that decodes is visible ASCII: the text is checked only to say what is wrong.
+    if let Some(tag) = hex_tag(value.as_bytes()) {
+        return Ok(tag);
+    }
+    let signature = proof_text(value, name)?;
+    if signature.len() != 2 * TAG_LEN {
+        return Err(WebhookRejection::malformed_proof(format!(
+            "the {name} header is {} characters long; a hex HMAC-SHA256 is {}",
+            signature.len(),
+            2 * TAG_LEN
+        )));
+    }
+    Err(WebhookRejection::malformed_proof(format!(
+        "the {name} header is not hex"
+    )))
+}
+
 /// A tag in its canonical 44-character standard base64 (43 digits and
 /// `=`); `None` for anything else, which the base64 crate then decides.
 pub(crate) fn base64_tag(text: &[u8]) -> Option<Tag> {

@@ -108,15 +108,15 @@ use time::OffsetDateTime;
 
 use crate::extract::typed_payload;
 use crate::json::{object, optional_id, optional_str, parse_object};
-use crate::proof::{
-    HmacSha256, TAG_LEN, Tag, header_name, hex_tag, hmac_key, no_secret_matched, proof_text,
-    proof_value,
-};
+use crate::proof::{HmacSha256, Tag, hex_proof, hmac_key, no_secret_matched};
 use crate::secret::Secrets;
-use crate::verify::{DEFAULT_BODY_LIMIT, OnConnectionTest, Verified, Verifier, layer_builders};
+use crate::verify::{
+    DEFAULT_BODY_LIMIT, OnConnectionTest, Verified, Verifier, layer_builders,
+    signature_header_builders,
+};
 use crate::{
-    ConfigError, ConnectionTest, Provider, ShipmentEvent, ShipmentStatus, TypedPayload,
-    VerifiedWebhook, WebhookRejection,
+    ConnectionTest, Provider, ShipmentEvent, ShipmentStatus, TypedPayload, VerifiedWebhook,
+    WebhookRejection,
 };
 
 /// The header Sendcloud sends its signature in.
@@ -146,6 +146,7 @@ layer_builders!(
     prepare: hmac_key,
     min_len: 0,
 );
+signature_header_builders!(SendcloudSignature, "Sendcloud-Signature");
 
 impl SendcloudSignature {
     fn from_secrets(secrets: Secrets<HmacSha256>) -> Self {
@@ -155,19 +156,6 @@ impl SendcloudSignature {
             body_limit: DEFAULT_BODY_LIMIT,
             on_connection_test: None,
         }
-    }
-
-    /// Reads the signature from header `name` instead of `Sendcloud-Signature`.
-    #[must_use]
-    pub fn signature_header(mut self, name: HeaderName) -> Self {
-        self.header = name;
-        self
-    }
-
-    /// Like [`signature_header`](Self::signature_header), for a name read
-    /// at run time: an error if it is not a valid header name.
-    pub fn try_signature_header(self, name: &str) -> Result<Self, ConfigError> {
-        Ok(self.signature_header(header_name(name)?))
     }
 
     /// Calls `callback` with every verified `test_webhook`, after tracing it
@@ -192,23 +180,7 @@ impl Verifier for SendcloudSignature {
     }
 
     fn check_headers(&self, headers: &HeaderMap) -> Result<Tag, WebhookRejection> {
-        let name = &self.header;
-        let value = proof_value(headers, name)?;
-        // A tag that decodes is visible ASCII: the text is checked only to say what is wrong.
-        if let Some(tag) = hex_tag(value.as_bytes()) {
-            return Ok(tag);
-        }
-        let signature = proof_text(value, name)?;
-        if signature.len() != 2 * TAG_LEN {
-            return Err(WebhookRejection::malformed_proof(format!(
-                "the {name} header is {} characters long; a hex HMAC-SHA256 is {}",
-                signature.len(),
-                2 * TAG_LEN
-            )));
-        }
-        Err(WebhookRejection::malformed_proof(format!(
-            "the {name} header is not hex"
-        )))
+        hex_proof(headers, &self.header)
     }
 
     fn connection_tested(&self, test: &ConnectionTest) {

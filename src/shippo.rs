@@ -135,15 +135,15 @@ use time::OffsetDateTime;
 use crate::extract::typed_payload;
 use crate::json::{optional_str, parse_object, parse_timestamp};
 use crate::proof::{
-    HmacSha256, TAG_LEN, Tag, header_name, hex_tag, hmac_key, no_secret_matched, proof_header,
-    tags_equal,
+    HmacSha256, TAG_LEN, Tag, hex_tag, hmac_key, no_secret_matched, proof_header, tags_equal,
 };
 use crate::secret::Secrets;
-use crate::verify::{DEFAULT_BODY_LIMIT, Verified, Verifier, layer_builders};
+use crate::verify::{
+    DEFAULT_BODY_LIMIT, Verified, Verifier, layer_builders, signature_header_builders,
+};
 use crate::window::TimeWindow;
 use crate::{
-    ConfigError, Provider, ShipmentEvent, ShipmentStatus, TypedPayload, VerifiedWebhook,
-    WebhookRejection,
+    Provider, ShipmentEvent, ShipmentStatus, TypedPayload, VerifiedWebhook, WebhookRejection,
 };
 use hmac::Mac;
 
@@ -174,6 +174,7 @@ layer_builders!(
     prepare: hmac_key,
     min_len: 0,
 );
+signature_header_builders!(ShippoSignature, "Shippo-Auth-Signature");
 
 impl ShippoSignature {
     fn from_secrets(secrets: Secrets<HmacSha256>) -> Self {
@@ -183,19 +184,6 @@ impl ShippoSignature {
             body_limit: DEFAULT_BODY_LIMIT,
             window: TimeWindow::both_ways(DEFAULT_TOLERANCE),
         }
-    }
-
-    /// Reads the signature from header `name` instead of `Shippo-Auth-Signature`.
-    #[must_use]
-    pub fn signature_header(mut self, name: HeaderName) -> Self {
-        self.header = name;
-        self
-    }
-
-    /// Like [`signature_header`](Self::signature_header), for a name read
-    /// at run time: an error if it is not a valid header name.
-    pub fn try_signature_header(self, name: &str) -> Result<Self, ConfigError> {
-        Ok(self.signature_header(header_name(name)?))
     }
 
     /// Refuses with 401 (`stale`) a signed `t` older than `age` (default 5 minutes).

@@ -275,3 +275,27 @@ macro_rules! layer_builders {
 }
 
 pub(crate) use layer_builders;
+
+/// A layer's `signature_header`/`try_signature_header` builders, for a
+/// proof in one header whose name a user may override: the layer has a
+/// field `header: HeaderName`, `$default` its default name as documented.
+macro_rules! signature_header_builders {
+    ($layer:ident, $default:literal) => {
+        impl $layer {
+            #[doc = concat!("Reads the signature from header `name` instead of `", $default, "`.")]
+            #[must_use]
+            pub fn signature_header(mut self, name: http::HeaderName) -> Self {
+                self.header = name;
+                self
+            }
+
+            /// Like [`signature_header`](Self::signature_header), for a name read
+            /// at run time: an error if it is not a valid header name.
+            pub fn try_signature_header(self, name: &str) -> Result<Self, $crate::ConfigError> {
+                Ok(self.signature_header($crate::proof::header_name(name)?))
+            }
+        }
+    };
+}
+
+pub(crate) use signature_header_builders;
