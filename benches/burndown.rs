@@ -75,7 +75,6 @@ mod env;
 use env::env_or;
 
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -630,7 +629,7 @@ async fn run(config: Config, settings: &Settings, round: usize, run: usize) -> O
                         Handler::Sleep(pause) => tokio::time::sleep(pause).await,
                     }
                     recorder.end(&shipment);
-                    Ok::<(), Infallible>(())
+                    Ok(())
                 }
             }
         };

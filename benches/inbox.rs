@@ -37,7 +37,6 @@
 mod env;
 use env::env_or;
 
-use std::convert::Infallible;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -377,7 +376,7 @@ fn start_server(config: Config, settings: &Settings, run: usize) -> Server {
         };
         let worker = config.worker.then(|| {
             inbox
-                .worker(|_: Delivery| async { Ok::<(), Infallible>(()) })
+                .worker(|_: Delivery| async { Ok(()) })
                 .concurrency(settings.concurrency)
                 .spawn()
         });

@@ -15,8 +15,8 @@
 //! page is not mounted.
 
 use axum::Router;
-use axum::routing::post_service;
-use shipment_webhooks::inbox::{AdminAccess, Delivery, Inbox};
+use axum::routing::post;
+use shipment_webhooks::inbox::{AdminAccess, BoxError, Delivery, Inbox};
 use shipment_webhooks::{
     AfterShipSignature, EasyPostSignature, GoShiipSignature, KosmoSignature, KourierBearer,
     SendcloudSignature, ShipBobSignature, ShipEngineSignature, ShipmondoJwt, ShippoSignature,
@@ -27,7 +27,7 @@ mod support;
 
 /// Your work for each webhook, at least once: make it idempotent (the dedup
 /// key is the same on every attempt). An `Err` is retried with backoff.
-async fn handle(delivery: Delivery) -> Result<(), std::convert::Infallible> {
+async fn handle(delivery: Delivery) -> Result<(), BoxError> {
     let event = delivery.event();
     tracing::info!(
         provider = %event.provider,
@@ -51,7 +51,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing::info!(path, "inbox open");
     let worker = inbox.worker(handle).spawn();
 
-    let receive = || post_service(inbox.receiver());
+    let receive = || post(inbox.receiver());
     let mut app = Router::new()
         .route(
             "/webhooks/kosmo",

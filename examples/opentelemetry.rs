@@ -13,7 +13,7 @@ use std::error::Error;
 use std::time::Duration;
 
 use axum::Router;
-use axum::routing::post_service;
+use axum::routing::post;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{SdkTracerProvider, SpanData, SpanExporter};
@@ -67,12 +67,12 @@ async fn main() -> Result<(), Box<dyn Error>> {
     let worker = inbox
         .worker(|delivery: Delivery| async move {
             tracing::info!(status = %delivery.event().status, "the app's handler ran");
-            Ok::<(), String>(())
+            Ok(())
         })
         .spawn();
     let app = Router::new().route(
         "/webhooks/kosmo",
-        post_service(inbox.receiver()).route_layer(KosmoSignature::new(SECRET)),
+        post(inbox.receiver()).route_layer(KosmoSignature::new(SECRET)),
     );
     let stored = app
         .clone()

@@ -9,12 +9,12 @@
 #[path = "support/port.rs"]
 mod port;
 
-use axum::{Router, routing::post_service};
-use shipment_webhooks::inbox::{Delivery, Inbox};
+use axum::{Router, routing::post};
+use shipment_webhooks::inbox::{BoxError, Delivery, Inbox};
 use shipment_webhooks::{ShipmondoEvent, ShipmondoJwt};
 
-async fn handle(delivery: Delivery) -> Result<(), String> {
-    let shipmondo: ShipmondoEvent = delivery.payload().map_err(|error| error.to_string())?;
+async fn handle(delivery: Delivery) -> Result<(), BoxError> {
+    let shipmondo: ShipmondoEvent = delivery.payload()?;
     let event = delivery.event();
     println!(
         "{} {} is {} (action {:?} by {:?}, attempt {})",
@@ -40,7 +40,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let worker = inbox.worker(handle).spawn();
     let app = Router::new().route(
         "/webhooks/shipmondo",
-        post_service(inbox.receiver()).route_layer(ShipmondoJwt::new(key)),
+        post(inbox.receiver()).route_layer(ShipmondoJwt::new(key)),
     );
     let listener = port::bind(port::port()?).await?;
     axum::serve(listener, app)

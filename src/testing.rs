@@ -991,12 +991,12 @@ const TEST_STANDARD_WEBHOOKS_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaL
 /// that). Its id, attempt, endpoint and time of receipt are yours to set.
 ///
 /// ```
-/// use shipment_webhooks::inbox::Delivery;
+/// use shipment_webhooks::inbox::{BoxError, Delivery};
 /// use shipment_webhooks::testing::{DeliveryBuilder, Webhook};
 /// use shipment_webhooks::{KosmoEvent, ShipmentStatus};
 ///
-/// async fn handle(delivery: Delivery) -> Result<(), String> {
-///     let kosmo: KosmoEvent = delivery.payload().map_err(|error| error.to_string())?;
+/// async fn handle(delivery: Delivery) -> Result<(), BoxError> {
+///     let kosmo: KosmoEvent = delivery.payload()?;
 ///     if delivery.attempt() > 3 && kosmo.status == "DELIVERED" {
 ///         return Err("gave up notifying the customer".into());
 ///     }

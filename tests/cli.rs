@@ -64,7 +64,7 @@ async fn dead_inbox(inbox: &Inbox, count: u64) {
     }
     let worker = inbox
         .worker(|delivery: Delivery| async move {
-            Err(format!("carrier API down for {}", delivery.event().id))
+            Err(format!("carrier API down for {}", delivery.event().id).into())
         })
         .max_attempts(2)
         .concurrency(16)

@@ -268,7 +268,7 @@ async fn inbox_signals(n: u64, inbox: &Inbox) {
                     .await
                     .map_err(|_| "the test ended".to_owned())?;
                 match delivery.event().id.as_str() {
-                    "SG-2" => Err("carrier API down".to_owned()),
+                    "SG-2" => Err("carrier API down".into()),
                     _ => Ok(()),
                 }
             }

@@ -183,7 +183,7 @@ async fn inbox_lines_name_provider_shipment_and_row_at_their_levels() {
         let worker = inbox
             .worker(|delivery: Delivery| async move {
                 match delivery.event().id.as_str() {
-                    "SG-T2" => Err("carrier API down"),
+                    "SG-T2" => Err("carrier API down".into()),
                     _ => Ok(()),
                 }
             })

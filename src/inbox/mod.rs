@@ -6,11 +6,11 @@
 //! for a durable one.
 //!
 //! ```no_run
-//! use axum::{Router, routing::post_service};
+//! use axum::{Router, routing::post};
 //! use shipment_webhooks::KosmoSignature;
-//! use shipment_webhooks::inbox::{Delivery, Inbox};
+//! use shipment_webhooks::inbox::{BoxError, Delivery, Inbox};
 //!
-//! async fn handle(delivery: Delivery) -> Result<(), String> {
+//! async fn handle(delivery: Delivery) -> Result<(), BoxError> {
 //!     let event = delivery.event();
 //!     println!("{} {} is {}", event.provider, event.id, event.status);
 //!     Ok(())
@@ -21,7 +21,7 @@
 //! let worker = inbox.worker(handle).spawn();
 //! let app = Router::new().route(
 //!     "/webhooks/kosmo",
-//!     post_service(inbox.receiver()).route_layer(KosmoSignature::new("whk_...")),
+//!     post(inbox.receiver()).route_layer(KosmoSignature::new("whk_...")),
 //! );
 //! # let _: Router = app;
 //! // ... serve `app`; on shutdown:
@@ -158,7 +158,7 @@ pub use receiver::{DEFAULT_RECEIVE_TIMEOUT, InboxReceiver, ReceiverFuture};
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use sqlite::SqliteSync;
-pub use worker::{RunStats, Worker, WorkerHandle};
+pub use worker::{BoxError, RunStats, Worker, WorkerHandle};
 
 /// How long handled webhooks, and with them their dedup keys, are kept by
 /// default: 7 days.
@@ -307,20 +307,19 @@ impl Inbox {
         self
     }
 
-    /// A Tower service (for axum's `post_service`) that stores the
+    /// The axum handler and Tower service that stores the
     /// [`VerifiedWebhook`] a verifying layer put in the request and answers
-    /// 200 once it is committed; see [`InboxReceiver`].
-    ///
-    /// It is a service, not an axum handler: route it with `post_service`.
-    /// `post(inbox.receiver())` does not compile ("the trait bound
-    /// `InboxReceiver: Handler<_, _>` is not satisfied"):
+    /// 200 once it is committed; see [`InboxReceiver`]. Route it with `post`
+    /// (or `post_service`), behind the provider's layer:
     ///
     /// ```
-    /// # use axum::{Router, routing::post_service};
-    /// # use shipment_webhooks::inbox::Inbox;
+    /// # use axum::{Router, routing::post};
+    /// # use shipment_webhooks::{KosmoSignature, inbox::Inbox};
     /// let inbox = Inbox::in_memory();
-    /// // Then `.route_layer(..)` the provider's verifying layer on it.
-    /// let app: Router = Router::new().route("/webhooks/acme", post_service(inbox.receiver()));
+    /// let app: Router = Router::new().route(
+    ///     "/webhooks/kosmo",
+    ///     post(inbox.receiver()).route_layer(KosmoSignature::new("whk_...")),
+    /// );
     /// ```
     pub fn receiver(&self) -> InboxReceiver {
         InboxReceiver::new(self.clone())
@@ -357,41 +356,32 @@ impl Inbox {
     /// A worker running `handler` for every stored webhook; configure it,
     /// then [`spawn`](Worker::spawn) it.
     ///
-    /// The handler returns `Result<(), E>` for any `E: Display`: an `Err`
-    /// is retried with backoff, its text recorded as the attempt's error. A
-    /// closure that only ever returns `Ok(())` has to name its `E`, as Rust
-    /// cannot infer it (error E0283, "type annotations needed ... `_:
-    /// Display`"): write `Ok::<(), Infallible>(())`, or return a
-    /// `Box<dyn Error + Send + Sync>` to use `?` on any error:
+    /// The handler returns `Result<(), BoxError>`: an `Err` is retried
+    /// with backoff, its text recorded as the attempt's error. `?` turns any
+    /// error into a [`BoxError`], `"text".into()` a message, and a closure
+    /// that only returns `Ok(())` needs no annotation:
     ///
     /// ```
-    /// use std::convert::Infallible;
-    /// use std::error::Error;
     /// use shipment_webhooks::inbox::{Delivery, Inbox};
     ///
     /// let inbox = Inbox::in_memory();
     /// let never_fails = inbox.worker(|delivery: Delivery| async move {
     ///     println!("{}", delivery.event().status);
-    ///     Ok::<(), Infallible>(())
+    ///     Ok(())
     /// });
     /// let may_fail = inbox.worker(|delivery: Delivery| async move {
     ///     std::fs::write("last-status", delivery.event().status.as_str())?;
-    ///     Ok::<(), Box<dyn Error + Send + Sync>>(())
+    ///     if delivery.attempt() > 3 {
+    ///         return Err("still failing after three attempts".into());
+    ///     }
+    ///     Ok(())
     /// });
     /// # drop((never_fails, may_fail));
     /// ```
-    ///
-    /// Without the annotation, E0283:
-    ///
-    /// ```compile_fail,E0283
-    /// # let inbox = shipment_webhooks::inbox::Inbox::in_memory();
-    /// let worker = inbox.worker(|_delivery| async move { Ok(()) });
-    /// ```
-    pub fn worker<H, Fut, E>(&self, handler: H) -> Worker
+    pub fn worker<H, Fut>(&self, handler: H) -> Worker
     where
         H: Fn(Delivery) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<(), E>> + Send + 'static,
-        E: fmt::Display + Send + 'static,
+        Fut: Future<Output = Result<(), BoxError>> + Send + 'static,
     {
         Worker::new(self.clone(), handler)
     }

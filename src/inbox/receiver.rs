@@ -37,7 +37,8 @@ pub type ReceiverFuture = Pin<Box<dyn Future<Output = Result<Response<Body>, Inf
 /// | 503 | `{"error":"service unavailable",...}` | the store failed or took longer than the [timeout](Self::timeout): the provider sends it again |
 /// | 500 | `{"error":"missing webhook layer",...}` | the route has no verifying layer |
 ///
-/// Put it behind one: `post_service(inbox.receiver()).route_layer(KosmoSignature::new(secret))`.
+/// Put it behind one: `post(inbox.receiver()).route_layer(KosmoSignature::new(secret))`
+/// (it is an axum handler too, so `post` and `post_service` both route it).
 #[derive(Debug, Clone)]
 pub struct InboxReceiver {
     inbox: Inbox,
@@ -150,6 +151,21 @@ impl<B> Service<Request<B>> for InboxReceiver {
                     ))
                 }
             })
+        })
+    }
+}
+
+/// So that `post(inbox.receiver())` routes it as `post_service` would.
+impl<S> axum::handler::Handler<(), S> for InboxReceiver {
+    type Future = Pin<Box<dyn Future<Output = Response<Body>> + Send>>;
+
+    fn call(mut self, request: Request<Body>, _state: S) -> Self::Future {
+        let answered = Service::call(&mut self, request);
+        Box::pin(async move {
+            match answered.await {
+                Ok(response) => response,
+                Err(never) => match never {},
+            }
         })
     }
 }

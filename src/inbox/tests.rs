@@ -47,7 +47,7 @@ async fn a_worker_takes_the_longest_intervals_without_overflowing_the_clock() {
             async move {
                 handled
                     .send(delivery.event().id.clone())
-                    .map_err(|_| "closed")
+                    .map_err(|_| "closed".into())
             }
         })
         .lease(Duration::MAX)

@@ -23,6 +23,11 @@ use super::store::{
 use super::{AttemptOutcome, Delivery, Inbox, InboxError};
 use crate::Provider;
 
+/// A worker handler's error: any error, through `?` or `.into()`. A
+/// concrete type, so that a handler returning only `Ok(())` needs no
+/// annotation.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
 type HandlerFuture = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
 type Handler = Arc<dyn Fn(Delivery) -> HandlerFuture + Send + Sync>;
 
@@ -78,11 +83,10 @@ impl fmt::Debug for Worker {
 }
 
 impl Worker {
-    pub(super) fn new<H, Fut, E>(inbox: Inbox, handler: H) -> Self
+    pub(super) fn new<H, Fut>(inbox: Inbox, handler: H) -> Self
     where
         H: Fn(Delivery) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<(), E>> + Send + 'static,
-        E: fmt::Display + Send + 'static,
+        Fut: Future<Output = Result<(), BoxError>> + Send + 'static,
     {
         let handler: Handler = Arc::new(move |delivery| {
             let handled = handler(delivery);
@@ -265,7 +269,7 @@ impl Worker {
     /// let inbox = Inbox::in_memory();
     /// // ... store webhooks, through the receiver or `inbox.receive`
     /// let stats = inbox
-    ///     .worker(|_delivery: Delivery| async { Ok::<(), String>(()) })
+    ///     .worker(|_delivery: Delivery| async { Ok(()) })
     ///     .backoff(Duration::from_millis(10), Duration::from_millis(50))
     ///     .run_until_idle()
     ///     .await?;

@@ -74,7 +74,7 @@ async fn setup(access: AdminAccess) -> (Inbox, Router, i64) {
     )
     .await;
     inbox
-        .worker(|_: Delivery| async { Err::<(), _>("carrier API down <b>".to_owned()) })
+        .worker(|_: Delivery| async { Err("carrier API down <b>".into()) })
         .max_attempts(1)
         .run_until_idle()
         .await
@@ -85,7 +85,7 @@ async fn setup(access: AdminAccess) -> (Inbox, Router, i64) {
     )
     .await;
     inbox
-        .worker(|_: Delivery| async { Ok::<(), String>(()) })
+        .worker(|_: Delivery| async { Ok(()) })
         .run_until_idle()
         .await
         .expect("the worker runs");

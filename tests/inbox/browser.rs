@@ -134,7 +134,7 @@ async fn admin_browser_replay_clicked_in_chromium_changes_the_sqlite_row() {
     )
     .await;
     inbox
-        .worker(|_: Delivery| async { Err::<(), _>("carrier API down".to_owned()) })
+        .worker(|_: Delivery| async { Err("carrier API down".into()) })
         .max_attempts(1)
         .run_until_idle()
         .await

@@ -16,7 +16,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use shipment_webhooks::bytes::Bytes;
-use shipment_webhooks::inbox::Inbox;
+use shipment_webhooks::inbox::{BoxError, Inbox};
 use shipment_webhooks::testing::Webhook;
 use sqlx::Row;
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -84,9 +84,7 @@ async fn receiver_process() {
                 .to_owned();
             async move {
                 append(&started, &delivery)?;
-                open.wait_for(|gates| gates.contains(&group))
-                    .await
-                    .map_err(|e| e.to_string())?;
+                open.wait_for(|gates| gates.contains(&group)).await?;
                 append(&log, &delivery)
             }
         })
@@ -132,13 +130,11 @@ fn appending(path: &str) -> Log {
 }
 
 /// Appends "id attempt" for `delivery` to `log`.
-fn append(log: &Log, delivery: &shipment_webhooks::inbox::Delivery) -> Result<(), String> {
+fn append(log: &Log, delivery: &shipment_webhooks::inbox::Delivery) -> Result<(), BoxError> {
     use std::io::Write;
     let line = format!("{} {}\n", delivery.id(), delivery.attempt());
-    log.lock()
-        .unwrap()
-        .write_all(line.as_bytes())
-        .map_err(|e| e.to_string())
+    log.lock().unwrap().write_all(line.as_bytes())?;
+    Ok(())
 }
 
 /// The names of the files in `dir`, read every 2 ms: the open gates. Every
@@ -204,26 +200,22 @@ impl Effects {
 
     /// The effect and the mark, in one transaction, slowly enough that a
     /// kill finds transactions open.
-    async fn record(&self, delivery: &shipment_webhooks::inbox::Delivery) -> Result<(), String> {
+    async fn record(&self, delivery: &shipment_webhooks::inbox::Delivery) -> Result<(), BoxError> {
         let (id, attempt) = (delivery.id(), i64::from(delivery.attempt()));
         let pause = Duration::from_millis(3);
         // The same steps on either pool: sqlx's types differ by database.
         macro_rules! in_one_transaction {
             ($pool:expr) => {{
-                let mut tx = $pool.begin().await.map_err(|e| e.to_string())?;
+                let mut tx = $pool.begin().await?;
                 sqlx::query(INSERT_EFFECT)
                     .bind(id)
                     .bind(attempt)
                     .execute(&mut *tx)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                    .await?;
                 tokio::time::sleep(pause).await;
-                let marked = delivery
-                    .mark_done_in(&mut *tx)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                let marked = delivery.mark_done_in(&mut *tx).await?;
                 if marked {
-                    tx.commit().await.map_err(|e| e.to_string())?;
+                    tx.commit().await?;
                 }
                 marked
             }};

@@ -35,7 +35,7 @@ async fn handler_panicking_before_its_future_is_retried() {
             seen.push(&delivery);
             // e.g. `delivery.payload::<KosmoEvent>().unwrap()` before the async block
             assert!(delivery.event().id != "BOOM", "bug in sync part of handler");
-            async { Ok::<(), String>(()) }
+            async { Ok(()) }
         })
         .poll_interval(Duration::from_millis(10))
         .backoff(Duration::from_millis(10), Duration::from_millis(10))
@@ -68,7 +68,7 @@ async fn backoff_past_32_attempts_does_not_overflow() {
     let worker = inbox
         .worker(move |_delivery: Delivery| {
             tries_.fetch_add(1, Ordering::SeqCst);
-            async { Err::<(), _>("downstream down") }
+            async { Err("downstream down".into()) }
         })
         .max_attempts(40)
         .backoff(Duration::from_millis(1), Duration::from_millis(1))
@@ -597,7 +597,7 @@ async fn restart_mid_load(shutdown: Shutdown) {
                 while straddles && !stopped.load(Ordering::SeqCst) {
                     tokio::time::sleep(Duration::from_millis(10)).await;
                 }
-                Ok::<(), String>(())
+                Ok(())
             }
         })
         .concurrency(4)

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
-use axum::routing::post_service;
+use axum::routing::post;
 use shipment_webhooks::inbox::{Delivery, Inbox, InboxStats, Worker};
 use shipment_webhooks::testing::{SHIPENGINE_DEMO_PRIVATE_KEY, Webhook, shipengine_demo_jwks};
 use shipment_webhooks::{
@@ -117,7 +117,7 @@ pub async fn open(backend: Backend, name: &str) -> Option<Inbox> {
 
 /// Every provider's route into `inbox`, and a tenant route for Kosmo.
 pub fn app(inbox: &Inbox) -> Router {
-    let receive = || post_service(inbox.receiver());
+    let receive = || post(inbox.receiver());
     let tenants = PerTenant::new(
         TenantSource::path_segment(2),
         |tenant: std::sync::Arc<str>| async move {
@@ -286,7 +286,7 @@ pub fn recording(inbox: &Inbox) -> (Worker, Record) {
     let worker = inbox
         .worker(move |delivery: Delivery| {
             seen.push(&delivery);
-            async { Ok::<(), String>(()) }
+            async { Ok(()) }
         })
         .poll_interval(Duration::from_millis(20))
         .backoff(Duration::from_millis(10), Duration::from_millis(40));

@@ -17,5 +17,6 @@ mod cluster;
 mod crash;
 mod faults;
 mod harness;
+mod receiver;
 mod schema;
 mod stores;

@@ -290,7 +290,7 @@ async fn handle_all(inbox: &Inbox) -> Vec<Seen> {
                 resource_type: headers.as_ref().and_then(|h| h.resource_type.clone()),
                 action: headers.and_then(|h| h.action),
             });
-            async { Ok::<(), String>(()) }
+            async { Ok(()) }
         })
         .poll_interval(Duration::from_millis(20))
         .spawn();
@@ -314,7 +314,7 @@ async fn schema_4_migrates_and_records_attempts(inbox: Inbox, reopen: impl Async
     let app = app(&inbox);
     send(&app, kosmo("SG-4", "DELIVERED", at(0)).sign(KOSMO)).await;
     let worker = inbox
-        .worker(|_: Delivery| async { Err::<(), _>("down") })
+        .worker(|_: Delivery| async { Err("down".into()) })
         .max_attempts(1)
         .poll_interval(Duration::from_millis(10))
         .spawn();

@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use axum::routing::post_service;
 use futures_util::future::join_all;
 use serde_json::json;
-use shipment_webhooks::inbox::{AttemptOutcome, Delivery, Filter, Inbox, WebhookState};
+use shipment_webhooks::inbox::{AttemptOutcome, BoxError, Delivery, Filter, Inbox, WebhookState};
 use shipment_webhooks::testing::{DeliveryBuilder, Webhook};
 use shipment_webhooks::{
     KosmoEvent, KosmoSignature, PerTenant, Provider, ShipmentStatus, ShipmondoEvent, TenantSource,
@@ -239,7 +239,7 @@ async fn failing_handler_is_retried_then_dead_then_replayed(backend: Backend) {
             let seen = Arc::clone(&seen);
             async move {
                 seen.fetch_add(1, Ordering::SeqCst);
-                Err(format!("carrier API down (attempt {})", delivery.attempt()))
+                Err(format!("carrier API down (attempt {})", delivery.attempt()).into())
             }
         })
         .max_attempts(3)
@@ -286,7 +286,7 @@ async fn crashed_worker_lease_runs_out_and_webhook_runs_again(backend: Backend) 
             .unwrap();
         runtime.block_on(async {
             let _worker = crashed
-                .worker(|_| std::future::pending::<Result<(), String>>())
+                .worker(|_| std::future::pending::<Result<(), BoxError>>())
                 .lease(Duration::from_millis(300))
                 .poll_interval(Duration::from_millis(10))
                 .spawn();
@@ -337,7 +337,7 @@ async fn shutdown_hands_back_running_webhooks_uncounted(backend: Backend) {
     let slow = inbox
         .worker(|_| async {
             tokio::time::sleep(Duration::from_secs(60)).await;
-            Ok::<(), String>(())
+            Ok(())
         })
         .poll_interval(Duration::from_millis(10))
         .shutdown_grace(Duration::from_millis(50))
@@ -474,7 +474,7 @@ async fn one_shipment_is_never_handled_twice_at_once(backend: Backend) {
                     tokio::time::sleep(Duration::from_millis(20)).await;
                     running.fetch_sub(1, Ordering::SeqCst);
                 }
-                Ok::<(), String>(())
+                Ok(())
             }
         })
         .concurrency(8)
@@ -550,7 +550,7 @@ async fn stored_payload_and_headers_reach_the_handler(backend: Backend) {
                     sink.push(json!({"order": payload.order_id, "label": delivery.webhook().secret().label()}));
                 }
             }
-            async { Ok::<(), String>(()) }
+            async { Ok(()) }
         })
         .poll_interval(Duration::from_millis(10))
         .spawn();
@@ -582,7 +582,7 @@ async fn panicking_handler_is_retried(backend: Backend) {
             let attempt = delivery.attempt();
             async move {
                 assert!(attempt > 1, "a bug in the handler, on the first attempt");
-                Ok::<(), String>(())
+                Ok(())
             }
         })
         .poll_interval(Duration::from_millis(10))
@@ -611,7 +611,7 @@ async fn hung_handler_times_out_and_is_retried(backend: Backend) {
                 if attempt == 1 {
                     std::future::pending::<()>().await;
                 }
-                Ok::<(), String>(())
+                Ok(())
             }
         })
         .handler_timeout(Duration::from_millis(100))
@@ -817,7 +817,7 @@ async fn busy_shipment_does_not_hold_back_another(backend: Backend) {
                 if busy {
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
-                Ok::<(), String>(())
+                Ok(())
             }
         })
         .concurrency(4)
@@ -891,7 +891,7 @@ async fn dead_webhooks_are_purged_after_their_own_retention(backend: Backend) {
     let app = app(&inbox);
     send(&app, kosmo("SG-21", "DELIVERED", at(0)).sign(KOSMO)).await;
     let worker = inbox
-        .worker(|_: Delivery| async { Err::<(), _>("always fails") })
+        .worker(|_: Delivery| async { Err("always fails".into()) })
         .max_attempts(1)
         .poll_interval(Duration::from_millis(20))
         .spawn();
@@ -951,7 +951,7 @@ async fn endpoints_and_tenants(inbox: &Inbox) -> Vec<(String, Option<String>)> {
                 .lock()
                 .unwrap()
                 .push((delivery.endpoint().to_owned(), tenant));
-            async { Ok::<(), String>(()) }
+            async { Ok(()) }
         })
         .poll_interval(Duration::from_millis(20))
         .spawn();
@@ -1222,7 +1222,7 @@ async fn run_until_idle_waits_out_retries_until_handled_or_dead(backend: Backend
             let fails = delivery.event().id == "SG-34" || delivery.attempt() == 1;
             async move {
                 match fails {
-                    true => Err("carrier API down"),
+                    true => Err("carrier API down".into()),
                     false => Ok(()),
                 }
             }
@@ -1273,7 +1273,7 @@ async fn test_delivery_is_what_the_worker_hands_out(backend: Backend) {
     inbox
         .worker(move |delivery: Delivery| {
             seen.lock().unwrap().push(delivery);
-            async { Ok::<(), String>(()) }
+            async { Ok(()) }
         })
         .run_until_idle()
         .await
@@ -1325,7 +1325,7 @@ async fn run_until_idle_handles_webhooks_stored_while_it_runs(backend: Backend) 
                 if delivery.event().id == "SG-36" {
                     let answer = send(&app, kosmo("SG-37", "DELIVERED", at(0)).sign(KOSMO)).await;
                     if answer.status != StatusCode::OK {
-                        return Err(format!("not stored: {}", answer.status));
+                        return Err(format!("not stored: {}", answer.status).into());
                     }
                 }
                 Ok(())
@@ -1394,7 +1394,7 @@ async fn backlog_counts_by_provider_with_the_oldest_pending_age(backend: Backend
             let mut released = released.clone();
             async move {
                 if delivery.event().provider == Provider::GoShiip {
-                    return Err("carrier API down".to_owned());
+                    return Err("carrier API down".into());
                 }
                 released
                     .wait_for(|released| *released)
@@ -1448,7 +1448,8 @@ async fn kill_all(inbox: &Inbox, dead: u64) {
                 "carrier API down on {} ({})",
                 delivery.event().id,
                 "x".repeat(3000)
-            ))
+            )
+            .into())
         })
         .max_attempts(2)
         .poll_interval(Duration::from_millis(10))

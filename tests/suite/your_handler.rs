@@ -60,23 +60,24 @@ async fn records_nothing_from_a_forged_webhook() {
 // `DeliveryBuilder` makes the `Delivery` a worker would hand it, carrying a
 // webhook verified by its provider's layer.
 
-use shipment_webhooks::inbox::Delivery;
+use shipment_webhooks::inbox::{BoxError, Delivery};
 use shipment_webhooks::testing::DeliveryBuilder;
 use shipment_webhooks::{KosmoEvent, RejectionKind};
 
 /// Your worker's handler: it notifies the customer of a delivery, and fails
 /// (an error naming the attempt, so the inbox retries it, then marks it
 /// dead) while the notification service is down.
-async fn notify(delivery: Delivery, notified: Deliveries, service_up: bool) -> Result<(), String> {
-    let kosmo: KosmoEvent = delivery.payload().map_err(|error| error.to_string())?;
+async fn notify(
+    delivery: Delivery,
+    notified: Deliveries,
+    service_up: bool,
+) -> Result<(), BoxError> {
+    let kosmo: KosmoEvent = delivery.payload()?;
     if kosmo.status != "DELIVERED" {
         return Ok(());
     }
     if !service_up {
-        return Err(format!(
-            "notification service down (attempt {})",
-            delivery.attempt()
-        ));
+        return Err(format!("notification service down (attempt {})", delivery.attempt()).into());
     }
     let event = delivery.event();
     notified
@@ -110,7 +111,7 @@ async fn a_handler_unit_tested_with_a_built_delivery() {
         .build();
     assert_eq!((fourth.id(), fourth.endpoint()), (77, "/hooks/kosmo"));
     let error = notify(fourth, notified.clone(), false).await.unwrap_err();
-    assert_eq!(error, "notification service down (attempt 4)");
+    assert_eq!(error.to_string(), "notification service down (attempt 4)");
 }
 
 #[tokio::test]
@@ -177,22 +178,17 @@ fn a_connection_test_makes_no_delivery() {
 async fn mark_done_in_on_a_built_delivery_commits_the_handlers_writes() {
     use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 
-    async fn record_status(delivery: Delivery, pool: sqlx::SqlitePool) -> Result<(), String> {
-        let mut tx = pool.begin().await.map_err(|error| error.to_string())?;
+    async fn record_status(delivery: Delivery, pool: sqlx::SqlitePool) -> Result<(), BoxError> {
+        let mut tx = pool.begin().await?;
         sqlx::query("INSERT INTO shipment_status (id, status) VALUES (?, ?)")
             .bind(&delivery.event().id)
             .bind(delivery.event().status.as_str())
             .execute(&mut *tx)
-            .await
-            .map_err(|error| error.to_string())?;
-        if !delivery
-            .mark_done_in(&mut *tx)
-            .await
-            .map_err(|error| error.to_string())?
-        {
+            .await?;
+        if !delivery.mark_done_in(&mut *tx).await? {
             return Err("lease lost".into());
         }
-        tx.commit().await.map_err(|error| error.to_string())
+        Ok(tx.commit().await?)
     }
 
     let path = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
