@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use shipment_webhooks::inbox::{Delivery, Inbox};
-use sqlx::Connection as _;
+use shipment_webhooks::inbox::sqlx::{self, Connection as _};
 
 use crate::common::send;
 use crate::harness::*;

@@ -131,6 +131,14 @@ mod sql;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 mod store;
+
+/// The sqlx this crate's stores are built on, so that the pool you give
+/// [`Inbox::postgres_pool`] and the transactions you give
+/// [`Delivery::mark_done_in`] have its types, whatever sqlx your own
+/// `Cargo.toml` names. Needs the `sqlite` or `postgres` feature.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "sqlite", feature = "postgres"))))]
+pub use sqlx;
 #[cfg(test)]
 mod tests;
 mod worker;

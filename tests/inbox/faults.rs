@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use axum::http::StatusCode;
+use shipment_webhooks::inbox::sqlx;
 use shipment_webhooks::inbox::{Delivery, Inbox, InboxError};
 use shipment_webhooks::testing::Webhook;
 

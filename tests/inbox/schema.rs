@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::http::StatusCode;
+use shipment_webhooks::inbox::sqlx;
 use shipment_webhooks::inbox::{Delivery, Inbox, InboxError, InboxStats};
 use shipment_webhooks::testing::Webhook;
 use shipment_webhooks::{Provider, ShipmondoEvent};

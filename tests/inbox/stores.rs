@@ -10,6 +10,7 @@ use axum::http::StatusCode;
 use axum::routing::post_service;
 use futures_util::future::join_all;
 use serde_json::json;
+use shipment_webhooks::inbox::sqlx;
 use shipment_webhooks::inbox::{AttemptOutcome, BoxError, Delivery, Filter, Inbox, WebhookState};
 use shipment_webhooks::testing::{DeliveryBuilder, Webhook};
 use shipment_webhooks::{

@@ -771,7 +771,7 @@ fn every_row_of_the_table_is_a_test() {
         ("axum_fit", include_str!("axum_fit.rs")),
         ("examples", include_str!("examples.rs")),
         ("tenant", include_str!("tenant.rs")),
-        ("memory", include_str!("../memory.rs")),
+        ("memory", include_str!("../../benches/memory.rs")),
         ("stores", include_str!("../inbox/stores.rs")),
         ("crash", include_str!("../inbox/crash.rs")),
         ("faults", include_str!("../inbox/faults.rs")),

@@ -174,9 +174,13 @@ fn a_connection_test_makes_no_delivery() {
 
 /// `mark_done_in` on a built delivery writes nothing to the database and
 /// returns `true`: the handler's own writes commit, as under a worker.
+#[cfg(feature = "sqlite")]
 #[tokio::test]
 async fn mark_done_in_on_a_built_delivery_commits_the_handlers_writes() {
-    use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
+    use shipment_webhooks::inbox::sqlx::{
+        self,
+        sqlite::{SqliteConnectOptions, SqlitePoolOptions},
+    };
 
     async fn record_status(delivery: Delivery, pool: sqlx::SqlitePool) -> Result<(), BoxError> {
         let mut tx = pool.begin().await?;

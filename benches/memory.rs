@@ -7,6 +7,7 @@
 //! The server runs on a thread of its own, and a counting allocator counts
 //! only that thread's allocations, so the client's buffers are not measured.
 
+#[path = "../tests/common/mod.rs"]
 mod common;
 
 use std::alloc::{GlobalAlloc, Layout, System};

@@ -3,7 +3,7 @@
 //! secret) with its log lines as span events, and each delivery's
 //! `inbox_delivery` span (row id, attempt, provider, shipment).
 //!
-//! `cargo run --example opentelemetry` sends one signed Kosmo webhook and
+//! `cargo run -p opentelemetry-example` sends one signed Kosmo webhook and
 //! one forged one through a Router into an in-memory inbox, lets a worker
 //! handle the first, and prints every span the SDK exports. A real set-up
 //! exports with `opentelemetry-otlp` instead of `Print` (see the README's
