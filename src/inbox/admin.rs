@@ -17,7 +17,7 @@ use axum::routing::{get, post};
 use hmac::{KeyInit, Mac};
 use subtle::ConstantTimeEq;
 
-use super::{Filter, Inbox, MAX_PAGE, WebhookState};
+use super::{Filter, Inbox, MAX_PAGE, Minute, WebhookState};
 use crate::Provider;
 
 type HmacSha256 = hmac::Hmac<sha2::Sha256>;
@@ -446,8 +446,8 @@ async fn index(
         (Ok(stats), Ok(backlog), Ok(page)) => (stats, backlog, page),
         (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return store_failed(&e),
     };
-    let chart = match received_per_minute(&admin.inbox).await {
-        Ok(counts) => chart(&counts),
+    let chart = match admin.inbox.last_hour().await {
+        Ok(minutes) => chart(&minutes),
         Err(e) => return store_failed(&e),
     };
     let mut body = format!("<h1>Webhooks</h1>{}", nav(&base));
@@ -537,62 +537,93 @@ async fn index(
     html(StatusCode::OK, "Webhooks", &body)
 }
 
-/// The most webhooks of the last hour the chart reads: 10 pages.
-const CHART_MAX: usize = 10 * MAX_PAGE as usize;
+/// The chart's plot: 60 columns of 10 px, 95 px tall above the axis at 100.
+const COLUMN: usize = 10;
+const AXIS: f64 = 100.0;
+const TALL: f64 = 95.0;
 
-/// How many webhooks were received in each of the last 60 minutes, oldest
-/// first (at most [`CHART_MAX`] of them read).
-async fn received_per_minute(inbox: &Inbox) -> Result<[u64; 60], super::InboxError> {
-    let now = time::OffsetDateTime::now_utc();
-    let from = now - time::Duration::hours(1);
-    let mut filter = Filter::default().received(Some(from), None).limit(MAX_PAGE);
-    let mut counts = [0u64; 60];
-    let mut read = 0;
-    loop {
-        let page = inbox.list(&filter).await?;
-        for webhook in &page.webhooks {
-            let minutes = (webhook.received_at - from).whole_minutes();
-            if let Some(count) = usize::try_from(minutes)
-                .ok()
-                .and_then(|m| counts.get_mut(m))
-            {
-                *count += 1;
-            }
-        }
-        read += page.webhooks.len();
-        match page.next {
-            Some(next) if read < CHART_MAX => filter = filter.after(next),
-            _ => break,
-        }
-    }
-    Ok(counts)
+/// How high `count` stands in a plot whose tallest value is `max`.
+#[allow(clippy::cast_precision_loss)]
+fn height(count: u64, max: u64) -> f64 {
+    count as f64 / max as f64 * TALL
 }
 
-/// The received-per-minute bars as inline SVG.
-fn chart(counts: &[u64; 60]) -> String {
-    let max = counts.iter().copied().max().unwrap_or(0).max(1);
-    let total: u64 = counts.iter().sum();
+/// The last hour as inline SVG: webhooks received per minute as bars,
+/// attempts handled and failed as lines, with a legend, and each minute's
+/// counts in a `<title>` (read out by screen readers, shown on hover).
+fn chart(minutes: &[Minute]) -> String {
+    let received: u64 = minutes.iter().map(|m| m.received).sum();
+    let handled: u64 = minutes.iter().map(|m| m.handled).sum();
+    let failed: u64 = minutes.iter().map(|m| m.failed).sum();
+    let max = minutes
+        .iter()
+        .map(|m| m.received.max(m.handled).max(m.failed))
+        .max()
+        .unwrap_or(0)
+        .max(1);
+    let width = minutes.len() * COLUMN;
     let mut svg = format!(
-        "<h2>Received per minute, last hour ({total})</h2><svg id=\"received\" width=\"600\" height=\"110\" viewBox=\"0 0 600 110\" role=\"img\"><title>webhooks received per minute over the last hour, at most {max}</title><line x1=\"0\" y1=\"100\" x2=\"600\" y2=\"100\" stroke=\"#999\"/>"
+        "<h2>Last hour, per minute: {received} received, {handled} handled, {failed} failed</h2>\
+         <svg id=\"activity\" width=\"{width}\" height=\"130\" viewBox=\"0 0 {width} 130\" role=\"img\" aria-labelledby=\"activity-title\">\
+         <title id=\"activity-title\">Webhooks per minute over the last hour: {received} received (bars), {handled} attempts handled (green line), {failed} attempts failed (red line); at most {max} in a minute</title>\
+         <line x1=\"0\" y1=\"{AXIS}\" x2=\"{width}\" y2=\"{AXIS}\" stroke=\"#999\"/>"
     );
-    for (minute, count) in counts.iter().enumerate() {
-        if *count == 0 {
+    svg.push_str("<g id=\"received\" fill=\"#47a\">");
+    for (at, minute) in minutes.iter().enumerate() {
+        if minute.received == 0 {
             continue;
         }
-        #[allow(clippy::cast_precision_loss)]
-        let height = (*count as f64 / max as f64 * 95.0).max(1.0);
+        let tall = height(minute.received, max).max(1.0);
         let _ = write!(
             svg,
-            "<rect x=\"{}\" y=\"{:.1}\" width=\"9\" height=\"{height:.1}\" fill=\"#47a\"><title>{count}</title></rect>",
-            minute * 10,
-            100.0 - height
+            "<rect x=\"{}\" y=\"{:.1}\" width=\"{}\" height=\"{tall:.1}\"><title>{}: {} received, {} handled, {} failed</title></rect>",
+            at * COLUMN,
+            AXIS - tall,
+            COLUMN - 1,
+            clock(minute.start),
+            minute.received,
+            minute.handled,
+            minute.failed
+        );
+    }
+    svg.push_str("</g>");
+    for (id, colour, count) in [
+        (
+            "handled",
+            "#070",
+            (|m: &Minute| m.handled) as fn(&Minute) -> u64,
+        ),
+        ("failed", "#b00", |m: &Minute| m.failed),
+    ] {
+        let mut points = String::new();
+        for (at, minute) in minutes.iter().enumerate() {
+            let _ = write!(
+                points,
+                "{}{:.1},{:.1}",
+                if points.is_empty() { "" } else { " " },
+                at * COLUMN + COLUMN / 2,
+                AXIS - height(count(minute), max)
+            );
+        }
+        let _ = write!(
+            svg,
+            "<polyline id=\"{id}\" points=\"{points}\" fill=\"none\" stroke=\"{colour}\" stroke-width=\"1.5\"/>"
         );
     }
     let _ = write!(
         svg,
-        "<text x=\"0\" y=\"110\" font-size=\"9\">-60 min</text><text x=\"570\" y=\"110\" font-size=\"9\">now</text></svg>"
+        "<g font-size=\"9\"><text x=\"0\" y=\"110\">-60 min</text><text x=\"{}\" y=\"110\">now</text>\
+         <rect x=\"0\" y=\"118\" width=\"9\" height=\"9\" fill=\"#47a\"/><text x=\"12\" y=\"126\">received ({received})</text>\
+         <line x1=\"100\" y1=\"122\" x2=\"112\" y2=\"122\" stroke=\"#070\" stroke-width=\"1.5\"/><text x=\"115\" y=\"126\">handled ({handled})</text>\
+         <line x1=\"200\" y1=\"122\" x2=\"212\" y2=\"122\" stroke=\"#b00\" stroke-width=\"1.5\"/><text x=\"215\" y=\"126\">failed ({failed})</text></g></svg>",
+        width.saturating_sub(20)
     );
     svg
+}
+
+/// A minute's start as `HH:MM` UTC.
+fn clock(at: time::OffsetDateTime) -> String {
+    format!("{:02}:{:02} UTC", at.hour(), at.minute())
 }
 
 fn parse_id(id: &str) -> Result<i64, Box<Response>> {

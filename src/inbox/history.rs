@@ -319,3 +319,19 @@ pub struct WebhookDetail {
     /// Every attempt, oldest first.
     pub history: Vec<Attempt>,
 }
+
+/// What happened in one minute, as [`Inbox::last_hour`](super::Inbox::last_hour)
+/// counts it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Minute {
+    /// When the minute began (on the clock's minute).
+    pub start: OffsetDateTime,
+    /// Webhooks stored in it (duplicates dropped are not counted).
+    pub received: u64,
+    /// Attempts that ended in it with the handler returning `Ok`.
+    pub handled: u64,
+    /// Attempts that ended in it failed, dead or timed out (a lost lease is
+    /// not counted: it is no handler's outcome).
+    pub failed: u64,
+}

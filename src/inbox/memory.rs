@@ -6,8 +6,8 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use super::store::{
     AttemptRow, Claim, Claimed, ClaimedRow, DeadRow, DetailRow, Finish, Finished, LEASE_RAN_OUT,
-    ListedRow, NewWebhook, Newest, Purge, RowFilter, Shipment, Store, StoreFuture, SupersededRow,
-    add_backlog,
+    ListedRow, MinuteCounts, NewWebhook, Newest, Purge, RowFilter, Shipment, Store, StoreFuture,
+    SupersededRow, add_backlog,
 };
 use super::{AttemptOutcome, Backlog, InboxStats, Receipt};
 use crate::Provider;
@@ -544,6 +544,35 @@ impl Store for MemoryStore {
             add_backlog(&mut backlog, row.new.provider.as_str(), state, 1, oldest);
         }
         Box::pin(async move { Ok(backlog) })
+    }
+
+    fn per_minute(&self, from: i64, until: i64) -> StoreFuture<'_, Vec<MinuteCounts>> {
+        let rows = self.rows();
+        let mut minutes: BTreeMap<i64, MinuteCounts> = BTreeMap::new();
+        let mut count = |time: i64, field: fn(&mut MinuteCounts) -> &mut u64| {
+            let minute = (time - from) / 60_000;
+            *field(minutes.entry(minute).or_insert(MinuteCounts {
+                minute,
+                ..MinuteCounts::default()
+            })) += 1;
+        };
+        for row in rows.rows.values() {
+            if (from..until).contains(&row.new.received_at) {
+                count(row.new.received_at, |m| &mut m.received);
+            }
+            for attempt in &row.history {
+                if !(from..until).contains(&attempt.ended_at) {
+                    continue;
+                }
+                match attempt.outcome.handled_or_failed() {
+                    Some(true) => count(attempt.ended_at, |m| &mut m.handled),
+                    Some(false) => count(attempt.ended_at, |m| &mut m.failed),
+                    None => {}
+                }
+            }
+        }
+        let counts = minutes.into_values().collect();
+        Box::pin(async move { Ok(counts) })
     }
 
     fn purge(&self, purge: Purge) -> StoreFuture<'_, u64> {

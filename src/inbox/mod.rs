@@ -151,8 +151,8 @@ use store::{NewWebhook, Purge, RowFilter, Store, now_ms};
 pub use admin::AdminAccess;
 pub use error::InboxError;
 pub use history::{
-    Attempt, AttemptOutcome, Filter, MAX_PAGE, Page, UnknownState, WebhookDetail, WebhookState,
-    WebhookSummary,
+    Attempt, AttemptOutcome, Filter, MAX_PAGE, Minute, Page, UnknownState, WebhookDetail,
+    WebhookState, WebhookSummary,
 };
 pub use receiver::{DEFAULT_RECEIVE_TIMEOUT, InboxReceiver, ReceiverFuture};
 #[cfg(feature = "sqlite")]
@@ -495,6 +495,35 @@ impl Inbox {
     /// duplicates of them it dropped.
     pub async fn stats(&self) -> Result<InboxStats, InboxError> {
         self.store.stats().await
+    }
+
+    /// What the last hour saw, minute by minute: 60 [`Minute`]s, oldest
+    /// first, the last the minute now is in (so far). Webhooks received by
+    /// the time they were stored; handled and failed attempts by the time
+    /// they ended. One query; the admin page charts it.
+    pub async fn last_hour(&self) -> Result<Vec<Minute>, InboxError> {
+        const MINUTE: i64 = 60_000;
+        let now = now_ms();
+        let from = (now.div_euclid(MINUTE) - 59) * MINUTE;
+        let mut minutes: Vec<Minute> = (0..60)
+            .map(|minute| Minute {
+                start: store::from_ms(from + minute * MINUTE),
+                received: 0,
+                handled: 0,
+                failed: 0,
+            })
+            .collect();
+        for counts in self.store.per_minute(from, from + 60 * MINUTE).await? {
+            if let Some(minute) = usize::try_from(counts.minute)
+                .ok()
+                .and_then(|at| minutes.get_mut(at))
+            {
+                minute.received += counts.received;
+                minute.handled += counts.handled;
+                minute.failed += counts.failed;
+            }
+        }
+        Ok(minutes)
     }
 
     /// The webhooks not handled yet, by provider: how many are pending,

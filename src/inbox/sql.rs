@@ -6,7 +6,9 @@ use bytes::Bytes;
 use sqlx::query::Query;
 use sqlx::{ColumnIndex, Database, Decode, Encode, Row, Type};
 
-use super::store::{AttemptRow, ClaimedRow, DeadRow, Finish, ListedRow, NewWebhook, RowFilter};
+use super::store::{
+    AttemptRow, ClaimedRow, DeadRow, Finish, ListedRow, MinuteCounts, NewWebhook, RowFilter,
+};
 use super::{AttemptOutcome, Delivery, InboxError, InboxStats, Receipt};
 
 /// The schema version these statements read and write. Version 1 stored
@@ -454,6 +456,43 @@ pub(super) const REPLAY: &str = "UPDATE webhook_inbox SET state = 'pending', att
 /// one's `received_at`, for the gauges.
 pub(super) const BACKLOG: &str = "SELECT provider, state, COUNT(*), MIN(received_at) \
     FROM webhook_inbox WHERE state IN ('pending', 'processing', 'dead') GROUP BY provider, state";
+
+/// Webhooks received, and attempts handled and failed, in `$1..$2`, by
+/// minute since `$1`. The received rows are read through the
+/// `(state, received_at)` index, one range per state; the attempts by
+/// scanning their table, which the purge keeps to the retention.
+pub(super) const PER_MINUTE: &str = "SELECT minute, \
+      CAST(SUM(received) AS BIGINT), CAST(SUM(handled) AS BIGINT), CAST(SUM(failed) AS BIGINT) \
+    FROM (SELECT (received_at - $1) / 60000 AS minute, 1 AS received, 0 AS handled, 0 AS failed \
+        FROM webhook_inbox \
+        WHERE state IN ('pending', 'processing', 'done', 'dead', 'superseded') \
+          AND received_at >= $1 AND received_at < $2 \
+      UNION ALL \
+      SELECT (ended_at - $1) / 60000, 0, \
+          CASE WHEN outcome = 'handled' THEN 1 ELSE 0 END, \
+          CASE WHEN outcome = 'handled' THEN 0 ELSE 1 END \
+        FROM webhook_inbox_attempts \
+        WHERE outcome IN ('handled', 'failed', 'dead', 'timed_out') \
+          AND ended_at >= $1 AND ended_at < $2) AS counted \
+    GROUP BY minute";
+
+/// Reads a row [`PER_MINUTE`] returned.
+pub(super) fn minute_counts<'r, R>(row: &'r R) -> Result<MinuteCounts, sqlx::Error>
+where
+    R: Row,
+    usize: ColumnIndex<R>,
+    i64: Decode<'r, R::Database> + Type<R::Database>,
+{
+    let count = |at: usize| -> Result<u64, sqlx::Error> {
+        Ok(u64::try_from(row.try_get::<i64, _>(at)?).unwrap_or_default())
+    };
+    Ok(MinuteCounts {
+        minute: row.try_get(0)?,
+        received: count(1)?,
+        handled: count(2)?,
+        failed: count(3)?,
+    })
+}
 
 pub(super) const STATS: &str = "SELECT state, COUNT(*), CAST(SUM(duplicates) AS BIGINT) \
     FROM webhook_inbox GROUP BY state";
@@ -975,6 +1014,17 @@ macro_rules! sql_store {
                         );
                     }
                     Ok(backlog)
+                })
+            }
+
+            fn per_minute(&self, from: i64, until: i64) -> StoreFuture<'_, Vec<MinuteCounts>> {
+                Box::pin(async move {
+                    let rows = sqlx::query(sql::PER_MINUTE)
+                        .bind(from)
+                        .bind(until)
+                        .fetch_all(&self.pool)
+                        .await?;
+                    Ok(rows.iter().map(sql::minute_counts).collect::<Result<_, _>>()?)
                 })
             }
 

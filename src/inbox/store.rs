@@ -388,6 +388,28 @@ impl DetailRow {
     }
 }
 
+/// One minute's counts, as [`Store::per_minute`] returns them: `minute` is
+/// whole minutes since its `from`.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(super) struct MinuteCounts {
+    pub(super) minute: i64,
+    pub(super) received: u64,
+    pub(super) handled: u64,
+    pub(super) failed: u64,
+}
+
+impl AttemptOutcome {
+    /// Whether the chart counts it handled (`Some(true)`), failed
+    /// (`Some(false)`) or neither.
+    pub(super) fn handled_or_failed(self) -> Option<bool> {
+        match self {
+            AttemptOutcome::Handled => Some(true),
+            AttemptOutcome::Failed | AttemptOutcome::Dead | AttemptOutcome::TimedOut => Some(false),
+            AttemptOutcome::LeaseLost | AttemptOutcome::Superseded => None,
+        }
+    }
+}
+
 /// A [`Filter`] as the stores match it: the shipment as its key's hash.
 #[derive(Debug, Clone, Default)]
 pub(super) struct RowFilter {
@@ -522,6 +544,11 @@ pub(super) trait Store: Send + Sync + 'static {
     /// Pending, processing and dead rows by provider, with the oldest
     /// pending one's `received_at`: one query, for the gauges.
     fn backlog(&self) -> StoreFuture<'_, Vec<Backlog>>;
+
+    /// Webhooks received, and attempts handled and failed (failed, dead or
+    /// timed out), in `from..until`, by minute counted from `from`: only
+    /// minutes with any, in no order. One query.
+    fn per_minute(&self, from: i64, until: i64) -> StoreFuture<'_, Vec<MinuteCounts>>;
 
     /// Deletes what `purge` says is past its retention; returns how many rows.
     fn purge(&self, purge: Purge) -> StoreFuture<'_, u64>;

@@ -232,17 +232,26 @@ async fn admin_signed_in_sees_counts_list_and_escaped_detail() {
         "{}",
         page.body
     );
-    // Both webhooks were received just now: the chart's last minutes.
+    // Both webhooks were received just now, one handled, one failed (dead
+    // on its only attempt): the chart's last minutes.
     assert!(
-        page.body
-            .contains("Received per minute, last hour (2)</h2><svg id=\"received\""),
+        page.body.contains(
+            "<h2>Last hour, per minute: 2 received, 1 handled, 1 failed</h2><svg id=\"activity\""
+        ),
         "{}",
         page.body
     );
     assert!(
-        page.body.contains("<title>2</title></rect>")
-            || page.body.matches("<title>1</title></rect>").count() == 2
+        page.body
+            .contains("2 received, 1 handled, 1 failed</title></rect>")
+            || page.body.matches(" received, ").count() >= 3,
+        "each minute's counts in its bar's title: {}",
+        page.body
     );
+    for line in ["<polyline id=\"handled\"", "<polyline id=\"failed\""] {
+        assert!(page.body.contains(line), "{line}: {}", page.body);
+    }
+    assert!(page.body.contains("handled (1)</text>") && page.body.contains("failed (1)</text>"));
 
     let dead_only = call(
         &router,

@@ -74,6 +74,7 @@ every_store!(
     dead_webhooks_listed_shown_with_attempts_and_replayed,
     list_filters_and_pages_by_cursor,
     discard_deletes_only_pending_and_dead,
+    last_hour_counts_received_handled_and_failed_per_minute,
 );
 
 async fn stored_then_handled_once(backend: Backend) {
@@ -1636,4 +1637,67 @@ async fn discard_deletes_only_pending_and_dead(backend: Backend) {
     let handled = again.json["id"].as_i64().expect("an id");
     assert!(!inbox.discard(handled).await.unwrap(), "handled is kept");
     assert_eq!(inbox.stats().await.unwrap().done, 1);
+}
+
+async fn last_hour_counts_received_handled_and_failed_per_minute(backend: Backend) {
+    let Some(inbox) = open(backend, "last_hour").await else {
+        return;
+    };
+    let empty = inbox.last_hour().await.unwrap();
+    assert_eq!(empty.len(), 60);
+    assert!(
+        empty
+            .iter()
+            .all(|m| (m.received, m.handled, m.failed) == (0, 0, 0))
+    );
+    let app = app(&inbox);
+    let first = kosmo("SG-M0", "DELIVERED", at(0));
+    send(&app, first.clone().sign(KOSMO)).await;
+    for n in 1..3 {
+        send(
+            &app,
+            kosmo(&format!("SG-M{n}"), "DELIVERED", at(0)).sign(KOSMO),
+        )
+        .await;
+    }
+    // A retried delivery is a duplicate: not received again.
+    let again = send(&app, first.sign(KOSMO)).await;
+    assert_eq!(again.json["status"], "duplicate");
+    // Two attempts each, failed then dead: six failed.
+    kill_all(&inbox, 3).await;
+    assert_eq!(
+        inbox
+            .replay_dead(&Filter::default().shipment("SG-M1"))
+            .await
+            .unwrap(),
+        1
+    );
+    let (worker, _record) = recording(&inbox);
+    let worker = worker.spawn();
+    wait_for(&inbox, |stats| stats.done == 1).await;
+    worker.shutdown().await;
+
+    let now = OffsetDateTime::now_utc();
+    let minutes = inbox.last_hour().await.unwrap();
+    assert_eq!(minutes.len(), 60);
+    for pair in minutes.windows(2) {
+        assert_eq!(pair[1].start - pair[0].start, time::Duration::MINUTE);
+    }
+    let last = minutes.last().expect("60 minutes");
+    assert_eq!(last.start.second(), 0, "on the clock's minute");
+    assert!(last.start <= now && now < last.start + time::Duration::MINUTE);
+    let sum = |count: fn(&shipment_webhooks::inbox::Minute) -> u64| -> u64 {
+        minutes.iter().map(count).sum()
+    };
+    assert_eq!(sum(|m| m.received), 3);
+    assert_eq!(sum(|m| m.handled), 1);
+    assert_eq!(sum(|m| m.failed), 6);
+    // All of it just now: in the last two minutes.
+    assert_eq!(
+        minutes[58..]
+            .iter()
+            .map(|m| m.received + m.handled + m.failed)
+            .sum::<u64>(),
+        10
+    );
 }
