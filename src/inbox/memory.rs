@@ -6,8 +6,8 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use super::store::{
     AttemptRow, Claim, Claimed, ClaimedRow, DeadRow, DetailRow, Finish, Finished, LEASE_RAN_OUT,
-    ListedRow, MinuteCounts, NewWebhook, Newest, Purge, RowFilter, Shipment, Store, StoreFuture,
-    SupersededRow, add_backlog,
+    ListedRow, MinuteCounts, NamedRow, NewWebhook, Newest, Purge, RowFilter, Shipment, Store,
+    StoreFuture, Swept, add_backlog,
 };
 use super::{AttemptOutcome, Backlog, InboxStats, Receipt};
 use crate::Provider;
@@ -326,7 +326,7 @@ impl Store for MemoryStore {
             if claim.latest_wins && rows.superseded(id, &shipment) {
                 rows.close(id, State::Superseded);
                 let new = &rows.rows[&id].new;
-                claimed.superseded.push(SupersededRow {
+                claimed.superseded.push(NamedRow {
                     id,
                     provider: new.provider.as_str().to_owned(),
                     event: new.event.clone(),
@@ -354,7 +354,7 @@ impl Store for MemoryStore {
         Box::pin(async move { Ok(claimed) })
     }
 
-    fn sweep(&self, now: i64, max_attempts: u32) -> StoreFuture<'_, u64> {
+    fn sweep(&self, now: i64, max_attempts: u32) -> StoreFuture<'_, Swept> {
         let mut rows = self.rows();
         let rows = &mut *rows;
         let lost: Vec<i64> = rows
@@ -366,6 +366,7 @@ impl Store for MemoryStore {
                 row.state == State::Processing && row.lease_until <= now
             })
             .collect();
+        let mut swept = Swept::default();
         for &id in &lost {
             if let Some(row) = rows.rows.get_mut(&id) {
                 row.history.push(AttemptRow {
@@ -380,14 +381,19 @@ impl Store for MemoryStore {
                 rows.close(id, State::Dead);
                 if let Some(row) = rows.rows.get_mut(&id) {
                     row.last_error = Some(LEASE_RAN_OUT.to_owned());
+                    swept.dead.push(NamedRow {
+                        id,
+                        provider: row.new.provider.as_str().to_owned(),
+                        event: row.new.event.clone(),
+                    });
                 }
             } else if let Some(row) = rows.rows.get_mut(&id) {
                 row.state = State::Pending;
                 row.lease = None;
                 row.run_at = now;
+                swept.released += 1;
             }
         }
-        let swept = lost.len() as u64;
         Box::pin(async move { Ok(swept) })
     }
 

@@ -333,10 +333,12 @@ pub(super) const INSERT: &str = "INSERT INTO webhook_inbox (provider, endpoint, 
     DO UPDATE SET duplicates = webhook_inbox.duplicates + 1 \
     RETURNING id, duplicates";
 
-/// Rows whose lease ran out on their last attempt are dead.
+/// Rows whose lease ran out on their last attempt are dead: their ids,
+/// providers and events, for the log and the counter.
 pub(super) const DEAD_LOST_LEASES: &str = "UPDATE webhook_inbox \
     SET state = 'dead', lease = NULL, last_error = $1 \
-    WHERE state = 'processing' AND lease_until <= $2 AND attempts >= $3";
+    WHERE state = 'processing' AND lease_until <= $2 AND attempts >= $3 \
+    RETURNING id, provider, event";
 
 /// Rows whose lease ran out on an earlier attempt are due again at `$1`.
 pub(super) const RELEASE_LOST_LEASES: &str = "UPDATE webhook_inbox \
@@ -744,7 +746,7 @@ macro_rules! sql_store {
                         .fetch_all(&mut *tx)
                         .await?;
                     for row in superseded {
-                        claimed.superseded.push(SupersededRow {
+                        claimed.superseded.push(NamedRow {
                             id: row.try_get("id")?,
                             provider: row.try_get("provider")?,
                             event: row.try_get("event")?,
@@ -793,7 +795,7 @@ macro_rules! sql_store {
                 Box::pin(self.claim_in(claim))
             }
 
-            fn sweep(&self, now: i64, max_attempts: u32) -> StoreFuture<'_, u64> {
+            fn sweep(&self, now: i64, max_attempts: u32) -> StoreFuture<'_, Swept> {
                 Box::pin(async move {
                     let mut tx = self.bookkeeping().await?;
                     sqlx::query(sql::LOST_LEASE_ATTEMPTS)
@@ -804,14 +806,23 @@ macro_rules! sql_store {
                         .bind(LEASE_RAN_OUT)
                         .bind(now)
                         .bind(i64::from(max_attempts))
-                        .execute(&mut *tx)
+                        .fetch_all(&mut *tx)
                         .await?;
-                    let released = sqlx::query(sql::RELEASE_LOST_LEASES)
+                    let mut swept = Swept::default();
+                    for row in dead {
+                        swept.dead.push(NamedRow {
+                            id: row.try_get("id")?,
+                            provider: row.try_get("provider")?,
+                            event: row.try_get("event")?,
+                        });
+                    }
+                    swept.released = sqlx::query(sql::RELEASE_LOST_LEASES)
                         .bind(now)
                         .execute(&mut *tx)
-                        .await?;
+                        .await?
+                        .rows_affected();
                     tx.commit().await?;
-                    Ok(dead.rows_affected() + released.rows_affected())
+                    Ok(swept)
                 })
             }
 

@@ -159,22 +159,22 @@ impl ClaimedRow {
 #[derive(Debug, Default)]
 pub(super) struct Claimed {
     pub(super) deliveries: Vec<Delivery>,
-    pub(super) superseded: Vec<SupersededRow>,
+    pub(super) superseded: Vec<NamedRow>,
     /// Whether it took as many rows as it could: more may be due.
     pub(super) full: bool,
 }
 
-/// A row a claim marked superseded: its id, provider and event, for the
-/// log line and the counter.
+/// A row a claim marked superseded, or a sweep marked dead: its id,
+/// provider and event, for the log line and the counter.
 #[derive(Debug)]
-pub(super) struct SupersededRow {
+pub(super) struct NamedRow {
     pub(super) id: i64,
     pub(super) provider: String,
     /// The event as stored (JSON), whose `id` names the shipment.
     pub(super) event: String,
 }
 
-impl SupersededRow {
+impl NamedRow {
     /// The shipment's id as the event gives it; empty if the stored event
     /// does not say (a row this crate did not write).
     pub(super) fn shipment(&self) -> String {
@@ -216,6 +216,14 @@ impl DeadRow {
             history: Vec::new(),
         })
     }
+}
+
+/// What a sweep of lost leases did: the rows it marked dead (their lease ran
+/// out on their last attempt), and how many it made due again.
+#[derive(Debug, Default)]
+pub(super) struct Swept {
+    pub(super) dead: Vec<NamedRow>,
+    pub(super) released: u64,
 }
 
 /// What a claim asks of the store.
@@ -505,9 +513,8 @@ pub(super) trait Store: Send + Sync + 'static {
     fn claim(&self, claim: Claim) -> StoreFuture<'_, Claimed>;
 
     /// Marks dead the rows whose lease ran out on attempt `max_attempts`,
-    /// and makes due at `now` those whose lease ran out on an earlier one;
-    /// how many rows it changed.
-    fn sweep(&self, now: i64, max_attempts: u32) -> StoreFuture<'_, u64>;
+    /// and makes due at `now` those whose lease ran out on an earlier one.
+    fn sweep(&self, now: i64, max_attempts: u32) -> StoreFuture<'_, Swept>;
 
     /// Pushes to `until` the lease of those rows of `ids` still held under
     /// `lease`; how many were.
