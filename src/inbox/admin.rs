@@ -58,43 +58,43 @@ impl std::fmt::Debug for AdminAccess {
 struct Admin {
     inbox: Inbox,
     access: AdminAccess,
-    /// The key of the session cookie and the CSRF token.
-    key: [u8; 32],
+    /// The key of the session cookie and the CSRF token: derived from the
+    /// token in [`AdminAccess::Token`], else drawn from the operating
+    /// system's CSPRNG when the router is made; `None` if it had none to
+    /// give, and then every POST is refused.
+    key: Option<[u8; 32]>,
 }
 
 impl Admin {
-    fn mac(&self, what: &str) -> String {
-        let mut mac = HmacSha256::new_from_slice(&self.key).expect("HMAC takes any key");
+    fn mac(&self, what: &str) -> Option<String> {
+        let mut mac = HmacSha256::new_from_slice(&self.key?).ok()?;
         mac.update(what.as_bytes());
-        hex::encode(mac.finalize().into_bytes())
+        Some(hex::encode(mac.finalize().into_bytes()))
     }
 
     /// The session cookie's value: a MAC of the token, not the token.
-    fn session(&self) -> String {
+    fn session(&self) -> Option<String> {
         self.mac("shipment-webhooks admin session")
     }
 
     /// The token every form carries.
-    fn csrf(&self) -> String {
+    fn csrf(&self) -> Option<String> {
         self.mac("shipment-webhooks admin csrf")
     }
 }
 
-/// A key no one outside this process knows, for the modes without a token.
-fn process_key() -> [u8; 32] {
-    use std::hash::{BuildHasher, Hasher};
-    let mut out = [0u8; 32];
-    for chunk in out.chunks_mut(8) {
-        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-        hasher.write_u128(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos())
-                .unwrap_or_default(),
-        );
-        chunk.copy_from_slice(&hasher.finish().to_le_bytes());
+/// A key no one outside this process knows, for the modes without a token:
+/// 32 bytes from the operating system's CSPRNG (`getrandom`), or `None`,
+/// logged, if it has none to give.
+fn process_key() -> Option<[u8; 32]> {
+    let mut key = [0u8; 32];
+    match getrandom::getrandom(&mut key) {
+        Ok(()) => Some(key),
+        Err(error) => {
+            tracing::error!(%error, "admin page: the operating system gave no random key; replay and discard are refused");
+            None
+        }
     }
-    out
 }
 
 impl Inbox {
@@ -102,16 +102,22 @@ impl Inbox {
     /// `/admin/webhooks`): counts by state and provider, a filtered, paged
     /// list, each webhook's payload, headers and attempts, a shipment's
     /// timeline, and replay and discard buttons (POST forms with a CSRF token
-    /// and a same-origin check). Server-rendered HTML with inline CSS: no
+    /// and a same-origin check). The CSRF token is an HMAC-SHA256 under a
+    /// key bound to the credential: with [`AdminAccess::Token`], derived
+    /// from the token (every instance serving that token, across restarts,
+    /// accepts the same forms; a new token voids them); in the other modes,
+    /// 32 bytes from the operating system's CSPRNG drawn when this is
+    /// called (a restart voids open forms). Server-rendered HTML with inline CSS: no
     /// JavaScript, nothing fetched from elsewhere. `access` says who may see
     /// it; see [`AdminAccess`].
     #[cfg_attr(docsrs, doc(cfg(feature = "admin")))]
     pub fn admin(&self, access: AdminAccess) -> Router {
         let key = match &access {
+            // Bound to the token: every instance serving it, before and
+            // after a restart, takes the same cookie and CSRF token, and
+            // a new token voids both.
             AdminAccess::Token(token) => {
-                let mut key = [0u8; 32];
-                key.copy_from_slice(&<sha2::Sha256 as sha2::Digest>::digest(token.as_bytes()));
-                key
+                Some(<sha2::Sha256 as sha2::Digest>::digest(token.as_bytes()).into())
             }
             _ => process_key(),
         };
@@ -204,7 +210,10 @@ async fn guard(State(admin): State<Arc<Admin>>, mut request: Request, next: Next
                 }
                 true
             } else if let Some(session) = cookie(headers, COOKIE) {
-                if !equal(&session, &admin.session()) {
+                if !admin
+                    .session()
+                    .is_some_and(|expected| equal(&session, &expected))
+                {
                     return login_page(
                         &request,
                         StatusCode::UNAUTHORIZED,
@@ -353,10 +362,10 @@ async fn login(
         return html(StatusCode::UNAUTHORIZED, "Sign in", &body);
     }
     let path = if base.is_empty() { "/" } else { &base };
-    let set = format!(
-        "{COOKIE}={}; Path={path}; HttpOnly; SameSite=Strict",
-        admin.session()
-    );
+    let Some(session) = admin.session() else {
+        return text(StatusCode::SERVICE_UNAVAILABLE, "no session key");
+    };
+    let set = format!("{COOKIE}={session}; Path={path}; HttpOnly; SameSite=Strict");
     Response::builder()
         .status(StatusCode::SEE_OTHER)
         .header(header::LOCATION, home(&base))
@@ -671,7 +680,7 @@ async fn detail(
         summary.duplicates,
         state = summary.state.as_str(),
     );
-    let csrf = admin.csrf();
+    let csrf = admin.csrf().unwrap_or_default();
     if summary.state == WebhookState::Dead {
         let _ = write!(
             body,
@@ -731,8 +740,14 @@ fn check_csrf(
             "malformed form: expected csrf=...",
         )));
     };
+    let Some(expected) = admin.csrf() else {
+        return Err(Box::new(text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the admin page has no key (the operating system gave no random bytes): replay and discard are refused",
+        )));
+    };
     match form.get("csrf") {
-        Some(given) if equal(given, &admin.csrf()) => Ok(()),
+        Some(given) if equal(given, &expected) => Ok(()),
         Some(_) => Err(Box::new(text(
             StatusCode::FORBIDDEN,
             "wrong CSRF token: reload the page",

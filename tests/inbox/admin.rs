@@ -522,3 +522,49 @@ async fn admin_loopback_only_refuses_other_peers_and_unknown_ones() {
         unknown.body
     );
 }
+
+/// The CSRF token of `router`'s detail page for webhook `id`, by bearer
+/// token where there is one.
+async fn csrf_of(router: &Router, id: i64, token: Option<&str>) -> String {
+    let mut request = get(&format!("/webhooks/{id}"));
+    if let Some(token) = token {
+        request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+    }
+    let page = call(router, request.body(Body::empty()).expect("a request")).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    csrf(&page.body)
+}
+
+/// Without a token each router draws its own key from the OS's CSPRNG, so
+/// one router's forms are refused by another; with a token the key is bound
+/// to it: two routers with one token agree, another token's do not.
+#[tokio::test]
+async fn admin_csrf_token_is_random_per_router_or_bound_to_the_token() {
+    let (inbox, first, id) = setup(AdminAccess::BehindYourOwnAuth).await;
+    let second = Router::new().nest(BASE, inbox.admin(AdminAccess::BehindYourOwnAuth));
+    let (a, b) = (
+        csrf_of(&first, id, None).await,
+        csrf_of(&second, id, None).await,
+    );
+    assert_ne!(a, b, "a key of its own per router");
+    let page = call(
+        &second,
+        form_post(&format!("/webhooks/{id}/replay"), "")
+            .body(Body::from(format!("csrf={a}")))
+            .expect("a request"),
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN, "{}", page.body);
+    assert_eq!(state(&inbox, id).await, Some(WebhookState::Dead));
+
+    let token =
+        |token: &str| Router::new().nest(BASE, inbox.admin(AdminAccess::Token(token.into())));
+    let (one, again, other) = (token(TOKEN), token(TOKEN), token("another-admin-token-987"));
+    let bound = csrf_of(&one, id, Some(TOKEN)).await;
+    assert_eq!(bound, csrf_of(&again, id, Some(TOKEN)).await);
+    assert_ne!(
+        bound,
+        csrf_of(&other, id, Some("another-admin-token-987")).await
+    );
+    assert!(bound != a && bound != b);
+}
