@@ -18,6 +18,8 @@ use hmac::{KeyInit, Mac};
 use subtle::ConstantTimeEq;
 
 use super::{Filter, Inbox, MAX_PAGE, Minute, WebhookState};
+
+mod throttle;
 use crate::Provider;
 
 type HmacSha256 = hmac::Hmac<sha2::Sha256>;
@@ -32,7 +34,14 @@ pub enum AdminAccess {
     /// Those who know this token: sent as `Authorization: Bearer <token>`, or
     /// typed once into the page's login form, which sets an `HttpOnly`,
     /// `SameSite=Strict` cookie holding a MAC of the token (not the token).
-    /// Compared in constant time.
+    /// Compared in constant time. A client that sends more than 10 wrong
+    /// tokens in a minute (by bearer or the form) has its next tries, right
+    /// or wrong, refused 429 with `Retry-After` until the minute is over;
+    /// others are not. Clients are told apart by `ConnectInfo`'s address
+    /// (serve with `into_make_service_with_connect_info::<SocketAddr>()`);
+    /// without it, or behind a proxy, every client is one, and a guesser
+    /// can keep everyone out of the login form for a minute at a time
+    /// (those signed in keep their cookie: it is never refused here).
     Token(String),
     /// Only requests from a loopback address (127.0.0.0/8, `::1`), as axum's
     /// `ConnectInfo<SocketAddr>` gives it: serve the app with
@@ -135,6 +144,10 @@ impl Inbox {
             .layer(middleware::from_fn_with_state(admin.clone(), guard))
             .route("/login", post(login))
             .layer(middleware::from_fn(same_origin))
+            .layer(middleware::from_fn_with_state(
+                Arc::new(throttle::Failures::default()),
+                throttle::throttle,
+            ))
             .with_state(admin)
     }
 }
@@ -206,7 +219,9 @@ async fn guard(State(admin): State<Arc<Admin>>, mut request: Request, next: Next
                 .and_then(|value| value.strip_prefix("Bearer "));
             if let Some(given) = authorization {
                 if !equal(given.trim(), token) {
-                    return text(StatusCode::UNAUTHORIZED, "wrong admin token");
+                    let mut refused = text(StatusCode::UNAUTHORIZED, "wrong admin token");
+                    refused.extensions_mut().insert(throttle::WrongToken);
+                    return refused;
                 }
                 true
             } else if let Some(session) = cookie(headers, COOKIE) {
@@ -359,7 +374,9 @@ async fn login(
             "<h1>Webhooks admin</h1><p>Wrong token.</p><form method=\"post\" action=\"{}/login\"><label>Admin token <input type=\"password\" name=\"token\" autofocus></label> <button type=\"submit\">Sign in</button></form>",
             escape(&base)
         );
-        return html(StatusCode::UNAUTHORIZED, "Sign in", &body);
+        let mut refused = html(StatusCode::UNAUTHORIZED, "Sign in", &body);
+        refused.extensions_mut().insert(throttle::WrongToken);
+        return refused;
     }
     let path = if base.is_empty() { "/" } else { &base };
     let Some(session) = admin.session() else {

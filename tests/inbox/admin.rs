@@ -568,3 +568,86 @@ async fn admin_csrf_token_is_random_per_router_or_bound_to_the_token() {
     );
     assert!(bound != a && bound != b);
 }
+
+/// A request for the index with a bearer token, from `peer` if given.
+fn bearer_from(token: &str, peer: Option<&str>) -> Request<Body> {
+    let mut request = get("")
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .body(Body::empty())
+        .expect("a request");
+    if let Some(peer) = peer {
+        let peer: SocketAddr = peer.parse().expect("an address");
+        request.extensions_mut().insert(ConnectInfo(peer));
+    }
+    request
+}
+
+/// Past 10 wrong tokens a minute, a client's next tries are 429 with
+/// `Retry-After`, even with the right token (a guesser learns nothing); the
+/// right token still works from another client.
+#[tokio::test]
+async fn admin_repeated_wrong_tokens_are_429_with_retry_after_per_client() {
+    let (_inbox, router, _) = setup(AdminAccess::Token(TOKEN.into())).await;
+    let guesser = Some("203.0.113.7:4000");
+    for n in 0..10 {
+        let page = call(&router, bearer_from(&format!("guess-{n}"), guesser)).await;
+        assert_eq!(page.status, StatusCode::UNAUTHORIZED, "try {n}");
+    }
+    let page = call(&router, bearer_from("guess-10", guesser)).await;
+    assert_eq!(page.status, StatusCode::TOO_MANY_REQUESTS, "{}", page.body);
+    let retry: u64 = page.headers[header::RETRY_AFTER]
+        .to_str()
+        .expect("ASCII")
+        .parse()
+        .expect("seconds");
+    assert!((1..=60).contains(&retry), "{retry}");
+    let right = call(&router, bearer_from(TOKEN, guesser)).await;
+    assert_eq!(right.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(!right.body.contains("SG-ADMIN"), "{}", right.body);
+    let mut form = form_post("/login", "")
+        .body(Body::from(format!("token={TOKEN}")))
+        .expect("a request");
+    form.extensions_mut().insert(ConnectInfo(
+        "203.0.113.7:4001"
+            .parse::<SocketAddr>()
+            .expect("an address"),
+    ));
+    let form = call(&router, form).await;
+    assert_eq!(form.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(form.headers.get(header::SET_COOKIE).is_none());
+
+    let other = call(&router, bearer_from(TOKEN, Some("198.51.100.2:4000"))).await;
+    assert_eq!(other.status, StatusCode::OK, "{}", other.body);
+    assert!(other.body.contains("SG-ADMIN-1"));
+}
+
+/// Without the peer's address every client shares one count: past it the
+/// form and bearer tokens are 429 for all, but a session signed in before
+/// still works.
+#[tokio::test]
+async fn admin_wrong_tokens_without_connect_info_are_counted_together() {
+    let (_inbox, router, _) = setup(AdminAccess::Token(TOKEN.into())).await;
+    let cookie = sign_in(&router).await;
+    for n in 0..10 {
+        let page = call(
+            &router,
+            form_post("/login", "")
+                .body(Body::from(format!("token=guess-{n}")))
+                .expect("a request"),
+        )
+        .await;
+        assert_eq!(page.status, StatusCode::UNAUTHORIZED, "try {n}");
+    }
+    let page = call(&router, bearer_from(TOKEN, None)).await;
+    assert_eq!(page.status, StatusCode::TOO_MANY_REQUESTS, "{}", page.body);
+    assert!(page.headers.contains_key(header::RETRY_AFTER));
+    let signed_in = call(
+        &router,
+        get("")
+            .header(header::COOKIE, &cookie)
+            .body(Body::empty())
+            .expect("a request"),
+    )
+    .await;
+    assert_eq!(signed_in.status, StatusCode::OK, "{}", signed_in.body);
+}
