@@ -385,3 +385,40 @@ async fn bad_filters_are_refused() {
     refused(&cli(&db, &["inbox", "list", "--limit", "0"]), "--limit");
     refused(&cli(&db, &["inbox", "replay"]), "<IDS>");
 }
+
+/// `--shipment` finds an id in any scope (a Shipmondo order and shipment
+/// numbered alike), and `order:ID` the order only; `replay --dead` takes the
+/// same filter.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shipment_filter_finds_an_id_in_any_scope_or_one_by_prefix() {
+    let path = sqlite_path("cli-scoped");
+    let inbox = Inbox::sqlite(&path).await.expect("a SQLite inbox");
+    let app = app(&inbox);
+    for webhook in [
+        shipment_webhooks::testing::Webhook::shipmondo_order("sent").field("/data/id", 4711),
+        shipment_webhooks::testing::Webhook::shipmondo_shipment("create").field("/data/id", 4711),
+    ] {
+        assert_eq!(
+            send(&app, webhook.sign(SHIPMONDO)).await.json["status"],
+            "stored"
+        );
+    }
+    let db = path.display().to_string();
+    let listed = |shipment: &str| {
+        stdout_json(&cli(
+            &db,
+            &["inbox", "list", "--shipment", shipment, "--json"],
+        ))["webhooks"]
+            .as_array()
+            .expect("a list")
+            .iter()
+            .map(|webhook| webhook["status"].as_str().expect("a status").to_owned())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(listed("4711").len(), 2);
+    assert_eq!(listed("order:4711"), ["in_transit"], "the order, sent");
+    assert!(listed("order:4712").is_empty());
+    let table = cli(&db, &["inbox", "list", "--shipment", "order:4711"]);
+    assert!(table.status.success());
+    assert!(String::from_utf8_lossy(&table.stdout).contains("1 shown"));
+}

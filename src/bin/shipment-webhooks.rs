@@ -92,7 +92,9 @@ struct FilterArgs {
     /// Only this tenant's.
     #[arg(long)]
     tenant: Option<String>,
-    /// Only those about this shipment id.
+    /// Only those about this shipment id, as the event names it: in any
+    /// scope (an order numbered 123 too), or `order:123` (`transaction:`,
+    /// `batch:`, `integration:`, `message:`) in one.
     #[arg(long)]
     shipment: Option<String>,
     /// Only those received at or after this time (RFC 3339).

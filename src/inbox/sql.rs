@@ -8,6 +8,7 @@ use sqlx::{ColumnIndex, Database, Decode, Encode, Row, Type};
 
 use super::store::{
     AttemptRow, ClaimedRow, DeadRow, Finish, ListedRow, MinuteCounts, NewWebhook, RowFilter,
+    SHIPMENT_KEYS,
 };
 use super::{AttemptOutcome, Delivery, InboxError, InboxStats, Receipt};
 
@@ -96,39 +97,49 @@ pub(super) fn insert_attempts(rows: usize) -> String {
     statement
 }
 
-/// What a [`RowFilter`] tests, `$1` to `$7` (state, provider, endpoint,
-/// tenant, shipment hash, received from, until), each skipped when null.
+/// The first parameter after those of [`filter_where`].
+const AFTER_FILTER: usize = 7 + SHIPMENT_KEYS;
+
+/// What a [`RowFilter`] tests, each skipped when null: `$1` to `$4` (state,
+/// provider, endpoint, tenant), `$5` on (the shipment's keys, one per
+/// [`SHIPMENT_KEYS`]), then received from and until.
 fn filter_where(bytes: &str) -> String {
+    let keys: Vec<String> = (5..5 + SHIPMENT_KEYS).map(|at| format!("${at}")).collect();
+    let from = 5 + SHIPMENT_KEYS;
     format!(
         "(CAST($1 AS TEXT) IS NULL OR state = $1) \
          AND (CAST($2 AS TEXT) IS NULL OR provider = $2) \
          AND (CAST($3 AS TEXT) IS NULL OR endpoint = $3) \
          AND (CAST($4 AS TEXT) IS NULL OR tenant = $4) \
-         AND (CAST($5 AS {bytes}) IS NULL OR shipment = $5) \
-         AND (CAST($6 AS BIGINT) IS NULL OR received_at >= $6) \
-         AND (CAST($7 AS BIGINT) IS NULL OR received_at < $7)"
+         AND (CAST($5 AS {bytes}) IS NULL OR shipment IN ({})) \
+         AND (CAST(${from} AS BIGINT) IS NULL OR received_at >= ${from}) \
+         AND (CAST(${until} AS BIGINT) IS NULL OR received_at < ${until})",
+        keys.join(", "),
+        until = from + 1,
     )
 }
 
-/// The rows a filter matches past `$8`, at most `$9`.
+/// The rows a filter matches past the parameter after it, at most the next.
 pub(super) fn list(bytes: &str) -> String {
     format!(
         "SELECT id, provider, endpoint, tenant, state, event, attempts, last_error, \
-         received_at, duplicates FROM webhook_inbox WHERE {} AND id > $8 ORDER BY id LIMIT $9",
-        filter_where(bytes)
+         received_at, duplicates FROM webhook_inbox WHERE {} AND id > ${AFTER_FILTER} \
+         ORDER BY id LIMIT ${}",
+        filter_where(bytes),
+        AFTER_FILTER + 1
     )
 }
 
-/// Replays at `$8` the dead rows a filter matches.
+/// Replays, at the parameter after the filter's, the dead rows it matches.
 pub(super) fn replay_matching(bytes: &str) -> String {
     format!(
-        "UPDATE webhook_inbox SET state = 'pending', attempts = 0, run_at = $8 \
+        "UPDATE webhook_inbox SET state = 'pending', attempts = 0, run_at = ${AFTER_FILTER} \
          WHERE {} AND state = 'dead'",
         filter_where(bytes)
     )
 }
 
-/// `statement` with `filter`'s `$1` to `$7` bound.
+/// `statement` with `filter`'s parameters bound (those of [`filter_where`]).
 pub(super) fn bind_filter<'q, DB>(
     statement: &'q str,
     filter: &'q RowFilter,
@@ -139,14 +150,15 @@ where
     Option<&'q [u8]>: Encode<'q, DB> + Type<DB>,
     Option<i64>: Encode<'q, DB> + Type<DB>,
 {
-    sqlx::query(statement)
+    let mut query = sqlx::query(statement)
         .bind(filter.state)
         .bind(filter.provider.as_deref())
         .bind(filter.endpoint.as_deref())
-        .bind(filter.tenant.as_deref())
-        .bind(filter.shipment.as_ref().map(<[u8; 32]>::as_slice))
-        .bind(filter.received_from)
-        .bind(filter.received_until)
+        .bind(filter.tenant.as_deref());
+    for at in 0..SHIPMENT_KEYS {
+        query = query.bind(filter.shipment.as_ref().map(|keys| keys[at].as_slice()));
+    }
+    query.bind(filter.received_from).bind(filter.received_until)
 }
 
 /// One row, whole.

@@ -15,7 +15,7 @@ use super::{
     Attempt, AttemptOutcome, Backlog, DeadWebhook, Delivery, Filter, InboxError, InboxStats,
     Receipt, WebhookDetail, WebhookState, WebhookSummary,
 };
-use crate::webhook::{DedupKey, ProviderHeaders};
+use crate::webhook::{DedupKey, ProviderHeaders, SHIPMENT_SCOPES};
 use crate::{MatchedSecret, Provider, ShipmentEvent, ShipmentStatus, VerifiedWebhook};
 
 /// A webhook as the receiver stores it: one row.
@@ -67,8 +67,11 @@ impl NewWebhook {
 /// A webhook's shipment key: SHA-256 of its event's id, or of its scope, a
 /// NUL and the id (see [`NewWebhook::new`]).
 pub(super) fn shipment_key(webhook: &VerifiedWebhook) -> [u8; 32] {
-    let id = &webhook.event().id;
-    match webhook.shipment_scope() {
+    scoped_key(webhook.shipment_scope(), &webhook.event().id)
+}
+
+fn scoped_key(scope: Option<&str>, id: &str) -> [u8; 32] {
+    match scope {
         None => Sha256::digest(id).into(),
         Some(scope) => Sha256::new()
             .chain_update(scope)
@@ -77,6 +80,26 @@ pub(super) fn shipment_key(webhook: &VerifiedWebhook) -> [u8; 32] {
             .finalize()
             .into(),
     }
+}
+
+/// How many shipment keys a shipment filter tries: the id unscoped, in each
+/// scope, and as `scope:id`.
+pub(super) const SHIPMENT_KEYS: usize = SHIPMENT_SCOPES.len() + 2;
+
+/// The keys of the shipments `filter` (a [`Filter::shipment`]) names: the
+/// id unscoped and in every scope, and, for `scope:id` with a known scope,
+/// that id in that scope (the last key repeats the first otherwise).
+pub(super) fn shipment_keys(filter: &str) -> [[u8; 32]; SHIPMENT_KEYS] {
+    let mut keys = [scoped_key(None, filter); SHIPMENT_KEYS];
+    for (key, scope) in keys[1..].iter_mut().zip(SHIPMENT_SCOPES) {
+        *key = scoped_key(Some(scope), filter);
+    }
+    if let Some((scope, id)) = filter.split_once(':')
+        && SHIPMENT_SCOPES.contains(&scope)
+    {
+        keys[SHIPMENT_KEYS - 1] = scoped_key(Some(scope), id);
+    }
+    keys
 }
 
 /// Which shipment a row is about, as latest wins and leasing group rows:
@@ -418,14 +441,15 @@ impl AttemptOutcome {
     }
 }
 
-/// A [`Filter`] as the stores match it: the shipment as its key's hash.
+/// A [`Filter`] as the stores match it: the shipment as the hashes of its
+/// keys ([`shipment_keys`]).
 #[derive(Debug, Clone, Default)]
 pub(super) struct RowFilter {
     pub(super) state: Option<&'static str>,
     pub(super) provider: Option<String>,
     pub(super) endpoint: Option<String>,
     pub(super) tenant: Option<String>,
-    pub(super) shipment: Option<[u8; 32]>,
+    pub(super) shipment: Option<[[u8; 32]; SHIPMENT_KEYS]>,
     pub(super) received_from: Option<i64>,
     pub(super) received_until: Option<i64>,
     /// Only ids greater than this.
@@ -440,10 +464,7 @@ impl RowFilter {
             provider: filter.provider.map(|provider| provider.as_str().to_owned()),
             endpoint: filter.endpoint.clone(),
             tenant: filter.tenant.clone(),
-            shipment: filter
-                .shipment
-                .as_deref()
-                .map(|id| Sha256::digest(id).into()),
+            shipment: filter.shipment.as_deref().map(shipment_keys),
             received_from: filter.received_from.map(to_ms),
             received_until: filter.received_until.map(to_ms),
             after: filter.after.unwrap_or(0),
@@ -466,7 +487,9 @@ impl RowFilter {
                 .tenant
                 .as_deref()
                 .is_none_or(|wanted| wanted == new.tenant)
-            && self.shipment.is_none_or(|wanted| wanted == new.shipment)
+            && self
+                .shipment
+                .is_none_or(|wanted| wanted.contains(&new.shipment))
             && self
                 .received_from
                 .is_none_or(|from| new.received_at >= from)

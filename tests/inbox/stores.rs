@@ -75,6 +75,7 @@ every_store!(
     list_filters_and_pages_by_cursor,
     discard_deletes_only_pending_and_dead,
     last_hour_counts_received_handled_and_failed_per_minute,
+    shipment_filter_matches_the_id_in_any_scope_or_one_by_prefix,
 );
 
 async fn stored_then_handled_once(backend: Backend) {
@@ -1700,4 +1701,74 @@ async fn last_hour_counts_received_handled_and_failed_per_minute(backend: Backen
             .sum::<u64>(),
         10
     );
+}
+
+/// A Shipmondo order and shipment with one id, and a Sendcloud integration
+/// and parcel with another: the shipment filter finds an id in every scope,
+/// and `scope:id` in that one only.
+async fn shipment_filter_matches_the_id_in_any_scope_or_one_by_prefix(backend: Backend) {
+    let Some(inbox) = open(backend, "scoped_filter").await else {
+        return;
+    };
+    let app = app(&inbox);
+    let id = 3405961;
+    for webhook in [
+        Webhook::shipmondo_order("sent").field("/data/id", id),
+        Webhook::shipmondo_shipment("create").field("/data/id", id),
+    ] {
+        assert_eq!(
+            send(&app, webhook.sign(SHIPMONDO)).await.json["status"],
+            "stored"
+        );
+    }
+    for webhook in [
+        Webhook::sendcloud(3).field("/parcel/id", 8),
+        Webhook::sendcloud_test_webhook()
+            .field("/action", "integration_updated")
+            .field("/integration", json!({"id": 8, "shop_name": "API"})),
+    ] {
+        assert_eq!(
+            send(&app, webhook.sign(SENDCLOUD)).await.json["status"],
+            "stored"
+        );
+    }
+    send(&app, kosmo("SG-S1", "DELIVERED", at(0)).sign(KOSMO)).await;
+    let listed = |filter: Filter| {
+        let inbox = inbox.clone();
+        async move {
+            let page = inbox.list(&filter).await.unwrap();
+            page.webhooks
+                .iter()
+                .map(|webhook| (webhook.provider, webhook.event.raw_status.clone()))
+                .collect::<Vec<_>>()
+        }
+    };
+    let both = listed(Filter::default().shipment(id.to_string())).await;
+    assert_eq!(both.len(), 2, "the order and the shipment: {both:?}");
+    assert!(
+        both.iter()
+            .all(|(provider, _)| *provider == Provider::Shipmondo)
+    );
+    let order = listed(Filter::default().shipment(format!("order:{id}"))).await;
+    assert_eq!(order, [(Provider::Shipmondo, "sent".to_owned())]);
+    let integration = listed(Filter::default().shipment("integration:8")).await;
+    assert_eq!(
+        integration,
+        [(Provider::Sendcloud, "integration_updated".to_owned())]
+    );
+    assert_eq!(listed(Filter::default().shipment("8")).await.len(), 2);
+    assert_eq!(listed(Filter::default().shipment("SG-S1")).await.len(), 1);
+    assert!(
+        listed(Filter::default().shipment("order:SG-S1"))
+            .await
+            .is_empty()
+    );
+    assert!(
+        listed(Filter::default().shipment("nowhere:8"))
+            .await
+            .is_empty()
+    );
+    // Replaying by shipment reads the same filter: nothing is dead.
+    let scoped = Filter::default().shipment(format!("order:{id}"));
+    assert_eq!(inbox.replay_dead(&scoped).await.unwrap(), 0);
 }
