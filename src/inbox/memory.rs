@@ -443,6 +443,9 @@ impl Store for MemoryStore {
                 attempts: row.attempts,
                 last_error: row.last_error.clone(),
                 received_at: row.new.received_at,
+                dedup_key: row.new.dedup_key.0.to_vec(),
+                body: row.new.body.clone(),
+                history: row.history.clone(),
             })
             .collect();
         Box::pin(async move { Ok(dead) })

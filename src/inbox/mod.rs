@@ -399,23 +399,17 @@ impl Inbox {
     /// The dead webhooks, oldest first, at most `limit` of them: those whose
     /// handler failed on every attempt.
     ///
-    /// Each comes with its payload, dedup key and every attempt, read one
-    /// webhook at a time: page through many with [`list`](Self::list)
-    /// instead, and [`get`](Self::get) those to look at.
+    /// Each comes with its payload, dedup key and every attempt, read in two
+    /// queries whatever `limit` is (the rows, then all their attempts).
+    /// Every body is held in memory at once: page through many with
+    /// [`list`](Self::list) instead, and [`get`](Self::get) those to look at.
     pub async fn dead(&self, limit: u32) -> Result<Vec<DeadWebhook>, InboxError> {
-        let rows = self.store.dead(limit).await?;
-        let mut dead = Vec::with_capacity(rows.len());
-        for row in rows {
-            let mut webhook = row.into_dead()?;
-            // Purged or replayed meanwhile: listed as it was read.
-            if let Some(detail) = self.get(webhook.id).await? {
-                webhook.dedup_key = Some(detail.dedup_key);
-                webhook.body = detail.body;
-                webhook.history = detail.history;
-            }
-            dead.push(webhook);
-        }
-        Ok(dead)
+        self.store
+            .dead(limit)
+            .await?
+            .into_iter()
+            .map(store::DeadRow::into_dead)
+            .collect()
     }
 
     /// Hands the dead webhook `id` to the workers again, with its attempts
@@ -643,7 +637,8 @@ pub struct DeadWebhook {
     pub last_error: Option<String>,
     /// When it was received.
     pub received_at: OffsetDateTime,
-    /// The key its retried deliveries share.
+    /// The key its retried deliveries share (always given by
+    /// [`Inbox::dead`]).
     pub dedup_key: Option<DedupKey>,
     /// The verified body, as received.
     pub body: bytes::Bytes,

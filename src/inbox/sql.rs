@@ -432,6 +432,14 @@ macro_rules! id_list_statements {
             $list,
             " AND state = 'dead'"
         );
+        /// The attempts of the rows in `$1`, by row, each row's oldest first:
+        /// those of a page of dead rows in one query.
+        const ATTEMPTS_OF_MANY: &str = concat!(
+            "SELECT webhook_id, attempt, started_at, ended_at, outcome, error \
+             FROM webhook_inbox_attempts WHERE webhook_id ",
+            $list,
+            " ORDER BY webhook_id, ended_at, attempt"
+        );
         /// Marks done the rows in `$1` still held under lease `$2`; their ids.
         const DONE_MANY: &str = concat!(
             "UPDATE webhook_inbox SET state = 'done', lease = NULL WHERE id ",
@@ -460,8 +468,8 @@ pub(super) const RELEASE: &str = "UPDATE webhook_inbox \
 pub(super) const SUPERSEDED: &str = "UPDATE webhook_inbox SET state = 'superseded', lease = NULL \
     WHERE id = $1 AND lease = $2 AND state = 'processing'";
 
-pub(super) const LIST_DEAD: &str = "SELECT id, event, endpoint, attempts, last_error, received_at \
-    FROM webhook_inbox WHERE state = 'dead' ORDER BY id LIMIT $1";
+pub(super) const LIST_DEAD: &str = "SELECT id, event, endpoint, attempts, last_error, \
+    received_at, dedup_key, body FROM webhook_inbox WHERE state = 'dead' ORDER BY id LIMIT $1";
 
 pub(super) const REPLAY: &str = "UPDATE webhook_inbox SET state = 'pending', attempts = 0, run_at = $2 \
     WHERE id = $1 AND state = 'dead'";
@@ -548,7 +556,7 @@ where
     .into_delivery()
 }
 
-/// Reads a row [`LIST_DEAD`] returned.
+/// Reads a row [`LIST_DEAD`] returned, its attempts still to be added.
 pub(super) fn dead_row<'r, R>(row: &'r R) -> Result<DeadRow, sqlx::Error>
 where
     R: Row,
@@ -556,6 +564,7 @@ where
     i64: Decode<'r, R::Database> + Type<R::Database>,
     String: Decode<'r, R::Database> + Type<R::Database>,
     Option<String>: Decode<'r, R::Database> + Type<R::Database>,
+    Vec<u8>: Decode<'r, R::Database> + Type<R::Database>,
 {
     Ok(DeadRow {
         id: row.try_get("id")?,
@@ -564,6 +573,9 @@ where
         attempts: row.try_get("attempts")?,
         last_error: row.try_get("last_error")?,
         received_at: row.try_get("received_at")?,
+        dedup_key: row.try_get("dedup_key")?,
+        body: Bytes::from(row.try_get::<Vec<u8>, _>("body")?),
+        history: Vec::new(),
     })
 }
 
@@ -918,7 +930,24 @@ macro_rules! sql_store {
                         .bind(i64::from(limit))
                         .fetch_all(&self.pool)
                         .await?;
-                    Ok(rows.iter().map(sql::dead_row).collect::<Result<_, _>>()?)
+                    let mut dead: Vec<DeadRow> =
+                        rows.iter().map(sql::dead_row).collect::<Result<_, _>>()?;
+                    if dead.is_empty() {
+                        return Ok(dead);
+                    }
+                    let ids: Vec<i64> = dead.iter().map(|row| row.id).collect();
+                    let attempts = sqlx::query(Self::ATTEMPTS_OF_MANY)
+                        .bind(Self::id_list(&ids))
+                        .fetch_all(&self.pool)
+                        .await?;
+                    for attempt in &attempts {
+                        let id: i64 = attempt.try_get("webhook_id")?;
+                        // By id, as `dead` (and `ids`) is ordered.
+                        if let Ok(at) = ids.binary_search(&id) {
+                            dead[at].history.push(sql::attempt_row(attempt)?);
+                        }
+                    }
+                    Ok(dead)
                 })
             }
 

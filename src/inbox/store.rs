@@ -211,7 +211,7 @@ impl NamedRow {
     }
 }
 
-/// A dead row, as the store reads it back.
+/// A dead row, as the store reads it back, with every attempt.
 #[derive(Debug)]
 pub(super) struct DeadRow {
     pub(super) id: i64,
@@ -220,23 +220,39 @@ pub(super) struct DeadRow {
     pub(super) attempts: i64,
     pub(super) last_error: Option<String>,
     pub(super) received_at: i64,
+    pub(super) dedup_key: Vec<u8>,
+    pub(super) body: Bytes,
+    /// Oldest first.
+    pub(super) history: Vec<AttemptRow>,
 }
 
 impl DeadRow {
     pub(super) fn into_dead(self) -> Result<DeadWebhook, InboxError> {
+        let id = self.id;
+        let bad = |reason: &str| InboxError::CorruptRow {
+            id,
+            reason: reason.to_owned(),
+        };
+        let dedup_key: [u8; 32] = self
+            .dedup_key
+            .as_slice()
+            .try_into()
+            .map_err(|_| bad("dedup key is not 32 bytes"))?;
         Ok(DeadWebhook {
-            id: self.id,
-            event: serde_json::from_str(&self.event).map_err(|_| InboxError::CorruptRow {
-                id: self.id,
-                reason: "event is not a ShipmentEvent".to_owned(),
-            })?,
+            id,
+            event: serde_json::from_str(&self.event)
+                .map_err(|_| bad("event is not a ShipmentEvent"))?,
             endpoint: self.endpoint,
             attempts: u32::try_from(self.attempts).unwrap_or(u32::MAX),
             last_error: self.last_error,
             received_at: from_ms(self.received_at),
-            dedup_key: None,
-            body: Bytes::new(),
-            history: Vec::new(),
+            dedup_key: Some(DedupKey(dedup_key)),
+            body: self.body,
+            history: self
+                .history
+                .into_iter()
+                .map(AttemptRow::into_attempt)
+                .collect(),
         })
     }
 }
@@ -548,6 +564,8 @@ pub(super) trait Store: Send + Sync + 'static {
     /// took it).
     fn finish(&self, outcomes: Vec<Finished>) -> StoreFuture<'_, Vec<bool>>;
 
+    /// The first `limit` dead rows by id, each with its attempts: two
+    /// queries, whatever the limit.
     fn dead(&self, limit: u32) -> StoreFuture<'_, Vec<DeadRow>>;
 
     fn replay(&self, id: i64, now: i64) -> StoreFuture<'_, bool>;

@@ -1513,6 +1513,20 @@ async fn dead_webhooks_listed_shown_with_attempts_and_replayed(backend: Backend)
     assert_eq!(dead[0].dedup_key, Some(detail.dedup_key));
     assert_eq!(dead[0].body, detail.body);
     assert_eq!(dead[0].history, detail.history);
+    // Each with its own attempts, read for all of them at once.
+    assert_eq!(dead.len(), 6);
+    for webhook in &dead {
+        let detail = inbox.get(webhook.id).await.unwrap().expect("kept");
+        assert_eq!(webhook.history, detail.history, "{}", webhook.event.id);
+        assert_eq!(webhook.body, detail.body);
+        assert_eq!(webhook.dedup_key, Some(detail.dedup_key));
+        let error = webhook.history[1].error.as_deref().expect("an error");
+        assert!(
+            error.starts_with(&format!("carrier API down on {} ", webhook.event.id)),
+            "{error}"
+        );
+    }
+    assert_eq!(inbox.dead(2).await.unwrap().len(), 2, "the limit");
     assert!(inbox.get(i64::MAX).await.unwrap().is_none(), "unknown id");
 
     // Two by id (one unknown, one not dead), then the rest by filter.
