@@ -227,7 +227,16 @@ async fn is_inbox(path: &Path) -> Result<bool, String> {
 async fn run(cli: Cli) -> Result<String, String> {
     let Top::Inbox(command) = cli.command;
     let inbox = open(cli.db.as_deref()).await?;
-    let failed = |error: shipment_webhooks::inbox::InboxError| error.to_string();
+    let failed = |error: shipment_webhooks::inbox::InboxError| {
+        if error.is_transient() {
+            // Opened, then gone: stopped, restarted, unreachable or locked.
+            format!(
+                "{error}; the database stopped answering during the command: run it again once it answers (a replay, discard or purge that went through is not done twice)"
+            )
+        } else {
+            error.to_string()
+        }
+    };
     let json = cli.json;
     Ok(match command {
         Command::Stats => stats(&inbox.stats().await.map_err(failed)?, json),
