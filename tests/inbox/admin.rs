@@ -1,6 +1,9 @@
 //! The admin page (`Inbox::admin`) on a SQLite file, through a real axum
 //! `Router` nested at `/admin/webhooks`: each access mode's refusals, the
 //! pages, and replay and discard behind a CSRF token and a same-origin check.
+//! The pages, replay, discard and the refusals that touch the store run on
+//! PostgreSQL too (`postgres_*`, where `SHIPMENT_WEBHOOKS_TEST_POSTGRES` is
+//! set).
 
 use std::net::SocketAddr;
 
@@ -12,7 +15,7 @@ use shipment_webhooks::inbox::{AdminAccess, Delivery, Inbox, WebhookState};
 use tower::ServiceExt;
 
 use crate::common::send;
-use crate::harness::{KOSMO, app, at, kosmo, sqlite_path};
+use crate::harness::{Backend, KOSMO, app, at, kosmo, open};
 
 const TOKEN: &str = "admin-test-token-0123456789";
 const BASE: &str = "/admin/webhooks";
@@ -62,9 +65,14 @@ fn form_post(path: &str, form: &str) -> axum::http::request::Builder {
 /// A SQLite inbox holding one dead webhook (whose body carries a `<script>`)
 /// and one handled one; the admin page nested at `BASE`; the dead one's id.
 async fn setup(access: AdminAccess) -> (Inbox, Router, i64) {
-    let inbox = Inbox::sqlite(sqlite_path("admin"))
+    setup_on(Backend::Sqlite, access)
         .await
-        .expect("a SQLite inbox");
+        .expect("a SQLite inbox")
+}
+
+/// As [`setup`], on `backend`; `None` where PostgreSQL is not given.
+async fn setup_on(backend: Backend, access: AdminAccess) -> Option<(Inbox, Router, i64)> {
+    let inbox = open(backend, "admin").await?;
     let receive = app(&inbox);
     send(
         &receive,
@@ -92,7 +100,7 @@ async fn setup(access: AdminAccess) -> (Inbox, Router, i64) {
     let dead = inbox.dead(10).await.expect("dead webhooks");
     assert_eq!(dead.len(), 1);
     let router = Router::new().nest(BASE, inbox.admin(access));
-    (inbox, router, dead[0].id)
+    Some((inbox, router, dead[0].id))
 }
 
 async fn state(inbox: &Inbox, id: i64) -> Option<WebhookState> {
@@ -212,9 +220,11 @@ async fn admin_forged_cookie_is_refused() {
     assert!(!page.body.contains("SG-ADMIN"), "{}", page.body);
 }
 
-#[tokio::test]
-async fn admin_signed_in_sees_counts_list_and_escaped_detail() {
-    let (_inbox, router, id) = setup(AdminAccess::Token(TOKEN.into())).await;
+async fn signed_in_sees_counts_list_and_escaped_detail(backend: Backend) {
+    let Some((_inbox, router, id)) = setup_on(backend, AdminAccess::Token(TOKEN.into())).await
+    else {
+        return;
+    };
     let cookie = sign_in(&router).await;
     let page = call(
         &router,
@@ -309,9 +319,10 @@ async fn admin_signed_in_sees_counts_list_and_escaped_detail() {
     );
 }
 
-#[tokio::test]
-async fn admin_list_pages_by_cursor() {
-    let (_inbox, router, _) = setup(AdminAccess::BehindYourOwnAuth).await;
+async fn list_pages_by_cursor(backend: Backend) {
+    let Some((_inbox, router, _)) = setup_on(backend, AdminAccess::BehindYourOwnAuth).await else {
+        return;
+    };
     let first = call(
         &router,
         get("?limit=1").body(Body::empty()).expect("a request"),
@@ -357,9 +368,11 @@ async fn admin_bad_filter_is_400() {
     }
 }
 
-#[tokio::test]
-async fn admin_unknown_or_malformed_id_is_404_or_400() {
-    let (_inbox, router, _) = setup(AdminAccess::Token(TOKEN.into())).await;
+async fn unknown_or_malformed_id_is_404_or_400(backend: Backend) {
+    let Some((_inbox, router, _)) = setup_on(backend, AdminAccess::Token(TOKEN.into())).await
+    else {
+        return;
+    };
     assert_eq!(
         call(&router, bearer("/webhooks/999999")).await.status,
         StatusCode::NOT_FOUND
@@ -375,9 +388,11 @@ async fn admin_unknown_or_malformed_id_is_404_or_400() {
     assert_eq!(call(&router, replay).await.status, StatusCode::NOT_FOUND);
 }
 
-#[tokio::test]
-async fn admin_replay_clicked_in_the_form_makes_the_webhook_pending() {
-    let (inbox, router, id) = setup(AdminAccess::Token(TOKEN.into())).await;
+async fn replay_clicked_in_the_form_makes_the_webhook_pending(backend: Backend) {
+    let Some((inbox, router, id)) = setup_on(backend, AdminAccess::Token(TOKEN.into())).await
+    else {
+        return;
+    };
     let cookie = sign_in(&router).await;
     let detail = call(
         &router,
@@ -412,9 +427,11 @@ async fn admin_replay_clicked_in_the_form_makes_the_webhook_pending() {
     assert_eq!(again.status, StatusCode::CONFLICT);
 }
 
-#[tokio::test]
-async fn admin_cross_site_post_is_403_and_changes_no_row() {
-    let (inbox, router, id) = setup(AdminAccess::Token(TOKEN.into())).await;
+async fn cross_site_post_is_403_and_changes_no_row(backend: Backend) {
+    let Some((inbox, router, id)) = setup_on(backend, AdminAccess::Token(TOKEN.into())).await
+    else {
+        return;
+    };
     let cookie = sign_in(&router).await;
     let detail = call(
         &router,
@@ -472,9 +489,10 @@ async fn admin_malformed_replay_form_is_400_and_changes_no_row() {
     assert_eq!(state(&inbox, id).await, Some(WebhookState::Dead));
 }
 
-#[tokio::test]
-async fn admin_discard_deletes_a_dead_webhook() {
-    let (inbox, router, id) = setup(AdminAccess::BehindYourOwnAuth).await;
+async fn discard_deletes_a_dead_webhook(backend: Backend) {
+    let Some((inbox, router, id)) = setup_on(backend, AdminAccess::BehindYourOwnAuth).await else {
+        return;
+    };
     let detail = call(
         &router,
         get(&format!("/webhooks/{id}"))
@@ -650,4 +668,74 @@ async fn admin_wrong_tokens_without_connect_info_are_counted_together() {
     )
     .await;
     assert_eq!(signed_in.status, StatusCode::OK, "{}", signed_in.body);
+}
+
+#[tokio::test]
+async fn admin_signed_in_sees_counts_list_and_escaped_detail() {
+    signed_in_sees_counts_list_and_escaped_detail(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn admin_list_pages_by_cursor() {
+    list_pages_by_cursor(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn admin_unknown_or_malformed_id_is_404_or_400() {
+    unknown_or_malformed_id_is_404_or_400(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn admin_replay_clicked_in_the_form_makes_the_webhook_pending() {
+    replay_clicked_in_the_form_makes_the_webhook_pending(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn admin_cross_site_post_is_403_and_changes_no_row() {
+    cross_site_post_is_403_and_changes_no_row(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn admin_discard_deletes_a_dead_webhook() {
+    discard_deletes_a_dead_webhook(Backend::Sqlite).await;
+}
+
+mod postgres {
+    use crate::harness::Backend;
+
+    #[tokio::test]
+    #[cfg_attr(not(postgres_tests), ignore = "needs SHIPMENT_WEBHOOKS_TEST_POSTGRES")]
+    async fn postgres_admin_signed_in_sees_counts_list_and_escaped_detail() {
+        super::signed_in_sees_counts_list_and_escaped_detail(Backend::Postgres).await;
+    }
+
+    #[tokio::test]
+    #[cfg_attr(not(postgres_tests), ignore = "needs SHIPMENT_WEBHOOKS_TEST_POSTGRES")]
+    async fn postgres_admin_list_pages_by_cursor() {
+        super::list_pages_by_cursor(Backend::Postgres).await;
+    }
+
+    #[tokio::test]
+    #[cfg_attr(not(postgres_tests), ignore = "needs SHIPMENT_WEBHOOKS_TEST_POSTGRES")]
+    async fn postgres_admin_unknown_or_malformed_id_is_404_or_400() {
+        super::unknown_or_malformed_id_is_404_or_400(Backend::Postgres).await;
+    }
+
+    #[tokio::test]
+    #[cfg_attr(not(postgres_tests), ignore = "needs SHIPMENT_WEBHOOKS_TEST_POSTGRES")]
+    async fn postgres_admin_replay_clicked_in_the_form_makes_the_webhook_pending() {
+        super::replay_clicked_in_the_form_makes_the_webhook_pending(Backend::Postgres).await;
+    }
+
+    #[tokio::test]
+    #[cfg_attr(not(postgres_tests), ignore = "needs SHIPMENT_WEBHOOKS_TEST_POSTGRES")]
+    async fn postgres_admin_cross_site_post_is_403_and_changes_no_row() {
+        super::cross_site_post_is_403_and_changes_no_row(Backend::Postgres).await;
+    }
+
+    #[tokio::test]
+    #[cfg_attr(not(postgres_tests), ignore = "needs SHIPMENT_WEBHOOKS_TEST_POSTGRES")]
+    async fn postgres_admin_discard_deletes_a_dead_webhook() {
+        super::discard_deletes_a_dead_webhook(Backend::Postgres).await;
+    }
 }
