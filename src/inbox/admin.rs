@@ -108,17 +108,21 @@ fn process_key() -> Option<[u8; 32]> {
 
 impl Inbox {
     /// The admin page, to [`nest`](Router::nest) where you like (say
-    /// `/admin/webhooks`): counts by state and provider, a filtered, paged
-    /// list, each webhook's payload, headers and attempts, a shipment's
-    /// timeline, and replay and discard buttons (POST forms with a CSRF token
-    /// and a same-origin check). The CSRF token is an HMAC-SHA256 under a
-    /// key bound to the credential: with [`AdminAccess::Token`], derived
-    /// from the token (every instance serving that token, across restarts,
-    /// accepts the same forms; a new token voids them); in the other modes,
-    /// 32 bytes from the operating system's CSPRNG drawn when this is
-    /// called (a restart voids open forms). Server-rendered HTML with inline CSS: no
-    /// JavaScript, nothing fetched from elsewhere. `access` says who may see
-    /// it; see [`AdminAccess`].
+    /// `/admin/webhooks`): counts by state and provider, a chart of the last
+    /// hour ([`Inbox::last_hour`]: webhooks received, attempts handled and
+    /// failed, per minute), a filtered, paged list, each webhook's payload,
+    /// headers and attempts, a shipment's timeline, and replay and discard
+    /// buttons (POST forms with a CSRF token and a same-origin check).
+    /// Server-rendered HTML and SVG with inline CSS: no JavaScript, nothing
+    /// fetched from elsewhere. `access` says who may see it; see
+    /// [`AdminAccess`].
+    ///
+    /// The CSRF token is an HMAC-SHA256 under a key bound to the
+    /// credential: with [`AdminAccess::Token`], derived from the token
+    /// (every instance serving that token, across restarts, accepts the
+    /// same forms; a new token voids them); in the other modes, 32 bytes
+    /// from the operating system's CSPRNG drawn when this is called (each
+    /// router has its own; a restart voids open forms).
     #[cfg_attr(docsrs, doc(cfg(feature = "admin")))]
     pub fn admin(&self, access: AdminAccess) -> Router {
         let key = match &access {
