@@ -12,6 +12,12 @@ use sha2::{Digest, Sha256};
 use crate::json::parse_json;
 use crate::{MatchedSecret, Provider, ShipmentEvent, WebhookRejection};
 
+/// Every shipment scope a provider gives an id numbered apart from
+/// shipments ([`VerifiedWebhook::with_shipment_scope`]): the inbox's shipment
+/// filter matches an id in each. A provider with a new scope adds it here.
+pub(crate) const SHIPMENT_SCOPES: [&str; 5] =
+    ["order", "transaction", "batch", "integration", "message"];
+
 /// A webhook whose proof held: its [`ShipmentEvent`], the secret that proved
 /// it, and the verified JSON its typed payload is decoded from.
 ///
@@ -93,7 +99,14 @@ impl VerifiedWebhook {
     /// order, numbered apart from shipments), read from what the proof
     /// covers: the inbox keys latest wins by it, so an order and a shipment
     /// with the same id are two shipments. `None` is a shipment.
+    ///
+    /// The scope is one of [`SHIPMENT_SCOPES`], which the inbox's shipment
+    /// filter tries.
     pub(crate) fn with_shipment_scope(mut self, scope: Option<&'static str>) -> Self {
+        debug_assert!(
+            scope.is_none_or(|scope| SHIPMENT_SCOPES.contains(&scope)),
+            "shipment scope {scope:?} is not in SHIPMENT_SCOPES"
+        );
         self.shipment_scope = scope;
         self
     }

@@ -385,3 +385,96 @@ async fn bad_filters_are_refused() {
     refused(&cli(&db, &["inbox", "list", "--limit", "0"]), "--limit");
     refused(&cli(&db, &["inbox", "replay"]), "<IDS>");
 }
+
+/// `--shipment` finds an id in any scope (a Shipmondo order and shipment
+/// numbered alike), and `order:ID` the order only; `replay --dead` takes the
+/// same filter.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shipment_filter_finds_an_id_in_any_scope_or_one_by_prefix() {
+    let path = sqlite_path("cli-scoped");
+    let inbox = Inbox::sqlite(&path).await.expect("a SQLite inbox");
+    let app = app(&inbox);
+    for webhook in [
+        shipment_webhooks::testing::Webhook::shipmondo_order("sent").field("/data/id", 4711),
+        shipment_webhooks::testing::Webhook::shipmondo_shipment("create").field("/data/id", 4711),
+    ] {
+        assert_eq!(
+            send(&app, webhook.sign(SHIPMONDO)).await.json["status"],
+            "stored"
+        );
+    }
+    let db = path.display().to_string();
+    let listed = |shipment: &str| {
+        stdout_json(&cli(
+            &db,
+            &["inbox", "list", "--shipment", shipment, "--json"],
+        ))["webhooks"]
+            .as_array()
+            .expect("a list")
+            .iter()
+            .map(|webhook| webhook["status"].as_str().expect("a status").to_owned())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(listed("4711").len(), 2);
+    assert_eq!(listed("order:4711"), ["in_transit"], "the order, sent");
+    assert!(listed("order:4712").is_empty());
+    let table = cli(&db, &["inbox", "list", "--shipment", "order:4711"]);
+    assert!(table.status.success());
+    assert!(String::from_utf8_lossy(&table.stdout).contains("1 shown"));
+}
+
+/// The database goes away mid-command: `replay --dead` has opened the inbox
+/// and waits on a table another transaction holds when the server ends its
+/// connection (`pg_terminate_backend`, what a server shutting down does to
+/// it). One line on stderr, a non-zero exit, no panic, no row changed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(postgres_tests), ignore = "needs SHIPMENT_WEBHOOKS_TEST_POSTGRES")]
+async fn postgres_database_gone_mid_command_is_refused_and_changes_nothing() {
+    let Some((db, pool)) = postgres_db("cli_gone").await else {
+        return;
+    };
+    let inbox = Inbox::postgres_pool(pool.clone())
+        .await
+        .expect("a PostgreSQL inbox");
+    dead_inbox(&inbox, 2).await;
+    let mut held = pool.begin().await.expect("a transaction");
+    sqlx::query("LOCK TABLE webhook_inbox IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *held)
+        .await
+        .expect("the table held");
+    let command = tokio::task::spawn_blocking(move || cli(&db, &["inbox", "replay", "--dead"]));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let waiting: Vec<i32> = sqlx::query_scalar(
+            "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' \
+             AND query LIKE 'UPDATE webhook_inbox SET state = ''pending''%'",
+        )
+        .fetch_all(&pool)
+        .await
+        .expect("the server's activity");
+        if !waiting.is_empty() {
+            for pid in waiting {
+                sqlx::query("SELECT pg_terminate_backend($1)")
+                    .bind(pid)
+                    .execute(&pool)
+                    .await
+                    .expect("its connection ended");
+            }
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the command never reached its query"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let output = command.await.expect("the binary ran");
+    refused(&output, "database unavailable");
+    refused(
+        &output,
+        "stopped answering during the command: run it again",
+    );
+    held.rollback().await.expect("released");
+    let stats = inbox.stats().await.expect("counts");
+    assert_eq!((stats.dead, stats.pending), (2, 0), "no row changed");
+}

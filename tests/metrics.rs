@@ -21,7 +21,8 @@ use metrics::{Counter, Gauge, Histogram, Key, KeyName, Metadata, Recorder, Share
 use shipment_webhooks::inbox::{Delivery, Inbox};
 use shipment_webhooks::testing::Webhook;
 use shipment_webhooks::{
-    AfterShipSignature, GoShiipEvent, GoShiipSignature, KosmoSignature, KourierBearer, KourierEvent,
+    AfterShipSignature, GoShiipEvent, GoShiipSignature, KosmoSignature, KourierBearer,
+    KourierEvent, SendcloudSignature,
 };
 use tower::{Layer, ServiceExt};
 
@@ -317,5 +318,73 @@ async fn inbox_signals(n: u64, inbox: &Inbox) {
             ("shipment_webhooks_inbox_superseded_total", 1),
             ("shipment_webhooks_duplicates_total", 1),
         ]
+    );
+}
+
+/// Leaves every webhook of `inbox` processing under a lease of 300 ms that
+/// no one renews or records: a worker on a runtime of its own, dropped
+/// mid-handler (a crash, as far as the inbox can tell).
+fn crash_a_worker(inbox: &Inbox, held: u64) {
+    let crashed = inbox.clone();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        runtime.block_on(async {
+            let _worker = crashed
+                .worker(|_| std::future::pending::<Result<(), String>>())
+                .lease(Duration::from_millis(300))
+                .poll_interval(Duration::from_millis(10))
+                .spawn();
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+            while crashed.stats().await.expect("counts").processing < held {
+                assert!(tokio::time::Instant::now() < deadline, "never claimed");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        });
+    })
+    .join()
+    .expect("the crashed worker's thread");
+}
+
+/// A webhook whose lease ran out on its last attempt, found by another
+/// worker's sweep, is dead-lettered as the worker's own are: counted by
+/// provider (not as a failed attempt: no handler failed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lease_lost_on_the_last_attempt_is_counted_dead_lettered() {
+    const SENDCLOUD: &str = "secretkey";
+    let recorded = recorded();
+    let counter = |name: &str| recorded.counter(&format!("{name}{{provider=sendcloud}}"));
+    let dead_before = counter("shipment_webhooks_inbox_dead_lettered_total");
+    let failed_before = counter("shipment_webhooks_inbox_failed_attempts_total");
+    let inbox = Inbox::in_memory();
+    let app = Router::new().route(
+        "/webhooks/sendcloud",
+        post_service(inbox.receiver()).route_layer(SendcloudSignature::new(SENDCLOUD)),
+    );
+    assert_eq!(
+        send(&app, Webhook::sendcloud(3).sign(SENDCLOUD))
+            .await
+            .status,
+        200
+    );
+    crash_a_worker(&inbox, 1);
+    let ran = inbox
+        .worker(|_: Delivery| async { Ok::<(), String>(()) })
+        .max_attempts(1)
+        .poll_interval(Duration::from_millis(10))
+        .run_until_idle()
+        .await
+        .expect("the worker runs");
+    assert_eq!(ran.handled, 0, "nothing was left to handle");
+    assert_eq!(inbox.stats().await.expect("counts").dead, 1);
+    assert_eq!(
+        counter("shipment_webhooks_inbox_dead_lettered_total") - dead_before,
+        1
+    );
+    assert_eq!(
+        counter("shipment_webhooks_inbox_failed_attempts_total") - failed_before,
+        0
     );
 }

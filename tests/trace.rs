@@ -237,3 +237,64 @@ async fn inbox_lines_name_provider_shipment_and_row_at_their_levels() {
     assert_eq!(stored.len(), 3, "{log}");
     assert!(named(stored[2], "SG-T2", 3), "{log}");
 }
+
+/// A webhook whose lease ran out on its last attempt (its worker crashed),
+/// marked dead by another worker's sweep, is logged at `error` naming the
+/// provider, the shipment and the row, as the worker's own dead-lettering.
+#[tokio::test]
+async fn a_lease_lost_on_the_last_attempt_is_logged_at_error() {
+    use axum::routing::post_service;
+    use shipment_webhooks::inbox::{Delivery, Inbox};
+
+    const KOSMO: &str = "whk_UAzxUOOZOrtwVc9t4k8k5wbanrsGIbm";
+    let inbox = Inbox::in_memory();
+    let app = axum::Router::new().route(
+        "/webhooks/kosmo",
+        post_service(inbox.receiver()).route_layer(shipment_webhooks::KosmoSignature::new(KOSMO)),
+    );
+    let webhook = Webhook::kosmo("DELIVERED")
+        .field("/eventId", "00000000-0000-4000-8000-0000000000a1")
+        .field("/orderId", "SG-LOST")
+        .at(time::OffsetDateTime::from_unix_timestamp(1_790_000_000).unwrap());
+    send(&app, webhook.sign(KOSMO)).await;
+    // A worker on a runtime of its own, dropped mid-handler: a crash.
+    let crashed = inbox.clone();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let _worker = crashed
+                .worker(|_| std::future::pending::<Result<(), String>>())
+                .lease(Duration::from_millis(300))
+                .poll_interval(Duration::from_millis(10))
+                .spawn();
+            while crashed.stats().await.unwrap().processing == 0 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        });
+    })
+    .join()
+    .unwrap();
+    let log = traced(async {
+        inbox
+            .worker(|_: Delivery| async { Ok::<(), String>(()) })
+            .max_attempts(1)
+            .poll_interval(Duration::from_millis(10))
+            .run_until_idle()
+            .await
+            .unwrap();
+    })
+    .await;
+    assert_eq!(inbox.stats().await.unwrap().dead, 1);
+    let dead = lines(&log, "lease ran out on its last attempt: dead");
+    assert_eq!(dead.len(), 1, "{log}");
+    assert!(
+        dead[0].contains(" ERROR ")
+            && dead[0].contains(r#"provider="kosmo""#)
+            && dead[0].contains(r#"shipment="SG-LOST""#)
+            && dead[0].contains("id=1"),
+        "{log}"
+    );
+}

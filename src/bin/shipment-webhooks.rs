@@ -92,7 +92,9 @@ struct FilterArgs {
     /// Only this tenant's.
     #[arg(long)]
     tenant: Option<String>,
-    /// Only those about this shipment id.
+    /// Only those about this shipment id, as the event names it: in any
+    /// scope (an order numbered 123 too), or `order:123` (`transaction:`,
+    /// `batch:`, `integration:`, `message:`) in one.
     #[arg(long)]
     shipment: Option<String>,
     /// Only those received at or after this time (RFC 3339).
@@ -225,7 +227,16 @@ async fn is_inbox(path: &Path) -> Result<bool, String> {
 async fn run(cli: Cli) -> Result<String, String> {
     let Top::Inbox(command) = cli.command;
     let inbox = open(cli.db.as_deref()).await?;
-    let failed = |error: shipment_webhooks::inbox::InboxError| error.to_string();
+    let failed = |error: shipment_webhooks::inbox::InboxError| {
+        if error.is_transient() {
+            // Opened, then gone: stopped, restarted, unreachable or locked.
+            format!(
+                "{error}; the database stopped answering during the command: run it again once it answers (a replay, discard or purge that went through is not done twice)"
+            )
+        } else {
+            error.to_string()
+        }
+    };
     let json = cli.json;
     Ok(match command {
         Command::Stats => stats(&inbox.stats().await.map_err(failed)?, json),

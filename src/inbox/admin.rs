@@ -17,7 +17,9 @@ use axum::routing::{get, post};
 use hmac::{KeyInit, Mac};
 use subtle::ConstantTimeEq;
 
-use super::{Filter, Inbox, MAX_PAGE, WebhookState};
+use super::{Filter, Inbox, MAX_PAGE, Minute, WebhookState};
+
+mod throttle;
 use crate::Provider;
 
 type HmacSha256 = hmac::Hmac<sha2::Sha256>;
@@ -32,7 +34,14 @@ pub enum AdminAccess {
     /// Those who know this token: sent as `Authorization: Bearer <token>`, or
     /// typed once into the page's login form, which sets an `HttpOnly`,
     /// `SameSite=Strict` cookie holding a MAC of the token (not the token).
-    /// Compared in constant time.
+    /// Compared in constant time. A client that sends more than 10 wrong
+    /// tokens in a minute (by bearer or the form) has its next tries, right
+    /// or wrong, refused 429 with `Retry-After` until the minute is over;
+    /// others are not. Clients are told apart by `ConnectInfo`'s address
+    /// (serve with `into_make_service_with_connect_info::<SocketAddr>()`);
+    /// without it, or behind a proxy, every client is one, and a guesser
+    /// can keep everyone out of the login form for a minute at a time
+    /// (those signed in keep their cookie: it is never refused here).
     Token(String),
     /// Only requests from a loopback address (127.0.0.0/8, `::1`), as axum's
     /// `ConnectInfo<SocketAddr>` gives it: serve the app with
@@ -58,60 +67,70 @@ impl std::fmt::Debug for AdminAccess {
 struct Admin {
     inbox: Inbox,
     access: AdminAccess,
-    /// The key of the session cookie and the CSRF token.
-    key: [u8; 32],
+    /// The key of the session cookie and the CSRF token: derived from the
+    /// token in [`AdminAccess::Token`], else drawn from the operating
+    /// system's CSPRNG when the router is made; `None` if it had none to
+    /// give, and then every POST is refused.
+    key: Option<[u8; 32]>,
 }
 
 impl Admin {
-    fn mac(&self, what: &str) -> String {
-        let mut mac = HmacSha256::new_from_slice(&self.key).expect("HMAC takes any key");
+    fn mac(&self, what: &str) -> Option<String> {
+        let mut mac = HmacSha256::new_from_slice(&self.key?).ok()?;
         mac.update(what.as_bytes());
-        hex::encode(mac.finalize().into_bytes())
+        Some(hex::encode(mac.finalize().into_bytes()))
     }
 
     /// The session cookie's value: a MAC of the token, not the token.
-    fn session(&self) -> String {
+    fn session(&self) -> Option<String> {
         self.mac("shipment-webhooks admin session")
     }
 
     /// The token every form carries.
-    fn csrf(&self) -> String {
+    fn csrf(&self) -> Option<String> {
         self.mac("shipment-webhooks admin csrf")
     }
 }
 
-/// A key no one outside this process knows, for the modes without a token.
-fn process_key() -> [u8; 32] {
-    use std::hash::{BuildHasher, Hasher};
-    let mut out = [0u8; 32];
-    for chunk in out.chunks_mut(8) {
-        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-        hasher.write_u128(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos())
-                .unwrap_or_default(),
-        );
-        chunk.copy_from_slice(&hasher.finish().to_le_bytes());
+/// A key no one outside this process knows, for the modes without a token:
+/// 32 bytes from the operating system's CSPRNG (`getrandom`), or `None`,
+/// logged, if it has none to give.
+fn process_key() -> Option<[u8; 32]> {
+    let mut key = [0u8; 32];
+    match getrandom::getrandom(&mut key) {
+        Ok(()) => Some(key),
+        Err(error) => {
+            tracing::error!(%error, "admin page: the operating system gave no random key; replay and discard are refused");
+            None
+        }
     }
-    out
 }
 
 impl Inbox {
     /// The admin page, to [`nest`](Router::nest) where you like (say
-    /// `/admin/webhooks`): counts by state and provider, a filtered, paged
-    /// list, each webhook's payload, headers and attempts, a shipment's
-    /// timeline, and replay and discard buttons (POST forms with a CSRF token
-    /// and a same-origin check). Server-rendered HTML with inline CSS: no
-    /// JavaScript, nothing fetched from elsewhere. `access` says who may see
-    /// it; see [`AdminAccess`].
+    /// `/admin/webhooks`): counts by state and provider, a chart of the last
+    /// hour ([`Inbox::last_hour`]: webhooks received, attempts handled and
+    /// failed, per minute), a filtered, paged list, each webhook's payload,
+    /// headers and attempts, a shipment's timeline, and replay and discard
+    /// buttons (POST forms with a CSRF token and a same-origin check).
+    /// Server-rendered HTML and SVG with inline CSS: no JavaScript, nothing
+    /// fetched from elsewhere. `access` says who may see it; see
+    /// [`AdminAccess`].
+    ///
+    /// The CSRF token is an HMAC-SHA256 under a key bound to the
+    /// credential: with [`AdminAccess::Token`], derived from the token
+    /// (every instance serving that token, across restarts, accepts the
+    /// same forms; a new token voids them); in the other modes, 32 bytes
+    /// from the operating system's CSPRNG drawn when this is called (each
+    /// router has its own; a restart voids open forms).
     #[cfg_attr(docsrs, doc(cfg(feature = "admin")))]
     pub fn admin(&self, access: AdminAccess) -> Router {
         let key = match &access {
+            // Bound to the token: every instance serving it, before and
+            // after a restart, takes the same cookie and CSRF token, and
+            // a new token voids both.
             AdminAccess::Token(token) => {
-                let mut key = [0u8; 32];
-                key.copy_from_slice(&<sha2::Sha256 as sha2::Digest>::digest(token.as_bytes()));
-                key
+                Some(<sha2::Sha256 as sha2::Digest>::digest(token.as_bytes()).into())
             }
             _ => process_key(),
         };
@@ -129,6 +148,10 @@ impl Inbox {
             .layer(middleware::from_fn_with_state(admin.clone(), guard))
             .route("/login", post(login))
             .layer(middleware::from_fn(same_origin))
+            .layer(middleware::from_fn_with_state(
+                Arc::new(throttle::Failures::default()),
+                throttle::throttle,
+            ))
             .with_state(admin)
     }
 }
@@ -200,11 +223,16 @@ async fn guard(State(admin): State<Arc<Admin>>, mut request: Request, next: Next
                 .and_then(|value| value.strip_prefix("Bearer "));
             if let Some(given) = authorization {
                 if !equal(given.trim(), token) {
-                    return text(StatusCode::UNAUTHORIZED, "wrong admin token");
+                    let mut refused = text(StatusCode::UNAUTHORIZED, "wrong admin token");
+                    refused.extensions_mut().insert(throttle::WrongToken);
+                    return refused;
                 }
                 true
             } else if let Some(session) = cookie(headers, COOKIE) {
-                if !equal(&session, &admin.session()) {
+                if !admin
+                    .session()
+                    .is_some_and(|expected| equal(&session, &expected))
+                {
                     return login_page(
                         &request,
                         StatusCode::UNAUTHORIZED,
@@ -350,13 +378,15 @@ async fn login(
             "<h1>Webhooks admin</h1><p>Wrong token.</p><form method=\"post\" action=\"{}/login\"><label>Admin token <input type=\"password\" name=\"token\" autofocus></label> <button type=\"submit\">Sign in</button></form>",
             escape(&base)
         );
-        return html(StatusCode::UNAUTHORIZED, "Sign in", &body);
+        let mut refused = html(StatusCode::UNAUTHORIZED, "Sign in", &body);
+        refused.extensions_mut().insert(throttle::WrongToken);
+        return refused;
     }
     let path = if base.is_empty() { "/" } else { &base };
-    let set = format!(
-        "{COOKIE}={}; Path={path}; HttpOnly; SameSite=Strict",
-        admin.session()
-    );
+    let Some(session) = admin.session() else {
+        return text(StatusCode::SERVICE_UNAVAILABLE, "no session key");
+    };
+    let set = format!("{COOKIE}={session}; Path={path}; HttpOnly; SameSite=Strict");
     Response::builder()
         .status(StatusCode::SEE_OTHER)
         .header(header::LOCATION, home(&base))
@@ -446,8 +476,8 @@ async fn index(
         (Ok(stats), Ok(backlog), Ok(page)) => (stats, backlog, page),
         (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return store_failed(&e),
     };
-    let chart = match received_per_minute(&admin.inbox).await {
-        Ok(counts) => chart(&counts),
+    let chart = match admin.inbox.last_hour().await {
+        Ok(minutes) => chart(&minutes),
         Err(e) => return store_failed(&e),
     };
     let mut body = format!("<h1>Webhooks</h1>{}", nav(&base));
@@ -537,62 +567,93 @@ async fn index(
     html(StatusCode::OK, "Webhooks", &body)
 }
 
-/// The most webhooks of the last hour the chart reads: 10 pages.
-const CHART_MAX: usize = 10 * MAX_PAGE as usize;
+/// The chart's plot: 60 columns of 10 px, 95 px tall above the axis at 100.
+const COLUMN: usize = 10;
+const AXIS: f64 = 100.0;
+const TALL: f64 = 95.0;
 
-/// How many webhooks were received in each of the last 60 minutes, oldest
-/// first (at most [`CHART_MAX`] of them read).
-async fn received_per_minute(inbox: &Inbox) -> Result<[u64; 60], super::InboxError> {
-    let now = time::OffsetDateTime::now_utc();
-    let from = now - time::Duration::hours(1);
-    let mut filter = Filter::default().received(Some(from), None).limit(MAX_PAGE);
-    let mut counts = [0u64; 60];
-    let mut read = 0;
-    loop {
-        let page = inbox.list(&filter).await?;
-        for webhook in &page.webhooks {
-            let minutes = (webhook.received_at - from).whole_minutes();
-            if let Some(count) = usize::try_from(minutes)
-                .ok()
-                .and_then(|m| counts.get_mut(m))
-            {
-                *count += 1;
-            }
-        }
-        read += page.webhooks.len();
-        match page.next {
-            Some(next) if read < CHART_MAX => filter = filter.after(next),
-            _ => break,
-        }
-    }
-    Ok(counts)
+/// How high `count` stands in a plot whose tallest value is `max`.
+#[allow(clippy::cast_precision_loss)]
+fn height(count: u64, max: u64) -> f64 {
+    count as f64 / max as f64 * TALL
 }
 
-/// The received-per-minute bars as inline SVG.
-fn chart(counts: &[u64; 60]) -> String {
-    let max = counts.iter().copied().max().unwrap_or(0).max(1);
-    let total: u64 = counts.iter().sum();
+/// The last hour as inline SVG: webhooks received per minute as bars,
+/// attempts handled and failed as lines, with a legend, and each minute's
+/// counts in a `<title>` (read out by screen readers, shown on hover).
+fn chart(minutes: &[Minute]) -> String {
+    let received: u64 = minutes.iter().map(|m| m.received).sum();
+    let handled: u64 = minutes.iter().map(|m| m.handled).sum();
+    let failed: u64 = minutes.iter().map(|m| m.failed).sum();
+    let max = minutes
+        .iter()
+        .map(|m| m.received.max(m.handled).max(m.failed))
+        .max()
+        .unwrap_or(0)
+        .max(1);
+    let width = minutes.len() * COLUMN;
     let mut svg = format!(
-        "<h2>Received per minute, last hour ({total})</h2><svg id=\"received\" width=\"600\" height=\"110\" viewBox=\"0 0 600 110\" role=\"img\"><title>webhooks received per minute over the last hour, at most {max}</title><line x1=\"0\" y1=\"100\" x2=\"600\" y2=\"100\" stroke=\"#999\"/>"
+        "<h2>Last hour, per minute: {received} received, {handled} handled, {failed} failed</h2>\
+         <svg id=\"activity\" width=\"{width}\" height=\"130\" viewBox=\"0 0 {width} 130\" role=\"img\" aria-labelledby=\"activity-title\">\
+         <title id=\"activity-title\">Webhooks per minute over the last hour: {received} received (bars), {handled} attempts handled (green line), {failed} attempts failed (red line); at most {max} in a minute</title>\
+         <line x1=\"0\" y1=\"{AXIS}\" x2=\"{width}\" y2=\"{AXIS}\" stroke=\"#999\"/>"
     );
-    for (minute, count) in counts.iter().enumerate() {
-        if *count == 0 {
+    svg.push_str("<g id=\"received\" fill=\"#47a\">");
+    for (at, minute) in minutes.iter().enumerate() {
+        if minute.received == 0 {
             continue;
         }
-        #[allow(clippy::cast_precision_loss)]
-        let height = (*count as f64 / max as f64 * 95.0).max(1.0);
+        let tall = height(minute.received, max).max(1.0);
         let _ = write!(
             svg,
-            "<rect x=\"{}\" y=\"{:.1}\" width=\"9\" height=\"{height:.1}\" fill=\"#47a\"><title>{count}</title></rect>",
-            minute * 10,
-            100.0 - height
+            "<rect x=\"{}\" y=\"{:.1}\" width=\"{}\" height=\"{tall:.1}\"><title>{}: {} received, {} handled, {} failed</title></rect>",
+            at * COLUMN,
+            AXIS - tall,
+            COLUMN - 1,
+            clock(minute.start),
+            minute.received,
+            minute.handled,
+            minute.failed
+        );
+    }
+    svg.push_str("</g>");
+    for (id, colour, count) in [
+        (
+            "handled",
+            "#070",
+            (|m: &Minute| m.handled) as fn(&Minute) -> u64,
+        ),
+        ("failed", "#b00", |m: &Minute| m.failed),
+    ] {
+        let mut points = String::new();
+        for (at, minute) in minutes.iter().enumerate() {
+            let _ = write!(
+                points,
+                "{}{:.1},{:.1}",
+                if points.is_empty() { "" } else { " " },
+                at * COLUMN + COLUMN / 2,
+                AXIS - height(count(minute), max)
+            );
+        }
+        let _ = write!(
+            svg,
+            "<polyline id=\"{id}\" points=\"{points}\" fill=\"none\" stroke=\"{colour}\" stroke-width=\"1.5\"/>"
         );
     }
     let _ = write!(
         svg,
-        "<text x=\"0\" y=\"110\" font-size=\"9\">-60 min</text><text x=\"570\" y=\"110\" font-size=\"9\">now</text></svg>"
+        "<g font-size=\"9\"><text x=\"0\" y=\"110\">-60 min</text><text x=\"{}\" y=\"110\">now</text>\
+         <rect x=\"0\" y=\"118\" width=\"9\" height=\"9\" fill=\"#47a\"/><text x=\"12\" y=\"126\">received ({received})</text>\
+         <line x1=\"100\" y1=\"122\" x2=\"112\" y2=\"122\" stroke=\"#070\" stroke-width=\"1.5\"/><text x=\"115\" y=\"126\">handled ({handled})</text>\
+         <line x1=\"200\" y1=\"122\" x2=\"212\" y2=\"122\" stroke=\"#b00\" stroke-width=\"1.5\"/><text x=\"215\" y=\"126\">failed ({failed})</text></g></svg>",
+        width.saturating_sub(20)
     );
     svg
+}
+
+/// A minute's start as `HH:MM` UTC.
+fn clock(at: time::OffsetDateTime) -> String {
+    format!("{:02}:{:02} UTC", at.hour(), at.minute())
 }
 
 fn parse_id(id: &str) -> Result<i64, Box<Response>> {
@@ -640,7 +701,7 @@ async fn detail(
         summary.duplicates,
         state = summary.state.as_str(),
     );
-    let csrf = admin.csrf();
+    let csrf = admin.csrf().unwrap_or_default();
     if summary.state == WebhookState::Dead {
         let _ = write!(
             body,
@@ -700,8 +761,14 @@ fn check_csrf(
             "malformed form: expected csrf=...",
         )));
     };
+    let Some(expected) = admin.csrf() else {
+        return Err(Box::new(text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the admin page has no key (the operating system gave no random bytes): replay and discard are refused",
+        )));
+    };
     match form.get("csrf") {
-        Some(given) if equal(given, &admin.csrf()) => Ok(()),
+        Some(given) if equal(given, &expected) => Ok(()),
         Some(_) => Err(Box::new(text(
             StatusCode::FORBIDDEN,
             "wrong CSRF token: reload the page",

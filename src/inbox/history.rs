@@ -176,9 +176,16 @@ pub struct Filter {
     pub endpoint: Option<String>,
     /// Only this tenant's.
     pub tenant: Option<String>,
-    /// Only those about the shipment with this id, as the event names it.
-    /// Ids a provider scopes apart (see the provider's docs: orders kept
-    /// apart from shipments) are not matched by this filter.
+    /// Only those about the shipment with this id, as the event names it
+    /// ([`ShipmentEvent::id`](crate::ShipmentEvent::id)), whatever it
+    /// numbers: where a provider numbers other resources apart from
+    /// shipments (orders, transactions, batches, integrations, messages:
+    /// see each provider's docs), `123` matches the shipment 123 and each
+    /// of those numbered 123, and
+    /// `order:123` (also `transaction:`, `batch:`, `integration:`,
+    /// `message:`) only the one of that kind. Every provider's: add
+    /// [`provider`](Self::provider) for one. Matched through the shipment
+    /// index, not by reading every event.
     pub shipment: Option<String>,
     /// Only those received at or after this time.
     pub received_from: Option<OffsetDateTime>,
@@ -235,7 +242,8 @@ impl Filter {
         self
     }
 
-    /// Only webhooks about shipment `id`.
+    /// Only webhooks about shipment `id`, in any scope, or `scope:id` in
+    /// one (see [`shipment`](Self#structfield.shipment)).
     #[must_use]
     pub fn shipment(mut self, id: impl Into<String>) -> Self {
         self.shipment = Some(id.into());
@@ -318,4 +326,20 @@ pub struct WebhookDetail {
     pub secret_label: String,
     /// Every attempt, oldest first.
     pub history: Vec<Attempt>,
+}
+
+/// What happened in one minute, as [`Inbox::last_hour`](super::Inbox::last_hour)
+/// counts it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Minute {
+    /// When the minute began (on the clock's minute).
+    pub start: OffsetDateTime,
+    /// Webhooks stored in it (duplicates dropped are not counted).
+    pub received: u64,
+    /// Attempts that ended in it with the handler returning `Ok`.
+    pub handled: u64,
+    /// Attempts that ended in it failed, dead or timed out (a lost lease is
+    /// not counted: it is no handler's outcome).
+    pub failed: u64,
 }

@@ -6,8 +6,8 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use super::store::{
     AttemptRow, Claim, Claimed, ClaimedRow, DeadRow, DetailRow, Finish, Finished, LEASE_RAN_OUT,
-    ListedRow, NewWebhook, Newest, Purge, RowFilter, Shipment, Store, StoreFuture, SupersededRow,
-    add_backlog,
+    ListedRow, MinuteCounts, NamedRow, NewWebhook, Newest, Purge, RowFilter, Shipment, Store,
+    StoreFuture, Swept, add_backlog,
 };
 use super::{AttemptOutcome, Backlog, InboxStats, Receipt};
 use crate::Provider;
@@ -326,7 +326,7 @@ impl Store for MemoryStore {
             if claim.latest_wins && rows.superseded(id, &shipment) {
                 rows.close(id, State::Superseded);
                 let new = &rows.rows[&id].new;
-                claimed.superseded.push(SupersededRow {
+                claimed.superseded.push(NamedRow {
                     id,
                     provider: new.provider.as_str().to_owned(),
                     event: new.event.clone(),
@@ -354,7 +354,7 @@ impl Store for MemoryStore {
         Box::pin(async move { Ok(claimed) })
     }
 
-    fn sweep(&self, now: i64, max_attempts: u32) -> StoreFuture<'_, u64> {
+    fn sweep(&self, now: i64, max_attempts: u32) -> StoreFuture<'_, Swept> {
         let mut rows = self.rows();
         let rows = &mut *rows;
         let lost: Vec<i64> = rows
@@ -366,6 +366,7 @@ impl Store for MemoryStore {
                 row.state == State::Processing && row.lease_until <= now
             })
             .collect();
+        let mut swept = Swept::default();
         for &id in &lost {
             if let Some(row) = rows.rows.get_mut(&id) {
                 row.history.push(AttemptRow {
@@ -380,14 +381,19 @@ impl Store for MemoryStore {
                 rows.close(id, State::Dead);
                 if let Some(row) = rows.rows.get_mut(&id) {
                     row.last_error = Some(LEASE_RAN_OUT.to_owned());
+                    swept.dead.push(NamedRow {
+                        id,
+                        provider: row.new.provider.as_str().to_owned(),
+                        event: row.new.event.clone(),
+                    });
                 }
             } else if let Some(row) = rows.rows.get_mut(&id) {
                 row.state = State::Pending;
                 row.lease = None;
                 row.run_at = now;
+                swept.released += 1;
             }
         }
-        let swept = lost.len() as u64;
         Box::pin(async move { Ok(swept) })
     }
 
@@ -437,6 +443,9 @@ impl Store for MemoryStore {
                 attempts: row.attempts,
                 last_error: row.last_error.clone(),
                 received_at: row.new.received_at,
+                dedup_key: row.new.dedup_key.0.to_vec(),
+                body: row.new.body.clone(),
+                history: row.history.clone(),
             })
             .collect();
         Box::pin(async move { Ok(dead) })
@@ -544,6 +553,35 @@ impl Store for MemoryStore {
             add_backlog(&mut backlog, row.new.provider.as_str(), state, 1, oldest);
         }
         Box::pin(async move { Ok(backlog) })
+    }
+
+    fn per_minute(&self, from: i64, until: i64) -> StoreFuture<'_, Vec<MinuteCounts>> {
+        let rows = self.rows();
+        let mut minutes: BTreeMap<i64, MinuteCounts> = BTreeMap::new();
+        let mut count = |time: i64, field: fn(&mut MinuteCounts) -> &mut u64| {
+            let minute = (time - from) / 60_000;
+            *field(minutes.entry(minute).or_insert(MinuteCounts {
+                minute,
+                ..MinuteCounts::default()
+            })) += 1;
+        };
+        for row in rows.rows.values() {
+            if (from..until).contains(&row.new.received_at) {
+                count(row.new.received_at, |m| &mut m.received);
+            }
+            for attempt in &row.history {
+                if !(from..until).contains(&attempt.ended_at) {
+                    continue;
+                }
+                match attempt.outcome.handled_or_failed() {
+                    Some(true) => count(attempt.ended_at, |m| &mut m.handled),
+                    Some(false) => count(attempt.ended_at, |m| &mut m.failed),
+                    None => {}
+                }
+            }
+        }
+        let counts = minutes.into_values().collect();
+        Box::pin(async move { Ok(counts) })
     }
 
     fn purge(&self, purge: Purge) -> StoreFuture<'_, u64> {

@@ -159,8 +159,8 @@ use store::{NewWebhook, Purge, RowFilter, Store, now_ms};
 pub use admin::AdminAccess;
 pub use error::InboxError;
 pub use history::{
-    Attempt, AttemptOutcome, Filter, MAX_PAGE, Page, UnknownState, WebhookDetail, WebhookState,
-    WebhookSummary,
+    Attempt, AttemptOutcome, Filter, MAX_PAGE, Minute, Page, UnknownState, WebhookDetail,
+    WebhookState, WebhookSummary,
 };
 pub use receiver::{DEFAULT_RECEIVE_TIMEOUT, InboxReceiver, ReceiverFuture};
 #[cfg(feature = "sqlite")]
@@ -397,23 +397,17 @@ impl Inbox {
     /// The dead webhooks, oldest first, at most `limit` of them: those whose
     /// handler failed on every attempt.
     ///
-    /// Each comes with its payload, dedup key and every attempt, read one
-    /// webhook at a time: page through many with [`list`](Self::list)
-    /// instead, and [`get`](Self::get) those to look at.
+    /// Each comes with its payload, dedup key and every attempt, read in two
+    /// queries whatever `limit` is (the rows, then all their attempts).
+    /// Every body is held in memory at once: page through many with
+    /// [`list`](Self::list) instead, and [`get`](Self::get) those to look at.
     pub async fn dead(&self, limit: u32) -> Result<Vec<DeadWebhook>, InboxError> {
-        let rows = self.store.dead(limit).await?;
-        let mut dead = Vec::with_capacity(rows.len());
-        for row in rows {
-            let mut webhook = row.into_dead()?;
-            // Purged or replayed meanwhile: listed as it was read.
-            if let Some(detail) = self.get(webhook.id).await? {
-                webhook.dedup_key = Some(detail.dedup_key);
-                webhook.body = detail.body;
-                webhook.history = detail.history;
-            }
-            dead.push(webhook);
-        }
-        Ok(dead)
+        self.store
+            .dead(limit)
+            .await?
+            .into_iter()
+            .map(store::DeadRow::into_dead)
+            .collect()
     }
 
     /// Hands the dead webhook `id` to the workers again, with its attempts
@@ -493,6 +487,35 @@ impl Inbox {
     /// duplicates of them it dropped.
     pub async fn stats(&self) -> Result<InboxStats, InboxError> {
         self.store.stats().await
+    }
+
+    /// What the last hour saw, minute by minute: 60 [`Minute`]s, oldest
+    /// first, the last the minute now is in (so far). Webhooks received by
+    /// the time they were stored; handled and failed attempts by the time
+    /// they ended. One query; the admin page charts it.
+    pub async fn last_hour(&self) -> Result<Vec<Minute>, InboxError> {
+        const MINUTE: i64 = 60_000;
+        let now = now_ms();
+        let from = (now.div_euclid(MINUTE) - 59) * MINUTE;
+        let mut minutes: Vec<Minute> = (0..60)
+            .map(|minute| Minute {
+                start: store::from_ms(from + minute * MINUTE),
+                received: 0,
+                handled: 0,
+                failed: 0,
+            })
+            .collect();
+        for counts in self.store.per_minute(from, from + 60 * MINUTE).await? {
+            if let Some(minute) = usize::try_from(counts.minute)
+                .ok()
+                .and_then(|at| minutes.get_mut(at))
+            {
+                minute.received += counts.received;
+                minute.handled += counts.handled;
+                minute.failed += counts.failed;
+            }
+        }
+        Ok(minutes)
     }
 
     /// The webhooks not handled yet, by provider: how many are pending,
@@ -612,7 +635,8 @@ pub struct DeadWebhook {
     pub last_error: Option<String>,
     /// When it was received.
     pub received_at: OffsetDateTime,
-    /// The key its retried deliveries share.
+    /// The key its retried deliveries share (always given by
+    /// [`Inbox::dead`]).
     pub dedup_key: Option<DedupKey>,
     /// The verified body, as received.
     pub body: bytes::Bytes,

@@ -23,7 +23,7 @@ use tokio::task::JoinHandle;
 use super::sql;
 use super::store::{
     AttemptRow, Claim, Claimed, DeadRow, DetailRow, Finish, Finished, LEASE_RAN_OUT, ListedRow,
-    NewWebhook, Purge, RowFilter, Store, StoreFuture, SupersededRow, add_backlog,
+    MinuteCounts, NamedRow, NewWebhook, Purge, RowFilter, Store, StoreFuture, Swept, add_backlog,
 };
 use super::{Backlog, InboxError, InboxStats, Receipt};
 

@@ -6,7 +6,10 @@ use bytes::Bytes;
 use sqlx::query::Query;
 use sqlx::{ColumnIndex, Database, Decode, Encode, Row, Type};
 
-use super::store::{AttemptRow, ClaimedRow, DeadRow, Finish, ListedRow, NewWebhook, RowFilter};
+use super::store::{
+    AttemptRow, ClaimedRow, DeadRow, Finish, ListedRow, MinuteCounts, NewWebhook, RowFilter,
+    SHIPMENT_KEYS,
+};
 use super::{AttemptOutcome, Delivery, InboxError, InboxStats, Receipt};
 
 /// The schema version these statements read and write. Version 1 stored
@@ -94,39 +97,49 @@ pub(super) fn insert_attempts(rows: usize) -> String {
     statement
 }
 
-/// What a [`RowFilter`] tests, `$1` to `$7` (state, provider, endpoint,
-/// tenant, shipment hash, received from, until), each skipped when null.
+/// The first parameter after those of [`filter_where`].
+const AFTER_FILTER: usize = 7 + SHIPMENT_KEYS;
+
+/// What a [`RowFilter`] tests, each skipped when null: `$1` to `$4` (state,
+/// provider, endpoint, tenant), `$5` on (the shipment's keys, one per
+/// [`SHIPMENT_KEYS`]), then received from and until.
 fn filter_where(bytes: &str) -> String {
+    let keys: Vec<String> = (5..5 + SHIPMENT_KEYS).map(|at| format!("${at}")).collect();
+    let from = 5 + SHIPMENT_KEYS;
     format!(
         "(CAST($1 AS TEXT) IS NULL OR state = $1) \
          AND (CAST($2 AS TEXT) IS NULL OR provider = $2) \
          AND (CAST($3 AS TEXT) IS NULL OR endpoint = $3) \
          AND (CAST($4 AS TEXT) IS NULL OR tenant = $4) \
-         AND (CAST($5 AS {bytes}) IS NULL OR shipment = $5) \
-         AND (CAST($6 AS BIGINT) IS NULL OR received_at >= $6) \
-         AND (CAST($7 AS BIGINT) IS NULL OR received_at < $7)"
+         AND (CAST($5 AS {bytes}) IS NULL OR shipment IN ({})) \
+         AND (CAST(${from} AS BIGINT) IS NULL OR received_at >= ${from}) \
+         AND (CAST(${until} AS BIGINT) IS NULL OR received_at < ${until})",
+        keys.join(", "),
+        until = from + 1,
     )
 }
 
-/// The rows a filter matches past `$8`, at most `$9`.
+/// The rows a filter matches past the parameter after it, at most the next.
 pub(super) fn list(bytes: &str) -> String {
     format!(
         "SELECT id, provider, endpoint, tenant, state, event, attempts, last_error, \
-         received_at, duplicates FROM webhook_inbox WHERE {} AND id > $8 ORDER BY id LIMIT $9",
-        filter_where(bytes)
+         received_at, duplicates FROM webhook_inbox WHERE {} AND id > ${AFTER_FILTER} \
+         ORDER BY id LIMIT ${}",
+        filter_where(bytes),
+        AFTER_FILTER + 1
     )
 }
 
-/// Replays at `$8` the dead rows a filter matches.
+/// Replays, at the parameter after the filter's, the dead rows it matches.
 pub(super) fn replay_matching(bytes: &str) -> String {
     format!(
-        "UPDATE webhook_inbox SET state = 'pending', attempts = 0, run_at = $8 \
+        "UPDATE webhook_inbox SET state = 'pending', attempts = 0, run_at = ${AFTER_FILTER} \
          WHERE {} AND state = 'dead'",
         filter_where(bytes)
     )
 }
 
-/// `statement` with `filter`'s `$1` to `$7` bound.
+/// `statement` with `filter`'s parameters bound (those of [`filter_where`]).
 pub(super) fn bind_filter<'q, DB>(
     statement: &'q str,
     filter: &'q RowFilter,
@@ -137,14 +150,15 @@ where
     Option<&'q [u8]>: Encode<'q, DB> + Type<DB>,
     Option<i64>: Encode<'q, DB> + Type<DB>,
 {
-    sqlx::query(statement)
+    let mut query = sqlx::query(statement)
         .bind(filter.state)
         .bind(filter.provider.as_deref())
         .bind(filter.endpoint.as_deref())
-        .bind(filter.tenant.as_deref())
-        .bind(filter.shipment.as_ref().map(<[u8; 32]>::as_slice))
-        .bind(filter.received_from)
-        .bind(filter.received_until)
+        .bind(filter.tenant.as_deref());
+    for at in 0..SHIPMENT_KEYS {
+        query = query.bind(filter.shipment.as_ref().map(|keys| keys[at].as_slice()));
+    }
+    query.bind(filter.received_from).bind(filter.received_until)
 }
 
 /// One row, whole.
@@ -331,10 +345,12 @@ pub(super) const INSERT: &str = "INSERT INTO webhook_inbox (provider, endpoint, 
     DO UPDATE SET duplicates = webhook_inbox.duplicates + 1 \
     RETURNING id, duplicates";
 
-/// Rows whose lease ran out on their last attempt are dead.
+/// Rows whose lease ran out on their last attempt are dead: their ids,
+/// providers and events, for the log and the counter.
 pub(super) const DEAD_LOST_LEASES: &str = "UPDATE webhook_inbox \
     SET state = 'dead', lease = NULL, last_error = $1 \
-    WHERE state = 'processing' AND lease_until <= $2 AND attempts >= $3";
+    WHERE state = 'processing' AND lease_until <= $2 AND attempts >= $3 \
+    RETURNING id, provider, event";
 
 /// Rows whose lease ran out on an earlier attempt are due again at `$1`.
 pub(super) const RELEASE_LOST_LEASES: &str = "UPDATE webhook_inbox \
@@ -416,6 +432,14 @@ macro_rules! id_list_statements {
             $list,
             " AND state = 'dead'"
         );
+        /// The attempts of the rows in `$1`, by row, each row's oldest first:
+        /// those of a page of dead rows in one query.
+        const ATTEMPTS_OF_MANY: &str = concat!(
+            "SELECT webhook_id, attempt, started_at, ended_at, outcome, error \
+             FROM webhook_inbox_attempts WHERE webhook_id ",
+            $list,
+            " ORDER BY webhook_id, ended_at, attempt"
+        );
         /// Marks done the rows in `$1` still held under lease `$2`; their ids.
         const DONE_MANY: &str = concat!(
             "UPDATE webhook_inbox SET state = 'done', lease = NULL WHERE id ",
@@ -444,8 +468,8 @@ pub(super) const RELEASE: &str = "UPDATE webhook_inbox \
 pub(super) const SUPERSEDED: &str = "UPDATE webhook_inbox SET state = 'superseded', lease = NULL \
     WHERE id = $1 AND lease = $2 AND state = 'processing'";
 
-pub(super) const LIST_DEAD: &str = "SELECT id, event, endpoint, attempts, last_error, received_at \
-    FROM webhook_inbox WHERE state = 'dead' ORDER BY id LIMIT $1";
+pub(super) const LIST_DEAD: &str = "SELECT id, event, endpoint, attempts, last_error, \
+    received_at, dedup_key, body FROM webhook_inbox WHERE state = 'dead' ORDER BY id LIMIT $1";
 
 pub(super) const REPLAY: &str = "UPDATE webhook_inbox SET state = 'pending', attempts = 0, run_at = $2 \
     WHERE id = $1 AND state = 'dead'";
@@ -454,6 +478,43 @@ pub(super) const REPLAY: &str = "UPDATE webhook_inbox SET state = 'pending', att
 /// one's `received_at`, for the gauges.
 pub(super) const BACKLOG: &str = "SELECT provider, state, COUNT(*), MIN(received_at) \
     FROM webhook_inbox WHERE state IN ('pending', 'processing', 'dead') GROUP BY provider, state";
+
+/// Webhooks received, and attempts handled and failed, in `$1..$2`, by
+/// minute since `$1`. The received rows are read through the
+/// `(state, received_at)` index, one range per state; the attempts by
+/// scanning their table, which the purge keeps to the retention.
+pub(super) const PER_MINUTE: &str = "SELECT minute, \
+      CAST(SUM(received) AS BIGINT), CAST(SUM(handled) AS BIGINT), CAST(SUM(failed) AS BIGINT) \
+    FROM (SELECT (received_at - $1) / 60000 AS minute, 1 AS received, 0 AS handled, 0 AS failed \
+        FROM webhook_inbox \
+        WHERE state IN ('pending', 'processing', 'done', 'dead', 'superseded') \
+          AND received_at >= $1 AND received_at < $2 \
+      UNION ALL \
+      SELECT (ended_at - $1) / 60000, 0, \
+          CASE WHEN outcome = 'handled' THEN 1 ELSE 0 END, \
+          CASE WHEN outcome = 'handled' THEN 0 ELSE 1 END \
+        FROM webhook_inbox_attempts \
+        WHERE outcome IN ('handled', 'failed', 'dead', 'timed_out') \
+          AND ended_at >= $1 AND ended_at < $2) AS counted \
+    GROUP BY minute";
+
+/// Reads a row [`PER_MINUTE`] returned.
+pub(super) fn minute_counts<'r, R>(row: &'r R) -> Result<MinuteCounts, sqlx::Error>
+where
+    R: Row,
+    usize: ColumnIndex<R>,
+    i64: Decode<'r, R::Database> + Type<R::Database>,
+{
+    let count = |at: usize| -> Result<u64, sqlx::Error> {
+        Ok(u64::try_from(row.try_get::<i64, _>(at)?).unwrap_or_default())
+    };
+    Ok(MinuteCounts {
+        minute: row.try_get(0)?,
+        received: count(1)?,
+        handled: count(2)?,
+        failed: count(3)?,
+    })
+}
 
 pub(super) const STATS: &str = "SELECT state, COUNT(*), CAST(SUM(duplicates) AS BIGINT) \
     FROM webhook_inbox GROUP BY state";
@@ -495,7 +556,7 @@ where
     .into_delivery()
 }
 
-/// Reads a row [`LIST_DEAD`] returned.
+/// Reads a row [`LIST_DEAD`] returned, its attempts still to be added.
 pub(super) fn dead_row<'r, R>(row: &'r R) -> Result<DeadRow, sqlx::Error>
 where
     R: Row,
@@ -503,6 +564,7 @@ where
     i64: Decode<'r, R::Database> + Type<R::Database>,
     String: Decode<'r, R::Database> + Type<R::Database>,
     Option<String>: Decode<'r, R::Database> + Type<R::Database>,
+    Vec<u8>: Decode<'r, R::Database> + Type<R::Database>,
 {
     Ok(DeadRow {
         id: row.try_get("id")?,
@@ -511,6 +573,9 @@ where
         attempts: row.try_get("attempts")?,
         last_error: row.try_get("last_error")?,
         received_at: row.try_get("received_at")?,
+        dedup_key: row.try_get("dedup_key")?,
+        body: Bytes::from(row.try_get::<Vec<u8>, _>("body")?),
+        history: Vec::new(),
     })
 }
 
@@ -705,7 +770,7 @@ macro_rules! sql_store {
                         .fetch_all(&mut *tx)
                         .await?;
                     for row in superseded {
-                        claimed.superseded.push(SupersededRow {
+                        claimed.superseded.push(NamedRow {
                             id: row.try_get("id")?,
                             provider: row.try_get("provider")?,
                             event: row.try_get("event")?,
@@ -754,7 +819,7 @@ macro_rules! sql_store {
                 Box::pin(self.claim_in(claim))
             }
 
-            fn sweep(&self, now: i64, max_attempts: u32) -> StoreFuture<'_, u64> {
+            fn sweep(&self, now: i64, max_attempts: u32) -> StoreFuture<'_, Swept> {
                 Box::pin(async move {
                     let mut tx = self.bookkeeping().await?;
                     sqlx::query(sql::LOST_LEASE_ATTEMPTS)
@@ -765,14 +830,23 @@ macro_rules! sql_store {
                         .bind(LEASE_RAN_OUT)
                         .bind(now)
                         .bind(i64::from(max_attempts))
-                        .execute(&mut *tx)
+                        .fetch_all(&mut *tx)
                         .await?;
-                    let released = sqlx::query(sql::RELEASE_LOST_LEASES)
+                    let mut swept = Swept::default();
+                    for row in dead {
+                        swept.dead.push(NamedRow {
+                            id: row.try_get("id")?,
+                            provider: row.try_get("provider")?,
+                            event: row.try_get("event")?,
+                        });
+                    }
+                    swept.released = sqlx::query(sql::RELEASE_LOST_LEASES)
                         .bind(now)
                         .execute(&mut *tx)
-                        .await?;
+                        .await?
+                        .rows_affected();
                     tx.commit().await?;
-                    Ok(dead.rows_affected() + released.rows_affected())
+                    Ok(swept)
                 })
             }
 
@@ -856,7 +930,24 @@ macro_rules! sql_store {
                         .bind(i64::from(limit))
                         .fetch_all(&self.pool)
                         .await?;
-                    Ok(rows.iter().map(sql::dead_row).collect::<Result<_, _>>()?)
+                    let mut dead: Vec<DeadRow> =
+                        rows.iter().map(sql::dead_row).collect::<Result<_, _>>()?;
+                    if dead.is_empty() {
+                        return Ok(dead);
+                    }
+                    let ids: Vec<i64> = dead.iter().map(|row| row.id).collect();
+                    let attempts = sqlx::query(Self::ATTEMPTS_OF_MANY)
+                        .bind(Self::id_list(&ids))
+                        .fetch_all(&self.pool)
+                        .await?;
+                    for attempt in &attempts {
+                        let id: i64 = attempt.try_get("webhook_id")?;
+                        // By id, as `dead` (and `ids`) is ordered.
+                        if let Ok(at) = ids.binary_search(&id) {
+                            dead[at].history.push(sql::attempt_row(attempt)?);
+                        }
+                    }
+                    Ok(dead)
                 })
             }
 
@@ -975,6 +1066,17 @@ macro_rules! sql_store {
                         );
                     }
                     Ok(backlog)
+                })
+            }
+
+            fn per_minute(&self, from: i64, until: i64) -> StoreFuture<'_, Vec<MinuteCounts>> {
+                Box::pin(async move {
+                    let rows = sqlx::query(sql::PER_MINUTE)
+                        .bind(from)
+                        .bind(until)
+                        .fetch_all(&self.pool)
+                        .await?;
+                    Ok(rows.iter().map(sql::minute_counts).collect::<Result<_, _>>()?)
                 })
             }
 

@@ -15,7 +15,7 @@ use super::{
     Attempt, AttemptOutcome, Backlog, DeadWebhook, Delivery, Filter, InboxError, InboxStats,
     Receipt, WebhookDetail, WebhookState, WebhookSummary,
 };
-use crate::webhook::{DedupKey, ProviderHeaders};
+use crate::webhook::{DedupKey, ProviderHeaders, SHIPMENT_SCOPES};
 use crate::{MatchedSecret, Provider, ShipmentEvent, ShipmentStatus, VerifiedWebhook};
 
 /// A webhook as the receiver stores it: one row.
@@ -67,8 +67,11 @@ impl NewWebhook {
 /// A webhook's shipment key: SHA-256 of its event's id, or of its scope, a
 /// NUL and the id (see [`NewWebhook::new`]).
 pub(super) fn shipment_key(webhook: &VerifiedWebhook) -> [u8; 32] {
-    let id = &webhook.event().id;
-    match webhook.shipment_scope() {
+    scoped_key(webhook.shipment_scope(), &webhook.event().id)
+}
+
+fn scoped_key(scope: Option<&str>, id: &str) -> [u8; 32] {
+    match scope {
         None => Sha256::digest(id).into(),
         Some(scope) => Sha256::new()
             .chain_update(scope)
@@ -77,6 +80,26 @@ pub(super) fn shipment_key(webhook: &VerifiedWebhook) -> [u8; 32] {
             .finalize()
             .into(),
     }
+}
+
+/// How many shipment keys a shipment filter tries: the id unscoped, in each
+/// scope, and as `scope:id`.
+pub(super) const SHIPMENT_KEYS: usize = SHIPMENT_SCOPES.len() + 2;
+
+/// The keys of the shipments `filter` (a [`Filter::shipment`]) names: the
+/// id unscoped and in every scope, and, for `scope:id` with a known scope,
+/// that id in that scope (the last key repeats the first otherwise).
+pub(super) fn shipment_keys(filter: &str) -> [[u8; 32]; SHIPMENT_KEYS] {
+    let mut keys = [scoped_key(None, filter); SHIPMENT_KEYS];
+    for (key, scope) in keys[1..].iter_mut().zip(SHIPMENT_SCOPES) {
+        *key = scoped_key(Some(scope), filter);
+    }
+    if let Some((scope, id)) = filter.split_once(':')
+        && SHIPMENT_SCOPES.contains(&scope)
+    {
+        keys[SHIPMENT_KEYS - 1] = scoped_key(Some(scope), id);
+    }
+    keys
 }
 
 /// Which shipment a row is about, as latest wins and leasing group rows:
@@ -159,22 +182,22 @@ impl ClaimedRow {
 #[derive(Debug, Default)]
 pub(super) struct Claimed {
     pub(super) deliveries: Vec<Delivery>,
-    pub(super) superseded: Vec<SupersededRow>,
+    pub(super) superseded: Vec<NamedRow>,
     /// Whether it took as many rows as it could: more may be due.
     pub(super) full: bool,
 }
 
-/// A row a claim marked superseded: its id, provider and event, for the
-/// log line and the counter.
+/// A row a claim marked superseded, or a sweep marked dead: its id,
+/// provider and event, for the log line and the counter.
 #[derive(Debug)]
-pub(super) struct SupersededRow {
+pub(super) struct NamedRow {
     pub(super) id: i64,
     pub(super) provider: String,
     /// The event as stored (JSON), whose `id` names the shipment.
     pub(super) event: String,
 }
 
-impl SupersededRow {
+impl NamedRow {
     /// The shipment's id as the event gives it; empty if the stored event
     /// does not say (a row this crate did not write).
     pub(super) fn shipment(&self) -> String {
@@ -188,7 +211,7 @@ impl SupersededRow {
     }
 }
 
-/// A dead row, as the store reads it back.
+/// A dead row, as the store reads it back, with every attempt.
 #[derive(Debug)]
 pub(super) struct DeadRow {
     pub(super) id: i64,
@@ -197,25 +220,49 @@ pub(super) struct DeadRow {
     pub(super) attempts: i64,
     pub(super) last_error: Option<String>,
     pub(super) received_at: i64,
+    pub(super) dedup_key: Vec<u8>,
+    pub(super) body: Bytes,
+    /// Oldest first.
+    pub(super) history: Vec<AttemptRow>,
 }
 
 impl DeadRow {
     pub(super) fn into_dead(self) -> Result<DeadWebhook, InboxError> {
+        let id = self.id;
+        let bad = |reason: &str| InboxError::CorruptRow {
+            id,
+            reason: reason.to_owned(),
+        };
+        let dedup_key: [u8; 32] = self
+            .dedup_key
+            .as_slice()
+            .try_into()
+            .map_err(|_| bad("dedup key is not 32 bytes"))?;
         Ok(DeadWebhook {
-            id: self.id,
-            event: serde_json::from_str(&self.event).map_err(|_| InboxError::CorruptRow {
-                id: self.id,
-                reason: "event is not a ShipmentEvent".to_owned(),
-            })?,
+            id,
+            event: serde_json::from_str(&self.event)
+                .map_err(|_| bad("event is not a ShipmentEvent"))?,
             endpoint: self.endpoint,
             attempts: u32::try_from(self.attempts).unwrap_or(u32::MAX),
             last_error: self.last_error,
             received_at: from_ms(self.received_at),
-            dedup_key: None,
-            body: Bytes::new(),
-            history: Vec::new(),
+            dedup_key: Some(DedupKey(dedup_key)),
+            body: self.body,
+            history: self
+                .history
+                .into_iter()
+                .map(AttemptRow::into_attempt)
+                .collect(),
         })
     }
+}
+
+/// What a sweep of lost leases did: the rows it marked dead (their lease ran
+/// out on their last attempt), and how many it made due again.
+#[derive(Debug, Default)]
+pub(super) struct Swept {
+    pub(super) dead: Vec<NamedRow>,
+    pub(super) released: u64,
 }
 
 /// What a claim asks of the store.
@@ -388,14 +435,37 @@ impl DetailRow {
     }
 }
 
-/// A [`Filter`] as the stores match it: the shipment as its key's hash.
+/// One minute's counts, as [`Store::per_minute`] returns them: `minute` is
+/// whole minutes since its `from`.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(super) struct MinuteCounts {
+    pub(super) minute: i64,
+    pub(super) received: u64,
+    pub(super) handled: u64,
+    pub(super) failed: u64,
+}
+
+impl AttemptOutcome {
+    /// Whether the chart counts it handled (`Some(true)`), failed
+    /// (`Some(false)`) or neither.
+    pub(super) fn handled_or_failed(self) -> Option<bool> {
+        match self {
+            AttemptOutcome::Handled => Some(true),
+            AttemptOutcome::Failed | AttemptOutcome::Dead | AttemptOutcome::TimedOut => Some(false),
+            AttemptOutcome::LeaseLost | AttemptOutcome::Superseded => None,
+        }
+    }
+}
+
+/// A [`Filter`] as the stores match it: the shipment as the hashes of its
+/// keys ([`shipment_keys`]).
 #[derive(Debug, Clone, Default)]
 pub(super) struct RowFilter {
     pub(super) state: Option<&'static str>,
     pub(super) provider: Option<String>,
     pub(super) endpoint: Option<String>,
     pub(super) tenant: Option<String>,
-    pub(super) shipment: Option<[u8; 32]>,
+    pub(super) shipment: Option<[[u8; 32]; SHIPMENT_KEYS]>,
     pub(super) received_from: Option<i64>,
     pub(super) received_until: Option<i64>,
     /// Only ids greater than this.
@@ -410,10 +480,7 @@ impl RowFilter {
             provider: filter.provider.map(|provider| provider.as_str().to_owned()),
             endpoint: filter.endpoint.clone(),
             tenant: filter.tenant.clone(),
-            shipment: filter
-                .shipment
-                .as_deref()
-                .map(|id| Sha256::digest(id).into()),
+            shipment: filter.shipment.as_deref().map(shipment_keys),
             received_from: filter.received_from.map(to_ms),
             received_until: filter.received_until.map(to_ms),
             after: filter.after.unwrap_or(0),
@@ -436,7 +503,9 @@ impl RowFilter {
                 .tenant
                 .as_deref()
                 .is_none_or(|wanted| wanted == new.tenant)
-            && self.shipment.is_none_or(|wanted| wanted == new.shipment)
+            && self
+                .shipment
+                .is_none_or(|wanted| wanted.contains(&new.shipment))
             && self
                 .received_from
                 .is_none_or(|from| new.received_at >= from)
@@ -483,9 +552,8 @@ pub(super) trait Store: Send + Sync + 'static {
     fn claim(&self, claim: Claim) -> StoreFuture<'_, Claimed>;
 
     /// Marks dead the rows whose lease ran out on attempt `max_attempts`,
-    /// and makes due at `now` those whose lease ran out on an earlier one;
-    /// how many rows it changed.
-    fn sweep(&self, now: i64, max_attempts: u32) -> StoreFuture<'_, u64>;
+    /// and makes due at `now` those whose lease ran out on an earlier one.
+    fn sweep(&self, now: i64, max_attempts: u32) -> StoreFuture<'_, Swept>;
 
     /// Pushes to `until` the lease of those rows of `ids` still held under
     /// `lease`; how many were.
@@ -496,6 +564,8 @@ pub(super) trait Store: Send + Sync + 'static {
     /// took it).
     fn finish(&self, outcomes: Vec<Finished>) -> StoreFuture<'_, Vec<bool>>;
 
+    /// The first `limit` dead rows by id, each with its attempts: two
+    /// queries, whatever the limit.
     fn dead(&self, limit: u32) -> StoreFuture<'_, Vec<DeadRow>>;
 
     fn replay(&self, id: i64, now: i64) -> StoreFuture<'_, bool>;
@@ -522,6 +592,11 @@ pub(super) trait Store: Send + Sync + 'static {
     /// Pending, processing and dead rows by provider, with the oldest
     /// pending one's `received_at`: one query, for the gauges.
     fn backlog(&self) -> StoreFuture<'_, Vec<Backlog>>;
+
+    /// Webhooks received, and attempts handled and failed (failed, dead or
+    /// timed out), in `from..until`, by minute counted from `from`: only
+    /// minutes with any, in no order. One query.
+    fn per_minute(&self, from: i64, until: i64) -> StoreFuture<'_, Vec<MinuteCounts>>;
 
     /// Deletes what `purge` says is past its retention; returns how many rows.
     fn purge(&self, purge: Purge) -> StoreFuture<'_, u64>;

@@ -331,8 +331,14 @@ impl Worker {
             if Instant::now() >= next_sweep {
                 // Lost leases, whoever held them, on a timer rather than in every claim.
                 match self.inbox.store.sweep(now_ms(), self.max_attempts).await {
-                    Ok(0) => {}
-                    Ok(swept) => tracing::debug!(swept, "lost leases swept"),
+                    Ok(swept) => {
+                        if swept.released > 0 {
+                            tracing::debug!(released = swept.released, "lost leases swept");
+                        }
+                        for row in &swept.dead {
+                            lease_ran_out(&row.provider, &row.shipment(), row.id);
+                        }
+                    }
                     Err(error) => tracing::warn!(%error, "inbox sweep of lost leases failed"),
                 }
                 next_sweep = Instant::now() + self.poll_interval;
@@ -755,6 +761,23 @@ async fn renew(store: Arc<dyn Store>, holding: Arc<Holding>, lease: Duration) {
                 Err(error) => tracing::warn!(%error, "lease renewal failed"),
             }
         }
+    }
+}
+
+/// Logs and counts a webhook the sweep marked dead: its lease ran out on
+/// its last attempt (its worker died or stalled), as the worker's own
+/// dead-lettering is logged and counted.
+fn lease_ran_out(provider: &str, shipment: &str, id: i64) {
+    tracing::error!(
+        provider,
+        shipment,
+        id,
+        "webhook's lease ran out on its last attempt: dead"
+    );
+    #[cfg(feature = "metrics")]
+    if let Ok(provider) = provider.parse::<Provider>() {
+        metrics::counter!("shipment_webhooks_inbox_dead_lettered_total", "provider" => provider.as_str())
+            .increment(1);
     }
 }
 

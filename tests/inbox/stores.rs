@@ -75,6 +75,8 @@ every_store!(
     dead_webhooks_listed_shown_with_attempts_and_replayed,
     list_filters_and_pages_by_cursor,
     discard_deletes_only_pending_and_dead,
+    last_hour_counts_received_handled_and_failed_per_minute,
+    shipment_filter_matches_the_id_in_any_scope_or_one_by_prefix,
 );
 
 async fn stored_then_handled_once(backend: Backend) {
@@ -1513,6 +1515,20 @@ async fn dead_webhooks_listed_shown_with_attempts_and_replayed(backend: Backend)
     assert_eq!(dead[0].dedup_key, Some(detail.dedup_key));
     assert_eq!(dead[0].body, detail.body);
     assert_eq!(dead[0].history, detail.history);
+    // Each with its own attempts, read for all of them at once.
+    assert_eq!(dead.len(), 6);
+    for webhook in &dead {
+        let detail = inbox.get(webhook.id).await.unwrap().expect("kept");
+        assert_eq!(webhook.history, detail.history, "{}", webhook.event.id);
+        assert_eq!(webhook.body, detail.body);
+        assert_eq!(webhook.dedup_key, Some(detail.dedup_key));
+        let error = webhook.history[1].error.as_deref().expect("an error");
+        assert!(
+            error.starts_with(&format!("carrier API down on {} ", webhook.event.id)),
+            "{error}"
+        );
+    }
+    assert_eq!(inbox.dead(2).await.unwrap().len(), 2, "the limit");
     assert!(inbox.get(i64::MAX).await.unwrap().is_none(), "unknown id");
 
     // Two by id (one unknown, one not dead), then the rest by filter.
@@ -1638,4 +1654,137 @@ async fn discard_deletes_only_pending_and_dead(backend: Backend) {
     let handled = again.json["id"].as_i64().expect("an id");
     assert!(!inbox.discard(handled).await.unwrap(), "handled is kept");
     assert_eq!(inbox.stats().await.unwrap().done, 1);
+}
+
+async fn last_hour_counts_received_handled_and_failed_per_minute(backend: Backend) {
+    let Some(inbox) = open(backend, "last_hour").await else {
+        return;
+    };
+    let empty = inbox.last_hour().await.unwrap();
+    assert_eq!(empty.len(), 60);
+    assert!(
+        empty
+            .iter()
+            .all(|m| (m.received, m.handled, m.failed) == (0, 0, 0))
+    );
+    let app = app(&inbox);
+    let first = kosmo("SG-M0", "DELIVERED", at(0));
+    send(&app, first.clone().sign(KOSMO)).await;
+    for n in 1..3 {
+        send(
+            &app,
+            kosmo(&format!("SG-M{n}"), "DELIVERED", at(0)).sign(KOSMO),
+        )
+        .await;
+    }
+    // A retried delivery is a duplicate: not received again.
+    let again = send(&app, first.sign(KOSMO)).await;
+    assert_eq!(again.json["status"], "duplicate");
+    // Two attempts each, failed then dead: six failed.
+    kill_all(&inbox, 3).await;
+    assert_eq!(
+        inbox
+            .replay_dead(&Filter::default().shipment("SG-M1"))
+            .await
+            .unwrap(),
+        1
+    );
+    let (worker, _record) = recording(&inbox);
+    let worker = worker.spawn();
+    wait_for(&inbox, |stats| stats.done == 1).await;
+    worker.shutdown().await;
+
+    let now = OffsetDateTime::now_utc();
+    let minutes = inbox.last_hour().await.unwrap();
+    assert_eq!(minutes.len(), 60);
+    for pair in minutes.windows(2) {
+        assert_eq!(pair[1].start - pair[0].start, time::Duration::MINUTE);
+    }
+    let last = minutes.last().expect("60 minutes");
+    assert_eq!(last.start.second(), 0, "on the clock's minute");
+    assert!(last.start <= now && now < last.start + time::Duration::MINUTE);
+    let sum = |count: fn(&shipment_webhooks::inbox::Minute) -> u64| -> u64 {
+        minutes.iter().map(count).sum()
+    };
+    assert_eq!(sum(|m| m.received), 3);
+    assert_eq!(sum(|m| m.handled), 1);
+    assert_eq!(sum(|m| m.failed), 6);
+    // All of it just now: in the last two minutes.
+    assert_eq!(
+        minutes[58..]
+            .iter()
+            .map(|m| m.received + m.handled + m.failed)
+            .sum::<u64>(),
+        10
+    );
+}
+
+/// A Shipmondo order and shipment with one id, and a Sendcloud integration
+/// and parcel with another: the shipment filter finds an id in every scope,
+/// and `scope:id` in that one only.
+async fn shipment_filter_matches_the_id_in_any_scope_or_one_by_prefix(backend: Backend) {
+    let Some(inbox) = open(backend, "scoped_filter").await else {
+        return;
+    };
+    let app = app(&inbox);
+    let id = 3405961;
+    for webhook in [
+        Webhook::shipmondo_order("sent").field("/data/id", id),
+        Webhook::shipmondo_shipment("create").field("/data/id", id),
+    ] {
+        assert_eq!(
+            send(&app, webhook.sign(SHIPMONDO)).await.json["status"],
+            "stored"
+        );
+    }
+    for webhook in [
+        Webhook::sendcloud(3).field("/parcel/id", 8),
+        Webhook::sendcloud_test_webhook()
+            .field("/action", "integration_updated")
+            .field("/integration", json!({"id": 8, "shop_name": "API"})),
+    ] {
+        assert_eq!(
+            send(&app, webhook.sign(SENDCLOUD)).await.json["status"],
+            "stored"
+        );
+    }
+    send(&app, kosmo("SG-S1", "DELIVERED", at(0)).sign(KOSMO)).await;
+    let listed = |filter: Filter| {
+        let inbox = inbox.clone();
+        async move {
+            let page = inbox.list(&filter).await.unwrap();
+            page.webhooks
+                .iter()
+                .map(|webhook| (webhook.provider, webhook.event.raw_status.clone()))
+                .collect::<Vec<_>>()
+        }
+    };
+    let both = listed(Filter::default().shipment(id.to_string())).await;
+    assert_eq!(both.len(), 2, "the order and the shipment: {both:?}");
+    assert!(
+        both.iter()
+            .all(|(provider, _)| *provider == Provider::Shipmondo)
+    );
+    let order = listed(Filter::default().shipment(format!("order:{id}"))).await;
+    assert_eq!(order, [(Provider::Shipmondo, "sent".to_owned())]);
+    let integration = listed(Filter::default().shipment("integration:8")).await;
+    assert_eq!(
+        integration,
+        [(Provider::Sendcloud, "integration_updated".to_owned())]
+    );
+    assert_eq!(listed(Filter::default().shipment("8")).await.len(), 2);
+    assert_eq!(listed(Filter::default().shipment("SG-S1")).await.len(), 1);
+    assert!(
+        listed(Filter::default().shipment("order:SG-S1"))
+            .await
+            .is_empty()
+    );
+    assert!(
+        listed(Filter::default().shipment("nowhere:8"))
+            .await
+            .is_empty()
+    );
+    // Replaying by shipment reads the same filter: nothing is dead.
+    let scoped = Filter::default().shipment(format!("order:{id}"));
+    assert_eq!(inbox.replay_dead(&scoped).await.unwrap(), 0);
 }
