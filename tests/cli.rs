@@ -12,8 +12,8 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use shipment_webhooks::inbox::{Delivery, Inbox};
 use shipment_webhooks::inbox::sqlx::{self, Connection as _};
+use shipment_webhooks::inbox::{Delivery, Inbox};
 
 use crate::common::send;
 use crate::harness::*;

@@ -228,10 +228,10 @@ async fn the_inbox_counts_by_provider_and_its_worker_sets_the_gauges() {
     #[cfg(feature = "sqlite")]
     {
         let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
-    let path = dir.join(format!("metrics-{}.db", std::process::id()));
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-    }
+        let path = dir.join(format!("metrics-{}.db", std::process::id()));
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
         let sqlite = Inbox::sqlite(&path).await.expect("a SQLite inbox");
         inbox_signals(100, &sqlite).await;
     }
@@ -333,7 +333,9 @@ fn crash_a_worker(inbox: &Inbox, held: u64) {
             .expect("a runtime");
         runtime.block_on(async {
             let _worker = crashed
-                .worker(|_| std::future::pending::<Result<(), String>>())
+                .worker(|_| {
+                    std::future::pending::<Result<(), shipment_webhooks::inbox::BoxError>>()
+                })
                 .lease(Duration::from_millis(300))
                 .poll_interval(Duration::from_millis(10))
                 .spawn();
@@ -371,7 +373,7 @@ async fn a_lease_lost_on_the_last_attempt_is_counted_dead_lettered() {
     );
     crash_a_worker(&inbox, 1);
     let ran = inbox
-        .worker(|_: Delivery| async { Ok::<(), String>(()) })
+        .worker(|_: Delivery| async { Ok(()) })
         .max_attempts(1)
         .poll_interval(Duration::from_millis(10))
         .run_until_idle()

@@ -266,7 +266,9 @@ async fn a_lease_lost_on_the_last_attempt_is_logged_at_error() {
             .unwrap();
         runtime.block_on(async {
             let _worker = crashed
-                .worker(|_| std::future::pending::<Result<(), String>>())
+                .worker(|_| {
+                    std::future::pending::<Result<(), shipment_webhooks::inbox::BoxError>>()
+                })
                 .lease(Duration::from_millis(300))
                 .poll_interval(Duration::from_millis(10))
                 .spawn();
@@ -279,7 +281,7 @@ async fn a_lease_lost_on_the_last_attempt_is_logged_at_error() {
     .unwrap();
     let log = traced(async {
         inbox
-            .worker(|_: Delivery| async { Ok::<(), String>(()) })
+            .worker(|_: Delivery| async { Ok(()) })
             .max_attempts(1)
             .poll_interval(Duration::from_millis(10))
             .run_until_idle()

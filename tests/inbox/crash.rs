@@ -15,11 +15,11 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use shipment_webhooks::inbox::sqlx;
 use shipment_webhooks::bytes::Bytes;
+use shipment_webhooks::inbox::sqlx;
+use shipment_webhooks::inbox::sqlx::Row;
 use shipment_webhooks::inbox::{BoxError, Inbox};
 use shipment_webhooks::testing::Webhook;
-use shipment_webhooks::inbox::sqlx::Row;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 

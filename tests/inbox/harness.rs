@@ -9,6 +9,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::routing::post;
 use shipment_webhooks::inbox::sqlx;
+use shipment_webhooks::inbox::sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use shipment_webhooks::inbox::{Delivery, Inbox, InboxStats, Worker};
 use shipment_webhooks::testing::{SHIPENGINE_DEMO_PRIVATE_KEY, Webhook, shipengine_demo_jwks};
 use shipment_webhooks::{
@@ -16,7 +17,6 @@ use shipment_webhooks::{
     PerTenant, SendcloudSignature, ShipBobSignature, ShipEngineSignature, ShipmentStatus,
     ShipmondoJwt, ShippoSignature, TenantSource,
 };
-use shipment_webhooks::inbox::sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use time::OffsetDateTime;
 
 pub const KOSMO: &str = "whk_UAzxUOOZOrtwVc9t4k8k5wbanrsGIbm";
