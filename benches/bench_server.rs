@@ -80,9 +80,22 @@ async fn verified(_event: ShipmentEvent) -> StatusCode {
     StatusCode::OK
 }
 
+/// `$name` parsed, `default` when unset; an error naming the variable.
+fn setting<T: std::str::FromStr>(name: &str, default: T) -> Result<T, String> {
+    match std::env::var(name) {
+        Err(_) => Ok(default),
+        Ok(value) => value
+            .parse()
+            .map_err(|_| format!("{name}={value:?} is not a valid value for {name}")),
+    }
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let port: u16 = std::env::var("PORT").map_or(Ok(3001), |port| port.parse())?;
-    let workers: usize = std::env::var("WORKERS").map_or(Ok(1), |workers| workers.parse())?;
+    let port: u16 = setting("PORT", 3001)?;
+    let workers: usize = setting("WORKERS", 1)?;
+    if workers == 0 {
+        return Err("WORKERS=0: a runtime needs at least one thread".into());
+    }
     let secret =
         std::env::var("GOSHIIP_WEBHOOK_SECRET").unwrap_or_else(|_| "your_secret_key".into());
     let key = Hmac::<Sha256>::new_from_slice(secret.as_bytes())?;
@@ -98,8 +111,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .enable_all()
         .build()?
         .block_on(async {
-            let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
-            axum::serve(listener, app).await
+            let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+                .await
+                .map_err(|error| format!("127.0.0.1:{port} (PORT): {error}"))?;
+            axum::serve(listener, app)
+                .await
+                .map_err(|error| error.to_string())
         })?;
     Ok(())
 }

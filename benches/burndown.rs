@@ -5,8 +5,8 @@
 //! (`benches/peers/graphile-burndown.js`); run alone, it measures the inbox:
 //!
 //! ```sh
-//! cargo bench --bench burndown                      # SQLite
-//! .ci/with-postgres cargo bench --bench burndown    # and PostgreSQL
+//! cargo bench -p shipment-webhooks-benches --bench burndown    # SQLite
+//! .ci/with-postgres cargo bench -p shipment-webhooks-benches --bench burndown    # and PostgreSQL
 //! bash benches/burndown.sh                          # both, and graphile-worker
 //! ```
 //!

@@ -57,7 +57,7 @@ if [ -z "${BURNDOWN_BIN:-}" ]; then
         (cd "$work/node" && npm install --silent --no-audit --no-fund >/dev/null)
     fi
     echo "building benches/burndown.rs (release)" >&2
-    BURNDOWN_BIN=$(cargo build --release --bench burndown --message-format=json-render-diagnostics \
+    BURNDOWN_BIN=$(cargo build --release -p shipment-webhooks-benches --bench burndown --message-format=json-render-diagnostics \
         | python3 -c 'import json, sys
 for line in sys.stdin:
     message = json.loads(line)

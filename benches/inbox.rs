@@ -3,8 +3,8 @@
 //! the throughput achieved, and whether the worker drains the backlog.
 //!
 //! ```sh
-//! cargo bench --bench inbox                             # memory and SQLite
-//! .ci/with-postgres cargo bench --bench inbox           # and PostgreSQL
+//! cargo bench -p shipment-webhooks-benches --bench inbox    # memory and SQLite
+//! .ci/with-postgres cargo bench -p shipment-webhooks-benches --bench inbox    # and PostgreSQL
 //! ```
 //!
 //! Each run serves the four providers' routes into a fresh inbox (a new

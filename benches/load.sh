@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Load benchmark on 127.0.0.1, end to end: installs wrk and the peers, then
 #  1. POSTs the same signed 1 KiB GoShiip webhook to three routes of one
-#     server (examples/bench_server.rs): bare, a hand-written reference doing
+#     server (benches/bench_server.rs): bare, a hand-written reference doing
 #     only the HMAC and the event's fields, and the verified route; in $ROUNDS
 #     rounds (default 6) whose order alternates (bare, reference, verified,
 #     then back), and reports each ratio of requests/s as the median over the
@@ -26,7 +26,7 @@ MEMORY_CONNECTIONS=${MEMORY_CONNECTIONS:-256}
 CHUNKED_CONNECTIONS=${CHUNKED_CONNECTIONS:-32}
 CHUNKED_DURATION=${CHUNKED_DURATION:-60}
 MEMORY_ONLY=${MEMORY_ONLY:-}
-# Another build of examples/bench_server to measure (an older commit's, say).
+# Another build of benches/bench_server.rs to measure (an older commit's, say).
 BENCH_SERVER=${BENCH_SERVER:-./target/release/examples/bench_server}
 SECRET=your_secret_key
 work=target/load
@@ -46,7 +46,8 @@ if [ -n "$peers" ] && [ ! -d "$work/node/node_modules/express" ]; then
     cp benches/peers/package.json "$work/node/"
     (cd "$work/node" && npm install --silent --no-audit --no-fund >/dev/null)
 fi
-cargo build -q --release --example bench_server --example server
+cargo build -q --release --example server
+cargo build -q --release -p shipment-webhooks-benches --example bench_server
 
 # A signed GoShiip webhook of about $1 bytes: body in $2, wrk script in $3.
 make_request() {

@@ -150,7 +150,7 @@ async fn peak_heap<T>(exchange: impl Future<Output = T>) -> (T, usize) {
 /// Asserts that the layer read the whole body (it can only then say that
 /// the signature matches nothing) and that the request held at most its
 /// body `limit` and `allowance` for the server's own buffers. Prints the
-/// peak (`cargo test --test memory -- --nocapture`).
+/// peak (`cargo test -p shipment-webhooks-benches --test memory -- --nocapture`).
 #[track_caller]
 fn assert_read_within(
     status: StatusCode,

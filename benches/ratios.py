@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Prints the table of docs/benchmarks.md from the last `cargo bench --bench verify`.
+"""Prints the table of docs/benchmarks.md from the last `cargo bench -p shipment-webhooks-benches --bench verify`.
 
 Each figure compares benches of the same run. The layer's own cost is the
 whole layer less `bare` (the same request to a service with no layer, which
@@ -32,15 +32,15 @@ def show(ns):
 
 groups = sorted(p.name for p in root.iterdir() if (p / "reference").is_dir()) if root.is_dir() else []
 if not groups:
-    sys.exit("no results: run `cargo bench --bench verify` first")
+    sys.exit("no results: run `cargo bench -p shipment-webhooks-benches --bench verify` first")
 # Figures older than the benchmark's own build would be another run's.
 binary = max((p for p in root.parent.glob("release/deps/verify-*") if p.suffix == ""),
              key=lambda p: p.stat().st_mtime, default=None)
 if binary is None:
-    sys.exit("no benchmark binary under target/release/deps: run `cargo bench --bench verify`")
+    sys.exit("no benchmark binary under target/release/deps: run `cargo bench -p shipment-webhooks-benches --bench verify`")
 oldest = min((root / g / n / "new" / "estimates.json").stat().st_mtime for g in groups for n in NAMES)
 if oldest < binary.stat().st_mtime:
-    sys.exit("these results predate the last build of the benchmark: run `cargo bench --bench verify` again")
+    sys.exit("these results predate the last build of the benchmark: run `cargo bench -p shipment-webhooks-benches --bench verify` again")
 print("| provider | body | HMAC of the body | reference | JSON decode | bare | layer "
       "| own: layer - bare - reference | layer / HMAC | target |")
 print("|---|---|---|---|---|---|---|---|---|---|")

@@ -1,4 +1,4 @@
-//! Reliability load test: `cargo run --release --example reliability`.
+//! Reliability load test: `cargo run --release -p shipment-webhooks-benches --example reliability`.
 //!
 //! Starts this same binary as a child server (`reliability serve`) with the
 //! providers' layers, so its memory can be read from `/proc` (Linux) and

@@ -25,7 +25,7 @@
 //! figures by more than those differences, reaches them alike. It prints
 //! the medians over `PAIRED_ROUNDS` rounds (101 by default) and the spread.
 //!
-//! `cargo bench --bench verify`, then `python3 benches/ratios.py` for
+//! `cargo bench -p shipment-webhooks-benches --bench verify`, then `python3 benches/ratios.py` for
 //! criterion's table.
 
 use std::convert::Infallible;

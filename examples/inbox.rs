@@ -1,4 +1,4 @@
-//! Every provider into a durable inbox: `cargo run --example inbox`.
+//! Every provider into a durable inbox: `cargo run --features sqlite --example inbox`.
 //!
 //! Same routes, `PORT` and secret variables as `cargo run --example server`,
 //! but each verified webhook is stored in a SQLite inbox (`webhooks.db` in

@@ -24,7 +24,7 @@
 //! ShipEngine webhook's time is the signed send time its layer's 5-minute
 //! window checks: keep N under 300 there.
 //!
-//! For an endpoint with an inbox (`cargo run --example inbox`): `--twice`
+//! For an endpoint with an inbox (`cargo run --features sqlite --example inbox`): `--twice`
 //! sends the same webhook twice, as a provider retrying does, and the inbox
 //! answers the second `duplicate`; `--older-after-newer` sends the webhook
 //! stamped now, then an earlier status of the same shipment stamped a minute

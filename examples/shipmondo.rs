@@ -1,4 +1,4 @@
-//! Shipmondo, answering within its 3 seconds: `cargo run --example shipmondo`.
+//! Shipmondo, answering within its 3 seconds: `cargo run --features sqlite --example shipmondo`.
 //!
 //! Shipmondo drops a message that is not answered 200 within 3 seconds, so
 //! the route stores the verified webhook in a SQLite inbox

@@ -97,8 +97,6 @@
 
 use std::borrow::Cow;
 
-use base64::engine::general_purpose::STANDARD;
-use base64::{DecodeSliceError, Engine};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName};
 use serde::{Deserialize, Serialize};
@@ -107,10 +105,7 @@ use time::OffsetDateTime;
 
 use crate::extract::typed_payload;
 use crate::json::{object, optional_str, parse_object, parse_timestamp};
-use crate::proof::{
-    HmacSha256, TAG_LEN, Tag, base64_tag, hmac_key, no_secret_matched, proof_text, proof_value,
-    tag_from,
-};
+use crate::proof::{HmacSha256, Tag, base64_proof, hmac_key, no_secret_matched};
 use crate::secret::Secrets;
 use crate::verify::{
     DEFAULT_BODY_LIMIT, Verified, Verifier, layer_builders, signature_header_builders,
@@ -159,25 +154,7 @@ impl Verifier for AfterShipSignature {
     }
 
     fn check_headers(&self, headers: &HeaderMap) -> Result<Tag, WebhookRejection> {
-        let value = proof_value(headers, &self.header)?;
-        // A tag that decodes is visible ASCII: the text is checked only to say what is wrong.
-        if let Some(tag) = base64_tag(value.as_bytes()) {
-            return Ok(tag);
-        }
-        let signature = proof_text(value, &self.header)?;
-        let not_base64 = || {
-            WebhookRejection::malformed_proof(format!("the {} header is not base64", self.header))
-        };
-        // Anything else, as the base64 crate decides, to say how long it is.
-        let mut stack = [0; TAG_LEN + 1];
-        let tag = match STANDARD.decode_slice(signature, &mut stack) {
-            Ok(len) => &stack[..len],
-            Err(DecodeSliceError::OutputSliceTooSmall) => {
-                &*STANDARD.decode(signature).map_err(|_| not_base64())?
-            }
-            Err(DecodeSliceError::DecodeError(_)) => return Err(not_base64()),
-        };
-        tag_from(format_args!("the {} header", self.header), tag)
+        base64_proof(headers, &self.header)
     }
 
     fn check_body(

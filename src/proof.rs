@@ -4,6 +4,8 @@
 
 use std::fmt;
 
+use base64::engine::general_purpose::STANDARD;
+use base64::{DecodeSliceError, Engine};
 use hmac::{Hmac, KeyInit, Mac};
 use http::header::CONTENT_ENCODING;
 use http::{HeaderMap, HeaderName, HeaderValue};
@@ -120,6 +122,34 @@ pub(crate) fn hex_proof(headers: &HeaderMap, name: &HeaderName) -> Result<Tag, W
     Err(WebhookRejection::malformed_proof(format!(
         "the {name} header is not hex"
     )))
+}
+
+/// The tag in header `name`, standard base64, refused with a message
+/// saying what is wrong with it otherwise.
+pub(crate) fn base64_proof(
+    headers: &HeaderMap,
+    name: &HeaderName,
+) -> Result<Tag, WebhookRejection> {
+    let value = proof_value(headers, name)?;
+    // A tag that decodes is visible ASCII: the text is checked only to say what is wrong.
+    if let Some(tag) = base64_tag(value.as_bytes()) {
+        return Ok(tag);
+    }
+    let signature = proof_text(value, name)?;
+    let not_base64 =
+        || WebhookRejection::malformed_proof(format!("the {name} header is not base64"));
+    // Anything else, as the base64 crate decides: on the stack for 44
+    // characters (the decoder wants room for 33 bytes), to say how long
+    // any other length is.
+    let mut stack = [0; TAG_LEN + 1];
+    let tag = match STANDARD.decode_slice(signature, &mut stack) {
+        Ok(len) => &stack[..len],
+        Err(DecodeSliceError::OutputSliceTooSmall) => {
+            &*STANDARD.decode(signature).map_err(|_| not_base64())?
+        }
+        Err(DecodeSliceError::DecodeError(_)) => return Err(not_base64()),
+    };
+    tag_from(format_args!("the {name} header"), tag)
 }
 
 /// A tag in its canonical 44-character standard base64 (43 digits and

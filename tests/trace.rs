@@ -148,12 +148,9 @@ async fn signature_mismatches_warn_at_most_once_per_provider_per_window() {
         2,
         "the others at debug: {flood}"
     );
-
-    tokio::time::sleep(Duration::from_secs(10)).await;
-    let later = traced(send(&app, Webhook::kourier("delivered").sign("wrong"))).await;
-    let warned = lines(&later, " WARN ");
-    assert_eq!(warned.len(), 1, "{later}");
-    assert!(warned[0].contains("suppressed=2"), "{later}");
+    // The next window's warning and its `suppressed` count: the unit test
+    // `mismatch_warnings_come_at_most_once_per_window_with_the_count_suppressed`,
+    // on a clock of its own rather than 10 s of this one.
 }
 
 /// The worker's lines name the provider, the shipment (its id as the event

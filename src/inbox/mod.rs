@@ -16,6 +16,7 @@
 //!     Ok(())
 //! }
 //!
+//! # #[cfg(feature = "sqlite")]
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let inbox = Inbox::sqlite("webhooks.db").await?;
 //! let worker = inbox.worker(handle).spawn();

@@ -396,18 +396,47 @@ fn mismatch_warning(provider: Provider) -> Option<u64> {
     let now = u64::try_from(START.get_or_init(Instant::now).elapsed().as_millis())
         .unwrap_or(u64::MAX - 1)
         + 1;
-    let last = slot.last.load(Ordering::Relaxed);
-    let every = MISMATCH_WARN_EVERY.as_millis() as u64;
-    let due = last == 0 || now >= last.saturating_add(every);
-    if due
-        && slot
-            .last
-            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
-            .is_ok()
-    {
-        Some(slot.suppressed.swap(0, Ordering::Relaxed))
-    } else {
-        slot.suppressed.fetch_add(1, Ordering::Relaxed);
-        None
+    slot.warn_at(now)
+}
+
+impl MismatchWarnings {
+    /// [`mismatch_warning`] at `now` (milliseconds, at least 1).
+    fn warn_at(&self, now: u64) -> Option<u64> {
+        let last = self.last.load(Ordering::Relaxed);
+        let every = MISMATCH_WARN_EVERY.as_millis() as u64;
+        let due = last == 0 || now >= last.saturating_add(every);
+        if due
+            && self
+                .last
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            Some(self.suppressed.swap(0, Ordering::Relaxed))
+        } else {
+            self.suppressed.fetch_add(1, Ordering::Relaxed);
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The first mismatch warns; the others within 10 s are counted, and
+    /// told in the first warning after.
+    #[test]
+    fn mismatch_warnings_come_at_most_once_per_window_with_the_count_suppressed() {
+        let warnings = MismatchWarnings {
+            last: AtomicU64::new(0),
+            suppressed: AtomicU64::new(0),
+        };
+        let every = MISMATCH_WARN_EVERY.as_millis() as u64;
+        assert_eq!(warnings.warn_at(1), Some(0));
+        assert_eq!(warnings.warn_at(2), None);
+        assert_eq!(warnings.warn_at(every), None);
+        assert_eq!(warnings.warn_at(1 + every), Some(2));
+        assert_eq!(warnings.warn_at(2 + every), None);
+        assert_eq!(warnings.warn_at(1 + 2 * every), Some(1));
     }
 }
