@@ -29,7 +29,7 @@ MEMORY_ONLY=${MEMORY_ONLY:-}
 # Another build of benches/bench_server.rs to measure (an older commit's, say).
 BENCH_SERVER=${BENCH_SERVER:-./target/release/examples/bench_server}
 SECRET=your_secret_key
-work=target/load
+work=target/load-bench
 mkdir -p "$work"
 
 if ! command -v wrk >/dev/null; then

@@ -6,7 +6,7 @@
 //! The driver is WebDriver's JSON protocol spoken with the hyper client the
 //! tests already use: a dozen commands, no new dependency (a client crate
 //! such as `fantoccini` would bring its own HTTP and TLS stack for them).
-//! Ignored by a plain `cargo test` (it needs Chromium); `.ci/run` installs
+//! Built with `--all-features` and ignored there (it needs Chromium); `.ci/run` installs
 //! Chromium and runs it with `--ignored`, where a missing `chromedriver`
 //! fails it.
 
