@@ -72,6 +72,40 @@ impl PgStore {
         ids.to_vec()
     }
 
+    /// `rows` in one statement, prepared once: a column of each as an
+    /// array, `UNNEST`ed (a `VALUES` list would be a statement per batch
+    /// size).
+    async fn insert_attempts(
+        tx: &mut Transaction<'static, Postgres>,
+        rows: &[(i64, AttemptRow)],
+    ) -> Result<(), InboxError> {
+        const INSERT: &str = "INSERT INTO webhook_inbox_attempts \
+            (webhook_id, attempt, started_at, ended_at, outcome, error) \
+            SELECT * FROM UNNEST($1::BIGINT[], $2::BIGINT[], $3::BIGINT[], $4::BIGINT[], \
+            $5::TEXT[], $6::TEXT[])";
+        let column = |of: fn(&(i64, AttemptRow)) -> Option<i64>| -> Vec<Option<i64>> {
+            rows.iter().map(of).collect()
+        };
+        sqlx::query(INSERT)
+            .bind(column(|(id, _)| Some(*id)))
+            .bind(column(|(_, attempt)| Some(attempt.number)))
+            .bind(column(|(_, attempt)| attempt.started_at))
+            .bind(column(|(_, attempt)| Some(attempt.ended_at)))
+            .bind(
+                rows.iter()
+                    .map(|(_, attempt)| attempt.outcome.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                rows.iter()
+                    .map(|(_, attempt)| attempt.error.as_deref())
+                    .collect::<Vec<_>>(),
+            )
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
+
     async fn schema_transaction(&self) -> Result<Transaction<'static, Postgres>, InboxError> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("SELECT pg_advisory_xact_lock($1)")

@@ -41,62 +41,6 @@ pub(super) const LOST_LEASE_ATTEMPTS: &str = "INSERT INTO webhook_inbox_attempts
     SELECT id, attempts, NULL, lease_until, 'lease_lost', NULL FROM webhook_inbox \
     WHERE state = 'processing' AND lease_until <= $1";
 
-/// The most attempts one statement inserts: 6 parameters each, well under
-/// SQLite's 32766 and PostgreSQL's 65535.
-pub(super) const ATTEMPTS_PER_STATEMENT: usize = 1024;
-
-/// Every row of `attempts` in one statement: one round trip per outcome
-/// batch, not per webhook.
-pub(super) fn bind_attempts<'q, DB>(
-    statement: &'q str,
-    attempts: &'q [(i64, AttemptRow)],
-) -> Query<'q, DB, DB::Arguments<'q>>
-where
-    DB: Database + sqlx::database::HasStatementCache,
-    i64: Encode<'q, DB> + Type<DB>,
-    Option<i64>: Encode<'q, DB> + Type<DB>,
-    &'q str: Encode<'q, DB> + Type<DB>,
-    Option<&'q str>: Encode<'q, DB> + Type<DB>,
-{
-    // One text per batch size: not kept among the connection's prepared
-    // statements, which it would crowd out.
-    let mut query = sqlx::query(statement).persistent(false);
-    for (id, attempt) in attempts {
-        query = query
-            .bind(*id)
-            .bind(attempt.number)
-            .bind(attempt.started_at)
-            .bind(attempt.ended_at)
-            .bind(attempt.outcome.as_str())
-            .bind(attempt.error.as_deref());
-    }
-    query
-}
-
-/// The statement [`bind_attempts`] binds `rows` attempts to.
-pub(super) fn insert_attempts(rows: usize) -> String {
-    let mut statement = String::from(
-        "INSERT INTO webhook_inbox_attempts \
-         (webhook_id, attempt, started_at, ended_at, outcome, error) VALUES ",
-    );
-    for row in 0..rows {
-        let at = row * 6;
-        if row > 0 {
-            statement.push_str(", ");
-        }
-        statement.push_str(&format!(
-            "(${}, ${}, ${}, ${}, ${}, ${})",
-            at + 1,
-            at + 2,
-            at + 3,
-            at + 4,
-            at + 5,
-            at + 6
-        ));
-    }
-    statement
-}
-
 /// The first parameter after those of [`filter_where`].
 const AFTER_FILTER: usize = 7 + SHIPMENT_KEYS;
 
@@ -908,16 +852,15 @@ macro_rules! sql_store {
                             finished[at] = marked_ids.contains(&id);
                         }
                     }
-                    // The attempts of the rows recorded, in one statement a
-                    // few hundred rows at a time.
+                    // The attempts of the rows recorded, in one statement
+                    // prepared once, whatever their number.
                     let kept: Vec<(i64, AttemptRow)> = attempts
                         .into_iter()
                         .zip(&finished)
                         .filter_map(|(attempt, &recorded)| attempt.filter(|_| recorded))
                         .collect();
-                    for chunk in kept.chunks(sql::ATTEMPTS_PER_STATEMENT) {
-                        let statement = sql::insert_attempts(chunk.len());
-                        sql::bind_attempts(&statement, chunk).execute(&mut *tx).await?;
+                    if !kept.is_empty() {
+                        Self::insert_attempts(&mut tx, &kept).await?;
                     }
                     tx.commit().await?;
                     Ok(finished)

@@ -113,6 +113,36 @@ impl SqliteStore {
         list
     }
 
+    /// `rows` in one statement, prepared once: a JSON array of arrays that
+    /// `json_each` reads back (a `VALUES` list would be a statement per
+    /// batch size, parsed anew each time).
+    async fn insert_attempts(
+        tx: &mut Transaction<'static, Sqlite>,
+        rows: &[(i64, AttemptRow)],
+    ) -> Result<(), InboxError> {
+        const INSERT: &str = "INSERT INTO webhook_inbox_attempts \
+            (webhook_id, attempt, started_at, ended_at, outcome, error) \
+            SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5 \
+            FROM json_each($1)";
+        let rows: Vec<_> = rows
+            .iter()
+            .map(|(id, attempt)| {
+                (
+                    id,
+                    attempt.number,
+                    attempt.started_at,
+                    attempt.ended_at,
+                    attempt.outcome.as_str(),
+                    attempt.error.as_deref(),
+                )
+            })
+            .collect();
+        let json =
+            serde_json::to_string(&rows).map_err(|error| InboxError::Database(error.into()))?;
+        sqlx::query(INSERT).bind(json).execute(&mut **tx).await?;
+        Ok(())
+    }
+
     /// Migrations, claims and bookkeeping all take the write lock up front.
     async fn schema_transaction(&self) -> Result<Transaction<'static, Sqlite>, InboxError> {
         Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
