@@ -150,11 +150,10 @@ pub fn shipengine_signature(
     timestamp: &str,
     body: &[u8],
 ) -> String {
-    use rsa::pkcs8::DecodePrivateKey;
     use sha2::{Digest, Sha256};
 
     let pem = std::str::from_utf8(private_key.secret_bytes()).unwrap_or_default();
-    let key = rsa::PrivateKey::from_pkcs8_pem(pem).unwrap_or_else(|_| {
+    let key = rsa_key_from_pkcs8_pem(pem).unwrap_or_else(|| {
         panic!("a ShipEngine signing key must be an RSA private key as a PKCS#8 PEM")
     });
     let digest = Sha256::new()
@@ -166,6 +165,80 @@ pub fn shipengine_signature(
         .sign(rsa::Pkcs1v15Sign::new::<Sha256>(), &digest)
         .expect("an RSA key signs a SHA-256 digest");
     STANDARD.encode(signature)
+}
+
+/// An RSA private key from a PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`),
+/// its DER read here rather than by RSA's `encoding` feature, whose six
+/// crates would be most of what `testing` adds to a first build. Reads what
+/// `from_pkcs8_pem` reads, as it does: the algorithm must be
+/// `rsaEncryption`; `n`, `e`, `d`, `p` and `q`, which `from_components`
+/// checks against each other.
+fn rsa_key_from_pkcs8_pem(pem: &str) -> Option<rsa::PrivateKey> {
+    /// The DER of the OID 1.2.840.113549.1.1.1, `rsaEncryption`.
+    const RSA_ENCRYPTION: &[u8] = &[
+        0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01,
+    ];
+    let base64: String = pem
+        .trim()
+        .strip_prefix("-----BEGIN PRIVATE KEY-----")?
+        .strip_suffix("-----END PRIVATE KEY-----")?
+        .split_whitespace()
+        .collect();
+    let der = STANDARD.decode(base64).ok()?;
+    // PrivateKeyInfo: SEQUENCE { version, algorithm, privateKey OCTET STRING }
+    let (info, _) = der_element(&der, 0x30)?;
+    let (_, rest) = der_element(info, 0x02)?;
+    let (algorithm, rest) = der_element(rest, 0x30)?;
+    if !algorithm.starts_with(RSA_ENCRYPTION) {
+        return None;
+    }
+    let (key, _) = der_element(rest, 0x04)?;
+    // RSAPrivateKey: SEQUENCE { version 0 (two primes), n, e, d, p, q, ... }
+    let (key, _) = der_element(key, 0x30)?;
+    let (version, mut rest) = der_element(key, 0x02)?;
+    if version != [0] {
+        return None;
+    }
+    let mut integers = [&[][..]; 5];
+    for integer in &mut integers {
+        let (bytes, next) = der_element(rest, 0x02)?;
+        // Unsigned: without the zero bytes that keep a high bit positive.
+        let start = bytes
+            .iter()
+            .position(|&byte| byte != 0)
+            .unwrap_or(bytes.len());
+        *integer = &bytes[start..];
+        rest = next;
+    }
+    let [n, e, d, p, q] = integers;
+    let bits = u32::try_from(n.len() * 8).ok()?;
+    let uint = |bytes: &[u8], bits| rsa::BoxedUint::from_be_slice(bytes, bits).ok();
+    let e = uint(e, u32::try_from(e.len() * 8).ok()?)?;
+    let primes = vec![uint(p, bits)?, uint(q, bits)?];
+    rsa::PrivateKey::from_components(uint(n, bits)?, e, uint(d, bits)?, primes).ok()
+}
+
+/// The contents of the DER element `input` starts with, if its tag is `tag`,
+/// and what follows it.
+fn der_element(input: &[u8], tag: u8) -> Option<(&[u8], &[u8])> {
+    let (&first, rest) = input.split_first()?;
+    if first != tag {
+        return None;
+    }
+    let (&length, rest) = rest.split_first()?;
+    let (length, rest) = match length {
+        0..=0x7f => (usize::from(length), rest),
+        // The long form: the length in the next 1 to 4 bytes.
+        0x81..=0x84 => {
+            let (bytes, rest) = rest.split_at_checked(usize::from(length & 0x7f))?;
+            let length = bytes
+                .iter()
+                .fold(0, |length, &byte| length << 8 | usize::from(byte));
+            (length, rest)
+        }
+        _ => return None,
+    };
+    rest.split_at_checked(length)
 }
 
 /// HMAC-SHA256 with any key, even an empty one, to show it refused.
@@ -1178,4 +1251,95 @@ pub fn sendcloud_status_id(status: &str) -> i64 {
 
 fn header_value(value: &str) -> HeaderValue {
     HeaderValue::from_str(value).unwrap_or_else(|_| panic!("{value:?} is not a valid header value"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BODY: &[u8] =
+        br#"{"resource_url":"https://api.shipengine.com/v1/tracking?carrier_code=usps"}"#;
+
+    /// `openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:1024`: its
+    /// integers' lengths take one byte of long form, the demo key's two.
+    const KEY_1024: &str = "-----BEGIN PRIVATE KEY-----
+MIICdwIBADANBgkqhkiG9w0BAQEFAASCAmEwggJdAgEAAoGBANQRNRto6m96yNi1
+OWR23+vBFF5tA24xqFkHOi6fvP5nZCr7avE1wi8mfj/68J7TQMIZdLO5fE6hlDzV
+iw9WTJTM/NS33L6o3iNDNYr58IydCWw8kZpyxeUa8RN2BWQeFpzgjYGrTX7SVPKI
+yGywPAM2NLWhQ/X0h+F/jHCGlgrLAgMBAAECgYAZwrFZ0AfSXO7y7Ci5nHsc70pj
+IgjtpNiXX/pgWYUivjp7wii+flJFWf6yFPCPyoeuTFtRzbFc9+HC9gm7ZjdND1CZ
+q6tPIUkVzOAB6JjxcqcOPie+txDTgU+KM3+udR4WmfRhWTUuTKff334g20FWAxJQ
+MzDKui3Jjgh4VKIRyQJBAPlgMfpW2/UXAKL1EdviVc/t/g5JZf2SuhV9thCdsp/G
+Am5/ypP/iXdOoYMeQ8RHIvzZsAVQVZtJNMwl/VGqFHcCQQDZs06DWiBsk2ym8lbR
+n6hcF5MvusBgw0732M2Owy5Eo+X6+khjd4VTn36LVx6u+yuFpzFLRUZoNpyg0BLD
+6PVNAkEAlc6t9196n4+D+GEUq20ac+DawCZjuKMOWp68Ytr5VXYUO+FVBvd500xP
+Rn9F4oGBiTgUv/x0kOa3avRfa1GrHQJAFyEw303NEhwbuCUZSk5PQfGTRsfttpop
+orWbKWbdXJeZULAUztSdCsRwWneYH/k5p4qa9ydWEq5yt7dDtyLiJQJBAMq68TKw
+JqshJz7ZVR1o3DRWUcbpW97sHPb8BpnY3tvA1AY7UolphqEN+EAMvi7/X7LiLct8
+ceoP7VTRDaG2fm0=
+-----END PRIVATE KEY-----";
+
+    /// The signatures OpenSSL made of `"1700000000." + BODY` with the same
+    /// keys (`openssl dgst -sha256 -sign key.pem | base64`): it read each
+    /// PEM as the signer must.
+    #[test]
+    fn signs_as_openssl_does_with_the_same_pkcs8_key() {
+        assert_eq!(
+            shipengine_signature(SHIPENGINE_DEMO_PRIVATE_KEY, "1700000000", BODY),
+            "caIzHkCeIzX3PddmALlUvgSVPgMuyOQrjnzuKJBkhCS00KK2oAmCWx3/HCsJilY013IC46Pcj6iWJO71cexcU7dO/Pn15vQlZyFUdijwB3rOPf7mYQWR/FpqrPwUra0FOoWWi9qKpJ9c14oUUTWGlzHBkGdV9jWyGQB+sX0m88hzXIAR+iO4xl6meaDNKRcdgeWSiRST2+nE+KGNGBD3vUsZfvUbmeIDlJrCzrHRmCVCfNPHXS5m6OY+L/nP9zMm1iROK2FqZ+4FwA6yyL4roH63aX5A0hPP+gQGiFqa1x52Kd4+dd7i7hWAD9cSSufqLwcvUvJsFw2oDRYDpTXz9A=="
+        );
+        assert_eq!(
+            shipengine_signature(KEY_1024, "1700000000", BODY),
+            "FcUUwCbNijAEMloJh6HUMlnmv/NA9MgNm2L51Sj4g20EmwX7qRs21dYstPIoLhfGqLX+LM1NKcBMDgvZb81u7yUq61YQhVX+b4SR2lz0ky84Eq1WyjR0uS0r8Wh84h34CrR42puvD8jVfPLnShL2XFxskiVWUorlvaSVTgaK3Kk="
+        );
+    }
+
+    #[test]
+    fn reads_no_key_but_an_rsa_pkcs8_pem() {
+        let ec = "-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg2aKeRb1ZLT7WtM+A
+P11vv2yhAIVYmNq2eOrHKA4KWVuhRANCAATBDSS1RxtrlfX5XCpDTSsqj2xv87H1
+a46cZEGgAIVClgwW5AkfxxQswZ1l9+lB2xz4y/MIGsZcfb552M7ZTuGJ
+-----END PRIVATE KEY-----";
+        let pkcs1 = KEY_1024.replace("PRIVATE KEY", "RSA PRIVATE KEY");
+        let body: Vec<&str> = KEY_1024.lines().collect();
+        let truncated = [&body[..body.len() - 3], &body[body.len() - 1..]]
+            .concat()
+            .join("\n");
+        let another_modulus = KEY_1024.replace("6m96yNi1", "6m96yNi2");
+        for (what, pem) in [
+            ("an EC key", ec),
+            ("PKCS#1", &pkcs1),
+            ("truncated", &truncated),
+            ("a modulus not the primes' product", &another_modulus),
+            ("empty", ""),
+            (
+                "no base64",
+                "-----BEGIN PRIVATE KEY-----\n!!\n-----END PRIVATE KEY-----",
+            ),
+        ] {
+            assert!(rsa_key_from_pkcs8_pem(pem).is_none(), "{what}");
+        }
+    }
+
+    #[test]
+    fn der_lengths_in_short_and_long_form_never_overrun() {
+        assert_eq!(
+            der_element(&[0x02, 0x01, 7, 9], 0x02),
+            Some((&[7][..], &[9][..]))
+        );
+        let long = [&[0x04, 0x81, 0x80][..], &[1; 0x80]].concat();
+        assert_eq!(der_element(&long, 0x04), Some((&[1; 0x80][..], &[][..])));
+        let bad: [&[u8]; 6] = [
+            &[0x02, 0x01],    // cut before the contents
+            &[0x02, 0x02, 7], // shorter than its length
+            &[0x02, 0x80, 7], // indefinite length: not DER
+            &[0x02, 0x85, 1, 1, 1, 1, 1],
+            &[0x30, 0x01, 7], // another tag
+            &[],
+        ];
+        for bad in bad {
+            assert_eq!(der_element(bad, 0x02), None, "{bad:?}");
+        }
+    }
 }

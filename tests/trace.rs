@@ -4,12 +4,10 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
-
 use common::{echo_app, send, with_body};
 use shipment_webhooks::testing::Webhook;
 use shipment_webhooks::{GoShiipEvent, GoShiipSignature};
+use std::sync::{Arc, Mutex};
 
 const SECRET: &str = "your_secret_key";
 
@@ -153,115 +151,119 @@ async fn signature_mismatches_warn_at_most_once_per_provider_per_window() {
     // on a clock of its own rather than 10 s of this one.
 }
 
-/// The worker's lines name the provider, the shipment (its id as the event
-/// gives it) and the row: a failed attempt at `warn`, dead-lettering at
-/// `error`, a superseded webhook at `info`.
-#[tokio::test]
-async fn inbox_lines_name_provider_shipment_and_row_at_their_levels() {
-    use axum::routing::post_service;
-    use shipment_webhooks::inbox::{Delivery, Inbox};
+/// The inbox's lines (feature `inbox`; `cargo test --all-features`).
+#[cfg(feature = "inbox")]
+mod inbox {
+    use std::time::Duration;
 
-    const KOSMO: &str = "whk_UAzxUOOZOrtwVc9t4k8k5wbanrsGIbm";
-    let kosmo = |n: u64, order: &str, status: &str, seconds: i64| {
-        Webhook::kosmo(status)
-            .field("/eventId", format!("00000000-0000-4000-8000-{n:012x}"))
-            .field("/orderId", order)
-            .at(time::OffsetDateTime::from_unix_timestamp(1_790_000_000 + seconds).unwrap())
-    };
-    let inbox = Inbox::in_memory();
-    let app = axum::Router::new().route(
-        "/webhooks/kosmo",
-        post_service(inbox.receiver()).route_layer(shipment_webhooks::KosmoSignature::new(KOSMO)),
-    );
-    let log = traced(async {
-        send(&app, kosmo(1, "SG-T1", "DELIVERED", 10).sign(KOSMO)).await;
-        send(&app, kosmo(2, "SG-T1", "PICKED UP", 0).sign(KOSMO)).await;
-        send(&app, kosmo(3, "SG-T2", "PICKED UP", 0).sign(KOSMO)).await;
-        let worker = inbox
-            .worker(|delivery: Delivery| async move {
-                match delivery.event().id.as_str() {
-                    "SG-T2" => Err("carrier API down".into()),
-                    _ => Ok(()),
+    use super::*;
+
+    /// The worker's lines name the provider, the shipment (its id as the event
+    /// gives it) and the row: a failed attempt at `warn`, dead-lettering at
+    /// `error`, a superseded webhook at `info`.
+    #[tokio::test]
+    async fn inbox_lines_name_provider_shipment_and_row_at_their_levels() {
+        use axum::routing::post_service;
+        use shipment_webhooks::inbox::{Delivery, Inbox};
+
+        const KOSMO: &str = "whk_UAzxUOOZOrtwVc9t4k8k5wbanrsGIbm";
+        let kosmo = |n: u64, order: &str, status: &str, seconds: i64| {
+            Webhook::kosmo(status)
+                .field("/eventId", format!("00000000-0000-4000-8000-{n:012x}"))
+                .field("/orderId", order)
+                .at(time::OffsetDateTime::from_unix_timestamp(1_790_000_000 + seconds).unwrap())
+        };
+        let inbox = Inbox::in_memory();
+        let app = axum::Router::new().route(
+            "/webhooks/kosmo",
+            post_service(inbox.receiver())
+                .route_layer(shipment_webhooks::KosmoSignature::new(KOSMO)),
+        );
+        let log = traced(async {
+            send(&app, kosmo(1, "SG-T1", "DELIVERED", 10).sign(KOSMO)).await;
+            send(&app, kosmo(2, "SG-T1", "PICKED UP", 0).sign(KOSMO)).await;
+            send(&app, kosmo(3, "SG-T2", "PICKED UP", 0).sign(KOSMO)).await;
+            let worker = inbox
+                .worker(|delivery: Delivery| async move {
+                    match delivery.event().id.as_str() {
+                        "SG-T2" => Err("carrier API down".into()),
+                        _ => Ok(()),
+                    }
+                })
+                .max_attempts(2)
+                // One at a time: the older SG-T1 is superseded by the claim
+                // that reads it back from the store, not within a claim.
+                .batch_size(1)
+                .poll_interval(Duration::from_millis(10))
+                .backoff(Duration::from_millis(10), Duration::from_millis(20))
+                .spawn();
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+            loop {
+                let stats = inbox.stats().await.unwrap();
+                if (stats.done, stats.superseded, stats.dead) == (1, 1, 1) {
+                    break;
                 }
-            })
-            .max_attempts(2)
-            // One at a time: the older SG-T1 is superseded by the claim
-            // that reads it back from the store, not within a claim.
-            .batch_size(1)
-            .poll_interval(Duration::from_millis(10))
-            .backoff(Duration::from_millis(10), Duration::from_millis(20))
-            .spawn();
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        loop {
-            let stats = inbox.stats().await.unwrap();
-            if (stats.done, stats.superseded, stats.dead) == (1, 1, 1) {
-                break;
+                assert!(tokio::time::Instant::now() < deadline, "{stats:?}");
+                tokio::time::sleep(Duration::from_millis(10)).await;
             }
-            assert!(tokio::time::Instant::now() < deadline, "{stats:?}");
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        worker.shutdown().await;
-    })
-    .await;
+            worker.shutdown().await;
+        })
+        .await;
 
-    let named = |line: &str, shipment: &str, id: u32| {
-        line.contains(r#"provider="kosmo""#)
-            && line.contains(&format!(r#"shipment="{shipment}""#))
-            && line.contains(&format!("id={id}"))
-    };
-    let dead = lines(&log, "webhook failed on its last attempt: dead");
-    assert_eq!(dead.len(), 1, "{log}");
-    assert!(
-        dead[0].contains(" ERROR ") && named(dead[0], "SG-T2", 3),
-        "{log}"
-    );
-    assert!(dead[0].contains("carrier API down"), "{log}");
-    let retried = lines(&log, "webhook failed; will retry");
-    assert_eq!(retried.len(), 1, "{log}");
-    assert!(
-        retried[0].contains(" WARN ") && named(retried[0], "SG-T2", 3),
-        "{log}"
-    );
-    let superseded = lines(&log, "webhook superseded");
-    assert_eq!(superseded.len(), 1, "{log}");
-    assert!(
-        superseded[0].contains(" INFO ") && named(superseded[0], "SG-T1", 2),
-        "{log}"
-    );
-    let handled = lines(&log, "webhook handled");
-    assert!(handled.iter().any(|line| named(line, "SG-T1", 1)), "{log}");
-    let stored = lines(&log, "webhook stored");
-    assert_eq!(stored.len(), 3, "{log}");
-    assert!(named(stored[2], "SG-T2", 3), "{log}");
-}
+        let named = |line: &str, shipment: &str, id: u32| {
+            line.contains(r#"provider="kosmo""#)
+                && line.contains(&format!(r#"shipment="{shipment}""#))
+                && line.contains(&format!("id={id}"))
+        };
+        let dead = lines(&log, "webhook failed on its last attempt: dead");
+        assert_eq!(dead.len(), 1, "{log}");
+        assert!(
+            dead[0].contains(" ERROR ") && named(dead[0], "SG-T2", 3),
+            "{log}"
+        );
+        assert!(dead[0].contains("carrier API down"), "{log}");
+        let retried = lines(&log, "webhook failed; will retry");
+        assert_eq!(retried.len(), 1, "{log}");
+        assert!(
+            retried[0].contains(" WARN ") && named(retried[0], "SG-T2", 3),
+            "{log}"
+        );
+        let superseded = lines(&log, "webhook superseded");
+        assert_eq!(superseded.len(), 1, "{log}");
+        assert!(
+            superseded[0].contains(" INFO ") && named(superseded[0], "SG-T1", 2),
+            "{log}"
+        );
+        let handled = lines(&log, "webhook handled");
+        assert!(handled.iter().any(|line| named(line, "SG-T1", 1)), "{log}");
+        let stored = lines(&log, "webhook stored");
+        assert_eq!(stored.len(), 3, "{log}");
+        assert!(named(stored[2], "SG-T2", 3), "{log}");
+    }
 
-/// A webhook whose lease ran out on its last attempt (its worker crashed),
-/// marked dead by another worker's sweep, is logged at `error` naming the
-/// provider, the shipment and the row, as the worker's own dead-lettering.
-#[tokio::test]
-async fn a_lease_lost_on_the_last_attempt_is_logged_at_error() {
-    use axum::routing::post_service;
-    use shipment_webhooks::inbox::{Delivery, Inbox};
+    /// A webhook whose lease ran out on its last attempt (its worker crashed),
+    /// marked dead by another worker's sweep, is logged at `error` naming the
+    /// provider, the shipment and the row, as the worker's own dead-lettering.
+    #[tokio::test]
+    async fn a_lease_lost_on_the_last_attempt_is_logged_at_error() {
+        use axum::routing::post_service;
+        use shipment_webhooks::inbox::{Delivery, Inbox};
 
-    const KOSMO: &str = "whk_UAzxUOOZOrtwVc9t4k8k5wbanrsGIbm";
-    let inbox = Inbox::in_memory();
-    let app = axum::Router::new().route(
-        "/webhooks/kosmo",
-        post_service(inbox.receiver()).route_layer(shipment_webhooks::KosmoSignature::new(KOSMO)),
-    );
-    let webhook = Webhook::kosmo("DELIVERED")
-        .field("/eventId", "00000000-0000-4000-8000-0000000000a1")
-        .field("/orderId", "SG-LOST")
-        .at(time::OffsetDateTime::from_unix_timestamp(1_790_000_000).unwrap());
-    send(&app, webhook.sign(KOSMO)).await;
-    // A worker on a runtime of its own, dropped mid-handler: a crash.
-    let crashed = inbox.clone();
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async {
+        const KOSMO: &str = "whk_UAzxUOOZOrtwVc9t4k8k5wbanrsGIbm";
+        let inbox = Inbox::in_memory();
+        let app = axum::Router::new().route(
+            "/webhooks/kosmo",
+            post_service(inbox.receiver())
+                .route_layer(shipment_webhooks::KosmoSignature::new(KOSMO)),
+        );
+        let webhook = Webhook::kosmo("DELIVERED")
+            .field("/eventId", "00000000-0000-4000-8000-0000000000a1")
+            .field("/orderId", "SG-LOST")
+            .at(time::OffsetDateTime::from_unix_timestamp(1_790_000_000).unwrap());
+        send(&app, webhook.sign(KOSMO)).await;
+        // A worker on a runtime of its own, dropped mid-handler: a crash.
+        let crashed = inbox.clone();
+        common::crash_after(move || async move {
             let _worker = crashed
                 .worker(|_| {
                     std::future::pending::<Result<(), shipment_webhooks::inbox::BoxError>>()
@@ -273,27 +275,25 @@ async fn a_lease_lost_on_the_last_attempt_is_logged_at_error() {
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
         });
-    })
-    .join()
-    .unwrap();
-    let log = traced(async {
-        inbox
-            .worker(|_: Delivery| async { Ok(()) })
-            .max_attempts(1)
-            .poll_interval(Duration::from_millis(10))
-            .run_until_idle()
-            .await
-            .unwrap();
-    })
-    .await;
-    assert_eq!(inbox.stats().await.unwrap().dead, 1);
-    let dead = lines(&log, "lease ran out on its last attempt: dead");
-    assert_eq!(dead.len(), 1, "{log}");
-    assert!(
-        dead[0].contains(" ERROR ")
-            && dead[0].contains(r#"provider="kosmo""#)
-            && dead[0].contains(r#"shipment="SG-LOST""#)
-            && dead[0].contains("id=1"),
-        "{log}"
-    );
+        let log = traced(async {
+            inbox
+                .worker(|_: Delivery| async { Ok(()) })
+                .max_attempts(1)
+                .poll_interval(Duration::from_millis(10))
+                .run_until_idle()
+                .await
+                .unwrap();
+        })
+        .await;
+        assert_eq!(inbox.stats().await.unwrap().dead, 1);
+        let dead = lines(&log, "lease ran out on its last attempt: dead");
+        assert_eq!(dead.len(), 1, "{log}");
+        assert!(
+            dead[0].contains(" ERROR ")
+                && dead[0].contains(r#"provider="kosmo""#)
+                && dead[0].contains(r#"shipment="SG-LOST""#)
+                && dead[0].contains("id=1"),
+            "{log}"
+        );
+    }
 }

@@ -792,24 +792,13 @@ async fn replay(
     bearer: Option<axum::Extension<Bearer>>,
     form: Result<Form<HashMap<String, String>>, FormRejection>,
 ) -> Response {
-    let base = base(&original, &format!("/webhooks/{id}/replay"));
-    let id = match parse_id(&id) {
-        Ok(id) => id,
+    let (base, id) = match posted(&admin, &original, &id, "replay", bearer, form) {
+        Ok(posted) => posted,
         Err(response) => return *response,
     };
-    if let Err(response) = check_csrf(&admin, bearer, form) {
-        return *response;
-    }
     match admin.inbox.replay(id).await {
         Ok(true) => see_other(&format!("{base}/webhooks/{id}")),
-        Ok(false) => match admin.inbox.get(id).await {
-            Ok(None) => text(StatusCode::NOT_FOUND, &format!("no webhook {id}")),
-            Ok(Some(_)) => text(
-                StatusCode::CONFLICT,
-                &format!("webhook {id} is not dead: only dead webhooks are replayed"),
-            ),
-            Err(e) => store_failed(&e),
-        },
+        Ok(false) => unchanged(&admin, id, "is not dead: only dead webhooks are replayed").await,
         Err(e) => store_failed(&e),
     }
 }
@@ -821,24 +810,39 @@ async fn discard(
     bearer: Option<axum::Extension<Bearer>>,
     form: Result<Form<HashMap<String, String>>, FormRejection>,
 ) -> Response {
-    let base = base(&original, &format!("/webhooks/{id}/discard"));
-    let id = match parse_id(&id) {
-        Ok(id) => id,
+    let (base, id) = match posted(&admin, &original, &id, "discard", bearer, form) {
+        Ok(posted) => posted,
         Err(response) => return *response,
     };
-    if let Err(response) = check_csrf(&admin, bearer, form) {
-        return *response;
-    }
     match admin.inbox.discard(id).await {
         Ok(true) => see_other(&home(&base)),
-        Ok(false) => match admin.inbox.get(id).await {
-            Ok(None) => text(StatusCode::NOT_FOUND, &format!("no webhook {id}")),
-            Ok(Some(_)) => text(
-                StatusCode::CONFLICT,
-                &format!("webhook {id} is neither dead nor pending: it is kept"),
-            ),
-            Err(e) => store_failed(&e),
-        },
+        Ok(false) => unchanged(&admin, id, "is neither dead nor pending: it is kept").await,
+        Err(e) => store_failed(&e),
+    }
+}
+
+/// A POST to `/webhooks/{id}/{action}`, checked before anything changes:
+/// the base of the page's links and the webhook's id, or the refusal.
+fn posted(
+    admin: &Admin,
+    original: &OriginalUri,
+    id: &str,
+    action: &str,
+    bearer: Option<axum::Extension<Bearer>>,
+    form: Result<Form<HashMap<String, String>>, FormRejection>,
+) -> Result<(String, i64), Box<Response>> {
+    let base = base(original, &format!("/webhooks/{id}/{action}"));
+    let id = parse_id(id)?;
+    check_csrf(admin, bearer, form)?;
+    Ok((base, id))
+}
+
+/// Why a replay or discard changed nothing: 404 for an unknown webhook,
+/// otherwise 409, the webhook `{id}` followed by `why`.
+async fn unchanged(admin: &Admin, id: i64, why: &str) -> Response {
+    match admin.inbox.get(id).await {
+        Ok(None) => text(StatusCode::NOT_FOUND, &format!("no webhook {id}")),
+        Ok(Some(_)) => text(StatusCode::CONFLICT, &format!("webhook {id} {why}")),
         Err(e) => store_failed(&e),
     }
 }

@@ -173,3 +173,21 @@ pub async fn serve(app: Router) -> std::net::SocketAddr {
     tokio::spawn(async move { axum::serve(listener, app).await });
     address
 }
+
+/// Runs `run` on a runtime and a thread of their own, then drops the
+/// runtime with whatever it spawned still running: a crash, as far as
+/// anything that runtime held can tell (a worker's leases, its connections).
+pub fn crash_after<F>(run: impl FnOnce() -> F + Send + 'static)
+where
+    F: std::future::Future<Output = ()>,
+{
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        runtime.block_on(run());
+    })
+    .join()
+    .expect("the crashed runtime's thread");
+}

@@ -670,72 +670,11 @@ async fn admin_wrong_tokens_without_connect_info_are_counted_together() {
     assert_eq!(signed_in.status, StatusCode::OK, "{}", signed_in.body);
 }
 
-#[tokio::test]
-async fn admin_signed_in_sees_counts_list_and_escaped_detail() {
-    signed_in_sees_counts_list_and_escaped_detail(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn admin_list_pages_by_cursor() {
-    list_pages_by_cursor(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn admin_unknown_or_malformed_id_is_404_or_400() {
-    unknown_or_malformed_id_is_404_or_400(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn admin_replay_clicked_in_the_form_makes_the_webhook_pending() {
-    replay_clicked_in_the_form_makes_the_webhook_pending(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn admin_cross_site_post_is_403_and_changes_no_row() {
-    cross_site_post_is_403_and_changes_no_row(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn admin_discard_deletes_a_dead_webhook() {
-    discard_deletes_a_dead_webhook(Backend::Sqlite).await;
-}
-
-mod postgres {
-    use crate::harness::Backend;
-
-    #[tokio::test]
-    #[cfg_attr(not(postgres_tests), ignore = "needs SHIPMENT_WEBHOOKS_TEST_POSTGRES")]
-    async fn postgres_admin_signed_in_sees_counts_list_and_escaped_detail() {
-        super::signed_in_sees_counts_list_and_escaped_detail(Backend::Postgres).await;
-    }
-
-    #[tokio::test]
-    #[cfg_attr(not(postgres_tests), ignore = "needs SHIPMENT_WEBHOOKS_TEST_POSTGRES")]
-    async fn postgres_admin_list_pages_by_cursor() {
-        super::list_pages_by_cursor(Backend::Postgres).await;
-    }
-
-    #[tokio::test]
-    #[cfg_attr(not(postgres_tests), ignore = "needs SHIPMENT_WEBHOOKS_TEST_POSTGRES")]
-    async fn postgres_admin_unknown_or_malformed_id_is_404_or_400() {
-        super::unknown_or_malformed_id_is_404_or_400(Backend::Postgres).await;
-    }
-
-    #[tokio::test]
-    #[cfg_attr(not(postgres_tests), ignore = "needs SHIPMENT_WEBHOOKS_TEST_POSTGRES")]
-    async fn postgres_admin_replay_clicked_in_the_form_makes_the_webhook_pending() {
-        super::replay_clicked_in_the_form_makes_the_webhook_pending(Backend::Postgres).await;
-    }
-
-    #[tokio::test]
-    #[cfg_attr(not(postgres_tests), ignore = "needs SHIPMENT_WEBHOOKS_TEST_POSTGRES")]
-    async fn postgres_admin_cross_site_post_is_403_and_changes_no_row() {
-        super::cross_site_post_is_403_and_changes_no_row(Backend::Postgres).await;
-    }
-
-    #[tokio::test]
-    #[cfg_attr(not(postgres_tests), ignore = "needs SHIPMENT_WEBHOOKS_TEST_POSTGRES")]
-    async fn postgres_admin_discard_deletes_a_dead_webhook() {
-        super::discard_deletes_a_dead_webhook(Backend::Postgres).await;
-    }
-}
+every_store!(
+    signed_in_sees_counts_list_and_escaped_detail,
+    list_pages_by_cursor,
+    unknown_or_malformed_id_is_404_or_400,
+    replay_clicked_in_the_form_makes_the_webhook_pending,
+    cross_site_post_is_403_and_changes_no_row,
+    discard_deletes_a_dead_webhook,
+);

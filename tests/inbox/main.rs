@@ -11,6 +11,26 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+/// Each named `async fn(Backend)` of the module as three tests, one per
+/// store: `memory::name`, `sqlite::name`, `postgres::name`.
+macro_rules! every_store {
+    ($($test:ident),+ $(,)?) => {
+        mod memory { $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $test() { super::$test(crate::harness::Backend::Memory).await }
+        )+ }
+        mod sqlite { $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $test() { super::$test(crate::harness::Backend::Sqlite).await }
+        )+ }
+        mod postgres { $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            #[cfg_attr(not(postgres_tests), ignore = "needs SHIPMENT_WEBHOOKS_TEST_POSTGRES")]
+            async fn $test() { super::$test(crate::harness::Backend::Postgres).await }
+        )+ }
+    };
+}
+
 mod admin;
 mod browser;
 mod cluster;

@@ -22,24 +22,6 @@ use time::OffsetDateTime;
 use crate::common::send;
 use crate::harness::*;
 
-macro_rules! every_store {
-    ($($test:ident),+ $(,)?) => {
-        mod memory { $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $test() { super::$test(crate::harness::Backend::Memory).await }
-        )+ }
-        mod sqlite { $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $test() { super::$test(crate::harness::Backend::Sqlite).await }
-        )+ }
-        mod postgres { $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            #[cfg_attr(not(postgres_tests), ignore = "needs SHIPMENT_WEBHOOKS_TEST_POSTGRES")]
-            async fn $test() { super::$test(crate::harness::Backend::Postgres).await }
-        )+ }
-    };
-}
-
 every_store!(
     stored_then_handled_once,
     retried_delivery_is_a_duplicate,
@@ -282,22 +264,14 @@ async fn crashed_worker_lease_runs_out_and_webhook_runs_again(backend: Backend) 
     // A worker on a runtime of its own, dropped mid-handler: a crash, as far
     // as the inbox can tell (nothing is handed back).
     let crashed = inbox.clone();
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async {
-            let _worker = crashed
-                .worker(|_| std::future::pending::<Result<(), BoxError>>())
-                .lease(Duration::from_millis(300))
-                .poll_interval(Duration::from_millis(10))
-                .spawn();
-            wait_for(&crashed, |stats| stats.processing == 1).await;
-        });
-    })
-    .join()
-    .unwrap();
+    crate::common::crash_after(move || async move {
+        let _worker = crashed
+            .worker(|_| std::future::pending::<Result<(), BoxError>>())
+            .lease(Duration::from_millis(300))
+            .poll_interval(Duration::from_millis(10))
+            .spawn();
+        wait_for(&crashed, |stats| stats.processing == 1).await;
+    });
     // The pool may still hold connections the dropped runtime made, which
     // fail once each before the pool replaces them.
     let mut stats = inbox.stats().await;
