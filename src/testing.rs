@@ -169,10 +169,12 @@ pub fn shipengine_signature(
 
 /// An RSA private key from a PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`),
 /// its DER read here rather than by RSA's `encoding` feature, whose six
-/// crates would be most of what `testing` adds to a first build. Reads what
-/// `from_pkcs8_pem` reads, as it does: the algorithm must be
-/// `rsaEncryption`; `n`, `e`, `d`, `p` and `q`, which `from_components`
-/// checks against each other.
+/// crates would be most of what `testing` adds to a first build. A signing
+/// kit's reader, not a DER validator: it takes `rsaEncryption` keys (what
+/// `openssl genpkey -algorithm RSA` writes) and reads `n`, `e`, `d`, `p` and
+/// `q`, which `from_components` checks against each other, as `rsa`'s own
+/// decoder does; it is laxer about encodings (non-minimal lengths, trailing
+/// bytes), which no key that signs changes.
 fn rsa_key_from_pkcs8_pem(pem: &str) -> Option<rsa::PrivateKey> {
     /// The DER of the OID 1.2.840.113549.1.1.1, `rsaEncryption`.
     const RSA_ENCRYPTION: &[u8] = &[
@@ -211,9 +213,10 @@ fn rsa_key_from_pkcs8_pem(pem: &str) -> Option<rsa::PrivateKey> {
         rest = next;
     }
     let [n, e, d, p, q] = integers;
-    let bits = u32::try_from(n.len() * 8).ok()?;
+    let bits = |bytes: &[u8]| u32::try_from(bytes.len()).ok()?.checked_mul(8);
     let uint = |bytes: &[u8], bits| rsa::BoxedUint::from_be_slice(bytes, bits).ok();
-    let e = uint(e, u32::try_from(e.len() * 8).ok()?)?;
+    let e = uint(e, bits(e)?)?;
+    let bits = bits(n)?;
     let primes = vec![uint(p, bits)?, uint(q, bits)?];
     rsa::PrivateKey::from_components(uint(n, bits)?, e, uint(d, bits)?, primes).ok()
 }
@@ -1301,7 +1304,7 @@ MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg2aKeRb1ZLT7WtM+A
 P11vv2yhAIVYmNq2eOrHKA4KWVuhRANCAATBDSS1RxtrlfX5XCpDTSsqj2xv87H1
 a46cZEGgAIVClgwW5AkfxxQswZ1l9+lB2xz4y/MIGsZcfb552M7ZTuGJ
 -----END PRIVATE KEY-----";
-        let pkcs1 = KEY_1024.replace("PRIVATE KEY", "RSA PRIVATE KEY");
+        let pkcs1_label = KEY_1024.replace("PRIVATE KEY", "RSA PRIVATE KEY");
         let body: Vec<&str> = KEY_1024.lines().collect();
         let truncated = [&body[..body.len() - 3], &body[body.len() - 1..]]
             .concat()
@@ -1309,7 +1312,7 @@ a46cZEGgAIVClgwW5AkfxxQswZ1l9+lB2xz4y/MIGsZcfb552M7ZTuGJ
         let another_modulus = KEY_1024.replace("6m96yNi1", "6m96yNi2");
         for (what, pem) in [
             ("an EC key", ec),
-            ("PKCS#1", &pkcs1),
+            ("PKCS#1's label", &pkcs1_label),
             ("truncated", &truncated),
             ("a modulus not the primes' product", &another_modulus),
             ("empty", ""),
@@ -1330,12 +1333,13 @@ a46cZEGgAIVClgwW5AkfxxQswZ1l9+lB2xz4y/MIGsZcfb552M7ZTuGJ
         );
         let long = [&[0x04, 0x81, 0x80][..], &[1; 0x80]].concat();
         assert_eq!(der_element(&long, 0x04), Some((&[1; 0x80][..], &[][..])));
-        let bad: [&[u8]; 6] = [
+        let bad: [&[u8]; 7] = [
             &[0x02, 0x01],    // cut before the contents
             &[0x02, 0x02, 7], // shorter than its length
             &[0x02, 0x80, 7], // indefinite length: not DER
             &[0x02, 0x85, 1, 1, 1, 1, 1],
-            &[0x30, 0x01, 7], // another tag
+            &[0x02, 0x84, 0xff, 0xff, 0xff, 0xff, 7], // past the end
+            &[0x30, 0x01, 7],                         // another tag
             &[],
         ];
         for bad in bad {

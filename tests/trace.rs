@@ -4,10 +4,11 @@
 
 mod common;
 
+use std::sync::{Arc, Mutex};
+
 use common::{echo_app, send, with_body};
 use shipment_webhooks::testing::Webhook;
 use shipment_webhooks::{GoShiipEvent, GoShiipSignature};
-use std::sync::{Arc, Mutex};
 
 const SECRET: &str = "your_secret_key";
 
