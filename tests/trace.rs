@@ -1,6 +1,10 @@
 //! What the crate traces. Alone in its own test binary: tracing caches each
 //! call site's interest process-wide, so tests running beside this one on
-//! threads without a subscriber could make it miss events.
+//! threads without a subscriber could make it miss events. Within it, a
+//! global subscriber that takes every event (and writes none) is set before
+//! any test runs a call site: a call site first reached outside `traced`
+//! while another test's subscriber is being registered could otherwise be
+//! cached as of interest to no one, and that test would miss its events.
 
 mod common;
 
@@ -11,6 +15,19 @@ use shipment_webhooks::testing::Webhook;
 use shipment_webhooks::{GoShiipEvent, GoShiipSignature};
 
 const SECRET: &str = "your_secret_key";
+
+/// Sets the global subscriber the module docs describe, once: every test
+/// calls it first.
+fn interested() {
+    static SET: std::sync::Once = std::sync::Once::new();
+    SET.call_once(|| {
+        let everything = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_writer(std::io::sink)
+            .finish();
+        tracing::subscriber::set_global_default(everything).expect("the only global subscriber");
+    });
+}
 
 /// Captures what the crate traces at debug level while `run` runs.
 async fn traced<F: std::future::Future>(run: F) -> String {
@@ -39,6 +56,7 @@ async fn traced<F: std::future::Future>(run: F) -> String {
 
 #[tokio::test]
 async fn traces_the_matched_secret_and_hints_at_a_mismatch_cause() {
+    interested();
     let layer = GoShiipSignature::new(SECRET).with_secret("next", "next_key");
     let app = echo_app::<_, GoShiipEvent>("/webhooks/goshiip", layer);
 
@@ -77,6 +95,7 @@ async fn traces_the_matched_secret_and_hints_at_a_mismatch_cause() {
 
 #[tokio::test]
 async fn each_webhook_runs_in_a_span_naming_provider_route_and_secret() {
+    interested();
     let layer = GoShiipSignature::new(SECRET).with_secret("next", "next_key");
     let app = echo_app::<_, GoShiipEvent>("/webhooks/goshiip", layer);
     let log = traced(send(&app, Webhook::goshiip("Delivered").sign("next_key"))).await;
@@ -94,6 +113,7 @@ async fn each_webhook_runs_in_a_span_naming_provider_route_and_secret() {
 
 #[tokio::test]
 async fn a_shipmondo_connection_test_is_traced_at_info() {
+    interested();
     const KEY: &str = "a-shipmondo-webhook-key-of-32-bytes!";
     let app = common::echo_app::<_, shipment_webhooks::ShipmondoEvent>(
         "/webhooks/shipmondo",
@@ -119,6 +139,7 @@ fn lines<'a>(log: &'a str, message: &str) -> Vec<&'a str> {
 /// left at `debug`.
 #[tokio::test]
 async fn signature_mismatches_warn_at_most_once_per_provider_per_window() {
+    interested();
     let app = echo_app::<_, shipment_webhooks::KourierEvent>(
         "/webhooks/kourier",
         shipment_webhooks::KourierBearer::new("token"),
@@ -168,6 +189,7 @@ mod inbox {
         use shipment_webhooks::inbox::{Delivery, Inbox};
 
         const KOSMO: &str = "whk_UAzxUOOZOrtwVc9t4k8k5wbanrsGIbm";
+        interested();
         let kosmo = |n: u64, order: &str, status: &str, seconds: i64| {
             Webhook::kosmo(status)
                 .field("/eventId", format!("00000000-0000-4000-8000-{n:012x}"))
@@ -251,6 +273,7 @@ mod inbox {
         use shipment_webhooks::inbox::{Delivery, Inbox};
 
         const KOSMO: &str = "whk_UAzxUOOZOrtwVc9t4k8k5wbanrsGIbm";
+        interested();
         let inbox = Inbox::in_memory();
         let app = axum::Router::new().route(
             "/webhooks/kosmo",
